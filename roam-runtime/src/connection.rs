@@ -1,0 +1,259 @@
+//! The handle application code holds: [`Connection`] (one session, cheap to clone) and
+//! [`Call`] (one call being built: timeout, metadata, then `.await`).
+//!
+//! Handles only send commands to the session's driver task and wait for answers; they never
+//! touch protocol state.
+
+use std::fmt;
+use std::future::IntoFuture;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use facet::Facet;
+use roam_core::MethodDescriptor;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::BoxFuture;
+use crate::codec::{self, CodecError};
+use crate::error::{CallError, SessionError};
+use crate::metadata::{Metadata, MetadataValue};
+use crate::response;
+use crate::session::{CallRejected, OutgoingCall};
+use crate::wire::Limits;
+
+/// What a handle asks the driver to do.
+#[derive(Debug)]
+pub(crate) enum Command {
+    Call { token: u64, call: OutgoingCall, reply: oneshot::Sender<Result<RawResponse, CallFailure>> },
+    Cancel { token: u64 },
+    /// The last user handle was dropped (the driver re-checks, a new one may exist).
+    HandlesDropped,
+    /// Close the session now.
+    Close,
+}
+
+/// A response before decoding.
+#[derive(Debug)]
+pub(crate) struct RawResponse {
+    #[allow(dead_code)] // response metadata is surfaced by a later API
+    pub(crate) metadata: Metadata,
+    pub(crate) payload: Vec<u8>,
+}
+
+/// Why a call produced no response.
+#[derive(Debug)]
+pub(crate) enum CallFailure {
+    Rejected(CallRejected),
+    Lost(SessionError),
+}
+
+impl<E> From<CallFailure> for CallError<E> {
+    fn from(f: CallFailure) -> Self {
+        match f {
+            CallFailure::Rejected(CallRejected::TooLarge { len, max }) => {
+                CallError::Codec(CodecError::Encode(format!("the request is {len} bytes, over the session's {max}-byte frame limit")))
+            }
+            CallFailure::Rejected(CallRejected::Closed(e)) | CallFailure::Lost(e) => CallError::ConnectionLost(e),
+        }
+    }
+}
+
+/// Facts about a session fixed at the handshake.
+#[derive(Debug, Clone)]
+pub(crate) struct SessionInfo {
+    pub(crate) limits: Limits,
+    pub(crate) session_key: Option<[u8; 16]>,
+    pub(crate) peer: String,
+}
+
+pub(crate) struct Shared {
+    pub(crate) commands: mpsc::UnboundedSender<Command>,
+    pub(crate) info: SessionInfo,
+    pub(crate) closed: watch::Receiver<Option<SessionError>>,
+    pub(crate) next_token: Arc<AtomicU64>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        let _ = self.commands.send(Command::HandlesDropped);
+    }
+}
+
+/// A session with a peer: make calls on it with a generated client, e.g.
+/// `CalculatorClient::new(conn.clone())`. Clone it freely; the session closes (with `Goodbye`)
+/// when the last clone is dropped on the side that connected, or on [`Connection::close`].
+#[derive(Clone)]
+pub struct Connection {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection").field("peer", &self.shared.info.peer).finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    /// The peer's address, e.g. `tcp://127.0.0.1:4000`.
+    pub fn peer(&self) -> &str {
+        &self.shared.info.peer
+    }
+
+    /// The effective limits agreed in the handshake.
+    pub fn limits(&self) -> Limits {
+        self.shared.info.limits
+    }
+
+    /// The session key the acceptor issued.
+    pub fn session_key(&self) -> Option<[u8; 16]> {
+        self.shared.info.session_key
+    }
+
+    /// Whether the session has ended.
+    pub fn is_closed(&self) -> bool {
+        self.shared.closed.borrow().is_some()
+    }
+
+    /// Waits until the session ends and returns why.
+    pub async fn closed(&self) -> SessionError {
+        let mut rx = self.shared.closed.clone();
+        loop {
+            if let Some(e) = rx.borrow_and_update().clone() {
+                return e;
+            }
+            if rx.changed().await.is_err() {
+                return SessionError::LocallyClosed;
+            }
+        }
+    }
+
+    /// Ends the session now, failing calls in flight with `ConnectionLost`.
+    pub fn close(&self) {
+        let _ = self.shared.commands.send(Command::Close);
+    }
+
+    /// Starts a call of `method` with the argument tuple `args`. Generated clients call this;
+    /// application code uses the generated methods instead.
+    pub fn call<'a, A: Facet<'a>, T, E>(&self, method: &'static MethodDescriptor, args: &A) -> Call<T, E> {
+        Call {
+            conn: self.clone(),
+            method_id: method.id,
+            payload: codec::encode(args),
+            metadata: Metadata::new(),
+            timeout: None,
+            _types: PhantomData,
+        }
+    }
+
+    /// Sends an already-encoded request and waits for the raw response. Dropping the returned
+    /// future before it completes cancels the call on the peer.
+    pub(crate) async fn raw_call(&self, call: OutgoingCall) -> Result<RawResponse, CallFailure> {
+        let token = self.shared.next_token.fetch_add(1, Ordering::Relaxed);
+        let (reply, rx) = oneshot::channel();
+        if self.shared.commands.send(Command::Call { token, call, reply }).is_err() {
+            return Err(CallFailure::Lost(self.closed_reason()));
+        }
+        let mut guard = CancelOnDrop { commands: &self.shared.commands, token, armed: true };
+        let result = rx.await;
+        guard.armed = false;
+        result.unwrap_or_else(|_| Err(CallFailure::Lost(self.closed_reason())))
+    }
+
+    fn closed_reason(&self) -> SessionError {
+        self.shared.closed.borrow().clone().unwrap_or(SessionError::LocallyClosed)
+    }
+}
+
+/// Sends `Cancel` if a call future is dropped before its response arrived.
+struct CancelOnDrop<'a> {
+    commands: &'a mpsc::UnboundedSender<Command>,
+    token: u64,
+    armed: bool,
+}
+
+impl Drop for CancelOnDrop<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = self.commands.send(Command::Cancel { token: self.token });
+        }
+    }
+}
+
+/// A call being prepared; `.await` it to send it and get `Result<T, CallError<E>>`.
+///
+/// ```no_run
+/// # use std::time::Duration;
+/// # #[roam::service] trait Calculator { async fn add(&self, a: i32, b: i32) -> i32; }
+/// # async fn demo(calc: CalculatorClient) -> Result<(), Box<dyn std::error::Error>> {
+/// let sum = calc.add(1, 2)
+///     .with_timeout(Duration::from_millis(50))
+///     .with_metadata("trace-id", "abc")
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[must_use = "a call does nothing until it is awaited"]
+pub struct Call<T, E> {
+    conn: Connection,
+    method_id: u64,
+    payload: Result<Vec<u8>, CodecError>,
+    metadata: Metadata,
+    timeout: Option<Duration>,
+    _types: PhantomData<fn() -> (T, E)>,
+}
+
+impl<T, E> fmt::Debug for Call<T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Call")
+            .field("method_id", &format_args!("{:#018x}", self.method_id))
+            .field("metadata", &self.metadata)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T, E> Call<T, E> {
+    /// Gives up (with [`CallError::DeadlineExceeded`]) after `timeout`. The deadline travels
+    /// with the request, so the peer stops the handler then too.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Adds a metadata entry to the request.
+    pub fn with_metadata(mut self, key: impl Into<String>, value: impl Into<MetadataValue>) -> Self {
+        self.metadata.insert(key, value);
+        self
+    }
+}
+
+impl<T, E> IntoFuture for Call<T, E>
+where
+    T: Facet<'static> + Send + 'static,
+    E: Facet<'static> + Send + 'static,
+{
+    type Output = Result<T, CallError<E>>;
+    type IntoFuture = BoxFuture<'static, Self::Output>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            let call = OutgoingCall {
+                method_id: self.method_id,
+                metadata: self.metadata,
+                timeout_micros: self.timeout.map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
+                payload: self.payload?,
+            };
+            let raw = self.conn.raw_call(call);
+            let raw = match self.timeout {
+                // Dropping `raw` on expiry sends `Cancel`, so the peer stops too.
+                Some(timeout) => match tokio::time::timeout(timeout, raw).await {
+                    Ok(r) => r,
+                    Err(_) => return Err(CallError::DeadlineExceeded),
+                },
+                None => raw.await,
+            }?;
+            response::decode(&raw.payload)
+        })
+    }
+}

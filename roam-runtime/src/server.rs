@@ -1,0 +1,248 @@
+//! Serving and connecting: [`Server`] (listen, accept, serve, shut down gracefully),
+//! [`connect`] / [`Connector`] (the initiating side), and [`memory_pair`].
+//!
+//! Owns listener loops and session lifetimes; per-session protocol work is the driver's.
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::connection::Connection;
+use crate::dispatch::Router;
+use crate::driver::{self, SessionOptions};
+use crate::error::SessionError;
+use crate::session::Role;
+use crate::transport::{self, Address, AddressError, Listener};
+use crate::wire::Limits;
+
+/// Connecting or binding failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The address is not one roam understands.
+    #[error(transparent)]
+    Address(#[from] AddressError),
+    /// The transport could not connect or bind.
+    #[error("could not reach {url}: {source}")]
+    Io {
+        /// The address.
+        url: String,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// The link was made but the handshake failed.
+    #[error("handshake with {url} failed: {source}")]
+    Handshake {
+        /// The address.
+        url: String,
+        /// Why.
+        source: SessionError,
+    },
+}
+
+/// Options for the connecting side of a session.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), roam::ConnectError> {
+/// let conn = roam::Connector::new()
+///     .max_concurrent_requests(64)
+///     .connect("tcp://127.0.0.1:4000")
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Connector {
+    options: SessionOptions,
+}
+
+impl Connector {
+    /// Default limits, no services.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Serves these services to the peer on the same session (the peer can call back).
+    pub fn serve(mut self, router: impl Into<Router>) -> Self {
+        self.options.router = Arc::new(router.into());
+        self
+    }
+
+    /// Sets all announced limits at once.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.options.config.limits = limits;
+        self
+    }
+
+    /// Largest frame accepted from the peer.
+    pub fn max_frame_size(mut self, bytes: u32) -> Self {
+        self.options.config.limits.max_frame_size = bytes;
+        self
+    }
+
+    /// Calls from the peer served at once; more get `Overloaded`.
+    pub fn max_concurrent_requests(mut self, n: u32) -> Self {
+        self.options.config.limits.max_concurrent_requests = n;
+        self
+    }
+
+    /// How long to wait for the peer's `Hello`.
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.options.handshake_timeout = timeout;
+        self
+    }
+
+    /// Connects to `url` (`tcp://host:port` or `unix:///path`) and completes the handshake.
+    pub async fn connect(&self, url: &str) -> Result<Connection, ConnectError> {
+        let addr = Address::parse(url)?;
+        let link = transport::connect(&addr).await.map_err(|source| ConnectError::Io { url: url.to_owned(), source })?;
+        let (running, _task) = driver::start(link, Role::Initiator, self.options.clone(), CancellationToken::new())
+            .await
+            .map_err(|source| ConnectError::Handshake { url: url.to_owned(), source })?;
+        Ok(running.connection)
+    }
+}
+
+/// Connects to `url` with default options. See [`Connector`] for more.
+pub async fn connect(url: &str) -> Result<Connection, ConnectError> {
+    Connector::new().connect(url).await
+}
+
+/// Two connected in-memory sessions, `(initiator, acceptor)`, serving nothing. Handy in tests.
+pub async fn memory_pair() -> (Connection, Connection) {
+    match memory_pair_with(Connector::new(), Connector::new()).await {
+        Ok(pair) => pair,
+        // Both sides are local with default limits: the handshake cannot fail.
+        Err(e) => unreachable!("in-memory handshake failed: {e}"),
+    }
+}
+
+/// Two connected in-memory sessions with options (and services) for each side.
+pub async fn memory_pair_with(initiator: Connector, acceptor: Connector) -> Result<(Connection, Connection), SessionError> {
+    let (a, b) = transport::duplex_link();
+    let never = CancellationToken::new();
+    let (ra, rb) = tokio::join!(
+        driver::start(a, Role::Initiator, initiator.options, never.clone()),
+        driver::start(b, Role::Acceptor, acceptor.options, never),
+    );
+    Ok((ra?.0.connection, rb?.0.connection))
+}
+
+/// A bound listener waiting to be given services.
+///
+/// ```no_run
+/// # #[roam::service] trait Calculator { async fn add(&self, a: i32, b: i32) -> i32; }
+/// # struct Calc; impl Calculator for Calc { async fn add(&self, a: i32, b: i32) -> i32 { a + b } }
+/// # async fn demo() -> Result<(), roam::ConnectError> {
+/// let server = roam::Server::bind("tcp://127.0.0.1:0").await?
+///     .serve(CalculatorDispatcher::new(Calc));
+/// println!("listening on {}", server.local_url());
+/// server.shutdown().await; // drains calls in flight
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Server {
+    listener: Listener,
+    url: String,
+    options: SessionOptions,
+}
+
+impl Server {
+    /// Binds `url` (`tcp://host:port`, port 0 for any; `unix:///path`).
+    pub async fn bind(url: &str) -> Result<Server, ConnectError> {
+        let addr = Address::parse(url)?;
+        let io_err = |source| ConnectError::Io { url: url.to_owned(), source };
+        let listener = Listener::bind(&addr).await.map_err(io_err)?;
+        let url = listener.local_url().map_err(io_err)?;
+        Ok(Server { listener, url, options: SessionOptions::default() })
+    }
+
+    /// The bound address as a URL, with the real port.
+    pub fn local_url(&self) -> &str {
+        &self.url
+    }
+
+    /// Limits announced to every client.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.options.config.limits = limits;
+        self
+    }
+
+    /// Starts accepting sessions and serving `router` on each (a dispatcher or a [`Router`]).
+    pub fn serve(self, router: impl Into<Router>) -> ServerHandle {
+        let mut options = self.options;
+        options.router = Arc::new(router.into());
+        let shutdown = CancellationToken::new();
+        let sessions = TaskTracker::new();
+        let accept = tokio::spawn(accept_loop(self.listener, options, shutdown.clone(), sessions.clone()));
+        ServerHandle { url: self.url, shutdown, sessions, accept }
+    }
+}
+
+async fn accept_loop(listener: Listener, options: SessionOptions, shutdown: CancellationToken, sessions: TaskTracker) {
+    loop {
+        let link = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            link = listener.accept() => link,
+        };
+        match link {
+            Ok(link) => {
+                let options = options.clone();
+                let shutdown = shutdown.child_token();
+                sessions.spawn(async move {
+                    let peer = link.peer.clone();
+                    match driver::start(link, Role::Acceptor, options, shutdown).await {
+                        Ok((running, task)) => {
+                            drop(running);
+                            let _ = task.await;
+                        }
+                        Err(e) => tracing::debug!(%peer, error = %e, "handshake failed"),
+                    }
+                });
+            }
+            Err(e) => {
+                // Typically out of file descriptors: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    #[cfg(unix)]
+    if let Listener::Unix(_, path) = &listener {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+/// A running server. Dropping it leaves the server running in the background; call
+/// [`ServerHandle::shutdown`] to stop it.
+#[derive(Debug)]
+pub struct ServerHandle {
+    url: String,
+    shutdown: CancellationToken,
+    sessions: TaskTracker,
+    accept: JoinHandle<()>,
+}
+
+impl ServerHandle {
+    /// The bound address as a URL.
+    pub fn local_url(&self) -> &str {
+        &self.url
+    }
+
+    /// Number of sessions currently open.
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Graceful shutdown: stops accepting, answers new calls on open sessions `Unavailable`,
+    /// lets calls in flight finish, says `Goodbye` to every peer, and returns when all sessions
+    /// have ended.
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        let _ = self.accept.await;
+        self.sessions.close();
+        self.sessions.wait().await;
+    }
+}

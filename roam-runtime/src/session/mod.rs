@@ -1,0 +1,485 @@
+//! The session: roam's protocol state machine, free of I/O.
+//!
+//! `Session` owns the handshake, request-ID allocation and parity, the set of calls in flight
+//! in each direction, the peer's concurrency limit (calls beyond it wait here), overload and
+//! drain answers, and every protocol-violation check. It **never touches sockets, tasks or
+//! clocks**: the driver (`crate::driver`) feeds it frames and commands and carries out what it
+//! asks for, so every edge is testable deterministically (see `session/tests.rs`).
+//!
+//! # Using a `Session`
+//! - Inputs: [`Session::handle_frame`] (one frame body from the link),
+//!   [`Session::handle_link_closed`].
+//! - Commands: [`Session::call`], [`Session::cancel`], [`Session::respond`],
+//!   [`Session::start_drain`], [`Session::close`].
+//! - Outputs, drained after every input or command: [`Session::poll_transmit`] (frame bodies to
+//!   write, in order) and [`Session::poll_event`] (what the application must act on).
+//!
+//! Every message this side sends goes through one private method, `send`, which is where
+//! sequence numbering for resumption will attach.
+
+mod ids;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{HashSet, VecDeque};
+
+use bytes::Bytes;
+
+pub use ids::{IdAllocator, Role};
+
+use crate::error::{ProtocolViolation, RemoteError, SessionError};
+use crate::metadata::Metadata;
+use crate::response;
+use crate::wire::{self, Cancel, Hello, Limits, Message, PROTOCOL_VERSION, Request, Response};
+
+/// Configuration of one side of a session.
+#[derive(Debug, Clone, Default)]
+pub struct SessionConfig {
+    /// The limits this side announces.
+    pub limits: Limits,
+}
+
+/// A call this side wants to make.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingCall {
+    /// The method to call.
+    pub method_id: u64,
+    /// Metadata sent with the request.
+    pub metadata: Metadata,
+    /// Time the caller will wait, in microseconds.
+    pub timeout_micros: Option<u64>,
+    /// The encoded argument tuple.
+    pub payload: Vec<u8>,
+}
+
+/// A call the peer made that the application must serve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncomingCall {
+    /// Request ID (to pass to [`Session::respond`]).
+    pub id: u64,
+    /// The method.
+    pub method_id: u64,
+    /// Request metadata.
+    pub metadata: Metadata,
+    /// Time the caller waits, in microseconds, if it set a deadline.
+    pub timeout_micros: Option<u64>,
+    /// The encoded argument tuple.
+    pub payload: Vec<u8>,
+}
+
+/// Why a call could not be sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallRejected {
+    /// The request would not fit in one frame.
+    #[error("the request is {len} bytes but the session allows {max} per message; send less per call or raise max_frame_size on both sides")]
+    TooLarge {
+        /// Encoded size.
+        len: usize,
+        /// Effective maximum.
+        max: u32,
+    },
+    /// The session has ended.
+    #[error(transparent)]
+    Closed(SessionError),
+}
+
+/// Something the application must act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionEvent {
+    /// The handshake finished.
+    Established {
+        /// The effective limits (minimum of both sides).
+        limits: Limits,
+        /// The session key issued by the acceptor.
+        session_key: Option<[u8; 16]>,
+    },
+    /// The peer made a call; answer it with [`Session::respond`].
+    Request(IncomingCall),
+    /// The peer answered one of our calls.
+    Response {
+        /// The ID [`Session::call`] returned.
+        id: u64,
+        /// Response metadata.
+        metadata: Metadata,
+        /// The encoded `Result<T, RoamError<E>>`.
+        payload: Vec<u8>,
+    },
+    /// A call that was waiting for the handshake turned out too large to send.
+    CallFailed {
+        /// The ID [`Session::call`] returned.
+        id: u64,
+        /// Why.
+        reason: CallRejected,
+    },
+    /// The peer cancelled a call we are serving: stop the handler, then `respond` with
+    /// `Cancelled` (the session sends it only if the call is still unanswered).
+    CancelRequested {
+        /// Request ID.
+        id: u64,
+    },
+    /// The session has ended; every call still pending has failed with this error.
+    Closed(SessionError),
+}
+
+#[derive(Debug)]
+enum Phase {
+    /// Our `Hello` is queued; the peer's has not arrived.
+    Handshaking,
+    /// Both `Hello`s exchanged.
+    Established { limits: Limits },
+    /// Ended; nothing more is accepted.
+    Closed,
+}
+
+/// The protocol state of one session. See the module docs.
+#[derive(Debug)]
+pub struct Session {
+    role: Role,
+    config: SessionConfig,
+    phase: Phase,
+    session_key: Option<[u8; 16]>,
+    request_ids: IdAllocator,
+    /// Our calls sent to the peer and not yet answered.
+    outgoing: HashSet<u64>,
+    /// Our calls waiting for the handshake or for a free slot under the peer's limit.
+    waiting: VecDeque<(u64, OutgoingCall)>,
+    /// The peer's calls we are serving.
+    incoming: HashSet<u64>,
+    draining: bool,
+    transmit: VecDeque<Bytes>,
+    events: VecDeque<SessionEvent>,
+}
+
+impl Session {
+    /// A new session; its `Hello` is queued for transmission at once. The acceptor passes the
+    /// random session key it issues (the session itself never draws randomness).
+    pub fn new(role: Role, config: SessionConfig, session_key: Option<[u8; 16]>) -> Self {
+        let mut s = Session {
+            role,
+            phase: Phase::Handshaking,
+            session_key: if role == Role::Acceptor { session_key } else { None },
+            request_ids: IdAllocator::new(role),
+            outgoing: HashSet::new(),
+            waiting: VecDeque::new(),
+            incoming: HashSet::new(),
+            draining: false,
+            transmit: VecDeque::new(),
+            events: VecDeque::new(),
+            config,
+        };
+        let hello = Message::Hello(Hello {
+            version: PROTOCOL_VERSION,
+            limits: s.config.limits,
+            session_key: s.session_key,
+            resume: None,
+        });
+        s.send(&hello);
+        s
+    }
+
+    /// This side's role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The effective limits once established.
+    pub fn limits(&self) -> Option<Limits> {
+        match self.phase {
+            Phase::Established { limits } => Some(limits),
+            _ => None,
+        }
+    }
+
+    /// Whether the session has ended.
+    pub fn is_closed(&self) -> bool {
+        matches!(self.phase, Phase::Closed)
+    }
+
+    /// Number of the peer's calls being served.
+    pub fn incoming_in_flight(&self) -> usize {
+        self.incoming.len()
+    }
+
+    /// Number of our calls sent and not yet answered.
+    pub fn outgoing_in_flight(&self) -> usize {
+        self.outgoing.len()
+    }
+
+    /// Number of our calls waiting for a slot under the peer's limit.
+    pub fn waiting_calls(&self) -> usize {
+        self.waiting.len()
+    }
+
+    /// The next frame body to write, in order.
+    #[must_use]
+    pub fn poll_transmit(&mut self) -> Option<Bytes> {
+        self.transmit.pop_front()
+    }
+
+    /// The next event for the application.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<SessionEvent> {
+        self.events.pop_front()
+    }
+
+    // ----- inputs -----
+
+    /// Handles one frame body received from the link.
+    pub fn handle_frame(&mut self, frame: &[u8]) {
+        if self.is_closed() {
+            return;
+        }
+        match wire::decode(frame) {
+            Ok(msg) => self.handle_message(msg),
+            Err(violation) => self.violate(violation),
+        }
+    }
+
+    /// The link failed or hit a framing error; `violation` is set when the peer caused it.
+    pub fn handle_link_closed(&mut self, violation: Option<ProtocolViolation>, detail: String) {
+        if self.is_closed() {
+            return;
+        }
+        match violation {
+            Some(v) => self.violate(v),
+            None => self.end(SessionError::Transport(detail)),
+        }
+    }
+
+    fn handle_message(&mut self, msg: Message) {
+        match (&self.phase, msg) {
+            (Phase::Closed, _) => {}
+            (Phase::Handshaking, Message::Hello(hello)) => self.handle_hello(hello),
+            (Phase::Handshaking, Message::Goodbye { reason }) => {
+                self.end(SessionError::HandshakeFailed(format!("peer said goodbye: {reason}")))
+            }
+            (Phase::Handshaking, _) => {
+                self.violate(ProtocolViolation::Handshake("the first message must be Hello"))
+            }
+            (Phase::Established { .. }, msg) => match msg {
+                Message::Hello(_) => self.violate(ProtocolViolation::Handshake("Hello sent twice")),
+                Message::Goodbye { reason } => self.end(SessionError::ClosedByPeer { reason }),
+                Message::Request(req) => self.handle_request(req),
+                Message::Response(resp) => self.handle_response(resp),
+                Message::Cancel(c) => self.handle_cancel(c),
+                Message::Ping { nonce } => self.send(&Message::Pong { nonce }),
+                Message::Pong { .. } => {}
+            },
+        }
+    }
+
+    fn handle_hello(&mut self, hello: Hello) {
+        if hello.version != PROTOCOL_VERSION {
+            let reason = format!(
+                "version-mismatch: peer speaks protocol version {}, this side speaks {}; upgrade the older side",
+                hello.version, PROTOCOL_VERSION
+            );
+            self.send(&Message::Goodbye { reason: reason.clone() });
+            return self.end(SessionError::HandshakeFailed(reason));
+        }
+        if hello.resume.is_some() {
+            let reason = "resume-refused: this peer does not support session resumption".to_owned();
+            self.send(&Message::Goodbye { reason: reason.clone() });
+            return self.end(SessionError::HandshakeFailed(reason));
+        }
+        if self.role == Role::Initiator {
+            self.session_key = hello.session_key;
+        }
+        let limits = self.config.limits.effective(hello.limits);
+        self.phase = Phase::Established { limits };
+        self.events.push_back(SessionEvent::Established { limits, session_key: self.session_key });
+        self.pump_waiting();
+    }
+
+    fn handle_request(&mut self, req: Request) {
+        if req.conn != 0 {
+            return self.violate(ProtocolViolation::UnknownConnection(req.conn));
+        }
+        if !self.role.peer().owns(req.id) {
+            return self.violate(ProtocolViolation::WrongParity(req.id));
+        }
+        if self.incoming.contains(&req.id) {
+            return self.violate(ProtocolViolation::DuplicateRequestId(req.id));
+        }
+        if let Err(limit) = req.metadata.check_limits() {
+            return self.violate(ProtocolViolation::Metadata(limit));
+        }
+        if self.draining {
+            return self.send_response(req.id, Metadata::new(), response::remote(RemoteError::Unavailable));
+        }
+        if self.incoming.len() >= self.config.limits.max_concurrent_requests as usize {
+            return self.send_response(req.id, Metadata::new(), response::remote(RemoteError::Overloaded));
+        }
+        self.incoming.insert(req.id);
+        self.events.push_back(SessionEvent::Request(IncomingCall {
+            id: req.id,
+            method_id: req.method_id,
+            metadata: req.metadata,
+            timeout_micros: req.timeout_micros,
+            payload: req.payload,
+        }));
+    }
+
+    fn handle_response(&mut self, resp: Response) {
+        if resp.conn != 0 {
+            return self.violate(ProtocolViolation::UnknownConnection(resp.conn));
+        }
+        if !self.outgoing.remove(&resp.id) {
+            return self.violate(ProtocolViolation::UnknownResponse(resp.id));
+        }
+        if let Err(limit) = resp.metadata.check_limits() {
+            return self.violate(ProtocolViolation::Metadata(limit));
+        }
+        self.events.push_back(SessionEvent::Response {
+            id: resp.id,
+            metadata: resp.metadata,
+            payload: resp.payload,
+        });
+        self.pump_waiting();
+    }
+
+    fn handle_cancel(&mut self, cancel: Cancel) {
+        if cancel.conn != 0 {
+            return self.violate(ProtocolViolation::UnknownConnection(cancel.conn));
+        }
+        // A cancel for a call already answered crossed our response on the wire: not an error.
+        if self.incoming.contains(&cancel.id) {
+            self.events.push_back(SessionEvent::CancelRequested { id: cancel.id });
+        }
+    }
+
+    // ----- commands -----
+
+    /// Starts a call and returns its request ID. The call waits inside the session while the
+    /// handshake is running or the peer's concurrency limit is reached.
+    pub fn call(&mut self, call: OutgoingCall) -> Result<u64, CallRejected> {
+        if self.is_closed() {
+            return Err(CallRejected::Closed(SessionError::LocallyClosed));
+        }
+        let max = self.max_frame_size();
+        // Every field but the payload is bounded by the metadata limits; reject early what
+        // cannot possibly fit so the caller gets the error at once.
+        if call.payload.len() > max as usize {
+            return Err(CallRejected::TooLarge { len: call.payload.len(), max });
+        }
+        let id = self.request_ids.next_id();
+        self.waiting.push_back((id, call));
+        self.pump_waiting();
+        Ok(id)
+    }
+
+    /// Gives up on a call. A call still waiting is dropped silently; a call already sent gets a
+    /// `Cancel`, and its late `Response` is still reported (and can be ignored).
+    pub fn cancel(&mut self, id: u64) {
+        if let Some(pos) = self.waiting.iter().position(|(w, _)| *w == id) {
+            self.waiting.remove(pos);
+        } else if self.outgoing.contains(&id) && !self.is_closed() {
+            self.send(&Message::Cancel(Cancel { conn: 0, id }));
+        }
+    }
+
+    /// Answers the peer's call `id`. Ignored if the call was already answered.
+    pub fn respond(&mut self, id: u64, metadata: Metadata, payload: Vec<u8>) {
+        if self.is_closed() || !self.incoming.remove(&id) {
+            return;
+        }
+        self.send_response(id, metadata, payload);
+    }
+
+    /// Stops taking new calls from the peer: they are answered `Unavailable`. Calls already
+    /// running continue; the driver closes the session once [`Session::incoming_in_flight`] is 0.
+    pub fn start_drain(&mut self) {
+        self.draining = true;
+    }
+
+    /// Ends the session, telling the peer why.
+    pub fn close(&mut self, reason: &str) {
+        if self.is_closed() {
+            return;
+        }
+        self.send(&Message::Goodbye { reason: reason.to_owned() });
+        self.end(SessionError::LocallyClosed);
+    }
+
+    // ----- internals -----
+
+    fn max_frame_size(&self) -> u32 {
+        match self.phase {
+            Phase::Established { limits } => limits.max_frame_size,
+            _ => self.config.limits.max_frame_size,
+        }
+    }
+
+    /// Sends waiting calls while the peer has free slots.
+    fn pump_waiting(&mut self) {
+        let Phase::Established { limits } = self.phase else {
+            return;
+        };
+        while self.outgoing.len() < limits.max_concurrent_requests as usize {
+            let Some((id, call)) = self.waiting.pop_front() else {
+                break;
+            };
+            let msg = Message::Request(Request {
+                conn: 0,
+                id,
+                method_id: call.method_id,
+                metadata: call.metadata,
+                channels: Vec::new(),
+                timeout_micros: call.timeout_micros,
+                payload: call.payload,
+            });
+            let bytes = wire::encode(&msg);
+            if bytes.len() > limits.max_frame_size as usize {
+                let reason = CallRejected::TooLarge { len: bytes.len(), max: limits.max_frame_size };
+                self.events.push_back(SessionEvent::CallFailed { id, reason });
+                continue;
+            }
+            self.outgoing.insert(id);
+            self.send_encoded(bytes);
+        }
+    }
+
+    fn send_response(&mut self, id: u64, metadata: Metadata, payload: Vec<u8>) {
+        let msg = Message::Response(Response { conn: 0, id, metadata, payload });
+        let bytes = wire::encode(&msg);
+        if bytes.len() > self.max_frame_size() as usize {
+            tracing::error!(
+                id,
+                len = bytes.len(),
+                max = self.max_frame_size(),
+                "response does not fit in one frame; answering Internal"
+            );
+            let msg = Message::Response(Response {
+                conn: 0,
+                id,
+                metadata: Metadata::new(),
+                payload: response::remote(RemoteError::Internal),
+            });
+            return self.send(&msg);
+        }
+        self.send_encoded(bytes);
+    }
+
+    /// The one place every outgoing message passes through.
+    fn send(&mut self, msg: &Message) {
+        self.send_encoded(wire::encode(msg));
+    }
+
+    fn send_encoded(&mut self, bytes: Vec<u8>) {
+        self.transmit.push_back(Bytes::from(bytes));
+    }
+
+    fn violate(&mut self, violation: ProtocolViolation) {
+        tracing::warn!(rule = violation.rule(), %violation, "peer broke the protocol; ending the session");
+        self.send(&Message::Goodbye { reason: violation.goodbye_reason() });
+        self.end(SessionError::Protocol(violation));
+    }
+
+    fn end(&mut self, error: SessionError) {
+        self.phase = Phase::Closed;
+        self.waiting.clear();
+        self.outgoing.clear();
+        self.incoming.clear();
+        self.events.push_back(SessionEvent::Closed(error));
+    }
+}

@@ -1,0 +1,283 @@
+//! Deterministic tests of the session state machine: two `Session`s wired back to back, no
+//! tasks, no clocks.
+
+use super::*;
+
+/// Two sessions with the wire between them.
+struct Pair {
+    client: Session,
+    server: Session,
+}
+
+impl Pair {
+    fn new(client: Limits, server: Limits) -> Self {
+        let mut p = Pair {
+            client: Session::new(Role::Initiator, SessionConfig { limits: client }, None),
+            server: Session::new(Role::Acceptor, SessionConfig { limits: server }, Some([9; 16])),
+        };
+        p.drive();
+        p
+    }
+
+    /// Moves frames both ways until neither side has anything to send. Bounded so a livelock
+    /// fails the test instead of hanging it.
+    fn drive(&mut self) {
+        for _ in 0..100 {
+            let mut moved = false;
+            while let Some(f) = self.client.poll_transmit() {
+                self.server.handle_frame(&f);
+                moved = true;
+            }
+            while let Some(f) = self.server.poll_transmit() {
+                self.client.handle_frame(&f);
+                moved = true;
+            }
+            if !moved {
+                return;
+            }
+        }
+        panic!("sessions did not go idle within 100 steps");
+    }
+
+    fn events(s: &mut Session) -> Vec<SessionEvent> {
+        std::iter::from_fn(|| s.poll_event()).collect()
+    }
+}
+
+fn call(method_id: u64) -> OutgoingCall {
+    OutgoingCall { method_id, metadata: Metadata::new(), timeout_micros: None, payload: vec![1, 2] }
+}
+
+fn raw_request(id: u64) -> Vec<u8> {
+    wire::encode(&Message::Request(Request {
+        conn: 0,
+        id,
+        method_id: 5,
+        metadata: Metadata::new(),
+        channels: vec![],
+        timeout_micros: None,
+        payload: vec![],
+    }))
+}
+
+/// A server session that has completed its handshake with a scripted (raw) client.
+fn established_server(limits: Limits) -> Session {
+    let mut s = Session::new(Role::Acceptor, SessionConfig { limits }, Some([1; 16]));
+    let hello = wire::encode(&Message::Hello(Hello {
+        version: PROTOCOL_VERSION,
+        limits: Limits::default(),
+        session_key: None,
+        resume: None,
+    }));
+    s.handle_frame(&hello);
+    while s.poll_transmit().is_some() {}
+    while s.poll_event().is_some() {}
+    s
+}
+
+fn goodbye_reason(s: &mut Session) -> Option<String> {
+    std::iter::from_fn(|| s.poll_transmit()).find_map(|f| match wire::decode(&f) {
+        Ok(Message::Goodbye { reason }) => Some(reason),
+        _ => None,
+    })
+}
+
+#[test]
+fn handshake_takes_the_minimum_of_both_limits_and_shares_the_key() {
+    let mut p = Pair::new(
+        Limits { max_frame_size: 1000, initial_credit: 8, max_concurrent_requests: 50 },
+        Limits { max_frame_size: 5000, initial_credit: 4, max_concurrent_requests: 10 },
+    );
+    let want = Limits { max_frame_size: 1000, initial_credit: 4, max_concurrent_requests: 10 };
+    assert_eq!(
+        Pair::events(&mut p.client),
+        vec![SessionEvent::Established { limits: want, session_key: Some([9; 16]) }]
+    );
+    assert_eq!(
+        Pair::events(&mut p.server),
+        vec![SessionEvent::Established { limits: want, session_key: Some([9; 16]) }]
+    );
+}
+
+#[test]
+fn calls_flow_both_ways_with_parity_ids() {
+    let mut p = Pair::new(Limits::default(), Limits::default());
+    Pair::events(&mut p.client);
+    Pair::events(&mut p.server);
+    let c1 = p.client.call(call(7)).unwrap();
+    let s1 = p.server.call(call(8)).unwrap();
+    assert_eq!((c1, s1), (1, 2));
+    p.drive();
+    let SessionEvent::Request(req) = p.server.poll_event().unwrap() else { panic!() };
+    assert_eq!((req.id, req.method_id), (1, 7));
+    let SessionEvent::Request(req) = p.client.poll_event().unwrap() else { panic!() };
+    assert_eq!((req.id, req.method_id), (2, 8));
+    p.server.respond(1, Metadata::new(), vec![0, 42]);
+    p.client.respond(2, Metadata::new(), vec![0, 43]);
+    p.drive();
+    assert!(matches!(p.client.poll_event(), Some(SessionEvent::Response { id: 1, ref payload, .. }) if payload == &[0, 42]));
+    assert!(matches!(p.server.poll_event(), Some(SessionEvent::Response { id: 2, ref payload, .. }) if payload == &[0, 43]));
+}
+
+#[test]
+fn calls_beyond_the_peer_limit_wait_in_the_session() {
+    let small = Limits { max_concurrent_requests: 2, ..Limits::default() };
+    let mut p = Pair::new(Limits::default(), small);
+    for _ in 0..5 {
+        p.client.call(call(1)).unwrap();
+    }
+    p.drive();
+    assert_eq!(p.client.outgoing_in_flight(), 2);
+    assert_eq!(p.client.waiting_calls(), 3);
+    assert_eq!(p.server.incoming_in_flight(), 2);
+    p.server.respond(1, Metadata::new(), vec![0]);
+    p.drive();
+    assert_eq!(p.client.outgoing_in_flight(), 2);
+    assert_eq!(p.client.waiting_calls(), 2);
+}
+
+#[test]
+fn a_peer_over_our_limit_gets_overloaded_answers() {
+    let mut s = established_server(Limits { max_concurrent_requests: 1, ..Limits::default() });
+    s.handle_frame(&raw_request(1));
+    s.handle_frame(&raw_request(3));
+    assert_eq!(s.incoming_in_flight(), 1);
+    let out: Vec<_> = std::iter::from_fn(|| s.poll_transmit()).collect();
+    assert_eq!(out.len(), 1);
+    match wire::decode(&out[0]).unwrap() {
+        Message::Response(r) => {
+            assert_eq!(r.id, 3);
+            assert_eq!(r.payload, response::remote(RemoteError::Overloaded));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn draining_answers_new_calls_unavailable() {
+    let mut s = established_server(Limits::default());
+    s.handle_frame(&raw_request(1));
+    s.start_drain();
+    s.handle_frame(&raw_request(3));
+    assert_eq!(s.incoming_in_flight(), 1);
+    let Message::Response(r) = wire::decode(&s.poll_transmit().unwrap()).unwrap() else { panic!() };
+    assert_eq!((r.id, r.payload), (3, response::remote(RemoteError::Unavailable)));
+}
+
+#[test]
+fn duplicate_request_ids_end_the_session() {
+    let mut s = established_server(Limits::default());
+    s.handle_frame(&raw_request(1));
+    s.handle_frame(&raw_request(1));
+    assert!(s.is_closed());
+    assert!(goodbye_reason(&mut s).unwrap().starts_with("duplicate-request-id"));
+}
+
+#[test]
+fn wrong_parity_and_zero_ids_end_the_session() {
+    for id in [0, 2] {
+        let mut s = established_server(Limits::default());
+        s.handle_frame(&raw_request(id));
+        assert!(goodbye_reason(&mut s).unwrap().starts_with("wrong-parity"), "id {id}");
+    }
+}
+
+#[test]
+fn unknown_connections_end_the_session() {
+    let mut s = established_server(Limits::default());
+    let frame = wire::encode(&Message::Cancel(Cancel { conn: 9, id: 1 }));
+    s.handle_frame(&frame);
+    assert!(goodbye_reason(&mut s).unwrap().starts_with("unknown-connection"));
+}
+
+#[test]
+fn responses_to_nothing_end_the_session() {
+    let mut s = established_server(Limits::default());
+    let frame = wire::encode(&Message::Response(Response { conn: 0, id: 2, metadata: Metadata::new(), payload: vec![] }));
+    s.handle_frame(&frame);
+    assert!(goodbye_reason(&mut s).unwrap().starts_with("unknown-response"));
+}
+
+#[test]
+fn the_first_message_must_be_hello() {
+    let mut s = Session::new(Role::Acceptor, SessionConfig::default(), Some([0; 16]));
+    s.handle_frame(&raw_request(1));
+    assert!(goodbye_reason(&mut s).unwrap().starts_with("handshake"));
+    assert!(matches!(s.poll_event(), Some(SessionEvent::Closed(SessionError::Protocol(_)))));
+}
+
+#[test]
+fn garbage_frames_end_the_session() {
+    let mut s = established_server(Limits::default());
+    s.handle_frame(&[0xde, 0xad, 0xbe, 0xef]);
+    assert!(goodbye_reason(&mut s).unwrap().starts_with("malformed-message"));
+}
+
+#[test]
+fn an_unknown_version_gets_a_goodbye_naming_it() {
+    let mut s = Session::new(Role::Acceptor, SessionConfig::default(), Some([0; 16]));
+    let hello = wire::encode(&Message::Hello(Hello {
+        version: 99,
+        limits: Limits::default(),
+        session_key: None,
+        resume: None,
+    }));
+    s.handle_frame(&hello);
+    let reason = goodbye_reason(&mut s).unwrap();
+    assert!(reason.starts_with("version-mismatch") && reason.contains("99"), "{reason}");
+    assert!(matches!(s.poll_event(), Some(SessionEvent::Closed(SessionError::HandshakeFailed(_)))));
+}
+
+#[test]
+fn cancel_reaches_the_callee_and_its_answer_still_arrives() {
+    let mut p = Pair::new(Limits::default(), Limits::default());
+    Pair::events(&mut p.server);
+    Pair::events(&mut p.client);
+    let id = p.client.call(call(1)).unwrap();
+    p.drive();
+    Pair::events(&mut p.server);
+    p.client.cancel(id);
+    p.drive();
+    assert_eq!(p.server.poll_event(), Some(SessionEvent::CancelRequested { id }));
+    p.server.respond(id, Metadata::new(), response::remote(RemoteError::Cancelled));
+    // A second answer (e.g. the handler raced the cancel) is dropped by the session.
+    p.server.respond(id, Metadata::new(), vec![0]);
+    p.drive();
+    let events = Pair::events(&mut p.client);
+    assert_eq!(events.len(), 1);
+    assert!(matches!(&events[0], SessionEvent::Response { payload, .. } if payload == &response::remote(RemoteError::Cancelled)));
+    assert!(!p.client.is_closed() && !p.server.is_closed());
+}
+
+#[test]
+fn cancelling_a_waiting_call_never_sends_it() {
+    let mut p = Pair::new(Limits::default(), Limits { max_concurrent_requests: 1, ..Limits::default() });
+    let _first = p.client.call(call(1)).unwrap();
+    let second = p.client.call(call(2)).unwrap();
+    p.client.cancel(second);
+    p.drive();
+    assert_eq!(p.client.waiting_calls(), 0);
+    assert_eq!(p.server.incoming_in_flight(), 1);
+}
+
+#[test]
+fn oversize_calls_are_refused_locally() {
+    let mut p = Pair::new(Limits { max_frame_size: 64, ..Limits::default() }, Limits::default());
+    let big = OutgoingCall { payload: vec![0; 100], ..call(1) };
+    assert!(matches!(p.client.call(big), Err(CallRejected::TooLarge { len: 100, max: 64 })));
+    let almost = OutgoingCall { payload: vec![0; 60], ..call(1) };
+    let id = p.client.call(almost).unwrap();
+    assert!(Pair::events(&mut p.client).iter().any(|e| matches!(e, SessionEvent::CallFailed { id: i, .. } if *i == id)));
+}
+
+#[test]
+fn goodbye_from_the_peer_ends_the_session() {
+    let mut p = Pair::new(Limits::default(), Limits::default());
+    Pair::events(&mut p.client);
+    p.server.close("maintenance");
+    p.drive();
+    assert_eq!(
+        p.client.poll_event(),
+        Some(SessionEvent::Closed(SessionError::ClosedByPeer { reason: "maintenance".into() }))
+    );
+}

@@ -1,0 +1,134 @@
+//! Protocol message types. Variant order is the wire discriminant and never changes; new
+//! variants are only ever appended.
+
+use serde::{Deserialize, Serialize};
+
+use crate::metadata::Metadata;
+
+/// The protocol version this runtime speaks.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// One protocol message (one frame).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Message {
+    /// 0: first message of each side.
+    Hello(Hello),
+    /// 1: the sender is ending the session; `reason` says why (`"<rule>: <detail>"` on a violation).
+    Goodbye {
+        /// Human-readable reason; starts with a stable rule name on protocol violations.
+        reason: String,
+    },
+    /// 2: a call.
+    Request(Request),
+    /// 3: the one answer to a request.
+    Response(Response),
+    /// 4: the caller gave up on a request.
+    Cancel(Cancel),
+    /// 5: keepalive probe.
+    Ping {
+        /// Echoed in the `Pong`.
+        nonce: u64,
+    },
+    /// 6: keepalive answer.
+    Pong {
+        /// The `Ping`'s nonce.
+        nonce: u64,
+    },
+}
+
+/// Limits a side announces; the effective limit is the minimum of both sides'.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Largest frame (one encoded message) the sender accepts, in bytes.
+    pub max_frame_size: u32,
+    /// Items a channel sender may send before the first credit grant.
+    pub initial_credit: u32,
+    /// Requests the sender serves at once; the peer queues calls beyond it.
+    pub max_concurrent_requests: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_frame_size: 8 * 1024 * 1024,
+            initial_credit: 64,
+            max_concurrent_requests: 1024,
+        }
+    }
+}
+
+impl Limits {
+    /// Both sides' limits combined: the minimum of each.
+    pub fn effective(self, peer: Limits) -> Limits {
+        Limits {
+            max_frame_size: self.max_frame_size.min(peer.max_frame_size),
+            initial_credit: self.initial_credit.min(peer.initial_credit),
+            max_concurrent_requests: self.max_concurrent_requests.min(peer.max_concurrent_requests),
+        }
+    }
+}
+
+/// The handshake message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    /// [`PROTOCOL_VERSION`] of the sender.
+    pub version: u32,
+    /// The sender's limits.
+    pub limits: Limits,
+    /// Set by the acceptor: the random 128-bit key naming this session.
+    pub session_key: Option<[u8; 16]>,
+    /// Set by an initiator that wants to resume a session.
+    pub resume: Option<Resume>,
+}
+
+/// A request to resume an existing session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resume {
+    /// The session key the acceptor issued.
+    pub session_key: [u8; 16],
+    /// The last session message sequence number the sender received.
+    pub last_received: u64,
+}
+
+/// A call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    /// Connection (0 is the root connection).
+    pub conn: u64,
+    /// Request ID; the initiator uses odd IDs, the acceptor even ones.
+    pub id: u64,
+    /// See `roam_core::method_id`.
+    pub method_id: u64,
+    /// Call metadata.
+    pub metadata: Metadata,
+    /// Channel IDs bound to the method's `Tx`/`Rx` arguments, in argument order.
+    pub channels: Vec<u64>,
+    /// Time the caller still waits, in microseconds, when the request was sent.
+    pub timeout_micros: Option<u64>,
+    /// The postcard encoding of the argument tuple.
+    #[serde(with = "serde_bytes")]
+    pub payload: Vec<u8>,
+}
+
+/// The answer to a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Response {
+    /// Connection of the request.
+    pub conn: u64,
+    /// ID of the request.
+    pub id: u64,
+    /// Response metadata.
+    pub metadata: Metadata,
+    /// The postcard encoding of `Result<T, RoamError<E>>`.
+    #[serde(with = "serde_bytes")]
+    pub payload: Vec<u8>,
+}
+
+/// The caller gave up on a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cancel {
+    /// Connection of the request.
+    pub conn: u64,
+    /// ID of the request.
+    pub id: u64,
+}

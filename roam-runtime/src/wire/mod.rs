@@ -1,0 +1,79 @@
+//! The wire format: protocol messages and their postcard encoding.
+//!
+//! Owns the message types and the bytes they become; knows nothing about sessions, sockets or
+//! framing. `docs/protocol.md` is the byte-exact description of what lives here.
+
+mod message;
+
+pub use message::{Cancel, Hello, Limits, Message, Request, Response, Resume, PROTOCOL_VERSION};
+
+use crate::error::ProtocolViolation;
+
+/// Encodes a message into a frame body.
+pub fn encode(msg: &Message) -> Vec<u8> {
+    // Serialising an in-memory message with owned data into a Vec cannot fail: every type in
+    // `Message` is postcard-representable and `Vec` grows as needed.
+    postcard::to_allocvec(msg).unwrap_or_default()
+}
+
+/// Decodes one frame body. The body is already bounded by the framing layer; trailing bytes are
+/// an error so that two implementations cannot disagree about where a message ends.
+pub fn decode(frame: &[u8]) -> Result<Message, ProtocolViolation> {
+    match postcard::take_from_bytes::<Message>(frame) {
+        Ok((msg, [])) => Ok(msg),
+        Ok((_, rest)) => Err(ProtocolViolation::MalformedMessage(format!(
+            "{} trailing bytes after the message",
+            rest.len()
+        ))),
+        Err(e) => Err(ProtocolViolation::MalformedMessage(e.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metadata::Metadata;
+
+    #[test]
+    fn request_bytes_are_pinned() {
+        // Pinned so that docs/protocol.md and other-language runtimes can rely on them.
+        let msg = Message::Request(Request {
+            conn: 0,
+            id: 1,
+            method_id: 0x0102,
+            metadata: Metadata::new(),
+            channels: vec![],
+            timeout_micros: None,
+            payload: vec![0x04, 0x06],
+        });
+        assert_eq!(encode(&msg), vec![2, 0, 1, 0x82, 0x02, 0, 0, 0, 2, 4, 6]);
+        assert_eq!(decode(&encode(&msg)).unwrap(), msg);
+    }
+
+    #[test]
+    fn hello_round_trips() {
+        let msg = Message::Hello(Hello {
+            version: PROTOCOL_VERSION,
+            limits: Limits::default(),
+            session_key: Some([7; 16]),
+            resume: None,
+        });
+        assert_eq!(decode(&encode(&msg)).unwrap(), msg);
+    }
+
+    #[test]
+    fn garbage_and_trailing_bytes_are_violations() {
+        assert!(decode(&[0xff, 0xff, 0xff]).is_err());
+        assert!(decode(&[]).is_err());
+        let mut bytes = encode(&Message::Ping { nonce: 3 });
+        bytes.push(0);
+        assert!(matches!(decode(&bytes), Err(ProtocolViolation::MalformedMessage(_))));
+    }
+
+    #[test]
+    fn a_huge_claimed_length_does_not_allocate() {
+        // Request with a payload length varint claiming ~4 GiB but only 2 bytes present.
+        let frame = [2, 0, 1, 1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f, 1, 2];
+        assert!(matches!(decode(&frame), Err(ProtocolViolation::MalformedMessage(_))));
+    }
+}
