@@ -16,18 +16,31 @@ use roam_core::MethodDescriptor;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::BoxFuture;
+use crate::channel::{ChannelArg, ChannelError};
 use crate::codec::{self, CodecError};
 use crate::error::{CallError, SessionError};
 use crate::metadata::{Metadata, MetadataValue};
 use crate::response;
-use crate::session::{CallRejected, OutgoingCall};
+use crate::session::{CallRejected, Direction, OutgoingCall};
 use crate::wire::Limits;
 
 /// What a handle asks the driver to do.
 #[derive(Debug)]
 pub(crate) enum Command {
-    Call { token: u64, call: OutgoingCall, reply: oneshot::Sender<Result<RawResponse, CallFailure>> },
+    Call {
+        token: u64,
+        call: OutgoingCall,
+        channels: Vec<ChannelArg>,
+        reply: oneshot::Sender<Result<RawResponse, CallFailure>>,
+    },
     Cancel { token: u64 },
+    /// A handler finished (sent through this queue, after its channel commands, so a call's
+    /// last items and `Close` always precede its `Response`).
+    Finished { id: u64, payload: Vec<u8> },
+    ChannelData { channel: u64, payload: Vec<u8> },
+    ChannelClose { channel: u64 },
+    ChannelReset { channel: u64 },
+    ChannelCredit { channel: u64, n: u32 },
     /// The last user handle was dropped (the driver re-checks, a new one may exist).
     HandlesDropped,
     /// Close the session now.
@@ -137,10 +150,22 @@ impl Connection {
     /// Starts a call of `method` with the argument tuple `args`. Generated clients call this;
     /// application code uses the generated methods instead.
     pub fn call<'a, A: Facet<'a>, T, E>(&self, method: &'static MethodDescriptor, args: &A) -> Call<T, E> {
+        self.call_with_channels(method, args, Vec::new())
+    }
+
+    /// Like [`Connection::call`], for methods with `Tx`/`Rx` arguments: `args` holds the other
+    /// arguments, `channels` the channel ends in argument order.
+    pub fn call_with_channels<'a, A: Facet<'a>, T, E>(
+        &self,
+        method: &'static MethodDescriptor,
+        args: &A,
+        channels: Vec<ChannelArg>,
+    ) -> Call<T, E> {
         Call {
             conn: self.clone(),
             method_id: method.id,
             payload: codec::encode(args),
+            channels,
             metadata: Metadata::new(),
             timeout: None,
             _types: PhantomData,
@@ -149,10 +174,10 @@ impl Connection {
 
     /// Sends an already-encoded request and waits for the raw response. Dropping the returned
     /// future before it completes cancels the call on the peer.
-    pub(crate) async fn raw_call(&self, call: OutgoingCall) -> Result<RawResponse, CallFailure> {
+    pub(crate) async fn raw_call(&self, call: OutgoingCall, channels: Vec<ChannelArg>) -> Result<RawResponse, CallFailure> {
         let token = self.shared.next_token.fetch_add(1, Ordering::Relaxed);
         let (reply, rx) = oneshot::channel();
-        if self.shared.commands.send(Command::Call { token, call, reply }).is_err() {
+        if self.shared.commands.send(Command::Call { token, call, channels, reply }).is_err() {
             return Err(CallFailure::Lost(self.closed_reason()));
         }
         let mut guard = CancelOnDrop { commands: &self.shared.commands, token, armed: true };
@@ -198,6 +223,7 @@ pub struct Call<T, E> {
     conn: Connection,
     method_id: u64,
     payload: Result<Vec<u8>, CodecError>,
+    channels: Vec<ChannelArg>,
     metadata: Metadata,
     timeout: Option<Duration>,
     _types: PhantomData<fn() -> (T, E)>,
@@ -238,13 +264,22 @@ where
 
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
+            let mut directions = Vec::with_capacity(self.channels.len());
+            for arg in &self.channels {
+                directions.push(match arg {
+                    ChannelArg::CallerSends(_) => Direction::Outgoing,
+                    ChannelArg::CallerReceives(_) => Direction::Incoming,
+                    ChannelArg::Invalid => return Err(CallError::Channel(ChannelError::AlreadyBound)),
+                });
+            }
             let call = OutgoingCall {
                 method_id: self.method_id,
                 metadata: self.metadata,
                 timeout_micros: self.timeout.map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
                 payload: self.payload?,
+                channels: directions,
             };
-            let raw = self.conn.raw_call(call);
+            let raw = self.conn.raw_call(call, self.channels);
             let raw = match self.timeout {
                 // Dropping `raw` on expiry sends `Cancel`, so the peer stops too.
                 Some(timeout) => match tokio::time::timeout(timeout, raw).await {

@@ -2,11 +2,12 @@
 //! argument: metadata, deadline, peer, and a [`Connection`] to call the peer back on the same
 //! session.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use roam_core::{MethodDescriptor, ServiceDescriptor};
 
+use crate::channel::{WireRx, WireTx};
 use crate::connection::Connection;
 use crate::metadata::Metadata;
 
@@ -38,6 +39,17 @@ struct Inner {
     metadata: Metadata,
     deadline: Option<Instant>,
     connection: Connection,
+    /// The channel ends of the call's `Tx`/`Rx` arguments, taken by the dispatcher.
+    channels: Mutex<Vec<Option<ChannelEnd>>>,
+}
+
+/// A channel end bound to one of the call's channel arguments.
+#[derive(Debug)]
+pub(crate) enum ChannelEnd {
+    /// The handler sends (`Tx<T>` argument).
+    Tx(WireTx),
+    /// The handler receives (`Rx<T>` argument).
+    Rx(WireRx),
 }
 
 impl Context {
@@ -48,8 +60,15 @@ impl Context {
         metadata: Metadata,
         deadline: Option<Instant>,
         connection: Connection,
+        channels: Vec<ChannelEnd>,
     ) -> Self {
-        Context { inner: Arc::new(Inner { service, method, request_id, metadata, deadline, connection }) }
+        let channels = Mutex::new(channels.into_iter().map(Some).collect());
+        Context { inner: Arc::new(Inner { service, method, request_id, metadata, deadline, connection, channels }) }
+    }
+
+    /// Takes the end bound to the `index`-th channel argument.
+    pub(crate) fn take_channel(&self, index: usize) -> Option<ChannelEnd> {
+        self.inner.channels.lock().ok()?.get_mut(index)?.take()
     }
 
     /// The method ID being called.

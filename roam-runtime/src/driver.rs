@@ -25,14 +25,15 @@ use tokio_util::codec::{FramedRead, FramedWrite};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::channel::{ChannelArg, ChannelError, SenderState, WireRx, WireTx};
 use crate::connection::{CallFailure, Command, Connection, RawResponse, SessionInfo, Shared};
-use crate::context::Context;
+use crate::context::{ChannelEnd, Context};
 use crate::dispatch::Router;
 use crate::error::{ProtocolViolation, RemoteError, SessionError};
 use crate::framing::{FrameCodec, FrameError, MaxFrame};
 use crate::metadata::Metadata;
 use crate::response;
-use crate::session::{IncomingCall, Role, Session, SessionConfig, SessionEvent};
+use crate::session::{ChannelSendError, Direction, IncomingCall, Role, Session, SessionConfig, SessionEvent};
 use crate::transport::{Link, LinkWriter};
 
 /// Most bytes queued for writing before the session is ended as unable to keep up.
@@ -116,7 +117,7 @@ pub(crate) async fn start(
         pending: HashMap::new(),
         tokens: HashMap::new(),
         running: HashMap::new(),
-        finished: mpsc::unbounded_channel(),
+        channels: HashMap::new(),
         shutdown,
         draining: false,
         handshake_deadline: tokio::time::Instant::now() + options.handshake_timeout,
@@ -179,14 +180,30 @@ async fn write_frames(writer: LinkWriter, codec: FrameCodec, mut out: mpsc::Unbo
     let _ = framed.close().await;
 }
 
-struct Finished {
-    id: u64,
-    payload: Vec<u8>,
-}
-
 struct Pending {
     token: u64,
     reply: oneshot::Sender<Result<RawResponse, CallFailure>>,
+    /// The call's channels (failed with the call if it never goes out).
+    channels: Vec<u64>,
+}
+
+/// The driver's side of an open channel.
+enum End {
+    /// We send: where credit arrives and failures are reported.
+    Sender(Arc<SenderState>),
+    /// We receive: where items go.
+    Receiver(mpsc::UnboundedSender<Result<Vec<u8>, ChannelError>>),
+}
+
+impl End {
+    fn fail(self, error: ChannelError) {
+        match self {
+            End::Sender(state) => state.fail(error),
+            End::Receiver(items) => {
+                let _ = items.send(Err(error));
+            }
+        }
+    }
 }
 
 struct Driver {
@@ -214,7 +231,8 @@ struct Driver {
     tokens: HashMap<u64, u64>,
     /// Handlers serving the peer, by request ID.
     running: HashMap<u64, AbortHandle>,
-    finished: (mpsc::UnboundedSender<Finished>, mpsc::UnboundedReceiver<Finished>),
+    /// Open channels by ID.
+    channels: HashMap<u64, End>,
     shutdown: CancellationToken,
     draining: bool,
     handshake_deadline: tokio::time::Instant,
@@ -234,12 +252,6 @@ impl Driver {
             }
             let handshaking = self.info.is_none();
             tokio::select! {
-                biased;
-                Some(done) = self.finished.1.recv() => {
-                    if self.running.remove(&done.id).is_some() {
-                        self.session.respond(done.id, Metadata::new(), done.payload);
-                    }
-                }
                 frame = self.frames.recv() => self.on_frame(frame),
                 Some(cmd) = self.commands.recv() => self.on_command(cmd),
                 _ = self.shutdown.cancelled(), if !self.draining => {
@@ -254,6 +266,34 @@ impl Driver {
         self.transmit();
         for (_, handler) in self.running.drain() {
             handler.abort();
+        }
+    }
+
+    /// Effective limits (defaults before the handshake; channels only exist after it).
+    fn limits(&self) -> crate::wire::Limits {
+        self.info.as_ref().map(|i| i.limits).unwrap_or_default()
+    }
+
+    /// Creates both sides of channel `id`, on which this side sends.
+    fn open_sender(&mut self, id: u64) -> WireTx {
+        let state = SenderState::new();
+        self.channels.insert(id, End::Sender(Arc::clone(&state)));
+        WireTx::new(id, self.commands_tx.clone(), state, self.limits().max_frame_size)
+    }
+
+    /// Creates both sides of channel `id`, on which this side receives. The item queue is
+    /// unbounded as a type but never holds more than the credit, which the session enforces.
+    fn open_receiver(&mut self, id: u64) -> WireRx {
+        let (items_tx, items_rx) = mpsc::unbounded_channel();
+        self.channels.insert(id, End::Receiver(items_tx));
+        WireRx::new(id, self.commands_tx.clone(), items_rx, self.limits().initial_credit)
+    }
+
+    fn fail_channels(&mut self, ids: &[u64], error: &ChannelError) {
+        for id in ids {
+            if let Some(end) = self.channels.remove(id) {
+                end.fail(error.clone());
+            }
         }
     }
 
@@ -274,21 +314,59 @@ impl Driver {
 
     fn on_command(&mut self, cmd: Command) {
         match cmd {
-            Command::Call { token, call, reply } => match self.session.call(call) {
-                Ok(id) => {
-                    self.tokens.insert(token, id);
-                    self.pending.insert(id, Pending { token, reply });
+            Command::Call { token, call, channels, reply } => match self.session.call(call) {
+                Ok(started) => {
+                    for (arg, &id) in channels.into_iter().zip(&started.channels) {
+                        match arg {
+                            ChannelArg::CallerSends(binding) => binding.bind(self.open_sender(id)),
+                            ChannelArg::CallerReceives(binding) => binding.bind(self.open_receiver(id)),
+                            // Refused by `Call` before the command was sent.
+                            ChannelArg::Invalid => {}
+                        }
+                    }
+                    self.tokens.insert(token, started.id);
+                    self.pending.insert(started.id, Pending { token, reply, channels: started.channels });
                 }
                 Err(rejected) => {
                     let _ = reply.send(Err(CallFailure::Rejected(rejected)));
                 }
             },
             Command::Cancel { token } => {
-                if let Some(id) = self.tokens.remove(&token) {
-                    self.pending.remove(&id);
-                    self.session.cancel(id);
+                if let Some(id) = self.tokens.remove(&token)
+                    && let Some(pending) = self.pending.remove(&id)
+                    && self.session.cancel(id)
+                {
+                    // Never sent: its channels never opened on the peer.
+                    self.fail_channels(&pending.channels, &ChannelError::Cancelled);
                 }
             }
+            Command::Finished { id, payload } => {
+                if self.running.remove(&id).is_some() {
+                    self.session.respond(id, Metadata::new(), payload);
+                }
+            }
+            Command::ChannelData { channel, payload } => match self.session.send_data(channel, payload) {
+                Ok(()) => {}
+                // The receiver reset the channel while this item was on its way: drop it; the
+                // sender sees `Reset` on its next send.
+                Err(ChannelSendError::NotOpen) => {}
+                Err(e) => {
+                    tracing::warn!(channel, error = %e, "channel item not sent");
+                    if let Some(end) = self.channels.remove(&channel) {
+                        end.fail(ChannelError::Reset);
+                        self.session.close_channel(channel);
+                    }
+                }
+            },
+            Command::ChannelClose { channel } => {
+                self.channels.remove(&channel);
+                self.session.close_channel(channel);
+            }
+            Command::ChannelReset { channel } => {
+                self.channels.remove(&channel);
+                self.session.reset_channel(channel);
+            }
+            Command::ChannelCredit { channel, n } => self.session.grant_credit(channel, n),
             Command::HandlesDropped => {
                 // Only the side that connected closes when unused; an acceptor's session lives
                 // as long as its peer keeps it. Handler contexts hold handles too, so a count of
@@ -322,7 +400,28 @@ impl Driver {
                 SessionEvent::CallFailed { id, reason } => {
                     if let Some(p) = self.pending.remove(&id) {
                         self.tokens.remove(&p.token);
+                        self.fail_channels(&p.channels, &ChannelError::Cancelled);
                         let _ = p.reply.send(Err(CallFailure::Rejected(reason)));
+                    }
+                }
+                SessionEvent::ChannelData { channel, payload } => {
+                    if let Some(End::Receiver(items)) = self.channels.get(&channel) {
+                        // A receiver dropped meanwhile has already sent `Reset`; its items are moot.
+                        let _ = items.send(Ok(payload));
+                    }
+                }
+                SessionEvent::ChannelClosed { channel } => {
+                    // Dropping the item sender ends the `Rx` after the queued items.
+                    self.channels.remove(&channel);
+                }
+                SessionEvent::ChannelReset { channel } => {
+                    if let Some(end) = self.channels.remove(&channel) {
+                        end.fail(ChannelError::Reset);
+                    }
+                }
+                SessionEvent::ChannelCredit { channel, n } => {
+                    if let Some(End::Sender(state)) = self.channels.get(&channel) {
+                        state.add_credit(n);
                     }
                 }
                 SessionEvent::CancelRequested { id } => {
@@ -337,6 +436,9 @@ impl Driver {
                         let _ = p.reply.send(Err(CallFailure::Lost(error.clone())));
                     }
                     self.tokens.clear();
+                    for (_, end) in self.channels.drain() {
+                        end.fail(ChannelError::ConnectionLost(error.clone()));
+                    }
                     if let Some(tx) = self.established.take() {
                         let e = match &error {
                             SessionError::HandshakeFailed(_) => error.clone(),
@@ -381,19 +483,31 @@ impl Driver {
     }
 
     fn serve(&mut self, call: IncomingCall) {
+        let refuse = |this: &mut Self, error: RemoteError| {
+            this.session.abandon_channels(call.channels.iter().map(|(id, _)| *id));
+            this.session.respond(call.id, Metadata::new(), response::remote(error));
+        };
         let Some(route) = self.router.route(call.method_id).cloned() else {
             tracing::debug!(method_id = call.method_id, "unknown method");
-            return self.session.respond(call.id, Metadata::new(), response::remote(RemoteError::UnknownMethod));
+            return refuse(self, RemoteError::UnknownMethod);
         };
         let Some(connection) = self.connection() else {
-            return self.session.respond(call.id, Metadata::new(), response::remote(RemoteError::Internal));
+            return refuse(self, RemoteError::Internal);
         };
+        let ends = call
+            .channels
+            .iter()
+            .map(|&(id, direction)| match direction {
+                Direction::Outgoing => ChannelEnd::Tx(self.open_sender(id)),
+                Direction::Incoming => ChannelEnd::Rx(self.open_receiver(id)),
+            })
+            .collect();
         let timeout = call.timeout_micros.map(Duration::from_micros);
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-        let cx = Context::new(route.service.descriptor(), route.method, call.id, call.metadata, deadline, connection);
+        let cx = Context::new(route.service.descriptor(), route.method, call.id, call.metadata, deadline, connection, ends);
         let span = tracing::debug_span!("roam.call", service = route.service.descriptor().name, method = route.method.name, id = call.id);
         let handler = AssertUnwindSafe(route.service.dispatch(cx, call.payload)).catch_unwind();
-        let finished = self.finished.0.clone();
+        let finished = self.commands_tx.clone();
         let id = call.id;
         let task = tokio::spawn(
             async move {
@@ -405,10 +519,11 @@ impl Driver {
                     tracing::error!("handler panicked; answering Internal");
                     response::remote(RemoteError::Internal)
                 });
-                let _ = finished.send(Finished { id, payload });
+                let _ = finished.send(Command::Finished { id, payload });
             }
             .instrument(span),
         );
         self.running.insert(id, task.abort_handle());
     }
 }
+

@@ -99,6 +99,9 @@ pub enum CallError<E> {
     /// Encoding the arguments or decoding the response failed locally.
     #[error(transparent)]
     Codec(#[from] CodecError),
+    /// A channel argument could not be used.
+    #[error(transparent)]
+    Channel(#[from] crate::channel::ChannelError),
     /// The response was malformed (not a valid `Result<T, RoamError<E>>`).
     #[error("the peer sent a malformed response: {0}")]
     MalformedResponse(&'static str),
@@ -187,6 +190,21 @@ pub enum ProtocolViolation {
     /// Metadata broke its limits.
     #[error("metadata limit: {0}")]
     Metadata(&'static str),
+    /// A channel ID had the receiver's own parity (or was 0).
+    #[error("channel id {0} has the wrong parity")]
+    ChannelWrongParity(u64),
+    /// A request listed a channel ID already in use.
+    #[error("duplicate channel id {0}")]
+    DuplicateChannelId(u64),
+    /// `Data` on a channel that is not open (never opened, or closed by its sender).
+    #[error("data, close or credit on unknown channel {0}")]
+    UnknownChannel(u64),
+    /// `Data` or `Close` on a channel the sender does not send on.
+    #[error("data or close on channel {0}, which the sender does not send on")]
+    DataOnWrongChannel(u64),
+    /// More `Data` than the receiver granted credit for.
+    #[error("data on channel {0} beyond the granted credit")]
+    CreditExceeded(u64),
     /// The peer kept sending while not reading what we sent back.
     #[error("{queued} bytes wait to be written; the peer does not read")]
     WriteBacklog {
@@ -208,6 +226,11 @@ impl ProtocolViolation {
             ProtocolViolation::UnknownResponse(_) => "unknown-response",
             ProtocolViolation::Metadata(_) => "metadata-limit",
             ProtocolViolation::WriteBacklog { .. } => "write-backlog",
+            ProtocolViolation::ChannelWrongParity(_) => "wrong-parity",
+            ProtocolViolation::DuplicateChannelId(_) => "duplicate-channel-id",
+            ProtocolViolation::UnknownChannel(_) => "unknown-channel",
+            ProtocolViolation::DataOnWrongChannel(_) => "wrong-direction",
+            ProtocolViolation::CreditExceeded(_) => "credit-exceeded",
         }
     }
 

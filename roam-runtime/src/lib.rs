@@ -40,6 +40,7 @@
 //! tokio task) → [`Connection`] / [`Call`] on the calling side and [`Dispatch`] / [`Context`]
 //! on the serving side. `docs/architecture.md` in the repository is the map.
 
+mod channel;
 pub mod codec;
 mod connection;
 mod context;
@@ -54,6 +55,7 @@ pub mod session;
 pub mod transport;
 pub mod wire;
 
+pub use channel::{ChannelArg, ChannelError, ReceiveBinding, Rx, SendBinding, Tx, channel};
 pub use connection::{Call, Connection};
 pub use context::Context;
 pub use dispatch::{Dispatch, DuplicateMethod, Router};
@@ -93,6 +95,23 @@ pub mod __private {
     /// Encodes a fallible handler's result.
     pub fn result_response<'a, T: Facet<'a>, E: Facet<'a>>(value: &Result<T, E>) -> Vec<u8> {
         response::result(value)
+    }
+
+    /// Takes the `index`-th channel argument as the handler's `Tx<T>`, or returns the
+    /// `InvalidPayload` response when the caller bound that argument the other way (or not at all).
+    pub fn take_tx<T>(cx: &crate::Context, index: usize) -> Result<crate::Tx<T>, Vec<u8>> {
+        match cx.take_channel(index) {
+            Some(crate::context::ChannelEnd::Tx(wire)) => Ok(crate::Tx::from_wire(wire)),
+            _ => Err(response::remote(RemoteError::InvalidPayload)),
+        }
+    }
+
+    /// Takes the `index`-th channel argument as the handler's `Rx<T>`; see [`take_tx`].
+    pub fn take_rx<T>(cx: &crate::Context, index: usize) -> Result<crate::Rx<T>, Vec<u8>> {
+        match cx.take_channel(index) {
+            Some(crate::context::ChannelEnd::Rx(wire)) => Ok(crate::Rx::from_wire(wire)),
+            _ => Err(response::remote(RemoteError::InvalidPayload)),
+        }
     }
 
     /// The `UnknownMethod` response, as a ready future.

@@ -17,6 +17,7 @@
 //! Every message this side sends goes through one private method, `send`, which is where
 //! sequence numbering for resumption will attach.
 
+mod channels;
 mod ids;
 #[cfg(test)]
 mod tests;
@@ -25,12 +26,17 @@ use std::collections::{HashSet, VecDeque};
 
 use bytes::Bytes;
 
+pub use channels::{ChannelSendError, Direction};
 pub use ids::{IdAllocator, Role};
+
+use channels::{Abandon, Channels, DataVerdict, Opened, ResetVerdict};
 
 use crate::error::{ProtocolViolation, RemoteError, SessionError};
 use crate::metadata::Metadata;
 use crate::response;
-use crate::wire::{self, Cancel, Hello, Limits, Message, PROTOCOL_VERSION, Request, Response};
+use crate::wire::{
+    self, Cancel, ChannelDirection, ChannelSpec, Hello, Limits, Message, PROTOCOL_VERSION, Request, Response,
+};
 
 /// Configuration of one side of a session.
 #[derive(Debug, Clone, Default)]
@@ -50,6 +56,17 @@ pub struct OutgoingCall {
     pub timeout_micros: Option<u64>,
     /// The encoded argument tuple.
     pub payload: Vec<u8>,
+    /// One entry per channel argument, in order: `Outgoing` if this side (the caller) sends.
+    pub channels: Vec<Direction>,
+}
+
+/// A call the session accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallStarted {
+    /// The request ID.
+    pub id: u64,
+    /// The channel IDs allocated for the call's channel arguments, in order.
+    pub channels: Vec<u64>,
 }
 
 /// A call the peer made that the application must serve.
@@ -65,6 +82,8 @@ pub struct IncomingCall {
     pub timeout_micros: Option<u64>,
     /// The encoded argument tuple.
     pub payload: Vec<u8>,
+    /// The call's channels in argument order, with the direction seen from this side.
+    pub channels: Vec<(u64, Direction)>,
 }
 
 /// Why a call could not be sent.
@@ -117,6 +136,30 @@ pub enum SessionEvent {
         /// Request ID.
         id: u64,
     },
+    /// An item arrived on a channel we receive on.
+    ChannelData {
+        /// Channel ID.
+        channel: u64,
+        /// The encoded item.
+        payload: Vec<u8>,
+    },
+    /// The peer's sender on a channel is done: no more items follow.
+    ChannelClosed {
+        /// Channel ID.
+        channel: u64,
+    },
+    /// The peer's receiver gave up: our sender must stop (the session already answered `Close`).
+    ChannelReset {
+        /// Channel ID.
+        channel: u64,
+    },
+    /// Our sender on `channel` may send `n` more items (initial credit included).
+    ChannelCredit {
+        /// Channel ID.
+        channel: u64,
+        /// Additional items.
+        n: u64,
+    },
     /// The session has ended; every call still pending has failed with this error.
     Closed(SessionError),
 }
@@ -142,7 +185,8 @@ pub struct Session {
     /// Our calls sent to the peer and not yet answered.
     outgoing: HashSet<u64>,
     /// Our calls waiting for the handshake or for a free slot under the peer's limit.
-    waiting: VecDeque<(u64, OutgoingCall)>,
+    waiting: VecDeque<(CallStarted, OutgoingCall)>,
+    channels: Channels,
     /// The peer's calls we are serving.
     incoming: HashSet<u64>,
     draining: bool,
@@ -161,6 +205,7 @@ impl Session {
             request_ids: IdAllocator::new(role),
             outgoing: HashSet::new(),
             waiting: VecDeque::new(),
+            channels: Channels::new(role),
             incoming: HashSet::new(),
             draining: false,
             transmit: VecDeque::new(),
@@ -203,6 +248,11 @@ impl Session {
     /// Number of our calls sent and not yet answered.
     pub fn outgoing_in_flight(&self) -> usize {
         self.outgoing.len()
+    }
+
+    /// Number of open channels (both directions).
+    pub fn open_channels(&self) -> usize {
+        self.channels.len()
     }
 
     /// Number of our calls waiting for a slot under the peer's limit.
@@ -264,6 +314,10 @@ impl Session {
                 Message::Cancel(c) => self.handle_cancel(c),
                 Message::Ping { nonce } => self.send(&Message::Pong { nonce }),
                 Message::Pong { .. } => {}
+                Message::Data { conn, channel, payload } => self.handle_data(conn, channel, payload),
+                Message::Close { conn, channel } => self.handle_channel_close(conn, channel),
+                Message::Reset { conn, channel } => self.handle_channel_reset(conn, channel),
+                Message::Credit { conn, channel, n } => self.handle_credit(conn, channel, n),
             },
         }
     }
@@ -304,11 +358,34 @@ impl Session {
         if let Err(limit) = req.metadata.check_limits() {
             return self.violate(ProtocolViolation::Metadata(limit));
         }
-        if self.draining {
-            return self.send_response(req.id, Metadata::new(), response::remote(RemoteError::Unavailable));
+        let initial_credit = self.limits().map_or(0, |l| l.initial_credit);
+        let mut channels = Vec::with_capacity(req.channels.len());
+        let mut credits = Vec::new();
+        for ChannelSpec { id, direction } in &req.channels {
+            let ours = match direction {
+                ChannelDirection::CallerToCallee => Direction::Incoming,
+                ChannelDirection::CalleeToCaller => Direction::Outgoing,
+            };
+            match self.channels.register_remote(*id, ours, initial_credit) {
+                Ok(credit) => {
+                    channels.push((*id, ours));
+                    if credit > 0 {
+                        credits.push(SessionEvent::ChannelCredit { channel: *id, n: credit });
+                    }
+                }
+                Err(v) => return self.violate(v),
+            }
         }
-        if self.incoming.len() >= self.config.limits.max_concurrent_requests as usize {
-            return self.send_response(req.id, Metadata::new(), response::remote(RemoteError::Overloaded));
+        let refusal = if self.draining {
+            Some(RemoteError::Unavailable)
+        } else if self.incoming.len() >= self.config.limits.max_concurrent_requests as usize {
+            Some(RemoteError::Overloaded)
+        } else {
+            None
+        };
+        if let Some(refusal) = refusal {
+            self.abandon_channels(channels.iter().map(|(id, _)| *id));
+            return self.send_response(req.id, Metadata::new(), response::remote(refusal));
         }
         self.incoming.insert(req.id);
         self.events.push_back(SessionEvent::Request(IncomingCall {
@@ -317,7 +394,52 @@ impl Session {
             metadata: req.metadata,
             timeout_micros: req.timeout_micros,
             payload: req.payload,
+            channels,
         }));
+        // After the request, so the driver has created the channel ends the credit is for.
+        self.events.extend(credits);
+    }
+
+    fn handle_data(&mut self, conn: u64, channel: u64, payload: Vec<u8>) {
+        if conn != 0 {
+            return self.violate(ProtocolViolation::UnknownConnection(conn));
+        }
+        match self.channels.on_data(channel) {
+            Ok(DataVerdict::Deliver) => self.events.push_back(SessionEvent::ChannelData { channel, payload }),
+            Ok(DataVerdict::Drop) => {}
+            Err(v) => self.violate(v),
+        }
+    }
+
+    fn handle_channel_close(&mut self, conn: u64, channel: u64) {
+        if conn != 0 {
+            return self.violate(ProtocolViolation::UnknownConnection(conn));
+        }
+        match self.channels.on_close(channel) {
+            Ok(true) => self.events.push_back(SessionEvent::ChannelClosed { channel }),
+            Ok(false) => {}
+            Err(v) => self.violate(v),
+        }
+    }
+
+    fn handle_channel_reset(&mut self, conn: u64, channel: u64) {
+        if conn != 0 {
+            return self.violate(ProtocolViolation::UnknownConnection(conn));
+        }
+        if self.channels.on_reset(channel) == ResetVerdict::StopSending {
+            self.send(&Message::Close { conn: 0, channel });
+            self.events.push_back(SessionEvent::ChannelReset { channel });
+        }
+    }
+
+    fn handle_credit(&mut self, conn: u64, channel: u64, n: u32) {
+        if conn != 0 {
+            return self.violate(ProtocolViolation::UnknownConnection(conn));
+        }
+        let added = self.channels.on_credit(channel, n);
+        if added > 0 {
+            self.events.push_back(SessionEvent::ChannelCredit { channel, n: added });
+        }
     }
 
     fn handle_response(&mut self, resp: Response) {
@@ -352,7 +474,7 @@ impl Session {
 
     /// Starts a call and returns its request ID. The call waits inside the session while the
     /// handshake is running or the peer's concurrency limit is reached.
-    pub fn call(&mut self, call: OutgoingCall) -> Result<u64, CallRejected> {
+    pub fn call(&mut self, call: OutgoingCall) -> Result<CallStarted, CallRejected> {
         if self.is_closed() {
             return Err(CallRejected::Closed(SessionError::LocallyClosed));
         }
@@ -363,19 +485,29 @@ impl Session {
             return Err(CallRejected::TooLarge { len: call.payload.len(), max });
         }
         let id = self.request_ids.next_id();
-        self.waiting.push_back((id, call));
+        let channels = call.channels.iter().map(|d| self.channels.allocate(*d)).collect();
+        let started = CallStarted { id, channels };
+        self.waiting.push_back((started.clone(), call));
         self.pump_waiting();
-        Ok(id)
+        Ok(started)
     }
 
-    /// Gives up on a call. A call still waiting is dropped silently; a call already sent gets a
-    /// `Cancel`, and its late `Response` is still reported (and can be ignored).
-    pub fn cancel(&mut self, id: u64) {
-        if let Some(pos) = self.waiting.iter().position(|(w, _)| *w == id) {
-            self.waiting.remove(pos);
-        } else if self.outgoing.contains(&id) && !self.is_closed() {
+    /// Gives up on a call. A call still waiting is dropped silently (returns `true`: it was
+    /// never sent, and neither were its channels); a call already sent gets a `Cancel`, and its
+    /// late `Response` is still reported (and can be ignored).
+    pub fn cancel(&mut self, id: u64) -> bool {
+        if let Some(pos) = self.waiting.iter().position(|(w, _)| w.id == id) {
+            if let Some((started, _)) = self.waiting.remove(pos) {
+                for channel in started.channels {
+                    self.channels.forget_queued(channel);
+                }
+            }
+            return true;
+        }
+        if self.outgoing.contains(&id) && !self.is_closed() {
             self.send(&Message::Cancel(Cancel { conn: 0, id }));
         }
+        false
     }
 
     /// Answers the peer's call `id`. Ignored if the call was already answered.
@@ -384,6 +516,53 @@ impl Session {
             return;
         }
         self.send_response(id, metadata, payload);
+    }
+
+    /// Sends one item on a channel we send on, spending one credit.
+    pub fn send_data(&mut self, channel: u64, payload: Vec<u8>) -> Result<(), ChannelSendError> {
+        if self.is_closed() {
+            return Err(ChannelSendError::NotOpen);
+        }
+        let msg = Message::Data { conn: 0, channel, payload };
+        let bytes = wire::encode(&msg);
+        if bytes.len() > self.max_frame_size() as usize {
+            return Err(ChannelSendError::TooLarge { len: bytes.len(), max: self.max_frame_size() });
+        }
+        self.channels.send_data(channel)?;
+        self.send_encoded(bytes);
+        Ok(())
+    }
+
+    /// Our sender on `channel` is done.
+    pub fn close_channel(&mut self, channel: u64) {
+        if !self.is_closed() && self.channels.close(channel) {
+            self.send(&Message::Close { conn: 0, channel });
+        }
+    }
+
+    /// Our receiver on `channel` gives up.
+    pub fn reset_channel(&mut self, channel: u64) {
+        if !self.is_closed() && self.channels.reset(channel) {
+            self.send(&Message::Reset { conn: 0, channel });
+        }
+    }
+
+    /// Lets the peer send `n` more items on `channel`.
+    pub fn grant_credit(&mut self, channel: u64, n: u32) {
+        if !self.is_closed() && n > 0 && self.channels.grant(channel, n) {
+            self.send(&Message::Credit { conn: 0, channel, n });
+        }
+    }
+
+    /// Ends channels whose call failed before anything used them.
+    pub fn abandon_channels(&mut self, channels: impl IntoIterator<Item = u64>) {
+        for channel in channels {
+            match self.channels.abandon(channel) {
+                Some(Abandon::Close) => self.send(&Message::Close { conn: 0, channel }),
+                Some(Abandon::Reset) => self.send(&Message::Reset { conn: 0, channel }),
+                None => {}
+            }
+        }
     }
 
     /// Stops taking new calls from the peer: they are answered `Unavailable`. Calls already
@@ -416,26 +595,51 @@ impl Session {
             return;
         };
         while self.outgoing.len() < limits.max_concurrent_requests as usize {
-            let Some((id, call)) = self.waiting.pop_front() else {
+            let Some((started, call)) = self.waiting.pop_front() else {
                 break;
             };
+            let id = started.id;
+            let specs = started
+                .channels
+                .iter()
+                .zip(&call.channels)
+                .map(|(&id, direction)| ChannelSpec {
+                    id,
+                    direction: match direction {
+                        Direction::Outgoing => ChannelDirection::CallerToCallee,
+                        Direction::Incoming => ChannelDirection::CalleeToCaller,
+                    },
+                })
+                .collect();
             let msg = Message::Request(Request {
                 conn: 0,
                 id,
                 method_id: call.method_id,
                 metadata: call.metadata,
-                channels: Vec::new(),
+                channels: specs,
                 timeout_micros: call.timeout_micros,
                 payload: call.payload,
             });
             let bytes = wire::encode(&msg);
             if bytes.len() > limits.max_frame_size as usize {
+                for channel in &started.channels {
+                    self.channels.forget_queued(*channel);
+                }
                 let reason = CallRejected::TooLarge { len: bytes.len(), max: limits.max_frame_size };
                 self.events.push_back(SessionEvent::CallFailed { id, reason });
                 continue;
             }
             self.outgoing.insert(id);
             self.send_encoded(bytes);
+            for channel in started.channels {
+                match self.channels.open_queued(channel, limits.initial_credit) {
+                    Some(Opened::Sending { credit }) if credit > 0 => {
+                        self.events.push_back(SessionEvent::ChannelCredit { channel, n: credit })
+                    }
+                    Some(Opened::ClosedBeforeOpening) => self.send(&Message::Close { conn: 0, channel }),
+                    _ => {}
+                }
+            }
         }
     }
 
@@ -480,6 +684,7 @@ impl Session {
         self.waiting.clear();
         self.outgoing.clear();
         self.incoming.clear();
+        self.channels.clear();
         self.events.push_back(SessionEvent::Closed(error));
     }
 }

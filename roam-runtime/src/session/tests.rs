@@ -45,7 +45,7 @@ impl Pair {
 }
 
 fn call(method_id: u64) -> OutgoingCall {
-    OutgoingCall { method_id, metadata: Metadata::new(), timeout_micros: None, payload: vec![1, 2] }
+    OutgoingCall { method_id, metadata: Metadata::new(), timeout_micros: None, payload: vec![1, 2], channels: vec![] }
 }
 
 fn raw_request(id: u64) -> Vec<u8> {
@@ -104,8 +104,8 @@ fn calls_flow_both_ways_with_parity_ids() {
     let mut p = Pair::new(Limits::default(), Limits::default());
     Pair::events(&mut p.client);
     Pair::events(&mut p.server);
-    let c1 = p.client.call(call(7)).unwrap();
-    let s1 = p.server.call(call(8)).unwrap();
+    let c1 = p.client.call(call(7)).unwrap().id;
+    let s1 = p.server.call(call(8)).unwrap().id;
     assert_eq!((c1, s1), (1, 2));
     p.drive();
     let SessionEvent::Request(req) = p.server.poll_event().unwrap() else { panic!() };
@@ -233,7 +233,7 @@ fn cancel_reaches_the_callee_and_its_answer_still_arrives() {
     let mut p = Pair::new(Limits::default(), Limits::default());
     Pair::events(&mut p.server);
     Pair::events(&mut p.client);
-    let id = p.client.call(call(1)).unwrap();
+    let id = p.client.call(call(1)).unwrap().id;
     p.drive();
     Pair::events(&mut p.server);
     p.client.cancel(id);
@@ -253,7 +253,7 @@ fn cancel_reaches_the_callee_and_its_answer_still_arrives() {
 fn cancelling_a_waiting_call_never_sends_it() {
     let mut p = Pair::new(Limits::default(), Limits { max_concurrent_requests: 1, ..Limits::default() });
     let _first = p.client.call(call(1)).unwrap();
-    let second = p.client.call(call(2)).unwrap();
+    let second = p.client.call(call(2)).unwrap().id;
     p.client.cancel(second);
     p.drive();
     assert_eq!(p.client.waiting_calls(), 0);
@@ -266,7 +266,7 @@ fn oversize_calls_are_refused_locally() {
     let big = OutgoingCall { payload: vec![0; 100], ..call(1) };
     assert!(matches!(p.client.call(big), Err(CallRejected::TooLarge { len: 100, max: 64 })));
     let almost = OutgoingCall { payload: vec![0; 60], ..call(1) };
-    let id = p.client.call(almost).unwrap();
+    let id = p.client.call(almost).unwrap().id;
     assert!(Pair::events(&mut p.client).iter().any(|e| matches!(e, SessionEvent::CallFailed { id: i, .. } if *i == id)));
 }
 

@@ -34,6 +34,57 @@ pub enum Message {
         /// The `Ping`'s nonce.
         nonce: u64,
     },
+    /// 7: one item on a channel.
+    Data {
+        /// Connection of the channel.
+        conn: u64,
+        /// Channel ID.
+        channel: u64,
+        /// The postcard encoding of the item.
+        #[serde(with = "serde_bytes")]
+        payload: Vec<u8>,
+    },
+    /// 8: the sender is done; no more `Data` follows.
+    Close {
+        /// Connection of the channel.
+        conn: u64,
+        /// Channel ID.
+        channel: u64,
+    },
+    /// 9: the receiver gives up; the sender stops and answers `Close`.
+    Reset {
+        /// Connection of the channel.
+        conn: u64,
+        /// Channel ID.
+        channel: u64,
+    },
+    /// 10: the receiver allows `n` more items.
+    Credit {
+        /// Connection of the channel.
+        conn: u64,
+        /// Channel ID.
+        channel: u64,
+        /// Additional items allowed.
+        n: u32,
+    },
+}
+
+/// Which way a channel listed in a request carries items.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ChannelDirection {
+    /// 0: the caller sends (the method takes an `Rx<T>`).
+    CallerToCallee,
+    /// 1: the callee sends (the method takes a `Tx<T>`).
+    CalleeToCaller,
+}
+
+/// A channel bound to a request argument.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelSpec {
+    /// Channel ID, allocated by the caller with the caller's parity.
+    pub id: u64,
+    /// Which way items flow.
+    pub direction: ChannelDirection,
 }
 
 /// Limits a side announces; the effective limit is the minimum of both sides'.
@@ -101,8 +152,8 @@ pub struct Request {
     pub method_id: u64,
     /// Call metadata.
     pub metadata: Metadata,
-    /// Channel IDs bound to the method's `Tx`/`Rx` arguments, in argument order.
-    pub channels: Vec<u64>,
+    /// Channels bound to the method's `Tx`/`Rx` arguments, in argument order.
+    pub channels: Vec<ChannelSpec>,
     /// Time the caller still waits, in microseconds, when the request was sent.
     pub timeout_micros: Option<u64>,
     /// The postcard encoding of the argument tuple.

@@ -5,7 +5,7 @@
 
 mod message;
 
-pub use message::{Cancel, Hello, Limits, Message, Request, Response, Resume, PROTOCOL_VERSION};
+pub use message::{Cancel, ChannelDirection, ChannelSpec, Hello, Limits, Message, PROTOCOL_VERSION, Request, Response, Resume};
 
 use crate::error::ProtocolViolation;
 
@@ -48,6 +48,17 @@ mod tests {
         });
         assert_eq!(encode(&msg), vec![2, 0, 1, 0x82, 0x02, 0, 0, 0, 2, 4, 6]);
         assert_eq!(decode(&encode(&msg)).unwrap(), msg);
+    }
+
+    #[test]
+    fn channel_messages_are_pinned() {
+        let data = Message::Data { conn: 0, channel: 3, payload: vec![9] };
+        assert_eq!(encode(&data), vec![7, 0, 3, 1, 9]);
+        assert_eq!(encode(&Message::Close { conn: 0, channel: 3 }), vec![8, 0, 3]);
+        assert_eq!(encode(&Message::Reset { conn: 0, channel: 3 }), vec![9, 0, 3]);
+        assert_eq!(encode(&Message::Credit { conn: 0, channel: 3, n: 200 }), vec![10, 0, 3, 0xc8, 0x01]);
+        let spec = ChannelSpec { id: 5, direction: ChannelDirection::CalleeToCaller };
+        assert_eq!(postcard::to_allocvec(&spec).unwrap(), vec![5, 1]);
     }
 
     #[test]

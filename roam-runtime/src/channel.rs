@@ -1,0 +1,465 @@
+//! Typed streams: [`Tx<T>`] sends items, [`Rx<T>`] receives them, [`channel`] makes a pair.
+//!
+//! A method that takes `Rx<T>` receives a stream from its caller; one that takes `Tx<T>` sends a
+//! stream to its caller. The caller makes a pair with [`channel`], passes one end to the call
+//! and keeps the other:
+//!
+//! ```no_run
+//! # #[roam::service] trait Calculator { async fn sum(&self, numbers: roam::Rx<i32>) -> i64; }
+//! # async fn demo(calc: CalculatorClient) -> Result<(), Box<dyn std::error::Error>> {
+//! let (tx, rx) = roam::channel::<i32>();
+//! let total = tokio::spawn({ let calc = calc.clone(); async move { calc.sum(rx).await } });
+//! for i in 0..1000 { tx.send(i).await?; }
+//! tx.close();
+//! assert_eq!(total.await??, 499_500);
+//! # Ok(()) }
+//! ```
+//!
+//! **Flow control.** A sender never has more items in flight than the receiver granted
+//! ([`crate::Limits::initial_credit`] at first); `send` waits for credit, and the receiver grants
+//! more as its consumer drains, so a slow consumer slows the producer and memory stays bounded.
+//!
+//! **Ends.** Closing or dropping a `Tx` ends the stream: the receiver gets `Ok(None)` after the
+//! items already sent. Dropping an `Rx` before the end resets the channel: the sender's next
+//! `send` fails with [`ChannelError::Reset`]. Channels live as long as their ends, not as long as
+//! the call: when a handler returns, the ends it still owns are dropped by that rule (its `Tx`
+//! closes, its `Rx` resets), while an end it moved into a spawned task stays open. If the
+//! session ends, both ends fail with [`ChannelError::ConnectionLost`].
+//!
+//! This module owns the user-facing ends and their binding to wire channels; credit accounting
+//! and violations are the session's, moving bytes is the driver's.
+
+use std::fmt;
+use std::future::{Future, poll_fn};
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Context as TaskContext, Poll};
+
+use facet::Facet;
+use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
+
+use crate::codec::{self, CodecError};
+use crate::connection::Command;
+use crate::error::SessionError;
+
+/// Why a channel operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChannelError {
+    /// The receiver gave up on the stream (its `Rx` was dropped); stop sending.
+    #[error("the receiver reset the channel; stop sending")]
+    Reset,
+    /// The call the channel belongs to was cancelled before it was sent.
+    #[error("the call this channel belongs to was cancelled")]
+    Cancelled,
+    /// The session ended.
+    #[error("the connection was lost: {0}")]
+    ConnectionLost(SessionError),
+    /// An item could not be encoded or decoded.
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    /// An item is larger than one frame may carry.
+    #[error("the item is {len} bytes but the session allows {max} per message; send smaller items")]
+    TooLarge {
+        /// Encoded size.
+        len: usize,
+        /// Frame limit.
+        max: u32,
+    },
+    /// The other end of this pair was dropped without being passed to a call.
+    #[error("the other end of this channel was dropped without being passed to a call")]
+    Unbound,
+    /// A channel end already bound to one call was passed to another.
+    #[error("this channel end already belongs to a call; create a new pair with roam::channel()")]
+    AlreadyBound,
+}
+
+/// Bytes of a `Data` message besides the payload: tag, conn, channel and length varints.
+const DATA_OVERHEAD: usize = 1 + 10 + 10 + 5;
+
+/// Shared between a bound sender and the driver: the credit and why the channel failed.
+#[derive(Debug)]
+pub(crate) struct SenderState {
+    pub(crate) credit: Semaphore,
+    failure: Mutex<Option<ChannelError>>,
+}
+
+impl SenderState {
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(SenderState { credit: Semaphore::new(0), failure: Mutex::new(None) })
+    }
+
+    /// Ends the channel for the sender: pending and future sends fail with `error`.
+    pub(crate) fn fail(&self, error: ChannelError) {
+        if let Ok(mut f) = self.failure.lock() {
+            f.get_or_insert(error);
+        }
+        self.credit.close();
+    }
+
+    pub(crate) fn add_credit(&self, n: u64) {
+        let n = usize::try_from(n).unwrap_or(usize::MAX).min(Semaphore::MAX_PERMITS - self.credit.available_permits());
+        self.credit.add_permits(n);
+    }
+
+    fn failure(&self) -> ChannelError {
+        self.failure.lock().ok().and_then(|f| f.clone()).unwrap_or(ChannelError::ConnectionLost(SessionError::LocallyClosed))
+    }
+}
+
+/// The sending side of a wire channel (untyped).
+#[derive(Debug)]
+pub(crate) struct WireTx {
+    channel: u64,
+    commands: mpsc::UnboundedSender<Command>,
+    state: Arc<SenderState>,
+    max_frame: u32,
+}
+
+impl WireTx {
+    pub(crate) fn new(channel: u64, commands: mpsc::UnboundedSender<Command>, state: Arc<SenderState>, max_frame: u32) -> Self {
+        WireTx { channel, commands, state, max_frame }
+    }
+
+    async fn send(&self, payload: Vec<u8>) -> Result<(), ChannelError> {
+        if payload.len() + DATA_OVERHEAD > self.max_frame as usize {
+            return Err(ChannelError::TooLarge { len: payload.len() + DATA_OVERHEAD, max: self.max_frame });
+        }
+        match self.state.credit.acquire().await {
+            Ok(permit) => permit.forget(),
+            Err(_) => return Err(self.state.failure()),
+        }
+        self.commands
+            .send(Command::ChannelData { channel: self.channel, payload })
+            .map_err(|_| ChannelError::ConnectionLost(SessionError::LocallyClosed))
+    }
+}
+
+impl Drop for WireTx {
+    fn drop(&mut self) {
+        let _ = self.commands.send(Command::ChannelClose { channel: self.channel });
+    }
+}
+
+/// The receiving side of a wire channel (untyped).
+#[derive(Debug)]
+pub(crate) struct WireRx {
+    channel: u64,
+    commands: mpsc::UnboundedSender<Command>,
+    items: mpsc::UnboundedReceiver<Result<Vec<u8>, ChannelError>>,
+    /// Items consumed since the last credit grant.
+    consumed: u32,
+    /// Grant credit back once this many items were consumed.
+    grant_every: u32,
+    finished: bool,
+}
+
+impl WireRx {
+    pub(crate) fn new(
+        channel: u64,
+        commands: mpsc::UnboundedSender<Command>,
+        items: mpsc::UnboundedReceiver<Result<Vec<u8>, ChannelError>>,
+        initial_credit: u32,
+    ) -> Self {
+        // Granting in batches of half the window keeps the producer busy without a Credit per item.
+        WireRx { channel, commands, items, consumed: 0, grant_every: (initial_credit / 2).max(1), finished: false }
+    }
+
+    fn poll_recv(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<Option<Vec<u8>>, ChannelError>> {
+        if self.finished {
+            return Poll::Ready(Ok(None));
+        }
+        match self.items.poll_recv(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Some(Ok(item))) => {
+                self.consumed += 1;
+                if self.consumed >= self.grant_every {
+                    let _ = self.commands.send(Command::ChannelCredit { channel: self.channel, n: self.consumed });
+                    self.consumed = 0;
+                }
+                Poll::Ready(Ok(Some(item)))
+            }
+            Poll::Ready(Some(Err(e))) => {
+                self.finished = true;
+                Poll::Ready(Err(e))
+            }
+            Poll::Ready(None) => {
+                self.finished = true;
+                Poll::Ready(Ok(None))
+            }
+        }
+    }
+
+    fn buffered(&self) -> usize {
+        self.items.len()
+    }
+}
+
+impl Drop for WireRx {
+    fn drop(&mut self) {
+        if !self.finished {
+            let _ = self.commands.send(Command::ChannelReset { channel: self.channel });
+        }
+    }
+}
+
+/// Where a kept `Tx` finds the wire channel once its `Rx` was passed to a call. (A kept `Rx`
+/// gets its wire channel through a oneshot instead, since only one task reads it.)
+#[derive(Debug, Default)]
+pub(crate) struct Pairing {
+    tx_end: OnceLock<WireTx>,
+    /// An end was dropped without being bound.
+    gone: Mutex<bool>,
+    changed: Notify,
+}
+
+impl Pairing {
+    fn mark_gone(&self) {
+        if let Ok(mut g) = self.gone.lock() {
+            *g = true;
+        }
+        self.changed.notify_waiters();
+    }
+
+    fn is_gone(&self) -> bool {
+        self.gone.lock().map(|g| *g).unwrap_or(true)
+    }
+
+    async fn wire_tx(&self) -> Result<&WireTx, ChannelError> {
+        loop {
+            let changed = self.changed.notified();
+            if let Some(w) = self.tx_end.get() {
+                return Ok(w);
+            }
+            if self.is_gone() {
+                return Err(ChannelError::Unbound);
+            }
+            changed.await;
+        }
+    }
+}
+
+/// One end of an unbound pair. Dropping it unbound tells the other end.
+#[derive(Debug)]
+struct Half {
+    pairing: Arc<Pairing>,
+    bound: bool,
+}
+
+impl Drop for Half {
+    fn drop(&mut self) {
+        if !self.bound {
+            self.pairing.mark_gone();
+        }
+    }
+}
+
+/// A channel end passed as a call argument, before binding. Generated clients make these.
+#[derive(Debug)]
+pub enum ChannelArg {
+    /// The caller sends (the argument is an `Rx<T>` the callee reads).
+    CallerSends(SendBinding),
+    /// The caller receives (the argument is a `Tx<T>` the callee writes).
+    CallerReceives(ReceiveBinding),
+    /// An end that cannot be passed (already bound to a call).
+    Invalid,
+}
+
+/// Connects a kept `Tx` to the wire once the call is sent.
+#[derive(Debug)]
+pub struct SendBinding(Half);
+
+impl SendBinding {
+    pub(crate) fn bind(mut self, wire: WireTx) {
+        self.0.bound = true;
+        // If the kept `Tx` is already gone, dropping `wire` here closes the channel at once.
+        if !self.0.pairing.is_gone() {
+            let _ = self.0.pairing.tx_end.set(wire);
+        }
+        self.0.pairing.changed.notify_waiters();
+    }
+}
+
+/// Connects a kept `Rx` to the wire once the call is sent.
+#[derive(Debug)]
+pub struct ReceiveBinding(oneshot::Sender<WireRx>);
+
+impl ReceiveBinding {
+    pub(crate) fn bind(self, wire: WireRx) {
+        // If the kept `Rx` is already gone, the returned `wire` is dropped: that resets the channel.
+        let _ = self.0.send(wire);
+    }
+}
+
+enum TxInner {
+    Paired { half: Half, rx_slot: oneshot::Sender<WireRx> },
+    Wire(WireTx),
+}
+
+/// The sending end of a typed stream. See the [module docs](self).
+pub struct Tx<T> {
+    inner: Option<TxInner>,
+    _item: PhantomData<fn(T)>,
+}
+
+impl<T> fmt::Debug for Tx<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.inner {
+            Some(TxInner::Paired { .. }) => "unbound",
+            Some(TxInner::Wire(_)) => "bound",
+            None => "moved",
+        };
+        f.debug_struct("Tx").field("state", &state).finish()
+    }
+}
+
+impl<T> Tx<T> {
+    pub(crate) fn from_wire(wire: WireTx) -> Self {
+        Tx { inner: Some(TxInner::Wire(wire)), _item: PhantomData }
+    }
+
+    /// Sends one item, waiting for credit if the receiver has not granted any (and, for a
+    /// kept end, until its other end has been passed to a call).
+    pub async fn send(&self, item: T) -> Result<(), ChannelError>
+    where
+        T: Facet<'static>,
+    {
+        let payload = codec::encode(&item)?;
+        match &self.inner {
+            Some(TxInner::Wire(w)) => w.send(payload).await,
+            Some(TxInner::Paired { half, .. }) => half.pairing.wire_tx().await?.send(payload).await,
+            None => Err(ChannelError::AlreadyBound),
+        }
+    }
+
+    /// Ends the stream: the receiver sees the end after the items already sent. Same as drop.
+    pub fn close(self) {}
+
+    /// Items that may be sent now without waiting (0 before the channel is bound to a call).
+    pub fn credit(&self) -> usize {
+        match &self.inner {
+            Some(TxInner::Wire(w)) => w.state.credit.available_permits(),
+            Some(TxInner::Paired { half, .. }) => {
+                half.pairing.tx_end.get().map_or(0, |w| w.state.credit.available_permits())
+            }
+            None => 0,
+        }
+    }
+}
+
+enum RxInner {
+    Paired { _half: Half, wire: oneshot::Receiver<WireRx> },
+    Wire(WireRx),
+}
+
+/// The receiving end of a typed stream. See the [module docs](self). Also a
+/// [`futures::Stream`] of `Result<T, ChannelError>`.
+pub struct Rx<T> {
+    inner: Option<RxInner>,
+    _item: PhantomData<fn() -> T>,
+}
+
+impl<T> fmt::Debug for Rx<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.inner {
+            Some(RxInner::Paired { .. }) => "unbound",
+            Some(RxInner::Wire(_)) => "bound",
+            None => "moved",
+        };
+        f.debug_struct("Rx").field("state", &state).finish()
+    }
+}
+
+impl<T> Rx<T> {
+    pub(crate) fn from_wire(wire: WireRx) -> Self {
+        Rx { inner: Some(RxInner::Wire(wire)), _item: PhantomData }
+    }
+
+    /// Items received and not yet consumed. Never more than the credit granted to the sender.
+    pub fn buffered(&self) -> usize {
+        match &self.inner {
+            Some(RxInner::Wire(w)) => w.buffered(),
+            _ => 0,
+        }
+    }
+
+    fn poll_recv_bytes(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<Option<Vec<u8>>, ChannelError>> {
+        loop {
+            match &mut self.inner {
+                Some(RxInner::Wire(w)) => return w.poll_recv(cx),
+                Some(RxInner::Paired { wire, .. }) => match Pin::new(wire).poll(cx) {
+                    Poll::Ready(Ok(wire)) => self.inner = Some(RxInner::Wire(wire)),
+                    Poll::Ready(Err(_)) => return Poll::Ready(Err(ChannelError::Unbound)),
+                    Poll::Pending => return Poll::Pending,
+                },
+                None => return Poll::Ready(Err(ChannelError::AlreadyBound)),
+            }
+        }
+    }
+}
+
+impl<T: Facet<'static>> Rx<T> {
+    /// The next item; `Ok(None)` once the sender closed the stream.
+    pub async fn recv(&mut self) -> Result<Option<T>, ChannelError> {
+        poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    fn poll_recv(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<Option<T>, ChannelError>> {
+        match self.poll_recv_bytes(cx) {
+            Poll::Ready(Ok(Some(bytes))) => Poll::Ready(codec::decode(&bytes).map(Some).map_err(ChannelError::from)),
+            Poll::Ready(Ok(None)) => Poll::Ready(Ok(None)),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<T: Facet<'static>> futures::Stream for Rx<T> {
+    type Item = Result<T, ChannelError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
+        // `Rx` holds no self-references, so it is `Unpin` and can be used through `get_mut`.
+        self.get_mut().poll_recv(cx).map(Result::transpose)
+    }
+}
+
+/// A connected `(Tx, Rx)` pair: pass one end to a call and keep the other.
+pub fn channel<T>() -> (Tx<T>, Rx<T>) {
+    let pairing = Arc::new(Pairing::default());
+    let (rx_slot, wire) = oneshot::channel();
+    let tx = Tx {
+        inner: Some(TxInner::Paired { half: Half { pairing: Arc::clone(&pairing), bound: false }, rx_slot }),
+        _item: PhantomData,
+    };
+    let rx = Rx { inner: Some(RxInner::Paired { _half: Half { pairing, bound: false }, wire }), _item: PhantomData };
+    (tx, rx)
+}
+
+impl<T> From<Rx<T>> for ChannelArg {
+    /// The caller passes an `Rx`: the callee reads, the caller writes through the kept `Tx`.
+    fn from(mut rx: Rx<T>) -> Self {
+        match rx.inner.take() {
+            Some(RxInner::Paired { _half, .. }) => ChannelArg::CallerSends(SendBinding(_half)),
+            Some(RxInner::Wire(wire)) => {
+                rx.inner = Some(RxInner::Wire(wire));
+                ChannelArg::Invalid
+            }
+            None => ChannelArg::Invalid,
+        }
+    }
+}
+
+impl<T> From<Tx<T>> for ChannelArg {
+    /// The caller passes a `Tx`: the callee writes, the caller reads through the kept `Rx`.
+    fn from(mut tx: Tx<T>) -> Self {
+        match tx.inner.take() {
+            Some(TxInner::Paired { rx_slot, .. }) => ChannelArg::CallerReceives(ReceiveBinding(rx_slot)),
+            Some(TxInner::Wire(wire)) => {
+                tx.inner = Some(TxInner::Wire(wire));
+                ChannelArg::Invalid
+            }
+            None => ChannelArg::Invalid,
+        }
+    }
+}

@@ -1,0 +1,399 @@
+//! Channel bookkeeping: which channels are open in which direction, and how much credit each
+//! has. Pure data; the session turns its verdicts into messages, events and violations.
+//!
+//! Credit rules (see `docs/protocol.md` §6):
+//! - A receiver grants credit; a sender may have at most that many `Data` items unacknowledged.
+//!   The effective `initial_credit` from the handshake is granted implicitly when a channel opens.
+//! - `Data` beyond the credit, `Data` on a channel the peer itself closed, or on a channel that
+//!   was never opened, is a violation. `Data` on a channel *we* reset is dropped: it crossed our
+//!   `Reset` on the wire. The sender answers `Reset` with `Close`, which ends the channel.
+//! - `Credit` and `Reset` for a channel we no longer know are ignored: they crossed our `Close`.
+
+use std::collections::HashMap;
+
+use super::ids::{IdAllocator, Role};
+use crate::error::ProtocolViolation;
+
+/// Which way items flow, seen from this side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// This side sends `Data`.
+    Outgoing,
+    /// This side receives `Data`.
+    Incoming,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Allocated for one of our requests that has not been sent yet; `closed` when our sender
+    /// finished before that (the `Close` follows the request).
+    Queued { direction: Direction, closed: bool },
+    /// We send; `credit` items may still be sent.
+    Sending { credit: u64 },
+    /// We receive; the peer may still send `credit` items.
+    Receiving { credit: u64 },
+    /// We receive, sent `Reset`, and wait for the peer's `Close`.
+    ResetByUs,
+}
+
+/// What opening one of our queued channels means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opened {
+    /// Our sender may send `credit` items.
+    Sending {
+        /// Initial credit.
+        credit: u64,
+    },
+    /// We receive.
+    Receiving,
+    /// Our sender finished before the request went out: send `Close` now.
+    ClosedBeforeOpening,
+}
+
+/// How an abandoned channel is ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Abandon {
+    /// Send `Close` (we were the sender).
+    Close,
+    /// Send `Reset` (we were the receiver).
+    Reset,
+}
+
+/// What to do with an incoming `Data`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataVerdict {
+    /// Hand the item to the channel's receiver.
+    Deliver,
+    /// Drop it silently (it crossed our `Reset`).
+    Drop,
+}
+
+/// What an incoming `Reset` means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetVerdict {
+    /// Our sender must stop; answer with `Close`.
+    StopSending,
+    /// Nothing to do.
+    Ignore,
+}
+
+/// Why we cannot send on a channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ChannelSendError {
+    /// The channel is not open for sending (closed, reset, or never opened).
+    #[error("the channel is not open for sending")]
+    NotOpen,
+    /// No credit left: the caller must wait for `Credit`.
+    #[error("no credit left on the channel")]
+    NoCredit,
+    /// The item does not fit in one frame.
+    #[error("the item is {len} bytes encoded but the session allows {max} per message")]
+    TooLarge {
+        /// Encoded message size.
+        len: usize,
+        /// Effective maximum.
+        max: u32,
+    },
+}
+
+/// The channel table of one session.
+#[derive(Debug)]
+pub struct Channels {
+    table: HashMap<u64, State>,
+    ids: IdAllocator,
+    role: Role,
+}
+
+impl Channels {
+    /// An empty table for `role`.
+    pub fn new(role: Role) -> Self {
+        Channels { table: HashMap::new(), ids: IdAllocator::new(role), role }
+    }
+
+    /// Number of channels in the table.
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Allocates a channel for a request of ours that is not sent yet.
+    pub fn allocate(&mut self, direction: Direction) -> u64 {
+        let id = self.ids.next_id();
+        self.table.insert(id, State::Queued { direction, closed: false });
+        id
+    }
+
+    /// Our request carrying `id` was sent: the channel opens with `initial_credit`.
+    pub fn open_queued(&mut self, id: u64, initial_credit: u32) -> Option<Opened> {
+        let state = self.table.get_mut(&id)?;
+        let State::Queued { direction, closed } = *state else { return None };
+        let credit = u64::from(initial_credit);
+        if closed {
+            self.table.remove(&id);
+            return Some(Opened::ClosedBeforeOpening);
+        }
+        Some(match direction {
+            Direction::Outgoing => {
+                *state = State::Sending { credit };
+                Opened::Sending { credit }
+            }
+            Direction::Incoming => {
+                *state = State::Receiving { credit };
+                Opened::Receiving
+            }
+        })
+    }
+
+    /// Our request carrying `id` was dropped before it was sent.
+    pub fn forget_queued(&mut self, id: u64) {
+        if let Some(State::Queued { .. }) = self.table.get(&id) {
+            self.table.remove(&id);
+        }
+    }
+
+    /// The peer listed `id` in a request, flowing `direction` as seen from this side. Returns
+    /// the credit our sender may use at once (0 for a receiving channel).
+    pub fn register_remote(&mut self, id: u64, direction: Direction, initial_credit: u32) -> Result<u64, ProtocolViolation> {
+        if !self.role.peer().owns(id) {
+            return Err(ProtocolViolation::ChannelWrongParity(id));
+        }
+        if self.table.contains_key(&id) {
+            return Err(ProtocolViolation::DuplicateChannelId(id));
+        }
+        let credit = u64::from(initial_credit);
+        Ok(match direction {
+            Direction::Outgoing => {
+                self.table.insert(id, State::Sending { credit });
+                credit
+            }
+            Direction::Incoming => {
+                self.table.insert(id, State::Receiving { credit });
+                0
+            }
+        })
+    }
+
+    /// Ends a channel nobody will use (its call failed): closes it if we send, resets it if we
+    /// receive. Returns the message to send, if any.
+    pub fn abandon(&mut self, id: u64) -> Option<Abandon> {
+        if self.close(id) {
+            Some(Abandon::Close)
+        } else if self.reset(id) {
+            Some(Abandon::Reset)
+        } else {
+            self.forget_queued(id);
+            None
+        }
+    }
+
+    /// Checks an incoming `Data`.
+    pub fn on_data(&mut self, id: u64) -> Result<DataVerdict, ProtocolViolation> {
+        match self.table.get_mut(&id) {
+            Some(State::Receiving { credit }) if *credit > 0 => {
+                *credit -= 1;
+                Ok(DataVerdict::Deliver)
+            }
+            Some(State::Receiving { .. }) => Err(ProtocolViolation::CreditExceeded(id)),
+            Some(State::ResetByUs) => Ok(DataVerdict::Drop),
+            Some(_) => Err(ProtocolViolation::DataOnWrongChannel(id)),
+            None => Err(ProtocolViolation::UnknownChannel(id)),
+        }
+    }
+
+    /// Checks an incoming `Close` (the peer's sender is done). Returns whether a local receiver
+    /// must be told the stream ended.
+    pub fn on_close(&mut self, id: u64) -> Result<bool, ProtocolViolation> {
+        match self.table.get(&id) {
+            Some(State::Receiving { .. }) => {
+                self.table.remove(&id);
+                Ok(true)
+            }
+            Some(State::ResetByUs) => {
+                self.table.remove(&id);
+                Ok(false)
+            }
+            Some(State::Queued { .. }) | Some(State::Sending { .. }) => {
+                Err(ProtocolViolation::DataOnWrongChannel(id))
+            }
+            // A Close after the peer's own Close was already handled, or for a channel we never
+            // knew: harmless, ignored.
+            None => Ok(false),
+        }
+    }
+
+    /// Checks an incoming `Reset` (the peer's receiver gave up).
+    pub fn on_reset(&mut self, id: u64) -> ResetVerdict {
+        match self.table.get(&id) {
+            Some(State::Sending { .. }) => {
+                self.table.remove(&id);
+                ResetVerdict::StopSending
+            }
+            _ => ResetVerdict::Ignore,
+        }
+    }
+
+    /// Checks an incoming `Credit`. Returns the credit to add to our sender.
+    pub fn on_credit(&mut self, id: u64, n: u32) -> u64 {
+        match self.table.get_mut(&id) {
+            Some(State::Sending { credit }) => {
+                *credit = credit.saturating_add(u64::from(n));
+                u64::from(n)
+            }
+            _ => 0,
+        }
+    }
+
+    /// Spends one credit for our `Data`.
+    pub fn send_data(&mut self, id: u64) -> Result<(), ChannelSendError> {
+        match self.table.get_mut(&id) {
+            Some(State::Sending { credit }) if *credit > 0 => {
+                *credit -= 1;
+                Ok(())
+            }
+            Some(State::Sending { .. }) => Err(ChannelSendError::NoCredit),
+            _ => Err(ChannelSendError::NotOpen),
+        }
+    }
+
+    /// Our sender is done. Returns whether a `Close` must be sent now.
+    pub fn close(&mut self, id: u64) -> bool {
+        match self.table.get_mut(&id) {
+            Some(State::Sending { .. }) => {
+                self.table.remove(&id);
+                true
+            }
+            Some(State::Queued { direction: Direction::Outgoing, closed }) => {
+                // The request is not sent yet: send Close right after it.
+                *closed = true;
+                false
+            }
+            _ => false,
+        }
+    }
+
+    /// Our receiver gave up. Returns whether a `Reset` must be sent.
+    pub fn reset(&mut self, id: u64) -> bool {
+        match self.table.get_mut(&id) {
+            Some(state @ State::Receiving { .. }) => {
+                *state = State::ResetByUs;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Grants `n` more items to the peer's sender. Returns whether a `Credit` must be sent.
+    pub fn grant(&mut self, id: u64, n: u32) -> bool {
+        match self.table.get_mut(&id) {
+            Some(State::Receiving { credit }) => {
+                *credit = credit.saturating_add(u64::from(n));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Drops every channel (the session ended).
+    pub fn clear(&mut self) {
+        self.table.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn receiving(credit: u32) -> (Channels, u64) {
+        let mut c = Channels::new(Role::Acceptor);
+        assert_eq!(c.register_remote(1, Direction::Incoming, credit), Ok(0));
+        (c, 1)
+    }
+
+    #[test]
+    fn data_within_credit_is_delivered_and_beyond_it_is_a_violation() {
+        let (mut c, id) = receiving(2);
+        assert_eq!(c.on_data(id), Ok(DataVerdict::Deliver));
+        assert_eq!(c.on_data(id), Ok(DataVerdict::Deliver));
+        assert_eq!(c.on_data(id), Err(ProtocolViolation::CreditExceeded(id)));
+        assert!(c.grant(id, 1));
+        assert_eq!(c.on_data(id), Ok(DataVerdict::Deliver));
+    }
+
+    #[test]
+    fn data_after_our_reset_is_dropped_until_the_peer_closes() {
+        let (mut c, id) = receiving(1);
+        assert!(c.reset(id));
+        assert_eq!(c.on_data(id), Ok(DataVerdict::Drop));
+        assert_eq!(c.on_close(id), Ok(false));
+        assert_eq!(c.len(), 0);
+        assert_eq!(c.on_data(id), Err(ProtocolViolation::UnknownChannel(id)));
+    }
+
+    #[test]
+    fn data_after_the_peers_close_is_a_violation() {
+        let (mut c, id) = receiving(4);
+        assert_eq!(c.on_close(id), Ok(true));
+        assert_eq!(c.on_data(id), Err(ProtocolViolation::UnknownChannel(id)));
+    }
+
+    #[test]
+    fn remote_ids_need_the_peers_parity_and_must_be_fresh() {
+        let mut c = Channels::new(Role::Acceptor);
+        let d = Direction::Incoming;
+        assert_eq!(c.register_remote(2, d, 1), Err(ProtocolViolation::ChannelWrongParity(2)));
+        assert_eq!(c.register_remote(0, d, 1), Err(ProtocolViolation::ChannelWrongParity(0)));
+        c.register_remote(3, d, 1).unwrap();
+        assert_eq!(c.register_remote(3, d, 1), Err(ProtocolViolation::DuplicateChannelId(3)));
+    }
+
+    #[test]
+    fn sending_spends_credit_and_credit_refills_it() {
+        let mut c = Channels::new(Role::Initiator);
+        let id = c.allocate(Direction::Outgoing);
+        assert_eq!(c.send_data(id), Err(ChannelSendError::NotOpen), "not before the request is sent");
+        assert_eq!(c.open_queued(id, 1), Some(Opened::Sending { credit: 1 }));
+        assert_eq!(c.send_data(id), Ok(()));
+        assert_eq!(c.send_data(id), Err(ChannelSendError::NoCredit));
+        assert_eq!(c.on_credit(id, 3), 3);
+        assert_eq!(c.send_data(id), Ok(()));
+        assert!(c.close(id));
+        assert_eq!(c.send_data(id), Err(ChannelSendError::NotOpen));
+        assert_eq!(c.on_credit(id, 1), 0, "credit crossing our Close is ignored");
+        assert_eq!(c.on_reset(id), ResetVerdict::Ignore);
+    }
+
+    #[test]
+    fn closing_before_the_request_is_sent_closes_right_after_it() {
+        let mut c = Channels::new(Role::Initiator);
+        let id = c.allocate(Direction::Outgoing);
+        assert!(!c.close(id));
+        assert_eq!(c.open_queued(id, 4), Some(Opened::ClosedBeforeOpening));
+        assert_eq!(c.len(), 0);
+    }
+
+    #[test]
+    fn abandoning_closes_senders_and_resets_receivers() {
+        let mut c = Channels::new(Role::Acceptor);
+        c.register_remote(1, Direction::Outgoing, 4).unwrap();
+        c.register_remote(3, Direction::Incoming, 4).unwrap();
+        assert_eq!(c.abandon(1), Some(Abandon::Close));
+        assert_eq!(c.abandon(3), Some(Abandon::Reset));
+        assert_eq!(c.on_data(3), Ok(DataVerdict::Drop));
+        assert_eq!(c.on_close(3), Ok(false));
+        assert_eq!(c.len(), 0);
+    }
+
+    #[test]
+    fn a_reset_stops_our_sender() {
+        let mut c = Channels::new(Role::Acceptor);
+        assert_eq!(c.register_remote(5, Direction::Outgoing, 8), Ok(8));
+        assert_eq!(c.on_reset(5), ResetVerdict::StopSending);
+        assert_eq!(c.send_data(5), Err(ChannelSendError::NotOpen));
+    }
+
+    #[test]
+    fn data_on_our_own_sending_channel_is_a_violation() {
+        let mut c = Channels::new(Role::Acceptor);
+        c.register_remote(5, Direction::Outgoing, 8).unwrap();
+        assert_eq!(c.on_data(5), Err(ProtocolViolation::DataOnWrongChannel(5)));
+    }
+}

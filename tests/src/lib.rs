@@ -1,0 +1,169 @@
+//! Shared fixtures for the workspace integration tests: a calculator service with every kind
+//! of unary method, a service the client serves back, and helpers to run a server on each
+//! transport.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use facet::Facet;
+use roam::{Connection, Connector, Context, Router, Server, ServerHandle};
+
+/// A user error type.
+#[derive(Facet, Debug, Clone, PartialEq)]
+#[repr(u8)]
+pub enum MathError {
+    /// Divisor was zero.
+    DivisionByZero,
+    /// Result does not fit.
+    Overflow,
+}
+
+/// A user struct.
+#[derive(Facet, Debug, Clone, PartialEq)]
+pub struct Point {
+    /// x
+    pub x: i32,
+    /// y
+    pub y: i32,
+}
+
+/// The service under test.
+#[roam::service]
+pub trait Calculator {
+    /// Adds two numbers.
+    async fn add(&self, a: i32, b: i32) -> i32;
+    /// Fallible division.
+    async fn divide(&self, a: i32, b: i32) -> Result<i32, MathError>;
+    /// Reads call metadata.
+    async fn whoami(&self, cx: &roam::Context) -> String;
+    /// Borrowed arguments.
+    async fn describe(&self, name: &str, raw: &[u8]) -> String;
+    /// A struct argument and return.
+    async fn mirror(&self, p: Point) -> Point;
+    /// No arguments, no return.
+    async fn ping(&self);
+    /// Sleeps, then answers; counts how many are running.
+    async fn slow(&self, millis: u64) -> u64;
+    /// Calls back into the caller's `Notebook` service on the same session.
+    async fn ask_back(&self, cx: &roam::Context, question: String) -> String;
+}
+
+/// The service a client serves to the server (for call-backs).
+#[roam::service]
+pub trait Notebook {
+    /// Answers a question.
+    async fn answer(&self, question: String) -> String;
+}
+
+/// Calculator implementation with observable state.
+#[derive(Default)]
+pub struct Calc {
+    /// Handlers of `slow` running now.
+    pub running: AtomicUsize,
+    /// Most handlers of `slow` seen running at once.
+    pub peak: AtomicUsize,
+}
+
+impl Calculator for Arc<Calc> {
+    async fn add(&self, a: i32, b: i32) -> i32 {
+        a.wrapping_add(b)
+    }
+
+    async fn divide(&self, a: i32, b: i32) -> Result<i32, MathError> {
+        if b == 0 {
+            return Err(MathError::DivisionByZero);
+        }
+        a.checked_div(b).ok_or(MathError::Overflow)
+    }
+
+    async fn whoami(&self, cx: &Context) -> String {
+        format!("{}.{} user={}", cx.service().name, cx.method().name, cx.metadata().get_str("user").unwrap_or("-"))
+    }
+
+    async fn describe(&self, name: &str, raw: &[u8]) -> String {
+        format!("{name}:{}", raw.len())
+    }
+
+    async fn mirror(&self, p: Point) -> Point {
+        Point { x: p.y, y: p.x }
+    }
+
+    async fn ping(&self) {}
+
+    async fn slow(&self, millis: u64) -> u64 {
+        let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak.fetch_max(now, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(millis)).await;
+        self.running.fetch_sub(1, Ordering::SeqCst);
+        millis
+    }
+
+    async fn ask_back(&self, cx: &Context, question: String) -> String {
+        let notebook = NotebookClient::new(cx.connection().clone());
+        match notebook.answer(question).await {
+            Ok(a) => format!("client says: {a}"),
+            Err(e) => format!("call-back failed: {e}"),
+        }
+    }
+}
+
+/// A `Notebook` that answers by upper-casing.
+pub struct Shouter;
+
+impl Notebook for Shouter {
+    async fn answer(&self, question: String) -> String {
+        question.to_uppercase()
+    }
+}
+
+/// The transports every end-to-end test runs over.
+#[derive(Debug, Clone, Copy)]
+pub enum Transport {
+    /// In-memory duplex pipe.
+    Memory,
+    /// TCP loopback.
+    Tcp,
+    /// Unix socket in a temp dir.
+    Unix,
+}
+
+/// A calculator server on one transport and a client session to it.
+pub struct Fixture {
+    /// The calculator's observable state.
+    pub calc: Arc<Calc>,
+    /// The client's session (which also serves `Notebook`).
+    pub conn: Connection,
+    /// The server, if the transport has one.
+    pub server: Option<ServerHandle>,
+}
+
+/// Starts a calculator server on `transport` and connects to it.
+pub async fn fixture(transport: Transport) -> Fixture {
+    let calc = Arc::new(Calc::default());
+    let router = Router::new().with(CalculatorDispatcher::new(calc.clone()));
+    let client = Connector::new().serve(NotebookDispatcher::new(Shouter));
+    match transport {
+        Transport::Memory => {
+            let (conn, _server_side) = roam::memory_pair_with(client, Connector::new().serve(router))
+                .await
+                .expect("in-memory handshake");
+            Fixture { calc, conn, server: None }
+        }
+        Transport::Tcp | Transport::Unix => {
+            let url = match transport {
+                Transport::Tcp => "tcp://127.0.0.1:0".to_owned(),
+                _ => format!("unix://{}", unique_socket_path().display()),
+            };
+            let server = Server::bind(&url).await.expect("bind").serve(router);
+            let conn = client.connect(server.local_url()).await.expect("connect");
+            Fixture { calc, conn, server: Some(server) }
+        }
+    }
+}
+
+/// A socket path unique to this process and call.
+pub fn unique_socket_path() -> std::path::PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    std::env::temp_dir().join(format!("roam-test-{}-{}.sock", std::process::id(), N.fetch_add(1, Ordering::SeqCst)))
+}

@@ -1,0 +1,55 @@
+//! Graceful shutdown: calls in flight complete, new calls are refused with a clear error, new
+//! sessions are refused, and `shutdown()` returns once every session has ended.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use roam::CallError;
+use roam_tests::{CalculatorClient, Transport, fixture};
+
+#[tokio::test]
+async fn in_flight_calls_finish_and_new_calls_are_refused() {
+    let f = fixture(Transport::Tcp).await;
+    let server = f.server.expect("tcp fixture has a server");
+    let url = server.local_url().to_owned();
+    let calc = CalculatorClient::new(f.conn.clone());
+
+    let in_flight: Vec<_> = (0..5)
+        .map(|_| {
+            let calc = calc.clone();
+            tokio::spawn(async move { calc.slow(400).await })
+        })
+        .collect();
+    // Wait (bounded) until all five handlers run on the server.
+    for _ in 0..200 {
+        if f.calc.running.load(Ordering::SeqCst) == 5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(f.calc.running.load(Ordering::SeqCst), 5);
+
+    let shutdown = tokio::spawn(server.shutdown());
+    // Once draining has begun, new calls on the open session are refused.
+    let mut refused = None;
+    for _ in 0..200 {
+        match calc.add(1, 1).await {
+            Ok(_) => tokio::time::sleep(Duration::from_millis(2)).await,
+            Err(e) => {
+                refused = Some(e);
+                break;
+            }
+        }
+    }
+    let refused = refused.expect("a call during shutdown was refused");
+    assert!(matches!(refused, CallError::Unavailable), "{refused:?}");
+    assert!(refused.to_string().contains("shutting down"), "{refused}");
+
+    for call in in_flight {
+        assert_eq!(call.await.unwrap().unwrap(), 400, "in-flight call completed");
+    }
+    tokio::time::timeout(Duration::from_secs(10), shutdown).await.expect("shutdown finished").unwrap();
+    // The session ended with Goodbye, and the listener is gone.
+    assert!(matches!(f.conn.closed().await, roam::SessionError::ClosedByPeer { .. }));
+    assert!(roam::connect(&url).await.is_err(), "new sessions are refused after shutdown");
+}
