@@ -1,0 +1,9 @@
+//! Code emitters, one module per target language.
+//!
+//! Owns: turning a validated model into source code. Each emitter reads only [`crate::ir`]
+//! (never `syn`), and output is deterministic: the same model gives the same tokens or bytes.
+//!
+//! - [`rust`]: the items `#[roam::service]` expands to (the contract is
+//!   `docs/generated-code.md`).
+
+pub mod rust;

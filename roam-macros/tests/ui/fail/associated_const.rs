@@ -1,0 +1,7 @@
+#[roam::service]
+pub trait Store {
+    const LIMIT: usize;
+    async fn get(&self, key: String) -> Option<String>;
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[roam::service(fast)]
+pub trait S {
+    async fn f(&self);
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[roam::service]
+pub trait Greeter {
+    async fn greet(&self, name: String, cx: &roam::Context) -> String;
+}
+
+fn main() {}

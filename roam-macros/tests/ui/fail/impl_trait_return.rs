@@ -1,0 +1,6 @@
+#[roam::service]
+pub trait Greeter {
+    async fn greet(&self, name: String) -> impl std::fmt::Display;
+}
+
+fn main() {}

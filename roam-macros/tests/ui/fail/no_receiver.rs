@@ -1,0 +1,6 @@
+#[roam::service]
+pub trait Counter {
+    async fn create(start: u64) -> u64;
+}
+
+fn main() {}

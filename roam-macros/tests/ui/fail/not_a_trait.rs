@@ -1,0 +1,6 @@
+#[roam::service]
+pub struct NotATrait {
+    pub x: u8,
+}
+
+fn main() {}

@@ -1,0 +1,7 @@
+#[roam::service]
+pub trait S {
+    #[deprecated]
+    async fn f(&self);
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[roam::service]
+pub trait Memory {
+    async fn read(&self, at: *const u8) -> u8;
+}
+
+fn main() {}
