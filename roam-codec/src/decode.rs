@@ -1,0 +1,961 @@
+//! Running a plan backwards: reading postcard bytes and building a value in place.
+//!
+//! This module owns the decode interpreter and its safety discipline:
+//!
+//! * **Bounded.** Every length is read, multiplied by the smallest wire size of one item, and
+//!   compared with the remaining input before anything is allocated; a buffer is then
+//!   pre-allocated for at most [`MAX_PREALLOC_BYTES`] and grows as items actually arrive. Items
+//!   that take no bytes at all (such as `()`) draw on a per-input budget of
+//!   [`crate::MAX_EMPTY_ITEMS`]. Nesting is limited to [`crate::MAX_DEPTH`].
+//! * **Panic-free.** Invalid input becomes a [`DecodeError`] naming the offset, type and field.
+//! * **All or nothing.** Decoding an op list into uninitialised memory either initialises every
+//!   value the list describes or, on error, drops the ones it had already written (in reverse)
+//!   and leaves the memory uninitialised. Every container relies on that: a list that fails at
+//!   element `i` sets its length to `i` and drops itself, an `Option` whose inner value fails
+//!   has nothing to drop, a `Box` frees its allocation, and so on. Nothing leaks and nothing is
+//!   dropped twice.
+
+use std::alloc::{self, Layout};
+use std::mem::MaybeUninit;
+use std::ptr;
+
+use facet_core::{
+    ListDef, MapDef, OptionVTable, PointerVTable, PtrConst, PtrMut, PtrUninit, ResultVTable,
+};
+
+use crate::MAX_DEPTH;
+use crate::error::{DecodeError, Location};
+use crate::kind::{Prim, with_prim};
+use crate::plan::{Block, BlockId, Disc, Op, Plan};
+use crate::wire::{ReadFail, Reader, WirePrim};
+
+/// A decode failure inside the interpreter: boxed, so that every internal `Result` is one
+/// register wide on the success path.
+type Fail = Box<DecodeError>;
+
+/// The most a container pre-allocates from a length prefix before its items have been read.
+pub const MAX_PREALLOC_BYTES: usize = 1 << 20;
+
+impl Plan {
+    /// Decodes one value from the start of `bytes` into `dst` and returns how many bytes it
+    /// took. On error `dst` is left uninitialised and nothing is leaked.
+    ///
+    /// # Safety
+    ///
+    /// `dst` must be valid for writes of, and aligned for, the type this plan was compiled for.
+    #[inline]
+    pub unsafe fn decode_raw(
+        &'static self,
+        bytes: &[u8],
+        dst: *mut u8,
+    ) -> Result<usize, DecodeError> {
+        if let Some(blocker) = &self.decode_blocker {
+            return Err(DecodeError::Unsupported(blocker.clone()));
+        }
+        let mut r = Reader::new(bytes);
+        let root = &self.blocks[self.root as usize];
+        // SAFETY: forwarded from the caller; the root block describes the root type.
+        let result = unsafe {
+            if root.scalar_only {
+                dec_scalar_items_inline(self, &root.ops, dst, 0, 1, &mut r)
+            } else {
+                dec_ops(self, &root.ops, dst, &mut r, 0)
+            }
+        };
+        match result {
+            Ok(()) => Ok(r.pos),
+            Err(e) => Err(*e),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn at(&'static self, loc: u32, offset: usize) -> Location {
+        let info = &self.locs[loc as usize];
+        Location {
+            offset,
+            type_name: &info.type_name,
+            field: info.field,
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn fail(&'static self, fail: ReadFail, loc: u32, r: &Reader<'_>) -> Fail {
+        let at = self.at(loc, r.pos);
+        Box::new(match fail {
+            ReadFail::End => DecodeError::UnexpectedEnd { at },
+            ReadFail::Varint => DecodeError::BadVarint { at },
+            ReadFail::Bool(byte) => DecodeError::InvalidBool { byte, at },
+            ReadFail::Char => DecodeError::InvalidChar { at },
+        })
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn too_deep_at(&'static self, loc: u32, r: &Reader<'_>) -> Fail {
+        Box::new(DecodeError::DepthLimitExceeded {
+            limit: MAX_DEPTH,
+            at: self.at(loc, r.pos),
+        })
+    }
+
+    /// Drops the value an op wrote at `ptr` (cold path: only after a later failure).
+    #[cold]
+    unsafe fn drop_value(&'static self, loc: u32, ptr: *mut u8) {
+        // SAFETY: the caller guarantees `ptr` holds an initialised value of the op's shape.
+        unsafe {
+            self.locs[loc as usize]
+                .shape
+                .call_drop_in_place(PtrMut::new(ptr));
+        }
+    }
+}
+
+/// How many items to reserve room for up front, given a checked length.
+#[inline(always)]
+fn prealloc(len: usize, item_size: usize) -> usize {
+    // Zero-sized items need no memory at all.
+    match MAX_PREALLOC_BYTES.checked_div(item_size) {
+        Some(max_items) => len.min(max_items),
+        None => len,
+    }
+}
+
+/// Reads a length prefix and checks that `len` items of at least `min_wire` bytes each can fit
+/// in the remaining input (or, for zero-byte items, that the input's budget allows them).
+#[inline(always)]
+fn read_len(
+    p: &'static Plan,
+    r: &mut Reader<'_>,
+    min_wire: usize,
+    loc: u32,
+) -> Result<usize, Fail> {
+    let len = match r.varint_usize() {
+        Ok(len) => len,
+        Err(f) => return Err(p.fail(f, loc, r)),
+    };
+    check_count(p, r, len, min_wire, loc)?;
+    Ok(len)
+}
+
+#[inline(always)]
+fn check_count(
+    p: &'static Plan,
+    r: &mut Reader<'_>,
+    len: usize,
+    min_wire: usize,
+    loc: u32,
+) -> Result<(), Fail> {
+    if min_wire == 0 {
+        if len > r.empty_budget {
+            return Err(too_many_empty(p, loc, r));
+        }
+        r.empty_budget -= len;
+    } else {
+        let needed = (len as u128) * (min_wire as u128);
+        if needed > r.remaining() as u128 {
+            return Err(length_exceeds(p, loc, r, len, needed));
+        }
+    }
+    Ok(())
+}
+
+#[cold]
+#[inline(never)]
+fn too_many_empty(p: &'static Plan, loc: u32, r: &Reader<'_>) -> Fail {
+    Box::new(DecodeError::TooManyEmptyItems {
+        at: p.at(loc, r.pos),
+    })
+}
+
+#[cold]
+#[inline(never)]
+fn length_exceeds(p: &'static Plan, loc: u32, r: &Reader<'_>, len: usize, needed: u128) -> Fail {
+    Box::new(DecodeError::LengthExceedsInput {
+        len: len as u64,
+        needed: u64::try_from(needed).unwrap_or(u64::MAX),
+        remaining: r.remaining(),
+        at: p.at(loc, r.pos),
+    })
+}
+
+/// Scratch memory for one value of `layout`: on the stack when small, else on the heap.
+/// The value is moved out (or dropped) by `f`; the memory is released afterwards.
+#[inline(always)]
+unsafe fn with_scratch<R>(layout: Layout, f: impl FnOnce(*mut u8) -> R) -> R {
+    #[repr(C, align(16))]
+    struct Inline([MaybeUninit<u8>; 128]);
+    if layout.size() <= 128 && layout.align() <= 16 {
+        let mut buf = Inline([MaybeUninit::uninit(); 128]);
+        f(buf.0.as_mut_ptr().cast::<u8>())
+    } else {
+        // SAFETY: the layout is larger than 128 bytes, so non-zero.
+        let mem = unsafe { alloc::alloc(layout) };
+        if mem.is_null() {
+            alloc::handle_alloc_error(layout);
+        }
+        let out = f(mem);
+        // SAFETY: `mem` was allocated above with `layout`, and `f` has moved out of or dropped
+        // whatever it wrote there.
+        unsafe { alloc::dealloc(mem, layout) };
+        out
+    }
+}
+
+/// Writes `d` as the discriminant of the enum at `dst`.
+///
+/// # Safety
+///
+/// `dst` must point to an enum whose discriminant is stored as `repr` at offset 0.
+#[inline(always)]
+unsafe fn write_discriminant(dst: *mut u8, repr: Disc, d: i64) {
+    // SAFETY: forwarded from the caller; the discriminant was declared with this repr, so the
+    // truncating casts are exact.
+    unsafe {
+        match repr {
+            Disc::U8 => dst.write(d as u8),
+            Disc::U16 => dst.cast::<u16>().write(d as u16),
+            Disc::U32 => dst.cast::<u32>().write(d as u32),
+            Disc::U64 => dst.cast::<u64>().write(d as u64),
+            Disc::Usize => dst.cast::<usize>().write(d as usize),
+            Disc::I8 => dst.cast::<i8>().write(d as i8),
+            Disc::I16 => dst.cast::<i16>().write(d as i16),
+            Disc::I32 => dst.cast::<i32>().write(d as i32),
+            Disc::I64 => dst.cast::<i64>().write(d),
+            Disc::Isize => dst.cast::<isize>().write(d as isize),
+        }
+    }
+}
+
+/// Decodes the values `ops` describe into `base`, all or nothing.
+///
+/// # Safety
+///
+/// `base` must be valid for writes of the type `ops` was compiled for; the bytes `ops` writes
+/// must be uninitialised (or hold nothing that needs dropping).
+unsafe fn dec_ops(
+    p: &'static Plan,
+    ops: &[Op],
+    base: *mut u8,
+    r: &mut Reader<'_>,
+    depth: usize,
+) -> Result<(), Fail> {
+    for (i, op) in ops.iter().enumerate() {
+        // SAFETY: forwarded from the caller.
+        if let Err(e) = unsafe { dec_op(p, op, base, r, depth) } {
+            // SAFETY: ops `..i` each initialised the value at their offset.
+            unsafe { drop_written(p, &ops[..i], base) };
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// Decodes one value of `block` into `dst`, all or nothing, by the shortest path: a single op
+/// directly, scalars with the lean loop, anything else with [`dec_ops`].
+///
+/// # Safety
+///
+/// As [`dec_ops`], for the block's type.
+#[inline(always)]
+unsafe fn dec_block(
+    p: &'static Plan,
+    block: &Block,
+    dst: *mut u8,
+    r: &mut Reader<'_>,
+    depth: usize,
+) -> Result<(), Fail> {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        match &*block.ops {
+            [op] => dec_op(p, op, dst, r, depth),
+            ops if block.scalar_only => dec_scalars(p, ops, dst, r),
+            ops => dec_ops(p, ops, dst, r, depth),
+        }
+    }
+}
+
+/// Decodes an op list made only of scalars (see `Block::scalar_only`): nothing to drop on
+/// failure, so no bookkeeping.
+///
+/// # Safety
+///
+/// As [`dec_ops`], and every op in `ops` must be `Op::Prim`.
+#[inline(always)]
+unsafe fn dec_scalars(
+    p: &'static Plan,
+    ops: &[Op],
+    base: *mut u8,
+    r: &mut Reader<'_>,
+) -> Result<(), Fail> {
+    // SAFETY: forwarded from the caller.
+    unsafe { dec_scalar_items(p, ops, base, 0, 1, r) }
+}
+
+/// Decodes `n` consecutive values, `stride` bytes apart, each described by the scalar-only
+/// op list `ops`, in one loop.
+///
+/// # Safety
+///
+/// `base` must be valid for writing `n` such values; every op in `ops` must be `Op::Prim`.
+#[inline(never)]
+unsafe fn dec_scalar_items(
+    p: &'static Plan,
+    ops: &[Op],
+    base: *mut u8,
+    stride: usize,
+    n: usize,
+    r: &mut Reader<'_>,
+) -> Result<(), Fail> {
+    // SAFETY: forwarded from the caller.
+    unsafe { dec_scalar_items_inline(p, ops, base, stride, n, r) }
+}
+
+/// The body of [`dec_scalar_items`], for callers that want it inlined.
+///
+/// # Safety
+///
+/// As [`dec_scalar_items`].
+#[inline(always)]
+unsafe fn dec_scalar_items_inline(
+    p: &'static Plan,
+    ops: &[Op],
+    base: *mut u8,
+    stride: usize,
+    n: usize,
+    r: &mut Reader<'_>,
+) -> Result<(), Fail> {
+    for i in 0..n {
+        // SAFETY: item `i` lies inside the `n` items the caller vouches for.
+        let item = unsafe { base.add(i * stride) };
+        for op in ops {
+            if let Op::Prim { off, prim, loc } = *op {
+                // SAFETY: forwarded from the caller.
+                unsafe { dec_prim(p, prim, item.add(off), r, loc)? };
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cold]
+#[inline(never)]
+unsafe fn drop_written(p: &'static Plan, ops: &[Op], base: *mut u8) {
+    for op in ops.iter().rev() {
+        if op.owns_resources() {
+            // SAFETY: the caller guarantees every op in `ops` wrote its value.
+            unsafe { p.drop_value(op.loc(), base.add(op.off())) };
+        }
+    }
+}
+
+/// Decodes one op. On error, nothing this op wrote remains initialised.
+///
+/// Inlined into the op loop; scalars are decoded in place and everything else is one call to
+/// an out-of-line function, so the loop's frame (which every level of nesting adds to the
+/// stack, up to [`MAX_DEPTH`]) stays small.
+///
+/// # Safety
+///
+/// As [`dec_ops`]. In every arm, `off` is the offset of a field of the op's type inside the
+/// value at `base`, and the op kind matches that field's shape, so every cast names the
+/// field's real type and every write stays inside the value.
+#[inline(always)]
+unsafe fn dec_op(
+    p: &'static Plan,
+    op: &Op,
+    base: *mut u8,
+    r: &mut Reader<'_>,
+    depth: usize,
+) -> Result<(), Fail> {
+    // SAFETY: see the function's safety section.
+    unsafe {
+        match *op {
+            Op::Prim { off, prim, loc } => dec_prim(p, prim, base.add(off), r, loc),
+            Op::String { off, loc } => dec_string(p, base.add(off), r, loc),
+            Op::Bytes { off, loc } => dec_bytes(p, base.add(off), r, loc),
+            Op::ByteArray { off, len, loc } => dec_byte_array(p, base.add(off), len, r, loc),
+            Op::PrimVec { off, prim, loc } => dec_prim_vec_op(p, prim, base.add(off), r, loc),
+            Op::PrimArray { off, prim, n, loc } => {
+                dec_prim_array(p, prim, base.add(off), n, r, loc)
+            }
+            Op::List {
+                off,
+                elem,
+                list,
+                loc,
+            } => dec_list(p, r, base.add(off), elem, list, loc, depth),
+            Op::Array { off, elem, n, loc } => dec_array(p, base.add(off), elem, n, r, loc, depth),
+            Op::Map {
+                off,
+                key,
+                value,
+                map,
+                loc,
+            } => dec_map(p, base.add(off), key, value, map, r, loc, depth),
+            Op::Option {
+                off,
+                inner,
+                vt,
+                loc,
+            } => dec_option(p, base.add(off), inner, vt, r, loc, depth),
+            Op::Result {
+                off,
+                ok,
+                err,
+                vt,
+                loc,
+            } => dec_result(p, base.add(off), ok, err, vt, r, loc, depth),
+            Op::Boxed { off, inner, loc } => dec_box(p, base.add(off), inner, r, loc, depth),
+            Op::Shared {
+                off,
+                inner,
+                vt,
+                loc,
+            } => dec_shared(p, base.add(off), inner, vt, r, loc, depth),
+            Op::Enum { off, id, loc } => dec_enum(p, base.add(off), id, r, loc, depth),
+            Op::RefTo { loc, .. }
+            | Op::StrRef { loc, .. }
+            | Op::BytesRef { loc, .. }
+            | Op::SliceRef { loc, .. } => {
+                // Unreachable: plans holding these ops have a `decode_blocker`.
+                Err(Box::new(DecodeError::Unsupported(
+                    crate::error::UnsupportedShape {
+                        type_name: p.locs[loc as usize].shape.to_string(),
+                        path: String::new(),
+                        reason: "borrowed values cannot be decoded",
+                    },
+                )))
+            }
+        }
+    }
+}
+
+/// # Safety
+///
+/// `dst` must be valid for writing the scalar `prim`.
+// Inlined into the op loops in optimised builds; kept out of line in debug builds so the
+// recursive loops keep small frames there.
+#[cfg_attr(not(debug_assertions), inline(always))]
+unsafe fn dec_prim(
+    p: &'static Plan,
+    prim: Prim,
+    dst: *mut u8,
+    r: &mut Reader<'_>,
+    loc: u32,
+) -> Result<(), Fail> {
+    with_prim!(prim, T => match T::get(r) {
+        // SAFETY: forwarded from the caller.
+        Ok(v) => unsafe { dst.cast::<T>().write(v) },
+        Err(f) => return Err(p.fail(f, loc, r)),
+    });
+    Ok(())
+}
+
+/// # Safety
+///
+/// `dst` must be valid for writing a `String`.
+#[inline]
+unsafe fn dec_string(
+    p: &'static Plan,
+    dst: *mut u8,
+    r: &mut Reader<'_>,
+    loc: u32,
+) -> Result<(), Fail> {
+    let len = read_len(p, r, 1, loc)?;
+    let bytes = r.take(len).map_err(|f| p.fail(f, loc, r))?;
+    let Ok(s) = std::str::from_utf8(bytes) else {
+        return Err(Box::new(DecodeError::InvalidUtf8 {
+            at: p.at(loc, r.pos - len),
+        }));
+    };
+    // SAFETY: forwarded from the caller.
+    unsafe { dst.cast::<String>().write(s.to_owned()) };
+    Ok(())
+}
+
+/// # Safety
+///
+/// `dst` must be valid for writing a `Vec<u8>`.
+#[inline(never)]
+unsafe fn dec_bytes(
+    p: &'static Plan,
+    dst: *mut u8,
+    r: &mut Reader<'_>,
+    loc: u32,
+) -> Result<(), Fail> {
+    let len = read_len(p, r, 1, loc)?;
+    let bytes = r.take(len).map_err(|f| p.fail(f, loc, r))?;
+    // SAFETY: forwarded from the caller.
+    unsafe { dst.cast::<Vec<u8>>().write(bytes.to_vec()) };
+    Ok(())
+}
+
+/// # Safety
+///
+/// `dst` must be valid for writing `len` bytes.
+#[inline(never)]
+unsafe fn dec_byte_array(
+    p: &'static Plan,
+    dst: *mut u8,
+    len: usize,
+    r: &mut Reader<'_>,
+    loc: u32,
+) -> Result<(), Fail> {
+    let bytes = r.take(len).map_err(|f| p.fail(f, loc, r))?;
+    // SAFETY: forwarded from the caller; the input cannot overlap the value being built.
+    unsafe { ptr::copy_nonoverlapping(bytes.as_ptr(), dst, len) };
+    Ok(())
+}
+
+/// # Safety
+///
+/// `dst` must be valid for writing `[prim; n]`.
+#[inline(never)]
+unsafe fn dec_prim_array(
+    p: &'static Plan,
+    prim: Prim,
+    dst: *mut u8,
+    n: usize,
+    r: &mut Reader<'_>,
+    loc: u32,
+) -> Result<(), Fail> {
+    with_prim!(prim, T => {
+        let dst = dst.cast::<T>();
+        for i in 0..n {
+            match T::get(r) {
+                // SAFETY: `i < n`, inside the array (caller).
+                Ok(v) => unsafe { dst.add(i).write(v) },
+                Err(f) => return Err(p.fail(f, loc, r)),
+            }
+        }
+    });
+    Ok(())
+}
+
+/// # Safety
+///
+/// `dst` must be valid for writing `n` contiguous values of block `elem`.
+#[inline(never)]
+unsafe fn dec_array(
+    p: &'static Plan,
+    dst: *mut u8,
+    elem: BlockId,
+    n: usize,
+    r: &mut Reader<'_>,
+    loc: u32,
+    depth: usize,
+) -> Result<(), Fail> {
+    let block = &p.blocks[elem as usize];
+    if block.min_wire == 0 {
+        check_count(p, r, n, 0, loc)?;
+    }
+    if depth >= MAX_DEPTH {
+        return Err(p.too_deep_at(loc, r));
+    }
+    let stride = block.layout.size();
+    for i in 0..n {
+        // SAFETY: element `i` lies inside the array (caller); elements `..i` are initialised
+        // when an element fails, and each is dropped exactly once.
+        unsafe {
+            if let Err(e) = dec_block(p, block, dst.add(i * stride), r, depth + 1) {
+                for j in (0..i).rev() {
+                    block
+                        .shape
+                        .call_drop_in_place(PtrMut::new(dst.add(j * stride)));
+                }
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// # Safety
+///
+/// `dst` must be valid for writing the map type of `loc`.
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+unsafe fn dec_map(
+    p: &'static Plan,
+    dst: *mut u8,
+    key: BlockId,
+    value: BlockId,
+    map: &'static MapDef,
+    r: &mut Reader<'_>,
+    loc: u32,
+    depth: usize,
+) -> Result<(), Fail> {
+    let kb = &p.blocks[key as usize];
+    let vb = &p.blocks[value as usize];
+    let len = read_len(p, r, kb.min_wire.saturating_add(vb.min_wire), loc)?;
+    if depth >= MAX_DEPTH {
+        return Err(p.too_deep_at(loc, r));
+    }
+    let pair = kb.layout.size() + vb.layout.size();
+    // SAFETY: `dst` is valid for the map (caller). The key and value are decoded into scratch
+    // memory of their own layouts and then moved into the map by `insert`; on failure the
+    // partial key is dropped and the map (holding only complete entries) is dropped whole.
+    unsafe {
+        let map_ptr =
+            (map.vtable.init_in_place_with_capacity)(PtrUninit::new(dst), prealloc(len, pair));
+        with_scratch(kb.layout, |k| {
+            with_scratch(vb.layout, |v| {
+                for _ in 0..len {
+                    if let Err(e) = dec_block(p, kb, k, r, depth + 1) {
+                        p.drop_value(loc, dst);
+                        return Err(e);
+                    }
+                    if let Err(e) = dec_block(p, vb, v, r, depth + 1) {
+                        kb.shape.call_drop_in_place(PtrMut::new(k));
+                        p.drop_value(loc, dst);
+                        return Err(e);
+                    }
+                    (map.vtable.insert)(map_ptr, PtrMut::new(k), PtrMut::new(v));
+                }
+                Ok(())
+            })
+        })
+    }
+}
+
+/// # Safety
+///
+/// `dst` must be valid for writing the option type of `loc`.
+#[inline(never)]
+unsafe fn dec_option(
+    p: &'static Plan,
+    dst: *mut u8,
+    inner: BlockId,
+    vt: &'static OptionVTable,
+    r: &mut Reader<'_>,
+    loc: u32,
+    depth: usize,
+) -> Result<(), Fail> {
+    match r.byte().map_err(|f| p.fail(f, loc, r))? {
+        0 => {
+            // SAFETY: `dst` is valid for the option (caller).
+            unsafe { (vt.init_none)(PtrUninit::new(dst)) };
+            Ok(())
+        }
+        1 => {
+            if depth >= MAX_DEPTH {
+                return Err(p.too_deep_at(loc, r));
+            }
+            let block = &p.blocks[inner as usize];
+            // SAFETY: the value is decoded into scratch memory of its own layout, then moved
+            // into the option; on failure nothing was written to `dst`.
+            unsafe {
+                with_scratch(block.layout, |tmp| {
+                    dec_block(p, block, tmp, r, depth + 1)?;
+                    (vt.init_some)(PtrUninit::new(dst), PtrMut::new(tmp));
+                    Ok(())
+                })
+            }
+        }
+        byte => Err(Box::new(DecodeError::InvalidOptionTag {
+            byte,
+            at: p.at(loc, r.pos - 1),
+        })),
+    }
+}
+
+/// # Safety
+///
+/// `dst` must be valid for writing the result type of `loc`.
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+unsafe fn dec_result(
+    p: &'static Plan,
+    dst: *mut u8,
+    ok: BlockId,
+    err: BlockId,
+    vt: &'static ResultVTable,
+    r: &mut Reader<'_>,
+    loc: u32,
+    depth: usize,
+) -> Result<(), Fail> {
+    let index = r.varint_u32().map_err(|f| p.fail(f, loc, r))?;
+    let (block, init) = match index {
+        0 => (ok, vt.init_ok),
+        1 => (err, vt.init_err),
+        _ => {
+            return Err(Box::new(DecodeError::UnknownVariant {
+                index,
+                variants: 2,
+                at: p.at(loc, r.pos),
+            }));
+        }
+    };
+    if depth >= MAX_DEPTH {
+        return Err(p.too_deep_at(loc, r));
+    }
+    let block = &p.blocks[block as usize];
+    // SAFETY: as in `dec_option`.
+    unsafe {
+        with_scratch(block.layout, |tmp| {
+            dec_block(p, block, tmp, r, depth + 1)?;
+            init(PtrUninit::new(dst), PtrMut::new(tmp));
+            Ok(())
+        })
+    }
+}
+
+/// # Safety
+///
+/// `dst` must be valid for writing a `Box<T>` of block `inner`'s type.
+#[inline(never)]
+unsafe fn dec_box(
+    p: &'static Plan,
+    dst: *mut u8,
+    inner: BlockId,
+    r: &mut Reader<'_>,
+    loc: u32,
+    depth: usize,
+) -> Result<(), Fail> {
+    if depth >= MAX_DEPTH {
+        return Err(p.too_deep_at(loc, r));
+    }
+    let block = &p.blocks[inner as usize];
+    let layout = block.layout;
+    // SAFETY: the memory is allocated with `T`'s layout (non-zero size) or is a dangling,
+    // aligned pointer (zero size); it is freed if decoding fails. A `Box<T>` of sized `T` is
+    // one pointer to a `T` allocated by the global allocator with `Layout::new::<T>()`, which
+    // is exactly what `mem` is once decoded, so writing it to `dst` makes a valid box.
+    unsafe {
+        let mem = if layout.size() == 0 {
+            ptr::without_provenance_mut::<u8>(layout.align())
+        } else {
+            let mem = alloc::alloc(layout);
+            if mem.is_null() {
+                alloc::handle_alloc_error(layout);
+            }
+            mem
+        };
+        if let Err(e) = dec_block(p, block, mem, r, depth + 1) {
+            if layout.size() != 0 {
+                alloc::dealloc(mem, layout);
+            }
+            return Err(e);
+        }
+        dst.cast::<*mut u8>().write(mem);
+    }
+    Ok(())
+}
+
+/// # Safety
+///
+/// `dst` must be valid for writing the smart pointer type of `loc`.
+#[inline(never)]
+unsafe fn dec_shared(
+    p: &'static Plan,
+    dst: *mut u8,
+    inner: BlockId,
+    vt: &'static PointerVTable,
+    r: &mut Reader<'_>,
+    loc: u32,
+    depth: usize,
+) -> Result<(), Fail> {
+    if depth >= MAX_DEPTH {
+        return Err(p.too_deep_at(loc, r));
+    }
+    let Some(new_into) = vt.new_into_fn else {
+        return Err(Box::new(DecodeError::Unsupported(
+            crate::error::UnsupportedShape {
+                type_name: p.locs[loc as usize].shape.to_string(),
+                path: String::new(),
+                reason: "smart pointer cannot be built through facet",
+            },
+        )));
+    };
+    let block = &p.blocks[inner as usize];
+    // SAFETY: as in `dec_option`; `new_into` moves the value into a new allocation.
+    unsafe {
+        with_scratch(block.layout, |tmp| {
+            dec_block(p, block, tmp, r, depth + 1)?;
+            new_into(PtrUninit::new(dst), PtrMut::new(tmp));
+            Ok(())
+        })
+    }
+}
+
+/// # Safety
+///
+/// `dst` must be valid for writing the enum of plan `id`.
+#[inline(never)]
+unsafe fn dec_enum(
+    p: &'static Plan,
+    dst: *mut u8,
+    id: u32,
+    r: &mut Reader<'_>,
+    loc: u32,
+    depth: usize,
+) -> Result<(), Fail> {
+    let index = r.varint_u32().map_err(|f| p.fail(f, loc, r))?;
+    let en = &p.enums[id as usize];
+    let Some(variant) = en.variants.get(index as usize) else {
+        return Err(Box::new(DecodeError::UnknownVariant {
+            index,
+            variants: en.variants.len(),
+            at: p.at(loc, r.pos),
+        }));
+    };
+    if depth >= MAX_DEPTH {
+        return Err(p.too_deep_at(loc, r));
+    }
+    // SAFETY: the variant's ops write its fields at their offsets inside the enum (all or
+    // nothing); the discriminant is written last, so on failure nothing needs dropping.
+    unsafe {
+        match &*variant.ops {
+            [] => {}
+            [op] => dec_op(p, op, dst, r, depth + 1)?,
+            ops if variant.scalar_only => dec_scalars(p, ops, dst, r)?,
+            ops => dec_ops(p, ops, dst, r, depth + 1)?,
+        }
+        write_discriminant(dst, en.repr, variant.discriminant);
+    }
+    Ok(())
+}
+
+/// # Safety
+///
+/// `dst` must be valid for writing a `Vec` of scalar type `prim`.
+#[inline(never)]
+unsafe fn dec_prim_vec_op(
+    p: &'static Plan,
+    prim: Prim,
+    dst: *mut u8,
+    r: &mut Reader<'_>,
+    loc: u32,
+) -> Result<(), Fail> {
+    // SAFETY: forwarded from the caller.
+    with_prim!(prim, T => unsafe { dec_prim_vec::<T>(p, r, dst.cast::<Vec<T>>(), loc) })
+}
+
+/// Decodes a `Vec<T>` of scalars.
+///
+/// # Safety
+///
+/// `dst` must be valid for writing a `Vec<T>`.
+#[inline(always)]
+unsafe fn dec_prim_vec<T: WirePrim>(
+    p: &'static Plan,
+    r: &mut Reader<'_>,
+    dst: *mut Vec<T>,
+    loc: u32,
+) -> Result<(), Fail> {
+    let len = read_len(p, r, T::MIN_WIRE, loc)?;
+    let vec = if T::RAW {
+        // `RAW` types are exactly `MIN_WIRE == size_of::<T>()` bytes, so the check above
+        // guarantees the bytes are there and bounds the allocation by the input length.
+        let n = len * std::mem::size_of::<T>();
+        let bytes = r.take(n).map_err(|f| p.fail(f, loc, r))?;
+        let mut vec = Vec::<T>::with_capacity(len);
+        // SAFETY: the vector has room for `len` items, i.e. `n` bytes; every bit pattern is a
+        // valid `T` for `RAW` types; the source is the input, which cannot overlap.
+        unsafe {
+            ptr::copy_nonoverlapping(bytes.as_ptr(), vec.as_mut_ptr().cast::<u8>(), n);
+            vec.set_len(len);
+        }
+        vec
+    } else {
+        let mut vec = Vec::<T>::with_capacity(prealloc(len, std::mem::size_of::<T>()));
+        // Fill the first allocation without per-item capacity checks, then push the rest.
+        let first = len.min(vec.capacity());
+        let out = vec.as_mut_ptr();
+        for i in 0..first {
+            match T::get(r) {
+                // SAFETY: `i < first <= capacity`; the length is set once all are written.
+                Ok(v) => unsafe { out.add(i).write(v) },
+                Err(f) => return Err(p.fail(f, loc, r)),
+            }
+        }
+        // SAFETY: items `..first` were written above.
+        unsafe { vec.set_len(first) };
+        for _ in first..len {
+            match T::get(r) {
+                Ok(v) => vec.push(v),
+                Err(f) => return Err(p.fail(f, loc, r)),
+            }
+        }
+        vec
+    };
+    // SAFETY: forwarded from the caller.
+    unsafe { dst.write(vec) };
+    Ok(())
+}
+
+/// Decodes a list by filling its buffer in place.
+///
+/// # Safety
+///
+/// `dst` must be valid for writing the list type of `loc`.
+#[inline(never)]
+unsafe fn dec_list(
+    p: &'static Plan,
+    r: &mut Reader<'_>,
+    dst: *mut u8,
+    elem: BlockId,
+    list: &'static ListDef,
+    loc: u32,
+    depth: usize,
+) -> Result<(), Fail> {
+    let block = &p.blocks[elem as usize];
+    let len = read_len(p, r, block.min_wire, loc)?;
+    if depth >= MAX_DEPTH {
+        return Err(p.too_deep_at(loc, r));
+    }
+    // Checked when the plan was compiled (`check_list_ops`).
+    let (Some(init), Some(as_mut_ptr), Some(set_len), Some(reserve), Some(capacity)) = (
+        list.init_in_place_with_capacity(),
+        list.as_mut_ptr_typed(),
+        list.set_len(),
+        list.reserve(),
+        list.capacity(),
+    ) else {
+        return Err(Box::new(DecodeError::Unsupported(
+            crate::error::UnsupportedShape {
+                type_name: p.locs[loc as usize].shape.to_string(),
+                path: String::new(),
+                reason: "list cannot be filled in place",
+            },
+        )));
+    };
+    let stride = block.layout.size();
+    // SAFETY: `dst` is valid for writing the list (caller); the vtable functions are the
+    // list's own and are called with an initialised list from here on. Items `0..i` are
+    // initialised before the length is set to `i`, and the capacity is refreshed after every
+    // reservation so writes stay inside the buffer.
+    unsafe {
+        let list_ptr = init(PtrUninit::new(dst), prealloc(len, stride));
+        let mut cap = capacity(PtrConst::new(dst));
+        let mut data = as_mut_ptr(list_ptr);
+        // Items of scalars (e.g. `Vec<Point>`) that all fit in the first allocation are
+        // decoded in one call; a partial failure leaves nothing to drop.
+        if block.scalar_only && len <= cap {
+            if let Err(e) = dec_scalar_items(p, &block.ops, data, stride, len, r) {
+                p.drop_value(loc, dst);
+                return Err(e);
+            }
+            set_len(list_ptr, len);
+            return Ok(());
+        }
+        for i in 0..len {
+            if i == cap {
+                set_len(list_ptr, i);
+                reserve(list_ptr, 1);
+                cap = capacity(PtrConst::new(dst));
+                data = as_mut_ptr(list_ptr);
+            }
+            let item = data.add(i * stride);
+            if let Err(e) = dec_block(p, block, item, r, depth + 1) {
+                set_len(list_ptr, i);
+                p.drop_value(loc, dst);
+                return Err(e);
+            }
+        }
+        set_len(list_ptr, len);
+    }
+    Ok(())
+}
