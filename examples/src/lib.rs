@@ -52,7 +52,10 @@ impl Calculator for Calc {
     }
 
     async fn translate(&self, p: Point, dx: i32, dy: i32) -> Point {
-        Point { x: p.x + dx, y: p.y + dy }
+        Point {
+            x: p.x + dx,
+            y: p.y + dy,
+        }
     }
 
     async fn greet(&self, cx: &roam::Context, name: &str) -> String {
@@ -71,7 +74,13 @@ pub async fn tour(calc: &CalculatorClient) -> Result<(), Box<dyn std::error::Err
         Err(roam::CallError::User(e)) => println!("divide(1, 0)           = error {e:?}"),
         other => println!("divide(1, 0)           = unexpected {other:?}"),
     }
-    println!("translate((1,2), 3, 4) = {:?}", calc.translate(Point { x: 1, y: 2 }, 3, 4).await?);
-    println!("greet(\"roam\")          = {}", calc.greet("roam").with_metadata("user", "demo").await?);
+    println!(
+        "translate((1,2), 3, 4) = {:?}",
+        calc.translate(Point { x: 1, y: 2 }, 3, 4).await?
+    );
+    println!(
+        "greet(\"roam\")          = {}",
+        calc.greet("roam").with_metadata("user", "demo").await?
+    );
     Ok(())
 }

@@ -30,7 +30,11 @@ impl Echo for E {
 const BODY: usize = 32;
 
 fn runtime() -> Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio runtime")
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
 }
 
 /// Echoes length-prefixed frames until EOF.
@@ -43,7 +47,10 @@ async fn raw_echo_server<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin
     }
 }
 
-async fn raw_round_trips<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(s: &mut S, iters: u64) -> Duration {
+async fn raw_round_trips<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    s: &mut S,
+    iters: u64,
+) -> Duration {
     let mut frame = [7u8; 4 + BODY];
     frame[..4].copy_from_slice(&(BODY as u32).to_le_bytes());
     let mut back = [0u8; 4 + BODY];
@@ -68,35 +75,50 @@ async fn roam_round_trips(client: &EchoClient, iters: u64) -> Duration {
 fn rtt(c: &mut Criterion) {
     let rt = runtime();
     let mut g = c.benchmark_group("rtt");
-    g.measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_millis(500)).sample_size(30);
+    g.measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_millis(500))
+        .sample_size(30);
 
     // TCP loopback.
     let (server, tcp_client) = rt.block_on(async {
-        let server = roam::Server::bind("tcp://127.0.0.1:0").await.expect("bind").serve(EchoDispatcher::new(E));
+        let server = roam::Server::bind("tcp://127.0.0.1:0")
+            .await
+            .expect("bind")
+            .serve(EchoDispatcher::new(E));
         let client = EchoClient::new(roam::connect(server.local_url()).await.expect("connect"));
         (server, client)
     });
     let mut raw_tcp = rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind raw");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind raw");
         let addr = listener.local_addr().expect("addr");
         tokio::spawn(async move {
             let (s, _) = listener.accept().await.expect("accept raw");
             s.set_nodelay(true).expect("nodelay");
             raw_echo_server(s).await;
         });
-        let s = tokio::net::TcpStream::connect(addr).await.expect("connect raw");
+        let s = tokio::net::TcpStream::connect(addr)
+            .await
+            .expect("connect raw");
         s.set_nodelay(true).expect("nodelay");
         s
     });
-    g.bench_function("tcp/roam", |b| b.iter_custom(|n| rt.block_on(roam_round_trips(&tcp_client, n))));
-    g.bench_function("tcp/raw", |b| b.iter_custom(|n| rt.block_on(raw_round_trips(&mut raw_tcp, n))));
+    g.bench_function("tcp/roam", |b| {
+        b.iter_custom(|n| rt.block_on(roam_round_trips(&tcp_client, n)))
+    });
+    g.bench_function("tcp/raw", |b| {
+        b.iter_custom(|n| rt.block_on(raw_round_trips(&mut raw_tcp, n)))
+    });
 
     // In memory.
     let mem_client = rt.block_on(async {
-        let (client, _server) =
-            roam::memory_pair_with(roam::Connector::new(), roam::Connector::new().serve(EchoDispatcher::new(E)))
-                .await
-                .expect("memory pair");
+        let (client, _server) = roam::memory_pair_with(
+            roam::Connector::new(),
+            roam::Connector::new().serve(EchoDispatcher::new(E)),
+        )
+        .await
+        .expect("memory pair");
         EchoClient::new(client)
     });
     let mut raw_mem = rt.block_on(async {
@@ -104,8 +126,12 @@ fn rtt(c: &mut Criterion) {
         tokio::spawn(raw_echo_server(b));
         a
     });
-    g.bench_function("memory/roam", |b| b.iter_custom(|n| rt.block_on(roam_round_trips(&mem_client, n))));
-    g.bench_function("memory/raw", |b| b.iter_custom(|n| rt.block_on(raw_round_trips(&mut raw_mem, n))));
+    g.bench_function("memory/roam", |b| {
+        b.iter_custom(|n| rt.block_on(roam_round_trips(&mem_client, n)))
+    });
+    g.bench_function("memory/raw", |b| {
+        b.iter_custom(|n| rt.block_on(raw_round_trips(&mut raw_mem, n)))
+    });
     g.finish();
 
     drop((tcp_client, mem_client));
@@ -117,12 +143,17 @@ fn pipelined(c: &mut Criterion) {
     const CALLS: u64 = 4096;
     let rt = runtime();
     let (server, client) = rt.block_on(async {
-        let server = roam::Server::bind("tcp://127.0.0.1:0").await.expect("bind").serve(EchoDispatcher::new(E));
+        let server = roam::Server::bind("tcp://127.0.0.1:0")
+            .await
+            .expect("bind")
+            .serve(EchoDispatcher::new(E));
         let client = EchoClient::new(roam::connect(server.local_url()).await.expect("connect"));
         (server, client)
     });
     let mut g = c.benchmark_group("pipelined");
-    g.measurement_time(Duration::from_secs(4)).warm_up_time(Duration::from_millis(500)).sample_size(20);
+    g.measurement_time(Duration::from_secs(4))
+        .warm_up_time(Duration::from_millis(500))
+        .sample_size(20);
     g.throughput(Throughput::Elements(CALLS));
     g.bench_function("tcp/64-in-flight", |b| {
         b.iter(|| {

@@ -87,7 +87,10 @@ pub(crate) struct SenderState {
 
 impl SenderState {
     pub(crate) fn new() -> Arc<Self> {
-        Arc::new(SenderState { credit: Semaphore::new(0), failure: Mutex::new(None) })
+        Arc::new(SenderState {
+            credit: Semaphore::new(0),
+            failure: Mutex::new(None),
+        })
     }
 
     /// Ends the channel for the sender: pending and future sends fail with `error`.
@@ -99,12 +102,18 @@ impl SenderState {
     }
 
     pub(crate) fn add_credit(&self, n: u64) {
-        let n = usize::try_from(n).unwrap_or(usize::MAX).min(Semaphore::MAX_PERMITS - self.credit.available_permits());
+        let n = usize::try_from(n)
+            .unwrap_or(usize::MAX)
+            .min(Semaphore::MAX_PERMITS - self.credit.available_permits());
         self.credit.add_permits(n);
     }
 
     fn failure(&self) -> ChannelError {
-        self.failure.lock().ok().and_then(|f| f.clone()).unwrap_or(ChannelError::ConnectionLost(SessionError::LocallyClosed))
+        self.failure
+            .lock()
+            .ok()
+            .and_then(|f| f.clone())
+            .unwrap_or(ChannelError::ConnectionLost(SessionError::LocallyClosed))
     }
 }
 
@@ -118,27 +127,45 @@ pub(crate) struct WireTx {
 }
 
 impl WireTx {
-    pub(crate) fn new(channel: u64, commands: mpsc::UnboundedSender<Command>, state: Arc<SenderState>, max_frame: u32) -> Self {
-        WireTx { channel, commands, state, max_frame }
+    pub(crate) fn new(
+        channel: u64,
+        commands: mpsc::UnboundedSender<Command>,
+        state: Arc<SenderState>,
+        max_frame: u32,
+    ) -> Self {
+        WireTx {
+            channel,
+            commands,
+            state,
+            max_frame,
+        }
     }
 
     async fn send(&self, payload: Vec<u8>) -> Result<(), ChannelError> {
         if payload.len() + DATA_OVERHEAD > self.max_frame as usize {
-            return Err(ChannelError::TooLarge { len: payload.len() + DATA_OVERHEAD, max: self.max_frame });
+            return Err(ChannelError::TooLarge {
+                len: payload.len() + DATA_OVERHEAD,
+                max: self.max_frame,
+            });
         }
         match self.state.credit.acquire().await {
             Ok(permit) => permit.forget(),
             Err(_) => return Err(self.state.failure()),
         }
         self.commands
-            .send(Command::ChannelData { channel: self.channel, payload })
+            .send(Command::ChannelData {
+                channel: self.channel,
+                payload,
+            })
             .map_err(|_| ChannelError::ConnectionLost(SessionError::LocallyClosed))
     }
 }
 
 impl Drop for WireTx {
     fn drop(&mut self) {
-        let _ = self.commands.send(Command::ChannelClose { channel: self.channel });
+        let _ = self.commands.send(Command::ChannelClose {
+            channel: self.channel,
+        });
     }
 }
 
@@ -163,10 +190,20 @@ impl WireRx {
         initial_credit: u32,
     ) -> Self {
         // Granting in batches of half the window keeps the producer busy without a Credit per item.
-        WireRx { channel, commands, items, consumed: 0, grant_every: (initial_credit / 2).max(1), finished: false }
+        WireRx {
+            channel,
+            commands,
+            items,
+            consumed: 0,
+            grant_every: (initial_credit / 2).max(1),
+            finished: false,
+        }
     }
 
-    fn poll_recv(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<Option<Vec<u8>>, ChannelError>> {
+    fn poll_recv(
+        &mut self,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<Result<Option<Vec<u8>>, ChannelError>> {
         if self.finished {
             return Poll::Ready(Ok(None));
         }
@@ -175,7 +212,10 @@ impl WireRx {
             Poll::Ready(Some(Ok(item))) => {
                 self.consumed += 1;
                 if self.consumed >= self.grant_every {
-                    let _ = self.commands.send(Command::ChannelCredit { channel: self.channel, n: self.consumed });
+                    let _ = self.commands.send(Command::ChannelCredit {
+                        channel: self.channel,
+                        n: self.consumed,
+                    });
                     self.consumed = 0;
                 }
                 Poll::Ready(Ok(Some(item)))
@@ -199,7 +239,9 @@ impl WireRx {
 impl Drop for WireRx {
     fn drop(&mut self) {
         if !self.finished {
-            let _ = self.commands.send(Command::ChannelReset { channel: self.channel });
+            let _ = self.commands.send(Command::ChannelReset {
+                channel: self.channel,
+            });
         }
     }
 }
@@ -293,7 +335,10 @@ impl ReceiveBinding {
 }
 
 enum TxInner {
-    Paired { half: Half, rx_slot: oneshot::Sender<WireRx> },
+    Paired {
+        half: Half,
+        rx_slot: oneshot::Sender<WireRx>,
+    },
     Wire(WireTx),
 }
 
@@ -316,7 +361,10 @@ impl<T> fmt::Debug for Tx<T> {
 
 impl<T> Tx<T> {
     pub(crate) fn from_wire(wire: WireTx) -> Self {
-        Tx { inner: Some(TxInner::Wire(wire)), _item: PhantomData }
+        Tx {
+            inner: Some(TxInner::Wire(wire)),
+            _item: PhantomData,
+        }
     }
 
     /// Sends one item, waiting for credit if the receiver has not granted any (and, for a
@@ -340,16 +388,21 @@ impl<T> Tx<T> {
     pub fn credit(&self) -> usize {
         match &self.inner {
             Some(TxInner::Wire(w)) => w.state.credit.available_permits(),
-            Some(TxInner::Paired { half, .. }) => {
-                half.pairing.tx_end.get().map_or(0, |w| w.state.credit.available_permits())
-            }
+            Some(TxInner::Paired { half, .. }) => half
+                .pairing
+                .tx_end
+                .get()
+                .map_or(0, |w| w.state.credit.available_permits()),
             None => 0,
         }
     }
 }
 
 enum RxInner {
-    Paired { _half: Half, wire: oneshot::Receiver<WireRx> },
+    Paired {
+        _half: Half,
+        wire: oneshot::Receiver<WireRx>,
+    },
     Wire(WireRx),
 }
 
@@ -373,7 +426,10 @@ impl<T> fmt::Debug for Rx<T> {
 
 impl<T> Rx<T> {
     pub(crate) fn from_wire(wire: WireRx) -> Self {
-        Rx { inner: Some(RxInner::Wire(wire)), _item: PhantomData }
+        Rx {
+            inner: Some(RxInner::Wire(wire)),
+            _item: PhantomData,
+        }
     }
 
     /// Items received and not yet consumed. Never more than the credit granted to the sender.
@@ -384,7 +440,10 @@ impl<T> Rx<T> {
         }
     }
 
-    fn poll_recv_bytes(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<Option<Vec<u8>>, ChannelError>> {
+    fn poll_recv_bytes(
+        &mut self,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<Result<Option<Vec<u8>>, ChannelError>> {
         loop {
             match &mut self.inner {
                 Some(RxInner::Wire(w)) => return w.poll_recv(cx),
@@ -407,7 +466,9 @@ impl<T: Facet<'static>> Rx<T> {
 
     fn poll_recv(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<Option<T>, ChannelError>> {
         match self.poll_recv_bytes(cx) {
-            Poll::Ready(Ok(Some(bytes))) => Poll::Ready(codec::decode(&bytes).map(Some).map_err(ChannelError::from)),
+            Poll::Ready(Ok(Some(bytes))) => {
+                Poll::Ready(codec::decode(&bytes).map(Some).map_err(ChannelError::from))
+            }
             Poll::Ready(Ok(None)) => Poll::Ready(Ok(None)),
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => Poll::Pending,
@@ -429,10 +490,25 @@ pub fn channel<T>() -> (Tx<T>, Rx<T>) {
     let pairing = Arc::new(Pairing::default());
     let (rx_slot, wire) = oneshot::channel();
     let tx = Tx {
-        inner: Some(TxInner::Paired { half: Half { pairing: Arc::clone(&pairing), bound: false }, rx_slot }),
+        inner: Some(TxInner::Paired {
+            half: Half {
+                pairing: Arc::clone(&pairing),
+                bound: false,
+            },
+            rx_slot,
+        }),
         _item: PhantomData,
     };
-    let rx = Rx { inner: Some(RxInner::Paired { _half: Half { pairing, bound: false }, wire }), _item: PhantomData };
+    let rx = Rx {
+        inner: Some(RxInner::Paired {
+            _half: Half {
+                pairing,
+                bound: false,
+            },
+            wire,
+        }),
+        _item: PhantomData,
+    };
     (tx, rx)
 }
 
@@ -454,7 +530,9 @@ impl<T> From<Tx<T>> for ChannelArg {
     /// The caller passes a `Tx`: the callee writes, the caller reads through the kept `Rx`.
     fn from(mut tx: Tx<T>) -> Self {
         match tx.inner.take() {
-            Some(TxInner::Paired { rx_slot, .. }) => ChannelArg::CallerReceives(ReceiveBinding(rx_slot)),
+            Some(TxInner::Paired { rx_slot, .. }) => {
+                ChannelArg::CallerReceives(ReceiveBinding(rx_slot))
+            }
             Some(TxInner::Wire(wire)) => {
                 tx.inner = Some(TxInner::Wire(wire));
                 ChannelArg::Invalid

@@ -33,14 +33,29 @@ pub(crate) enum Command {
         channels: Vec<ChannelArg>,
         reply: oneshot::Sender<Result<RawResponse, CallFailure>>,
     },
-    Cancel { token: u64 },
+    Cancel {
+        token: u64,
+    },
     /// A handler finished (sent through this queue, after its channel commands, so a call's
     /// last items and `Close` always precede its `Response`).
-    Finished { id: u64, payload: Vec<u8> },
-    ChannelData { channel: u64, payload: Vec<u8> },
-    ChannelClose { channel: u64 },
-    ChannelReset { channel: u64 },
-    ChannelCredit { channel: u64, n: u32 },
+    Finished {
+        id: u64,
+        payload: Vec<u8>,
+    },
+    ChannelData {
+        channel: u64,
+        payload: Vec<u8>,
+    },
+    ChannelClose {
+        channel: u64,
+    },
+    ChannelReset {
+        channel: u64,
+    },
+    ChannelCredit {
+        channel: u64,
+        n: u32,
+    },
     /// The last user handle was dropped (the driver re-checks, a new one may exist).
     HandlesDropped,
     /// Close the session now.
@@ -66,9 +81,13 @@ impl<E> From<CallFailure> for CallError<E> {
     fn from(f: CallFailure) -> Self {
         match f {
             CallFailure::Rejected(CallRejected::TooLarge { len, max }) => {
-                CallError::Codec(CodecError::Encode(format!("the request is {len} bytes, over the session's {max}-byte frame limit")))
+                CallError::Codec(CodecError::Encode(format!(
+                    "the request is {len} bytes, over the session's {max}-byte frame limit"
+                )))
             }
-            CallFailure::Rejected(CallRejected::Closed(e)) | CallFailure::Lost(e) => CallError::ConnectionLost(e),
+            CallFailure::Rejected(CallRejected::Closed(e)) | CallFailure::Lost(e) => {
+                CallError::ConnectionLost(e)
+            }
         }
     }
 }
@@ -104,7 +123,9 @@ pub struct Connection {
 
 impl fmt::Debug for Connection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Connection").field("peer", &self.shared.info.peer).finish_non_exhaustive()
+        f.debug_struct("Connection")
+            .field("peer", &self.shared.info.peer)
+            .finish_non_exhaustive()
     }
 }
 
@@ -149,7 +170,11 @@ impl Connection {
 
     /// Starts a call of `method` with the argument tuple `args`. Generated clients call this;
     /// application code uses the generated methods instead.
-    pub fn call<'a, A: Facet<'a>, T, E>(&self, method: &'static MethodDescriptor, args: &A) -> Call<T, E> {
+    pub fn call<'a, A: Facet<'a>, T, E>(
+        &self,
+        method: &'static MethodDescriptor,
+        args: &A,
+    ) -> Call<T, E> {
         self.call_with_channels(method, args, Vec::new())
     }
 
@@ -174,20 +199,42 @@ impl Connection {
 
     /// Sends an already-encoded request and waits for the raw response. Dropping the returned
     /// future before it completes cancels the call on the peer.
-    pub(crate) async fn raw_call(&self, call: OutgoingCall, channels: Vec<ChannelArg>) -> Result<RawResponse, CallFailure> {
+    pub(crate) async fn raw_call(
+        &self,
+        call: OutgoingCall,
+        channels: Vec<ChannelArg>,
+    ) -> Result<RawResponse, CallFailure> {
         let token = self.shared.next_token.fetch_add(1, Ordering::Relaxed);
         let (reply, rx) = oneshot::channel();
-        if self.shared.commands.send(Command::Call { token, call, channels, reply }).is_err() {
+        if self
+            .shared
+            .commands
+            .send(Command::Call {
+                token,
+                call,
+                channels,
+                reply,
+            })
+            .is_err()
+        {
             return Err(CallFailure::Lost(self.closed_reason()));
         }
-        let mut guard = CancelOnDrop { commands: &self.shared.commands, token, armed: true };
+        let mut guard = CancelOnDrop {
+            commands: &self.shared.commands,
+            token,
+            armed: true,
+        };
         let result = rx.await;
         guard.armed = false;
         result.unwrap_or_else(|_| Err(CallFailure::Lost(self.closed_reason())))
     }
 
     fn closed_reason(&self) -> SessionError {
-        self.shared.closed.borrow().clone().unwrap_or(SessionError::LocallyClosed)
+        self.shared
+            .closed
+            .borrow()
+            .clone()
+            .unwrap_or(SessionError::LocallyClosed)
     }
 }
 
@@ -248,7 +295,11 @@ impl<T, E> Call<T, E> {
     }
 
     /// Adds a metadata entry to the request.
-    pub fn with_metadata(mut self, key: impl Into<String>, value: impl Into<MetadataValue>) -> Self {
+    pub fn with_metadata(
+        mut self,
+        key: impl Into<String>,
+        value: impl Into<MetadataValue>,
+    ) -> Self {
         self.metadata.insert(key, value);
         self
     }
@@ -269,13 +320,17 @@ where
                 directions.push(match arg {
                     ChannelArg::CallerSends(_) => Direction::Outgoing,
                     ChannelArg::CallerReceives(_) => Direction::Incoming,
-                    ChannelArg::Invalid => return Err(CallError::Channel(ChannelError::AlreadyBound)),
+                    ChannelArg::Invalid => {
+                        return Err(CallError::Channel(ChannelError::AlreadyBound));
+                    }
                 });
             }
             let call = OutgoingCall {
                 method_id: self.method_id,
                 metadata: self.metadata,
-                timeout_micros: self.timeout.map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
+                timeout_micros: self
+                    .timeout
+                    .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
                 payload: self.payload?,
                 channels: directions,
             };

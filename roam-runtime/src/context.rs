@@ -63,7 +63,17 @@ impl Context {
         channels: Vec<ChannelEnd>,
     ) -> Self {
         let channels = Mutex::new(channels.into_iter().map(Some).collect());
-        Context { inner: Arc::new(Inner { service, method, request_id, metadata, deadline, connection, channels }) }
+        Context {
+            inner: Arc::new(Inner {
+                service,
+                method,
+                request_id,
+                metadata,
+                deadline,
+                connection,
+                channels,
+            }),
+        }
     }
 
     /// Takes the end bound to the `index`-th channel argument.

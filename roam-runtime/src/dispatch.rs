@@ -26,7 +26,9 @@ pub trait Dispatch: Send + Sync + 'static {
 
 /// Two services declare the same method ID.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("method ID {id:#018x} is declared by both {first} and {second}; rename one of the methods or services")]
+#[error(
+    "method ID {id:#018x} is declared by both {first} and {second}; rename one of the methods or services"
+)]
 pub struct DuplicateMethod {
     /// The clashing ID.
     pub id: u64,
@@ -57,7 +59,12 @@ pub struct Router {
 
 impl fmt::Debug for Router {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Router").field("services", &self.services.iter().map(|s| s.name).collect::<Vec<_>>()).finish()
+        f.debug_struct("Router")
+            .field(
+                "services",
+                &self.services.iter().map(|s| s.name).collect::<Vec<_>>(),
+            )
+            .finish()
     }
 }
 
@@ -75,13 +82,23 @@ impl Router {
             if let Some(existing) = self.routes.get(&method.id) {
                 return Err(DuplicateMethod {
                     id: method.id,
-                    first: format!("{}.{}", existing.service.descriptor().name, existing.method.name),
+                    first: format!(
+                        "{}.{}",
+                        existing.service.descriptor().name,
+                        existing.method.name
+                    ),
                     second: format!("{}.{}", descriptor.name, method.name),
                 });
             }
         }
         for method in descriptor.methods {
-            self.routes.insert(method.id, Route { service: Arc::clone(&service), method });
+            self.routes.insert(
+                method.id,
+                Route {
+                    service: Arc::clone(&service),
+                    method,
+                },
+            );
         }
         self.services.push(descriptor);
         Ok(self)

@@ -33,7 +33,9 @@ use crate::error::{ProtocolViolation, RemoteError, SessionError};
 use crate::framing::{FrameCodec, FrameError, MaxFrame};
 use crate::metadata::Metadata;
 use crate::response;
-use crate::session::{ChannelSendError, Direction, IncomingCall, Role, Session, SessionConfig, SessionEvent};
+use crate::session::{
+    ChannelSendError, Direction, IncomingCall, Role, Session, SessionConfig, SessionEvent,
+};
 use crate::transport::{Link, LinkWriter};
 
 /// Most bytes queued for writing before the session is ended as unable to keep up.
@@ -88,10 +90,21 @@ pub(crate) async fn start(
     let span = tracing::debug_span!("roam.session", peer = %peer, role = ?role);
 
     let (frames_tx, frames_rx) = mpsc::channel(READ_AHEAD);
-    let reader = tokio::spawn(read_frames(link.reader, FrameCodec::new(max_frame.clone()), frames_tx).instrument(span.clone()));
+    let reader = tokio::spawn(
+        read_frames(link.reader, FrameCodec::new(max_frame.clone()), frames_tx)
+            .instrument(span.clone()),
+    );
     let backlog = Arc::new(AtomicUsize::new(0));
     let (out_tx, out_rx) = mpsc::unbounded_channel();
-    let writer = tokio::spawn(write_frames(link.writer, FrameCodec::new(max_frame.clone()), out_rx, Arc::clone(&backlog)).instrument(span.clone()));
+    let writer = tokio::spawn(
+        write_frames(
+            link.writer,
+            FrameCodec::new(max_frame.clone()),
+            out_rx,
+            Arc::clone(&backlog),
+        )
+        .instrument(span.clone()),
+    );
 
     let (commands_tx, commands_rx) = mpsc::unbounded_channel();
     let (closed_tx, closed_rx) = watch::channel(None);
@@ -137,7 +150,9 @@ pub(crate) async fn start(
             let _ = task.await;
             Err(e)
         }
-        Err(_) => Err(SessionError::HandshakeFailed("the session task ended during the handshake".into())),
+        Err(_) => Err(SessionError::HandshakeFailed(
+            "the session task ended during the handshake".into(),
+        )),
     }
 }
 
@@ -155,7 +170,12 @@ async fn read_frames(
     }
 }
 
-async fn write_frames(writer: LinkWriter, codec: FrameCodec, mut out: mpsc::UnboundedReceiver<Bytes>, backlog: Arc<AtomicUsize>) {
+async fn write_frames(
+    writer: LinkWriter,
+    codec: FrameCodec,
+    mut out: mpsc::UnboundedReceiver<Bytes>,
+    backlog: Arc<AtomicUsize>,
+) {
     let mut framed = FramedWrite::new(writer, codec);
     while let Some(frame) = out.recv().await {
         let len = frame.len();
@@ -278,7 +298,12 @@ impl Driver {
     fn open_sender(&mut self, id: u64) -> WireTx {
         let state = SenderState::new();
         self.channels.insert(id, End::Sender(Arc::clone(&state)));
-        WireTx::new(id, self.commands_tx.clone(), state, self.limits().max_frame_size)
+        WireTx::new(
+            id,
+            self.commands_tx.clone(),
+            state,
+            self.limits().max_frame_size,
+        )
     }
 
     /// Creates both sides of channel `id`, on which this side receives. The item queue is
@@ -286,7 +311,12 @@ impl Driver {
     fn open_receiver(&mut self, id: u64) -> WireRx {
         let (items_tx, items_rx) = mpsc::unbounded_channel();
         self.channels.insert(id, End::Receiver(items_tx));
-        WireRx::new(id, self.commands_tx.clone(), items_rx, self.limits().initial_credit)
+        WireRx::new(
+            id,
+            self.commands_tx.clone(),
+            items_rx,
+            self.limits().initial_credit,
+        )
     }
 
     fn fail_channels(&mut self, ids: &[u64], error: &ChannelError) {
@@ -300,32 +330,51 @@ impl Driver {
     fn on_frame(&mut self, frame: Option<Result<Bytes, FrameError>>) {
         match frame {
             Some(Ok(bytes)) => self.session.handle_frame(&bytes),
-            Some(Err(FrameError::TooLarge { len, max })) => {
-                self.session.handle_link_closed(Some(ProtocolViolation::FrameTooLarge { len, max }), String::new())
-            }
+            Some(Err(FrameError::TooLarge { len, max })) => self.session.handle_link_closed(
+                Some(ProtocolViolation::FrameTooLarge { len, max }),
+                String::new(),
+            ),
             Some(Err(FrameError::Truncated { buffered })) => self.session.handle_link_closed(
-                Some(ProtocolViolation::MalformedMessage(format!("the link ended inside a frame ({buffered} bytes buffered)"))),
+                Some(ProtocolViolation::MalformedMessage(format!(
+                    "the link ended inside a frame ({buffered} bytes buffered)"
+                ))),
                 String::new(),
             ),
             Some(Err(FrameError::Io(e))) => self.session.handle_link_closed(None, e.to_string()),
-            None => self.session.handle_link_closed(None, "the peer closed the connection".into()),
+            None => self
+                .session
+                .handle_link_closed(None, "the peer closed the connection".into()),
         }
     }
 
     fn on_command(&mut self, cmd: Command) {
         match cmd {
-            Command::Call { token, call, channels, reply } => match self.session.call(call) {
+            Command::Call {
+                token,
+                call,
+                channels,
+                reply,
+            } => match self.session.call(call) {
                 Ok(started) => {
                     for (arg, &id) in channels.into_iter().zip(&started.channels) {
                         match arg {
                             ChannelArg::CallerSends(binding) => binding.bind(self.open_sender(id)),
-                            ChannelArg::CallerReceives(binding) => binding.bind(self.open_receiver(id)),
+                            ChannelArg::CallerReceives(binding) => {
+                                binding.bind(self.open_receiver(id))
+                            }
                             // Refused by `Call` before the command was sent.
                             ChannelArg::Invalid => {}
                         }
                     }
                     self.tokens.insert(token, started.id);
-                    self.pending.insert(started.id, Pending { token, reply, channels: started.channels });
+                    self.pending.insert(
+                        started.id,
+                        Pending {
+                            token,
+                            reply,
+                            channels: started.channels,
+                        },
+                    );
                 }
                 Err(rejected) => {
                     let _ = reply.send(Err(CallFailure::Rejected(rejected)));
@@ -345,19 +394,21 @@ impl Driver {
                     self.session.respond(id, Metadata::new(), payload);
                 }
             }
-            Command::ChannelData { channel, payload } => match self.session.send_data(channel, payload) {
-                Ok(()) => {}
-                // The receiver reset the channel while this item was on its way: drop it; the
-                // sender sees `Reset` on its next send.
-                Err(ChannelSendError::NotOpen) => {}
-                Err(e) => {
-                    tracing::warn!(channel, error = %e, "channel item not sent");
-                    if let Some(end) = self.channels.remove(&channel) {
-                        end.fail(ChannelError::Reset);
-                        self.session.close_channel(channel);
+            Command::ChannelData { channel, payload } => {
+                match self.session.send_data(channel, payload) {
+                    Ok(()) => {}
+                    // The receiver reset the channel while this item was on its way: drop it; the
+                    // sender sees `Reset` on its next send.
+                    Err(ChannelSendError::NotOpen) => {}
+                    Err(e) => {
+                        tracing::warn!(channel, error = %e, "channel item not sent");
+                        if let Some(end) = self.channels.remove(&channel) {
+                            end.fail(ChannelError::Reset);
+                            self.session.close_channel(channel);
+                        }
                     }
                 }
-            },
+            }
             Command::ChannelClose { channel } => {
                 self.channels.remove(&channel);
                 self.session.close_channel(channel);
@@ -372,7 +423,8 @@ impl Driver {
                 // as long as its peer keeps it. Handler contexts hold handles too, so a count of
                 // zero also means no handler of ours is still running.
                 if self.role == Role::Initiator && self.handle.strong_count() == 0 {
-                    self.session.close("the client dropped its last connection handle");
+                    self.session
+                        .close("the client dropped its last connection handle");
                 }
             }
             Command::Close => self.session.close("closed by the application"),
@@ -382,16 +434,27 @@ impl Driver {
     fn process_events(&mut self) {
         while let Some(event) = self.session.poll_event() {
             match event {
-                SessionEvent::Established { limits, session_key } => {
+                SessionEvent::Established {
+                    limits,
+                    session_key,
+                } => {
                     self.max_frame.set(limits.max_frame_size);
-                    self.info = Some(SessionInfo { limits, session_key, peer: self.peer.clone() });
+                    self.info = Some(SessionInfo {
+                        limits,
+                        session_key,
+                        peer: self.peer.clone(),
+                    });
                     let conn = self.connection();
                     if let (Some(tx), Some(conn)) = (self.established.take(), conn) {
                         let _ = tx.send(Ok(conn));
                     }
                 }
                 SessionEvent::Request(call) => self.serve(call),
-                SessionEvent::Response { id, metadata, payload } => {
+                SessionEvent::Response {
+                    id,
+                    metadata,
+                    payload,
+                } => {
                     if let Some(p) = self.pending.remove(&id) {
                         self.tokens.remove(&p.token);
                         let _ = p.reply.send(Ok(RawResponse { metadata, payload }));
@@ -427,7 +490,11 @@ impl Driver {
                 SessionEvent::CancelRequested { id } => {
                     if let Some(handler) = self.running.remove(&id) {
                         handler.abort();
-                        self.session.respond(id, Metadata::new(), response::remote(RemoteError::Cancelled));
+                        self.session.respond(
+                            id,
+                            Metadata::new(),
+                            response::remote(RemoteError::Cancelled),
+                        );
                     }
                 }
                 SessionEvent::Closed(error) => {
@@ -484,8 +551,10 @@ impl Driver {
 
     fn serve(&mut self, call: IncomingCall) {
         let refuse = |this: &mut Self, error: RemoteError| {
-            this.session.abandon_channels(call.channels.iter().map(|(id, _)| *id));
-            this.session.respond(call.id, Metadata::new(), response::remote(error));
+            this.session
+                .abandon_channels(call.channels.iter().map(|(id, _)| *id));
+            this.session
+                .respond(call.id, Metadata::new(), response::remote(error));
         };
         let Some(route) = self.router.route(call.method_id).cloned() else {
             tracing::debug!(method_id = call.method_id, "unknown method");
@@ -504,15 +573,30 @@ impl Driver {
             .collect();
         let timeout = call.timeout_micros.map(Duration::from_micros);
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-        let cx = Context::new(route.service.descriptor(), route.method, call.id, call.metadata, deadline, connection, ends);
-        let span = tracing::debug_span!("roam.call", service = route.service.descriptor().name, method = route.method.name, id = call.id);
+        let cx = Context::new(
+            route.service.descriptor(),
+            route.method,
+            call.id,
+            call.metadata,
+            deadline,
+            connection,
+            ends,
+        );
+        let span = tracing::debug_span!(
+            "roam.call",
+            service = route.service.descriptor().name,
+            method = route.method.name,
+            id = call.id
+        );
         let handler = AssertUnwindSafe(route.service.dispatch(cx, call.payload)).catch_unwind();
         let finished = self.commands_tx.clone();
         let id = call.id;
         let task = tokio::spawn(
             async move {
                 let outcome = match timeout {
-                    Some(t) => tokio::time::timeout(t, handler).await.unwrap_or(Ok(response::remote(RemoteError::DeadlineExceeded))),
+                    Some(t) => tokio::time::timeout(t, handler)
+                        .await
+                        .unwrap_or(Ok(response::remote(RemoteError::DeadlineExceeded))),
                     None => handler.await,
                 };
                 let payload = outcome.unwrap_or_else(|_| {
@@ -526,4 +610,3 @@ impl Driver {
         self.running.insert(id, task.abort_handle());
     }
 }
-

@@ -79,7 +79,9 @@ pub enum CallError<E> {
     #[error("the peer has no such method; check both sides run the same service version")]
     UnknownMethod,
     /// See [`RemoteError::InvalidPayload`].
-    #[error("the peer could not decode the arguments; check both sides use the same argument types")]
+    #[error(
+        "the peer could not decode the arguments; check both sides use the same argument types"
+    )]
     InvalidPayload,
     /// See [`RemoteError::Cancelled`].
     #[error("the call was cancelled")]

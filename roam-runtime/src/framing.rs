@@ -81,7 +81,10 @@ impl Decoder for FrameCodec {
         let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
         let max = self.max.get();
         if len > max {
-            return Err(FrameError::TooLarge { len: len.into(), max: max.into() });
+            return Err(FrameError::TooLarge {
+                len: len.into(),
+                max: max.into(),
+            });
         }
         let total = HEADER_LEN + len as usize;
         if src.len() < total {
@@ -97,7 +100,9 @@ impl Decoder for FrameCodec {
         match self.decode(src)? {
             Some(frame) => Ok(Some(frame)),
             None if src.is_empty() => Ok(None),
-            None => Err(FrameError::Truncated { buffered: src.len() }),
+            None => Err(FrameError::Truncated {
+                buffered: src.len(),
+            }),
         }
     }
 }
@@ -140,7 +145,10 @@ mod tests {
                 out.push(f.freeze());
             }
         }
-        assert_eq!(out, vec![Bytes::from_static(b"hello"), Bytes::from_static(b"!")]);
+        assert_eq!(
+            out,
+            vec![Bytes::from_static(b"hello"), Bytes::from_static(b"!")]
+        );
     }
 
     #[test]
@@ -155,14 +163,21 @@ mod tests {
             }
             other => panic!("unexpected {other:?}"),
         }
-        assert_eq!(src.capacity(), cap, "no buffer was reserved for the claimed frame");
+        assert_eq!(
+            src.capacity(),
+            cap,
+            "no buffer was reserved for the claimed frame"
+        );
     }
 
     #[test]
     fn eof_inside_a_frame_is_truncation() {
         let mut c = codec(1024);
         let mut src = BytesMut::from(&[10, 0, 0, 0, 1, 2][..]);
-        assert!(matches!(c.decode_eof(&mut src), Err(FrameError::Truncated { buffered: 6 })));
+        assert!(matches!(
+            c.decode_eof(&mut src),
+            Err(FrameError::Truncated { buffered: 6 })
+        ));
         assert!(c.decode_eof(&mut BytesMut::new()).unwrap().is_none());
     }
 }

@@ -64,7 +64,9 @@ pub use error::{CallError, ProtocolViolation, RemoteError, SessionError};
 pub use metadata::{Metadata, MetadataValue};
 pub use roam_core::{ArgDescriptor, MethodDescriptor, ServiceDescriptor, method_id};
 pub use roam_macros::service;
-pub use server::{ConnectError, Connector, Server, ServerHandle, connect, memory_pair, memory_pair_with};
+pub use server::{
+    ConnectError, Connector, Server, ServerHandle, connect, memory_pair, memory_pair_with,
+};
 pub use wire::Limits;
 
 /// Re-exported so generated code and users share one `facet`.
@@ -116,6 +118,8 @@ pub mod __private {
 
     /// The `UnknownMethod` response, as a ready future.
     pub fn unknown_method() -> crate::BoxFuture<'static, Vec<u8>> {
-        Box::pin(std::future::ready(response::remote(RemoteError::UnknownMethod)))
+        Box::pin(std::future::ready(response::remote(
+            RemoteError::UnknownMethod,
+        )))
     }
 }

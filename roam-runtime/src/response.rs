@@ -105,15 +105,30 @@ mod tests {
             let e = RemoteError::from_code(code).unwrap();
             assert_eq!(e.code(), code);
             let got = decode::<u8, Infallible>(&remote(e)).unwrap_err();
-            assert_eq!(std::mem::discriminant(&got), std::mem::discriminant(&CallError::from_remote(e)));
+            assert_eq!(
+                std::mem::discriminant(&got),
+                std::mem::discriminant(&CallError::from_remote(e))
+            );
         }
     }
 
     #[test]
     fn malformed_responses_are_errors() {
-        assert!(matches!(decode::<u8, Infallible>(&[]), Err(CallError::MalformedResponse(_))));
-        assert!(matches!(decode::<u8, Infallible>(&[9]), Err(CallError::MalformedResponse(_))));
-        assert!(matches!(decode::<u8, Infallible>(&[1, 99]), Err(CallError::MalformedResponse(_))));
-        assert!(matches!(decode::<u32, Infallible>(&[0]), Err(CallError::Codec(_))));
+        assert!(matches!(
+            decode::<u8, Infallible>(&[]),
+            Err(CallError::MalformedResponse(_))
+        ));
+        assert!(matches!(
+            decode::<u8, Infallible>(&[9]),
+            Err(CallError::MalformedResponse(_))
+        ));
+        assert!(matches!(
+            decode::<u8, Infallible>(&[1, 99]),
+            Err(CallError::MalformedResponse(_))
+        ));
+        assert!(matches!(
+            decode::<u32, Infallible>(&[0]),
+            Err(CallError::Codec(_))
+        ));
     }
 }

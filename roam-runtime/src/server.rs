@@ -97,10 +97,23 @@ impl Connector {
     /// Connects to `url` (`tcp://host:port` or `unix:///path`) and completes the handshake.
     pub async fn connect(&self, url: &str) -> Result<Connection, ConnectError> {
         let addr = Address::parse(url)?;
-        let link = transport::connect(&addr).await.map_err(|source| ConnectError::Io { url: url.to_owned(), source })?;
-        let (running, _task) = driver::start(link, Role::Initiator, self.options.clone(), CancellationToken::new())
+        let link = transport::connect(&addr)
             .await
-            .map_err(|source| ConnectError::Handshake { url: url.to_owned(), source })?;
+            .map_err(|source| ConnectError::Io {
+                url: url.to_owned(),
+                source,
+            })?;
+        let (running, _task) = driver::start(
+            link,
+            Role::Initiator,
+            self.options.clone(),
+            CancellationToken::new(),
+        )
+        .await
+        .map_err(|source| ConnectError::Handshake {
+            url: url.to_owned(),
+            source,
+        })?;
         Ok(running.connection)
     }
 }
@@ -120,7 +133,10 @@ pub async fn memory_pair() -> (Connection, Connection) {
 }
 
 /// Two connected in-memory sessions with options (and services) for each side.
-pub async fn memory_pair_with(initiator: Connector, acceptor: Connector) -> Result<(Connection, Connection), SessionError> {
+pub async fn memory_pair_with(
+    initiator: Connector,
+    acceptor: Connector,
+) -> Result<(Connection, Connection), SessionError> {
     let (a, b) = transport::duplex_link();
     let never = CancellationToken::new();
     let (ra, rb) = tokio::join!(
@@ -153,10 +169,17 @@ impl Server {
     /// Binds `url` (`tcp://host:port`, port 0 for any; `unix:///path`).
     pub async fn bind(url: &str) -> Result<Server, ConnectError> {
         let addr = Address::parse(url)?;
-        let io_err = |source| ConnectError::Io { url: url.to_owned(), source };
+        let io_err = |source| ConnectError::Io {
+            url: url.to_owned(),
+            source,
+        };
         let listener = Listener::bind(&addr).await.map_err(io_err)?;
         let url = listener.local_url().map_err(io_err)?;
-        Ok(Server { listener, url, options: SessionOptions::default() })
+        Ok(Server {
+            listener,
+            url,
+            options: SessionOptions::default(),
+        })
     }
 
     /// The bound address as a URL, with the real port.
@@ -176,12 +199,27 @@ impl Server {
         options.router = Arc::new(router.into());
         let shutdown = CancellationToken::new();
         let sessions = TaskTracker::new();
-        let accept = tokio::spawn(accept_loop(self.listener, options, shutdown.clone(), sessions.clone()));
-        ServerHandle { url: self.url, shutdown, sessions, accept }
+        let accept = tokio::spawn(accept_loop(
+            self.listener,
+            options,
+            shutdown.clone(),
+            sessions.clone(),
+        ));
+        ServerHandle {
+            url: self.url,
+            shutdown,
+            sessions,
+            accept,
+        }
     }
 }
 
-async fn accept_loop(listener: Listener, options: SessionOptions, shutdown: CancellationToken, sessions: TaskTracker) {
+async fn accept_loop(
+    listener: Listener,
+    options: SessionOptions,
+    shutdown: CancellationToken,
+    sessions: TaskTracker,
+) {
     loop {
         let link = tokio::select! {
             _ = shutdown.cancelled() => break,

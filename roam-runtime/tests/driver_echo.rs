@@ -6,14 +6,34 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use roam::{ArgDescriptor, BoxFuture, CallError, Connector, Context, Dispatch, MethodDescriptor, ServiceDescriptor};
+use roam::{
+    ArgDescriptor, BoxFuture, CallError, Connector, Context, Dispatch, MethodDescriptor,
+    ServiceDescriptor,
+};
 
 static ECHO: ServiceDescriptor = ServiceDescriptor {
     name: "Echo",
     doc: "",
     methods: &[
-        MethodDescriptor { name: "echo", doc: "", id: 1, args: &[ArgDescriptor { name: "s", ty: "String" }], returns: "String", error: None },
-        MethodDescriptor { name: "hang", doc: "", id: 2, args: &[], returns: "()", error: None },
+        MethodDescriptor {
+            name: "echo",
+            doc: "",
+            id: 1,
+            args: &[ArgDescriptor {
+                name: "s",
+                ty: "String",
+            }],
+            returns: "String",
+            error: None,
+        },
+        MethodDescriptor {
+            name: "hang",
+            doc: "",
+            id: 2,
+            args: &[],
+            returns: "()",
+            error: None,
+        },
     ],
 };
 
@@ -56,14 +76,17 @@ impl Dispatch for Echo {
 }
 
 async fn pair(echo: Echo) -> roam::Connection {
-    let (client, _server) = roam::memory_pair_with(Connector::new(), Connector::new().serve(echo)).await.unwrap();
+    let (client, _server) = roam::memory_pair_with(Connector::new(), Connector::new().serve(echo))
+        .await
+        .unwrap();
     client
 }
 
 #[tokio::test]
 async fn echo_round_trips() {
     let conn = pair(Echo::default()).await;
-    let got: Result<String, CallError<std::convert::Infallible>> = conn.call(&ECHO.methods[0], &("hi",)).await;
+    let got: Result<String, CallError<std::convert::Infallible>> =
+        conn.call(&ECHO.methods[0], &("hi",)).await;
     assert_eq!(got.unwrap(), "hi");
 }
 
@@ -71,8 +94,10 @@ async fn echo_round_trips() {
 async fn a_deadline_stops_a_handler_that_never_returns() {
     let echo = Echo::default();
     let conn = pair(echo.clone()).await;
-    let got: Result<(), CallError<std::convert::Infallible>> =
-        conn.call(&ECHO.methods[1], &()).with_timeout(Duration::from_millis(100)).await;
+    let got: Result<(), CallError<std::convert::Infallible>> = conn
+        .call(&ECHO.methods[1], &())
+        .with_timeout(Duration::from_millis(100))
+        .await;
     assert!(matches!(got, Err(CallError::DeadlineExceeded)), "{got:?}");
     // The server's own deadline timer stops the handler too.
     for _ in 0..100 {
@@ -88,7 +113,10 @@ async fn a_deadline_stops_a_handler_that_never_returns() {
 async fn dropping_a_call_cancels_the_handler() {
     let echo = Echo::default();
     let conn = pair(echo.clone()).await;
-    let call = tokio::spawn(conn.call::<_, (), std::convert::Infallible>(&ECHO.methods[1], &()).into_future());
+    let call = tokio::spawn(
+        conn.call::<_, (), std::convert::Infallible>(&ECHO.methods[1], &())
+            .into_future(),
+    );
     while echo.hanging.load(Ordering::SeqCst) == 0 {
         tokio::task::yield_now().await;
     }
@@ -99,8 +127,13 @@ async fn dropping_a_call_cancels_the_handler() {
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    assert_eq!(echo.hanging.load(Ordering::SeqCst), 0, "the handler was stopped");
+    assert_eq!(
+        echo.hanging.load(Ordering::SeqCst),
+        0,
+        "the handler was stopped"
+    );
     // The session is still usable.
-    let got: Result<String, CallError<std::convert::Infallible>> = conn.call(&ECHO.methods[0], &("still",)).await;
+    let got: Result<String, CallError<std::convert::Infallible>> =
+        conn.call(&ECHO.methods[0], &("still",)).await;
     assert_eq!(got.unwrap(), "still");
 }

@@ -78,7 +78,12 @@ impl Calculator for Arc<Calc> {
     }
 
     async fn whoami(&self, cx: &Context) -> String {
-        format!("{}.{} user={}", cx.service().name, cx.method().name, cx.metadata().get_str("user").unwrap_or("-"))
+        format!(
+            "{}.{} user={}",
+            cx.service().name,
+            cx.method().name,
+            cx.metadata().get_str("user").unwrap_or("-")
+        )
     }
 
     async fn describe(&self, name: &str, raw: &[u8]) -> String {
@@ -145,10 +150,15 @@ pub async fn fixture(transport: Transport) -> Fixture {
     let client = Connector::new().serve(NotebookDispatcher::new(Shouter));
     match transport {
         Transport::Memory => {
-            let (conn, _server_side) = roam::memory_pair_with(client, Connector::new().serve(router))
-                .await
-                .expect("in-memory handshake");
-            Fixture { calc, conn, server: None }
+            let (conn, _server_side) =
+                roam::memory_pair_with(client, Connector::new().serve(router))
+                    .await
+                    .expect("in-memory handshake");
+            Fixture {
+                calc,
+                conn,
+                server: None,
+            }
         }
         Transport::Tcp | Transport::Unix => {
             let url = match transport {
@@ -157,7 +167,11 @@ pub async fn fixture(transport: Transport) -> Fixture {
             };
             let server = Server::bind(&url).await.expect("bind").serve(router);
             let conn = client.connect(server.local_url()).await.expect("connect");
-            Fixture { calc, conn, server: Some(server) }
+            Fixture {
+                calc,
+                conn,
+                server: Some(server),
+            }
         }
     }
 }
@@ -165,5 +179,132 @@ pub async fn fixture(transport: Transport) -> Fixture {
 /// A socket path unique to this process and call.
 pub fn unique_socket_path() -> std::path::PathBuf {
     static N: AtomicUsize = AtomicUsize::new(0);
-    std::env::temp_dir().join(format!("roam-test-{}-{}.sock", std::process::id(), N.fetch_add(1, Ordering::SeqCst)))
+    std::env::temp_dir().join(format!(
+        "roam-test-{}-{}.sock",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ))
+}
+
+/// The streaming service under test.
+#[roam::service]
+pub trait Streamer {
+    /// Client streams numbers, server answers once.
+    async fn sum(&self, numbers: roam::Rx<u64>) -> u64;
+    /// Server streams `0..upto` to the client.
+    async fn count(&self, upto: u64, out: roam::Tx<u64>);
+    /// Both directions at once: upper-cases every string.
+    async fn transform(&self, input: roam::Rx<String>, output: roam::Tx<String>);
+    /// Waits for the test's go-ahead before reading anything, then reports how many items were
+    /// buffered at that moment and how many it read in all.
+    async fn stall(&self, numbers: roam::Rx<u64>) -> (u64, u64);
+    /// Never returns; counts itself in `Streams::hanging` while running.
+    async fn hang(&self);
+}
+
+/// `Streamer` implementation with test hooks.
+#[derive(Default)]
+pub struct Streams {
+    /// Released by the test to let `stall` start reading.
+    pub go: tokio::sync::Notify,
+    /// `hang` handlers currently running.
+    pub hanging: AtomicUsize,
+}
+
+/// Decrements a counter when dropped: how a handler observes that it was stopped.
+struct Running<'a>(&'a AtomicUsize);
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Streamer for Arc<Streams> {
+    async fn sum(&self, mut numbers: roam::Rx<u64>) -> u64 {
+        let mut total = 0u64;
+        while let Ok(Some(n)) = numbers.recv().await {
+            total = total.wrapping_add(n);
+        }
+        total
+    }
+
+    async fn count(&self, upto: u64, out: roam::Tx<u64>) {
+        for i in 0..upto {
+            if out.send(i).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    async fn transform(&self, mut input: roam::Rx<String>, output: roam::Tx<String>) {
+        while let Ok(Some(s)) = input.recv().await {
+            if output.send(s.to_uppercase()).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    async fn stall(&self, mut numbers: roam::Rx<u64>) -> (u64, u64) {
+        self.go.notified().await;
+        let buffered = numbers.buffered() as u64;
+        let mut read = 0;
+        while let Ok(Some(_)) = numbers.recv().await {
+            read += 1;
+        }
+        (buffered, read)
+    }
+
+    async fn hang(&self) {
+        self.hanging.fetch_add(1, Ordering::SeqCst);
+        let _running = Running(&self.hanging);
+        std::future::pending::<()>().await
+    }
+}
+
+/// A `Streamer` server on `transport` with the given limits, and a client session to it.
+pub async fn stream_fixture(
+    transport: Transport,
+    limits: roam::Limits,
+) -> (Arc<Streams>, Connection, Option<ServerHandle>) {
+    let streams = Arc::new(Streams::default());
+    let router = Router::new().with(StreamerDispatcher::new(streams.clone()));
+    match transport {
+        Transport::Memory => {
+            let (conn, _server_side) = roam::memory_pair_with(
+                Connector::new().limits(limits),
+                Connector::new().limits(limits).serve(router),
+            )
+            .await
+            .expect("in-memory handshake");
+            (streams, conn, None)
+        }
+        Transport::Tcp | Transport::Unix => {
+            let url = match transport {
+                Transport::Tcp => "tcp://127.0.0.1:0".to_owned(),
+                _ => format!("unix://{}", unique_socket_path().display()),
+            };
+            let server = Server::bind(&url)
+                .await
+                .expect("bind")
+                .limits(limits)
+                .serve(router);
+            let conn = Connector::new()
+                .limits(limits)
+                .connect(server.local_url())
+                .await
+                .expect("connect");
+            (streams, conn, Some(server))
+        }
+    }
+}
+
+/// Polls `cond` every few milliseconds, up to ten seconds; returns whether it became true.
+pub async fn eventually(mut cond: impl FnMut() -> bool) -> bool {
+    for _ in 0..2000 {
+        if cond() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    cond()
 }

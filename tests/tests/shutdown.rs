@@ -46,10 +46,23 @@ async fn in_flight_calls_finish_and_new_calls_are_refused() {
     assert!(refused.to_string().contains("shutting down"), "{refused}");
 
     for call in in_flight {
-        assert_eq!(call.await.unwrap().unwrap(), 400, "in-flight call completed");
+        assert_eq!(
+            call.await.unwrap().unwrap(),
+            400,
+            "in-flight call completed"
+        );
     }
-    tokio::time::timeout(Duration::from_secs(10), shutdown).await.expect("shutdown finished").unwrap();
+    tokio::time::timeout(Duration::from_secs(10), shutdown)
+        .await
+        .expect("shutdown finished")
+        .unwrap();
     // The session ended with Goodbye, and the listener is gone.
-    assert!(matches!(f.conn.closed().await, roam::SessionError::ClosedByPeer { .. }));
-    assert!(roam::connect(&url).await.is_err(), "new sessions are refused after shutdown");
+    assert!(matches!(
+        f.conn.closed().await,
+        roam::SessionError::ClosedByPeer { .. }
+    ));
+    assert!(
+        roam::connect(&url).await.is_err(),
+        "new sessions are refused after shutdown"
+    );
 }

@@ -37,17 +37,29 @@ async fn every_unary_method(transport: Transport) {
         Err(CallError::User(MathError::Overflow)) => {}
         other => panic!("expected Overflow, got {other:?}"),
     }
-    assert_eq!(calc.whoami().with_metadata("user", "ada").await.unwrap(), "Calculator.whoami user=ada");
+    assert_eq!(
+        calc.whoami().with_metadata("user", "ada").await.unwrap(),
+        "Calculator.whoami user=ada"
+    );
     assert_eq!(calc.whoami().await.unwrap(), "Calculator.whoami user=-");
-    assert_eq!(calc.describe("blob", &[1, 2, 3, 4]).await.unwrap(), "blob:4");
-    assert_eq!(calc.mirror(Point { x: 1, y: -9 }).await.unwrap(), Point { x: -9, y: 1 });
+    assert_eq!(
+        calc.describe("blob", &[1, 2, 3, 4]).await.unwrap(),
+        "blob:4"
+    );
+    assert_eq!(
+        calc.mirror(Point { x: 1, y: -9 }).await.unwrap(),
+        Point { x: -9, y: 1 }
+    );
     calc.ping().await.unwrap();
 }
 
 async fn unknown_method_and_invalid_payload(transport: Transport) {
     let f = fixture(transport).await;
     let stranger = unknown::StrangerClient::new(f.conn.clone());
-    assert!(matches!(stranger.hello().await, Err(CallError::UnknownMethod)));
+    assert!(matches!(
+        stranger.hello().await,
+        Err(CallError::UnknownMethod)
+    ));
     let wrong = wrong_types::CalculatorClient::new(f.conn.clone());
     let got: Result<i32, CallError<Infallible>> = wrong.add(true).await;
     assert!(matches!(got, Err(CallError::InvalidPayload)), "{got:?}");
@@ -74,7 +86,10 @@ async fn ten_thousand_pipelined_calls(transport: Transport) {
 async fn server_calls_back_into_the_client(transport: Transport) {
     let f = fixture(transport).await;
     let calc = CalculatorClient::new(f.conn.clone());
-    assert_eq!(calc.ask_back("why?".to_owned()).await.unwrap(), "client says: WHY?");
+    assert_eq!(
+        calc.ask_back("why?".to_owned()).await.unwrap(),
+        "client says: WHY?"
+    );
 }
 
 macro_rules! per_transport {

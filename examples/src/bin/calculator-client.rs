@@ -6,7 +6,9 @@ use roam_examples::{CalculatorClient, tour};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let url = std::env::args().nth(1).unwrap_or_else(|| "tcp://127.0.0.1:4000".to_owned());
+    let url = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "tcp://127.0.0.1:4000".to_owned());
     let calc = CalculatorClient::new(roam::connect(&url).await?);
     tour(&calc).await
 }

@@ -7,8 +7,12 @@ use roam_examples::{Calc, CalculatorDispatcher};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let url = std::env::args().nth(1).unwrap_or_else(|| "tcp://127.0.0.1:4000".to_owned());
-    let server = roam::Server::bind(&url).await?.serve(CalculatorDispatcher::new(Calc));
+    let url = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "tcp://127.0.0.1:4000".to_owned());
+    let server = roam::Server::bind(&url)
+        .await?
+        .serve(CalculatorDispatcher::new(Calc));
     println!("listening on {}", server.local_url());
     tokio::signal::ctrl_c().await?;
     println!("shutting down");

@@ -7,7 +7,9 @@ use roam_examples::{Calc, CalculatorClient, CalculatorDispatcher, tour};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let server = roam::Server::bind("tcp://127.0.0.1:0").await?.serve(CalculatorDispatcher::new(Calc));
+    let server = roam::Server::bind("tcp://127.0.0.1:0")
+        .await?
+        .serve(CalculatorDispatcher::new(Calc));
     println!("server listening on {}", server.local_url());
 
     let conn = roam::connect(server.local_url()).await?;

@@ -107,7 +107,11 @@ pub struct Channels {
 impl Channels {
     /// An empty table for `role`.
     pub fn new(role: Role) -> Self {
-        Channels { table: HashMap::new(), ids: IdAllocator::new(role), role }
+        Channels {
+            table: HashMap::new(),
+            ids: IdAllocator::new(role),
+            role,
+        }
     }
 
     /// Number of channels in the table.
@@ -118,14 +122,22 @@ impl Channels {
     /// Allocates a channel for a request of ours that is not sent yet.
     pub fn allocate(&mut self, direction: Direction) -> u64 {
         let id = self.ids.next_id();
-        self.table.insert(id, State::Queued { direction, closed: false });
+        self.table.insert(
+            id,
+            State::Queued {
+                direction,
+                closed: false,
+            },
+        );
         id
     }
 
     /// Our request carrying `id` was sent: the channel opens with `initial_credit`.
     pub fn open_queued(&mut self, id: u64, initial_credit: u32) -> Option<Opened> {
         let state = self.table.get_mut(&id)?;
-        let State::Queued { direction, closed } = *state else { return None };
+        let State::Queued { direction, closed } = *state else {
+            return None;
+        };
         let credit = u64::from(initial_credit);
         if closed {
             self.table.remove(&id);
@@ -152,7 +164,12 @@ impl Channels {
 
     /// The peer listed `id` in a request, flowing `direction` as seen from this side. Returns
     /// the credit our sender may use at once (0 for a receiving channel).
-    pub fn register_remote(&mut self, id: u64, direction: Direction, initial_credit: u32) -> Result<u64, ProtocolViolation> {
+    pub fn register_remote(
+        &mut self,
+        id: u64,
+        direction: Direction,
+        initial_credit: u32,
+    ) -> Result<u64, ProtocolViolation> {
         if !self.role.peer().owns(id) {
             return Err(ProtocolViolation::ChannelWrongParity(id));
         }
@@ -261,7 +278,10 @@ impl Channels {
                 self.table.remove(&id);
                 true
             }
-            Some(State::Queued { direction: Direction::Outgoing, closed }) => {
+            Some(State::Queued {
+                direction: Direction::Outgoing,
+                closed,
+            }) => {
                 // The request is not sent yet: send Close right after it.
                 *closed = true;
                 false
@@ -339,17 +359,30 @@ mod tests {
     fn remote_ids_need_the_peers_parity_and_must_be_fresh() {
         let mut c = Channels::new(Role::Acceptor);
         let d = Direction::Incoming;
-        assert_eq!(c.register_remote(2, d, 1), Err(ProtocolViolation::ChannelWrongParity(2)));
-        assert_eq!(c.register_remote(0, d, 1), Err(ProtocolViolation::ChannelWrongParity(0)));
+        assert_eq!(
+            c.register_remote(2, d, 1),
+            Err(ProtocolViolation::ChannelWrongParity(2))
+        );
+        assert_eq!(
+            c.register_remote(0, d, 1),
+            Err(ProtocolViolation::ChannelWrongParity(0))
+        );
         c.register_remote(3, d, 1).unwrap();
-        assert_eq!(c.register_remote(3, d, 1), Err(ProtocolViolation::DuplicateChannelId(3)));
+        assert_eq!(
+            c.register_remote(3, d, 1),
+            Err(ProtocolViolation::DuplicateChannelId(3))
+        );
     }
 
     #[test]
     fn sending_spends_credit_and_credit_refills_it() {
         let mut c = Channels::new(Role::Initiator);
         let id = c.allocate(Direction::Outgoing);
-        assert_eq!(c.send_data(id), Err(ChannelSendError::NotOpen), "not before the request is sent");
+        assert_eq!(
+            c.send_data(id),
+            Err(ChannelSendError::NotOpen),
+            "not before the request is sent"
+        );
         assert_eq!(c.open_queued(id, 1), Some(Opened::Sending { credit: 1 }));
         assert_eq!(c.send_data(id), Ok(()));
         assert_eq!(c.send_data(id), Err(ChannelSendError::NoCredit));
@@ -357,7 +390,11 @@ mod tests {
         assert_eq!(c.send_data(id), Ok(()));
         assert!(c.close(id));
         assert_eq!(c.send_data(id), Err(ChannelSendError::NotOpen));
-        assert_eq!(c.on_credit(id, 1), 0, "credit crossing our Close is ignored");
+        assert_eq!(
+            c.on_credit(id, 1),
+            0,
+            "credit crossing our Close is ignored"
+        );
         assert_eq!(c.on_reset(id), ResetVerdict::Ignore);
     }
 

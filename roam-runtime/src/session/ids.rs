@@ -26,8 +26,8 @@ impl Role {
     pub fn owns(self, id: u64) -> bool {
         id != 0
             && match self {
-                Role::Initiator => id % 2 == 1,
-                Role::Acceptor => id % 2 == 0,
+                Role::Initiator => !id.is_multiple_of(2),
+                Role::Acceptor => id.is_multiple_of(2),
             }
     }
 }

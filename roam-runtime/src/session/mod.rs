@@ -35,7 +35,8 @@ use crate::error::{ProtocolViolation, RemoteError, SessionError};
 use crate::metadata::Metadata;
 use crate::response;
 use crate::wire::{
-    self, Cancel, ChannelDirection, ChannelSpec, Hello, Limits, Message, PROTOCOL_VERSION, Request, Response,
+    self, Cancel, ChannelDirection, ChannelSpec, Hello, Limits, Message, PROTOCOL_VERSION, Request,
+    Response,
 };
 
 /// Configuration of one side of a session.
@@ -90,7 +91,9 @@ pub struct IncomingCall {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CallRejected {
     /// The request would not fit in one frame.
-    #[error("the request is {len} bytes but the session allows {max} per message; send less per call or raise max_frame_size on both sides")]
+    #[error(
+        "the request is {len} bytes but the session allows {max} per message; send less per call or raise max_frame_size on both sides"
+    )]
     TooLarge {
         /// Encoded size.
         len: usize,
@@ -201,7 +204,11 @@ impl Session {
         let mut s = Session {
             role,
             phase: Phase::Handshaking,
-            session_key: if role == Role::Acceptor { session_key } else { None },
+            session_key: if role == Role::Acceptor {
+                session_key
+            } else {
+                None
+            },
             request_ids: IdAllocator::new(role),
             outgoing: HashSet::new(),
             waiting: VecDeque::new(),
@@ -300,12 +307,12 @@ impl Session {
         match (&self.phase, msg) {
             (Phase::Closed, _) => {}
             (Phase::Handshaking, Message::Hello(hello)) => self.handle_hello(hello),
-            (Phase::Handshaking, Message::Goodbye { reason }) => {
-                self.end(SessionError::HandshakeFailed(format!("peer said goodbye: {reason}")))
-            }
-            (Phase::Handshaking, _) => {
-                self.violate(ProtocolViolation::Handshake("the first message must be Hello"))
-            }
+            (Phase::Handshaking, Message::Goodbye { reason }) => self.end(
+                SessionError::HandshakeFailed(format!("peer said goodbye: {reason}")),
+            ),
+            (Phase::Handshaking, _) => self.violate(ProtocolViolation::Handshake(
+                "the first message must be Hello",
+            )),
             (Phase::Established { .. }, msg) => match msg {
                 Message::Hello(_) => self.violate(ProtocolViolation::Handshake("Hello sent twice")),
                 Message::Goodbye { reason } => self.end(SessionError::ClosedByPeer { reason }),
@@ -314,7 +321,11 @@ impl Session {
                 Message::Cancel(c) => self.handle_cancel(c),
                 Message::Ping { nonce } => self.send(&Message::Pong { nonce }),
                 Message::Pong { .. } => {}
-                Message::Data { conn, channel, payload } => self.handle_data(conn, channel, payload),
+                Message::Data {
+                    conn,
+                    channel,
+                    payload,
+                } => self.handle_data(conn, channel, payload),
                 Message::Close { conn, channel } => self.handle_channel_close(conn, channel),
                 Message::Reset { conn, channel } => self.handle_channel_reset(conn, channel),
                 Message::Credit { conn, channel, n } => self.handle_credit(conn, channel, n),
@@ -328,12 +339,16 @@ impl Session {
                 "version-mismatch: peer speaks protocol version {}, this side speaks {}; upgrade the older side",
                 hello.version, PROTOCOL_VERSION
             );
-            self.send(&Message::Goodbye { reason: reason.clone() });
+            self.send(&Message::Goodbye {
+                reason: reason.clone(),
+            });
             return self.end(SessionError::HandshakeFailed(reason));
         }
         if hello.resume.is_some() {
             let reason = "resume-refused: this peer does not support session resumption".to_owned();
-            self.send(&Message::Goodbye { reason: reason.clone() });
+            self.send(&Message::Goodbye {
+                reason: reason.clone(),
+            });
             return self.end(SessionError::HandshakeFailed(reason));
         }
         if self.role == Role::Initiator {
@@ -341,7 +356,10 @@ impl Session {
         }
         let limits = self.config.limits.effective(hello.limits);
         self.phase = Phase::Established { limits };
-        self.events.push_back(SessionEvent::Established { limits, session_key: self.session_key });
+        self.events.push_back(SessionEvent::Established {
+            limits,
+            session_key: self.session_key,
+        });
         self.pump_waiting();
     }
 
@@ -370,7 +388,10 @@ impl Session {
                 Ok(credit) => {
                     channels.push((*id, ours));
                     if credit > 0 {
-                        credits.push(SessionEvent::ChannelCredit { channel: *id, n: credit });
+                        credits.push(SessionEvent::ChannelCredit {
+                            channel: *id,
+                            n: credit,
+                        });
                     }
                 }
                 Err(v) => return self.violate(v),
@@ -405,7 +426,9 @@ impl Session {
             return self.violate(ProtocolViolation::UnknownConnection(conn));
         }
         match self.channels.on_data(channel) {
-            Ok(DataVerdict::Deliver) => self.events.push_back(SessionEvent::ChannelData { channel, payload }),
+            Ok(DataVerdict::Deliver) => self
+                .events
+                .push_back(SessionEvent::ChannelData { channel, payload }),
             Ok(DataVerdict::Drop) => {}
             Err(v) => self.violate(v),
         }
@@ -416,7 +439,9 @@ impl Session {
             return self.violate(ProtocolViolation::UnknownConnection(conn));
         }
         match self.channels.on_close(channel) {
-            Ok(true) => self.events.push_back(SessionEvent::ChannelClosed { channel }),
+            Ok(true) => self
+                .events
+                .push_back(SessionEvent::ChannelClosed { channel }),
             Ok(false) => {}
             Err(v) => self.violate(v),
         }
@@ -428,7 +453,8 @@ impl Session {
         }
         if self.channels.on_reset(channel) == ResetVerdict::StopSending {
             self.send(&Message::Close { conn: 0, channel });
-            self.events.push_back(SessionEvent::ChannelReset { channel });
+            self.events
+                .push_back(SessionEvent::ChannelReset { channel });
         }
     }
 
@@ -438,7 +464,8 @@ impl Session {
         }
         let added = self.channels.on_credit(channel, n);
         if added > 0 {
-            self.events.push_back(SessionEvent::ChannelCredit { channel, n: added });
+            self.events
+                .push_back(SessionEvent::ChannelCredit { channel, n: added });
         }
     }
 
@@ -466,7 +493,8 @@ impl Session {
         }
         // A cancel for a call already answered crossed our response on the wire: not an error.
         if self.incoming.contains(&cancel.id) {
-            self.events.push_back(SessionEvent::CancelRequested { id: cancel.id });
+            self.events
+                .push_back(SessionEvent::CancelRequested { id: cancel.id });
         }
     }
 
@@ -482,10 +510,17 @@ impl Session {
         // Every field but the payload is bounded by the metadata limits; reject early what
         // cannot possibly fit so the caller gets the error at once.
         if call.payload.len() > max as usize {
-            return Err(CallRejected::TooLarge { len: call.payload.len(), max });
+            return Err(CallRejected::TooLarge {
+                len: call.payload.len(),
+                max,
+            });
         }
         let id = self.request_ids.next_id();
-        let channels = call.channels.iter().map(|d| self.channels.allocate(*d)).collect();
+        let channels = call
+            .channels
+            .iter()
+            .map(|d| self.channels.allocate(*d))
+            .collect();
         let started = CallStarted { id, channels };
         self.waiting.push_back((started.clone(), call));
         self.pump_waiting();
@@ -523,10 +558,17 @@ impl Session {
         if self.is_closed() {
             return Err(ChannelSendError::NotOpen);
         }
-        let msg = Message::Data { conn: 0, channel, payload };
+        let msg = Message::Data {
+            conn: 0,
+            channel,
+            payload,
+        };
         let bytes = wire::encode(&msg);
         if bytes.len() > self.max_frame_size() as usize {
-            return Err(ChannelSendError::TooLarge { len: bytes.len(), max: self.max_frame_size() });
+            return Err(ChannelSendError::TooLarge {
+                len: bytes.len(),
+                max: self.max_frame_size(),
+            });
         }
         self.channels.send_data(channel)?;
         self.send_encoded(bytes);
@@ -550,7 +592,11 @@ impl Session {
     /// Lets the peer send `n` more items on `channel`.
     pub fn grant_credit(&mut self, channel: u64, n: u32) {
         if !self.is_closed() && n > 0 && self.channels.grant(channel, n) {
-            self.send(&Message::Credit { conn: 0, channel, n });
+            self.send(&Message::Credit {
+                conn: 0,
+                channel,
+                n,
+            });
         }
     }
 
@@ -576,7 +622,9 @@ impl Session {
         if self.is_closed() {
             return;
         }
-        self.send(&Message::Goodbye { reason: reason.to_owned() });
+        self.send(&Message::Goodbye {
+            reason: reason.to_owned(),
+        });
         self.end(SessionError::LocallyClosed);
     }
 
@@ -625,18 +673,24 @@ impl Session {
                 for channel in &started.channels {
                     self.channels.forget_queued(*channel);
                 }
-                let reason = CallRejected::TooLarge { len: bytes.len(), max: limits.max_frame_size };
-                self.events.push_back(SessionEvent::CallFailed { id, reason });
+                let reason = CallRejected::TooLarge {
+                    len: bytes.len(),
+                    max: limits.max_frame_size,
+                };
+                self.events
+                    .push_back(SessionEvent::CallFailed { id, reason });
                 continue;
             }
             self.outgoing.insert(id);
             self.send_encoded(bytes);
             for channel in started.channels {
                 match self.channels.open_queued(channel, limits.initial_credit) {
-                    Some(Opened::Sending { credit }) if credit > 0 => {
-                        self.events.push_back(SessionEvent::ChannelCredit { channel, n: credit })
+                    Some(Opened::Sending { credit }) if credit > 0 => self
+                        .events
+                        .push_back(SessionEvent::ChannelCredit { channel, n: credit }),
+                    Some(Opened::ClosedBeforeOpening) => {
+                        self.send(&Message::Close { conn: 0, channel })
                     }
-                    Some(Opened::ClosedBeforeOpening) => self.send(&Message::Close { conn: 0, channel }),
                     _ => {}
                 }
             }
@@ -644,7 +698,12 @@ impl Session {
     }
 
     fn send_response(&mut self, id: u64, metadata: Metadata, payload: Vec<u8>) {
-        let msg = Message::Response(Response { conn: 0, id, metadata, payload });
+        let msg = Message::Response(Response {
+            conn: 0,
+            id,
+            metadata,
+            payload,
+        });
         let bytes = wire::encode(&msg);
         if bytes.len() > self.max_frame_size() as usize {
             tracing::error!(
@@ -675,7 +734,9 @@ impl Session {
 
     fn violate(&mut self, violation: ProtocolViolation) {
         tracing::warn!(rule = violation.rule(), %violation, "peer broke the protocol; ending the session");
-        self.send(&Message::Goodbye { reason: violation.goodbye_reason() });
+        self.send(&Message::Goodbye {
+            reason: violation.goodbye_reason(),
+        });
         self.end(SessionError::Protocol(violation));
     }
 

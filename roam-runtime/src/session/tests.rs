@@ -13,7 +13,11 @@ impl Pair {
     fn new(client: Limits, server: Limits) -> Self {
         let mut p = Pair {
             client: Session::new(Role::Initiator, SessionConfig { limits: client }, None),
-            server: Session::new(Role::Acceptor, SessionConfig { limits: server }, Some([9; 16])),
+            server: Session::new(
+                Role::Acceptor,
+                SessionConfig { limits: server },
+                Some([9; 16]),
+            ),
         };
         p.drive();
         p
@@ -45,7 +49,13 @@ impl Pair {
 }
 
 fn call(method_id: u64) -> OutgoingCall {
-    OutgoingCall { method_id, metadata: Metadata::new(), timeout_micros: None, payload: vec![1, 2], channels: vec![] }
+    OutgoingCall {
+        method_id,
+        metadata: Metadata::new(),
+        timeout_micros: None,
+        payload: vec![1, 2],
+        channels: vec![],
+    }
 }
 
 fn raw_request(id: u64) -> Vec<u8> {
@@ -85,17 +95,35 @@ fn goodbye_reason(s: &mut Session) -> Option<String> {
 #[test]
 fn handshake_takes_the_minimum_of_both_limits_and_shares_the_key() {
     let mut p = Pair::new(
-        Limits { max_frame_size: 1000, initial_credit: 8, max_concurrent_requests: 50 },
-        Limits { max_frame_size: 5000, initial_credit: 4, max_concurrent_requests: 10 },
+        Limits {
+            max_frame_size: 1000,
+            initial_credit: 8,
+            max_concurrent_requests: 50,
+        },
+        Limits {
+            max_frame_size: 5000,
+            initial_credit: 4,
+            max_concurrent_requests: 10,
+        },
     );
-    let want = Limits { max_frame_size: 1000, initial_credit: 4, max_concurrent_requests: 10 };
+    let want = Limits {
+        max_frame_size: 1000,
+        initial_credit: 4,
+        max_concurrent_requests: 10,
+    };
     assert_eq!(
         Pair::events(&mut p.client),
-        vec![SessionEvent::Established { limits: want, session_key: Some([9; 16]) }]
+        vec![SessionEvent::Established {
+            limits: want,
+            session_key: Some([9; 16])
+        }]
     );
     assert_eq!(
         Pair::events(&mut p.server),
-        vec![SessionEvent::Established { limits: want, session_key: Some([9; 16]) }]
+        vec![SessionEvent::Established {
+            limits: want,
+            session_key: Some([9; 16])
+        }]
     );
 }
 
@@ -108,20 +136,31 @@ fn calls_flow_both_ways_with_parity_ids() {
     let s1 = p.server.call(call(8)).unwrap().id;
     assert_eq!((c1, s1), (1, 2));
     p.drive();
-    let SessionEvent::Request(req) = p.server.poll_event().unwrap() else { panic!() };
+    let SessionEvent::Request(req) = p.server.poll_event().unwrap() else {
+        panic!()
+    };
     assert_eq!((req.id, req.method_id), (1, 7));
-    let SessionEvent::Request(req) = p.client.poll_event().unwrap() else { panic!() };
+    let SessionEvent::Request(req) = p.client.poll_event().unwrap() else {
+        panic!()
+    };
     assert_eq!((req.id, req.method_id), (2, 8));
     p.server.respond(1, Metadata::new(), vec![0, 42]);
     p.client.respond(2, Metadata::new(), vec![0, 43]);
     p.drive();
-    assert!(matches!(p.client.poll_event(), Some(SessionEvent::Response { id: 1, ref payload, .. }) if payload == &[0, 42]));
-    assert!(matches!(p.server.poll_event(), Some(SessionEvent::Response { id: 2, ref payload, .. }) if payload == &[0, 43]));
+    assert!(
+        matches!(p.client.poll_event(), Some(SessionEvent::Response { id: 1, ref payload, .. }) if payload == &[0, 42])
+    );
+    assert!(
+        matches!(p.server.poll_event(), Some(SessionEvent::Response { id: 2, ref payload, .. }) if payload == &[0, 43])
+    );
 }
 
 #[test]
 fn calls_beyond_the_peer_limit_wait_in_the_session() {
-    let small = Limits { max_concurrent_requests: 2, ..Limits::default() };
+    let small = Limits {
+        max_concurrent_requests: 2,
+        ..Limits::default()
+    };
     let mut p = Pair::new(Limits::default(), small);
     for _ in 0..5 {
         p.client.call(call(1)).unwrap();
@@ -138,7 +177,10 @@ fn calls_beyond_the_peer_limit_wait_in_the_session() {
 
 #[test]
 fn a_peer_over_our_limit_gets_overloaded_answers() {
-    let mut s = established_server(Limits { max_concurrent_requests: 1, ..Limits::default() });
+    let mut s = established_server(Limits {
+        max_concurrent_requests: 1,
+        ..Limits::default()
+    });
     s.handle_frame(&raw_request(1));
     s.handle_frame(&raw_request(3));
     assert_eq!(s.incoming_in_flight(), 1);
@@ -160,8 +202,13 @@ fn draining_answers_new_calls_unavailable() {
     s.start_drain();
     s.handle_frame(&raw_request(3));
     assert_eq!(s.incoming_in_flight(), 1);
-    let Message::Response(r) = wire::decode(&s.poll_transmit().unwrap()).unwrap() else { panic!() };
-    assert_eq!((r.id, r.payload), (3, response::remote(RemoteError::Unavailable)));
+    let Message::Response(r) = wire::decode(&s.poll_transmit().unwrap()).unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        (r.id, r.payload),
+        (3, response::remote(RemoteError::Unavailable))
+    );
 }
 
 #[test]
@@ -170,7 +217,11 @@ fn duplicate_request_ids_end_the_session() {
     s.handle_frame(&raw_request(1));
     s.handle_frame(&raw_request(1));
     assert!(s.is_closed());
-    assert!(goodbye_reason(&mut s).unwrap().starts_with("duplicate-request-id"));
+    assert!(
+        goodbye_reason(&mut s)
+            .unwrap()
+            .starts_with("duplicate-request-id")
+    );
 }
 
 #[test]
@@ -178,7 +229,10 @@ fn wrong_parity_and_zero_ids_end_the_session() {
     for id in [0, 2] {
         let mut s = established_server(Limits::default());
         s.handle_frame(&raw_request(id));
-        assert!(goodbye_reason(&mut s).unwrap().starts_with("wrong-parity"), "id {id}");
+        assert!(
+            goodbye_reason(&mut s).unwrap().starts_with("wrong-parity"),
+            "id {id}"
+        );
     }
 }
 
@@ -187,15 +241,28 @@ fn unknown_connections_end_the_session() {
     let mut s = established_server(Limits::default());
     let frame = wire::encode(&Message::Cancel(Cancel { conn: 9, id: 1 }));
     s.handle_frame(&frame);
-    assert!(goodbye_reason(&mut s).unwrap().starts_with("unknown-connection"));
+    assert!(
+        goodbye_reason(&mut s)
+            .unwrap()
+            .starts_with("unknown-connection")
+    );
 }
 
 #[test]
 fn responses_to_nothing_end_the_session() {
     let mut s = established_server(Limits::default());
-    let frame = wire::encode(&Message::Response(Response { conn: 0, id: 2, metadata: Metadata::new(), payload: vec![] }));
+    let frame = wire::encode(&Message::Response(Response {
+        conn: 0,
+        id: 2,
+        metadata: Metadata::new(),
+        payload: vec![],
+    }));
     s.handle_frame(&frame);
-    assert!(goodbye_reason(&mut s).unwrap().starts_with("unknown-response"));
+    assert!(
+        goodbye_reason(&mut s)
+            .unwrap()
+            .starts_with("unknown-response")
+    );
 }
 
 #[test]
@@ -203,14 +270,21 @@ fn the_first_message_must_be_hello() {
     let mut s = Session::new(Role::Acceptor, SessionConfig::default(), Some([0; 16]));
     s.handle_frame(&raw_request(1));
     assert!(goodbye_reason(&mut s).unwrap().starts_with("handshake"));
-    assert!(matches!(s.poll_event(), Some(SessionEvent::Closed(SessionError::Protocol(_)))));
+    assert!(matches!(
+        s.poll_event(),
+        Some(SessionEvent::Closed(SessionError::Protocol(_)))
+    ));
 }
 
 #[test]
 fn garbage_frames_end_the_session() {
     let mut s = established_server(Limits::default());
     s.handle_frame(&[0xde, 0xad, 0xbe, 0xef]);
-    assert!(goodbye_reason(&mut s).unwrap().starts_with("malformed-message"));
+    assert!(
+        goodbye_reason(&mut s)
+            .unwrap()
+            .starts_with("malformed-message")
+    );
 }
 
 #[test]
@@ -224,8 +298,14 @@ fn an_unknown_version_gets_a_goodbye_naming_it() {
     }));
     s.handle_frame(&hello);
     let reason = goodbye_reason(&mut s).unwrap();
-    assert!(reason.starts_with("version-mismatch") && reason.contains("99"), "{reason}");
-    assert!(matches!(s.poll_event(), Some(SessionEvent::Closed(SessionError::HandshakeFailed(_)))));
+    assert!(
+        reason.starts_with("version-mismatch") && reason.contains("99"),
+        "{reason}"
+    );
+    assert!(matches!(
+        s.poll_event(),
+        Some(SessionEvent::Closed(SessionError::HandshakeFailed(_)))
+    ));
 }
 
 #[test]
@@ -238,20 +318,35 @@ fn cancel_reaches_the_callee_and_its_answer_still_arrives() {
     Pair::events(&mut p.server);
     p.client.cancel(id);
     p.drive();
-    assert_eq!(p.server.poll_event(), Some(SessionEvent::CancelRequested { id }));
-    p.server.respond(id, Metadata::new(), response::remote(RemoteError::Cancelled));
+    assert_eq!(
+        p.server.poll_event(),
+        Some(SessionEvent::CancelRequested { id })
+    );
+    p.server.respond(
+        id,
+        Metadata::new(),
+        response::remote(RemoteError::Cancelled),
+    );
     // A second answer (e.g. the handler raced the cancel) is dropped by the session.
     p.server.respond(id, Metadata::new(), vec![0]);
     p.drive();
     let events = Pair::events(&mut p.client);
     assert_eq!(events.len(), 1);
-    assert!(matches!(&events[0], SessionEvent::Response { payload, .. } if payload == &response::remote(RemoteError::Cancelled)));
+    assert!(
+        matches!(&events[0], SessionEvent::Response { payload, .. } if payload == &response::remote(RemoteError::Cancelled))
+    );
     assert!(!p.client.is_closed() && !p.server.is_closed());
 }
 
 #[test]
 fn cancelling_a_waiting_call_never_sends_it() {
-    let mut p = Pair::new(Limits::default(), Limits { max_concurrent_requests: 1, ..Limits::default() });
+    let mut p = Pair::new(
+        Limits::default(),
+        Limits {
+            max_concurrent_requests: 1,
+            ..Limits::default()
+        },
+    );
     let _first = p.client.call(call(1)).unwrap();
     let second = p.client.call(call(2)).unwrap().id;
     p.client.cancel(second);
@@ -262,12 +357,31 @@ fn cancelling_a_waiting_call_never_sends_it() {
 
 #[test]
 fn oversize_calls_are_refused_locally() {
-    let mut p = Pair::new(Limits { max_frame_size: 64, ..Limits::default() }, Limits::default());
-    let big = OutgoingCall { payload: vec![0; 100], ..call(1) };
-    assert!(matches!(p.client.call(big), Err(CallRejected::TooLarge { len: 100, max: 64 })));
-    let almost = OutgoingCall { payload: vec![0; 60], ..call(1) };
+    let mut p = Pair::new(
+        Limits {
+            max_frame_size: 64,
+            ..Limits::default()
+        },
+        Limits::default(),
+    );
+    let big = OutgoingCall {
+        payload: vec![0; 100],
+        ..call(1)
+    };
+    assert!(matches!(
+        p.client.call(big),
+        Err(CallRejected::TooLarge { len: 100, max: 64 })
+    ));
+    let almost = OutgoingCall {
+        payload: vec![0; 60],
+        ..call(1)
+    };
     let id = p.client.call(almost).unwrap().id;
-    assert!(Pair::events(&mut p.client).iter().any(|e| matches!(e, SessionEvent::CallFailed { id: i, .. } if *i == id)));
+    assert!(
+        Pair::events(&mut p.client)
+            .iter()
+            .any(|e| matches!(e, SessionEvent::CallFailed { id: i, .. } if *i == id))
+    );
 }
 
 #[test]
@@ -278,6 +392,8 @@ fn goodbye_from_the_peer_ends_the_session() {
     p.drive();
     assert_eq!(
         p.client.poll_event(),
-        Some(SessionEvent::Closed(SessionError::ClosedByPeer { reason: "maintenance".into() }))
+        Some(SessionEvent::Closed(SessionError::ClosedByPeer {
+            reason: "maintenance".into()
+        }))
     );
 }

@@ -12,7 +12,15 @@ pub(crate) fn duplex_link() -> (Link, Link) {
     let (ar, aw) = tokio::io::split(a);
     let (br, bw) = tokio::io::split(b);
     (
-        Link { reader: Box::new(ar), writer: Box::new(aw), peer: "mem://b".to_owned() },
-        Link { reader: Box::new(br), writer: Box::new(bw), peer: "mem://a".to_owned() },
+        Link {
+            reader: Box::new(ar),
+            writer: Box::new(aw),
+            peer: "mem://b".to_owned(),
+        },
+        Link {
+            reader: Box::new(br),
+            writer: Box::new(bw),
+            peer: "mem://a".to_owned(),
+        },
     )
 }

@@ -34,7 +34,9 @@ pub struct Link {
 
 impl fmt::Debug for Link {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Link").field("peer", &self.peer).finish_non_exhaustive()
+        f.debug_struct("Link")
+            .field("peer", &self.peer)
+            .finish_non_exhaustive()
     }
 }
 
@@ -73,7 +75,10 @@ impl Address {
             }
             return Ok(Address::Tcp(hostport.to_owned()));
         }
-        if let Some(path) = url.strip_prefix("unix://").or_else(|| url.strip_prefix("unix:")) {
+        if let Some(path) = url
+            .strip_prefix("unix://")
+            .or_else(|| url.strip_prefix("unix:"))
+        {
             if path.is_empty() {
                 return Err(AddressError::Unsupported(url.to_owned()));
             }
@@ -90,7 +95,10 @@ pub async fn connect(addr: &Address) -> io::Result<Link> {
         #[cfg(unix)]
         Address::Unix(path) => unix::connect(path).await,
         #[cfg(not(unix))]
-        Address::Unix(_) => Err(io::Error::new(io::ErrorKind::Unsupported, AddressError::UnixUnsupported)),
+        Address::Unix(_) => Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            AddressError::UnixUnsupported,
+        )),
     }
 }
 
@@ -108,11 +116,16 @@ impl Listener {
     /// Binds `addr`. For Unix sockets a stale socket file at the path is replaced.
     pub async fn bind(addr: &Address) -> io::Result<Listener> {
         match addr {
-            Address::Tcp(hostport) => Ok(Listener::Tcp(tokio::net::TcpListener::bind(hostport).await?)),
+            Address::Tcp(hostport) => Ok(Listener::Tcp(
+                tokio::net::TcpListener::bind(hostport).await?,
+            )),
             #[cfg(unix)]
             Address::Unix(path) => unix::bind(path).map(|l| Listener::Unix(l, path.clone())),
             #[cfg(not(unix))]
-            Address::Unix(_) => Err(io::Error::new(io::ErrorKind::Unsupported, AddressError::UnixUnsupported)),
+            Address::Unix(_) => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                AddressError::UnixUnsupported,
+            )),
         }
     }
 

@@ -11,7 +11,11 @@ fn link(stream: TcpStream) -> io::Result<Link> {
     stream.set_nodelay(true)?;
     let peer = format!("tcp://{}", stream.peer_addr()?);
     let (r, w) = stream.into_split();
-    Ok(Link { reader: Box::new(r), writer: Box::new(w), peer })
+    Ok(Link {
+        reader: Box::new(r),
+        writer: Box::new(w),
+        peer,
+    })
 }
 
 pub(super) async fn connect(hostport: &str) -> io::Result<Link> {

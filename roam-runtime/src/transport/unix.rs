@@ -10,7 +10,11 @@ use super::Link;
 pub(super) async fn connect(path: &Path) -> io::Result<Link> {
     let stream = UnixStream::connect(path).await?;
     let (r, w) = stream.into_split();
-    Ok(Link { reader: Box::new(r), writer: Box::new(w), peer: format!("unix://{}", path.display()) })
+    Ok(Link {
+        reader: Box::new(r),
+        writer: Box::new(w),
+        peer: format!("unix://{}", path.display()),
+    })
 }
 
 pub(super) fn bind(path: &Path) -> io::Result<UnixListener> {
@@ -31,5 +35,9 @@ pub(super) fn bind(path: &Path) -> io::Result<UnixListener> {
 pub(super) async fn accept(listener: &UnixListener, path: &Path) -> io::Result<Link> {
     let (stream, _) = listener.accept().await?;
     let (r, w) = stream.into_split();
-    Ok(Link { reader: Box::new(r), writer: Box::new(w), peer: format!("unix://{}", path.display()) })
+    Ok(Link {
+        reader: Box::new(r),
+        writer: Box::new(w),
+        peer: format!("unix://{}", path.display()),
+    })
 }

@@ -114,7 +114,9 @@ impl Limits {
         Limits {
             max_frame_size: self.max_frame_size.min(peer.max_frame_size),
             initial_credit: self.initial_credit.min(peer.initial_credit),
-            max_concurrent_requests: self.max_concurrent_requests.min(peer.max_concurrent_requests),
+            max_concurrent_requests: self
+                .max_concurrent_requests
+                .min(peer.max_concurrent_requests),
         }
     }
 }

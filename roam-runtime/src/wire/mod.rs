@@ -5,7 +5,10 @@
 
 mod message;
 
-pub use message::{Cancel, ChannelDirection, ChannelSpec, Hello, Limits, Message, PROTOCOL_VERSION, Request, Response, Resume};
+pub use message::{
+    Cancel, ChannelDirection, ChannelSpec, Hello, Limits, Message, PROTOCOL_VERSION, Request,
+    Response, Resume,
+};
 
 use crate::error::ProtocolViolation;
 
@@ -52,12 +55,38 @@ mod tests {
 
     #[test]
     fn channel_messages_are_pinned() {
-        let data = Message::Data { conn: 0, channel: 3, payload: vec![9] };
+        let data = Message::Data {
+            conn: 0,
+            channel: 3,
+            payload: vec![9],
+        };
         assert_eq!(encode(&data), vec![7, 0, 3, 1, 9]);
-        assert_eq!(encode(&Message::Close { conn: 0, channel: 3 }), vec![8, 0, 3]);
-        assert_eq!(encode(&Message::Reset { conn: 0, channel: 3 }), vec![9, 0, 3]);
-        assert_eq!(encode(&Message::Credit { conn: 0, channel: 3, n: 200 }), vec![10, 0, 3, 0xc8, 0x01]);
-        let spec = ChannelSpec { id: 5, direction: ChannelDirection::CalleeToCaller };
+        assert_eq!(
+            encode(&Message::Close {
+                conn: 0,
+                channel: 3
+            }),
+            vec![8, 0, 3]
+        );
+        assert_eq!(
+            encode(&Message::Reset {
+                conn: 0,
+                channel: 3
+            }),
+            vec![9, 0, 3]
+        );
+        assert_eq!(
+            encode(&Message::Credit {
+                conn: 0,
+                channel: 3,
+                n: 200
+            }),
+            vec![10, 0, 3, 0xc8, 0x01]
+        );
+        let spec = ChannelSpec {
+            id: 5,
+            direction: ChannelDirection::CalleeToCaller,
+        };
         assert_eq!(postcard::to_allocvec(&spec).unwrap(), vec![5, 1]);
     }
 
@@ -78,13 +107,19 @@ mod tests {
         assert!(decode(&[]).is_err());
         let mut bytes = encode(&Message::Ping { nonce: 3 });
         bytes.push(0);
-        assert!(matches!(decode(&bytes), Err(ProtocolViolation::MalformedMessage(_))));
+        assert!(matches!(
+            decode(&bytes),
+            Err(ProtocolViolation::MalformedMessage(_))
+        ));
     }
 
     #[test]
     fn a_huge_claimed_length_does_not_allocate() {
         // Request with a payload length varint claiming ~4 GiB but only 2 bytes present.
         let frame = [2, 0, 1, 1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f, 1, 2];
-        assert!(matches!(decode(&frame), Err(ProtocolViolation::MalformedMessage(_))));
+        assert!(matches!(
+            decode(&frame),
+            Err(ProtocolViolation::MalformedMessage(_))
+        ));
     }
 }
