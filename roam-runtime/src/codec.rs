@@ -1,6 +1,7 @@
 //! Payload codec: how argument tuples, return values and user errors become bytes.
 //!
-//! Every payload is postcard. This module is the one place the runtime (and the code
+//! Every payload is postcard, produced by `roam-codec`'s plan-compiled codec (byte-identical to
+//! serde-postcard). This module is the one place the runtime (and the code
 //! `#[roam::service]` generates) encodes or decodes a payload, so the codec behind it can be
 //! swapped without touching callers.
 //!
@@ -28,22 +29,24 @@ pub enum CodecError {
 
 /// Appends the postcard encoding of `value` to `out`.
 pub fn encode_into<'a, T: Facet<'a>>(value: &T, out: &mut Vec<u8>) -> Result<(), CodecError> {
-    let bytes = facet_postcard::to_vec(value).map_err(|e| CodecError::Encode(e.to_string()))?;
-    out.extend_from_slice(&bytes);
-    Ok(())
+    roam_codec::encode(value, out).map_err(|e| CodecError::Encode(e.to_string()))
 }
 
 /// Returns the postcard encoding of `value`.
 pub fn encode<'a, T: Facet<'a>>(value: &T) -> Result<Vec<u8>, CodecError> {
-    facet_postcard::to_vec(value).map_err(|e| CodecError::Encode(e.to_string()))
+    roam_codec::encode_to_vec(value).map_err(|e| CodecError::Encode(e.to_string()))
 }
 
 /// Decodes a `T` from exactly `bytes`.
 pub fn decode<T: Facet<'static>>(bytes: &[u8]) -> Result<T, CodecError> {
-    facet_postcard::from_slice(bytes).map_err(|e| CodecError::Decode {
+    roam_codec::decode(bytes).map_err(|e| decode_error::<T>(e))
+}
+
+fn decode_error<T>(e: impl std::fmt::Display) -> CodecError {
+    CodecError::Decode {
         ty: std::any::type_name::<T>(),
         reason: e.to_string(),
-    })
+    }
 }
 
 #[cfg(test)]
