@@ -5,6 +5,11 @@
 //! Each encode allocates its output vector (`encode_to_vec`, `postcard::to_allocvec`,
 //! `facet_postcard::to_vec`); each decode builds an owned value from a byte slice. All three
 //! codecs produce the same bytes, which `check_same_bytes` asserts before measuring.
+//!
+//! `e_mixed_translated/decode` measures schema translation: the mixed struct's bytes decoded
+//! with its plain plan, through an identity translation, and through a translation into
+//! `MixedV2` (fields reordered, one removed and skipped, one added and defaulted, the struct
+//! renamed) that a peer with the older type would need.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -37,6 +42,25 @@ struct Mixed {
     ratio: f64,
     parent: Option<u64>,
     status: Status,
+    history: Vec<Status>,
+    points: Vec<Point>,
+    flags: (bool, bool, u8),
+}
+
+/// `Mixed` as a newer peer sees it: renamed, fields reordered, `parent` removed, `nickname`
+/// added with a default. `Status` and `Point` are unchanged, so they decode with their plain
+/// plans inside the translation.
+#[derive(Facet, Debug, Clone, PartialEq)]
+struct MixedV2 {
+    name: String,
+    id: u64,
+    #[facet(default)]
+    nickname: Option<String>,
+    tags: Vec<String>,
+    email: Option<String>,
+    scores: Vec<u32>,
+    status: Status,
+    ratio: f64,
     history: Vec<Status>,
     points: Vec<Point>,
     flags: (bool, bool, u8),
@@ -124,12 +148,59 @@ fn codec(c: &mut Criterion) {
     );
 }
 
+fn translated(c: &mut Criterion) {
+    use roam_codec::translate::{Translation, decode_translated};
+
+    let value = mixed();
+    let bytes = roam_codec::encode_to_vec(&value).unwrap();
+    let writer = roam_codec::schema_of::<Mixed>().unwrap();
+    let identity = Translation::compile(&writer, Mixed::SHAPE).unwrap();
+    assert!(identity.is_identity());
+    let evolved = Translation::compile(&writer, MixedV2::SHAPE).unwrap();
+    assert!(!evolved.is_identity());
+    let expected = MixedV2 {
+        name: value.name.clone(),
+        id: value.id,
+        nickname: None,
+        tags: value.tags.clone(),
+        email: value.email.clone(),
+        scores: value.scores.clone(),
+        status: value.status.clone(),
+        ratio: value.ratio,
+        history: value.history.clone(),
+        points: value.points.clone(),
+        flags: value.flags,
+    };
+    assert_eq!(
+        decode_translated::<MixedV2>(&evolved, &bytes).unwrap(),
+        expected
+    );
+
+    let mut group = c.benchmark_group("e_mixed_translated/decode");
+    group.bench_function(BenchmarkId::from_parameter("plan"), |b| {
+        b.iter(|| roam_codec::decode::<Mixed>(black_box(&bytes)).unwrap())
+    });
+    group.bench_function(BenchmarkId::from_parameter("identity-translation"), |b| {
+        b.iter(|| decode_translated::<Mixed>(&identity, black_box(&bytes)).unwrap())
+    });
+    group.bench_function(BenchmarkId::from_parameter("evolved-translation"), |b| {
+        b.iter(|| decode_translated::<MixedV2>(&evolved, black_box(&bytes)).unwrap())
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("e_mixed_translated/compile");
+    group.bench_function(BenchmarkId::from_parameter("evolved"), |b| {
+        b.iter(|| Translation::compile(black_box(&writer), MixedV2::SHAPE).unwrap())
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .measurement_time(Duration::from_secs(2))
         .warm_up_time(Duration::from_millis(500))
         .sample_size(30);
-    targets = codec
+    targets = codec, translated
 }
 criterion_main!(benches);

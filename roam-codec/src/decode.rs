@@ -112,9 +112,32 @@ impl Plan {
     }
 }
 
+/// Decodes one value of `p`'s type into `dst` with a reader and nesting depth that belong to a
+/// caller: the translation interpreter ([`crate::translate`]) hands sub-values whose schemas
+/// are identical on both sides to their ordinary plan this way, so that the input's limits
+/// (position, zero-byte item budget, [`MAX_DEPTH`]) stay shared rather than restarting.
+///
+/// # Safety
+///
+/// `dst` must be valid for writes of, and aligned for, `p`'s type. On error it is left
+/// uninitialised and nothing is leaked.
+pub(crate) unsafe fn decode_nested(
+    p: &'static Plan,
+    dst: *mut u8,
+    r: &mut Reader<'_>,
+    depth: usize,
+) -> Result<(), Fail> {
+    if let Some(blocker) = &p.decode_blocker {
+        return Err(Box::new(DecodeError::Unsupported(blocker.clone())));
+    }
+    let root = &p.blocks[p.root as usize];
+    // SAFETY: forwarded from the caller; the root block describes the plan's type.
+    unsafe { dec_block(p, root, dst, r, depth) }
+}
+
 /// How many items to reserve room for up front, given a checked length.
 #[inline(always)]
-fn prealloc(len: usize, item_size: usize) -> usize {
+pub(crate) fn prealloc(len: usize, item_size: usize) -> usize {
     // Zero-sized items need no memory at all.
     match MAX_PREALLOC_BYTES.checked_div(item_size) {
         Some(max_items) => len.min(max_items),
@@ -183,7 +206,7 @@ fn length_exceeds(p: &'static Plan, loc: u32, r: &Reader<'_>, len: usize, needed
 /// Scratch memory for one value of `layout`: on the stack when small, else on the heap.
 /// The value is moved out (or dropped) by `f`; the memory is released afterwards.
 #[inline(always)]
-unsafe fn with_scratch<R>(layout: Layout, f: impl FnOnce(*mut u8) -> R) -> R {
+pub(crate) unsafe fn with_scratch<R>(layout: Layout, f: impl FnOnce(*mut u8) -> R) -> R {
     #[repr(C, align(16))]
     struct Inline([MaybeUninit<u8>; 128]);
     if layout.size() <= 128 && layout.align() <= 16 {
@@ -209,7 +232,7 @@ unsafe fn with_scratch<R>(layout: Layout, f: impl FnOnce(*mut u8) -> R) -> R {
 ///
 /// `dst` must point to an enum whose discriminant is stored as `repr` at offset 0.
 #[inline(always)]
-unsafe fn write_discriminant(dst: *mut u8, repr: Disc, d: i64) {
+pub(crate) unsafe fn write_discriminant(dst: *mut u8, repr: Disc, d: i64) {
     // SAFETY: forwarded from the caller; the discriminant was declared with this repr, so the
     // truncating casts are exact.
     unsafe {

@@ -157,6 +157,17 @@ pub enum DecodeError {
         /// Where.
         at: Location,
     },
+    /// A value read through a [translation](crate::translate::Translation) holds a variant
+    /// that the writer's type has and the reader's type does not (an enum that gained a
+    /// variant on the writer's side). The location names the reader's enum type.
+    VariantUnknownToReader {
+        /// The variant's name in the writer's schema.
+        variant: String,
+        /// Its index on the wire (in the writer's declaration order).
+        index: u32,
+        /// Where.
+        at: Location,
+    },
     /// A length prefix that cannot fit in what is left of the input.
     LengthExceedsInput {
         /// The length that was read.
@@ -194,6 +205,7 @@ impl DecodeError {
             | DecodeError::InvalidUtf8 { at }
             | DecodeError::InvalidChar { at }
             | DecodeError::UnknownVariant { at, .. }
+            | DecodeError::VariantUnknownToReader { at, .. }
             | DecodeError::LengthExceedsInput { at, .. }
             | DecodeError::TooManyEmptyItems { at }
             | DecodeError::DepthLimitExceeded { at, .. } => Some(at),
@@ -228,6 +240,11 @@ impl fmt::Display for DecodeError {
             } => write!(
                 f,
                 "variant index {index} out of range (the type has {variants}) {at}"
+            ),
+            DecodeError::VariantUnknownToReader { variant, index, at } => write!(
+                f,
+                "the writer sent variant `{variant}` (index {index}), which the reader's type \
+                 does not have {at}"
             ),
             DecodeError::LengthExceedsInput {
                 len,

@@ -6,7 +6,9 @@
 //! `usize`, zigzag for signed integers, little-endian `f32`/`f64`, `bool` as 0/1, `char` as a
 //! UTF-8 string, a varint length before strings, lists and maps, a 0/1 tag before an `Option`,
 //! a varint variant index before an enum's fields, and nothing at all between the fields of a
-//! struct, tuple or array. It does not own framing, sessions or schema negotiation.
+//! struct, tuple or array. It does not own framing, sessions or schema negotiation; when a
+//! peer's schema differs compatibly from the local type's, [`translate`] builds the plan that
+//! reads the peer's bytes into the local type (the runtime decides when to use one).
 //!
 //! ```
 //! use facet::Facet;
@@ -57,6 +59,7 @@ mod error;
 mod kind;
 mod plan;
 mod schema;
+pub mod translate;
 mod wire;
 
 use std::mem::MaybeUninit;
@@ -67,6 +70,7 @@ pub use decode::MAX_PREALLOC_BYTES;
 pub use error::{DecodeError, EncodeError, Location, UnsupportedShape};
 pub use plan::{Plan, plan_for_shape};
 pub use schema::{schema_of, schema_of_shape};
+pub use translate::{TranslateError, Translation, decode_translated, translation_for};
 
 /// How deeply values may nest (counting containers, boxes, options and enum variants) before
 /// encoding or decoding refuses them. Each level takes well under 1 KiB of stack in optimised

@@ -226,7 +226,7 @@ pub(crate) enum Disc {
 }
 
 impl Disc {
-    fn of(repr: EnumRepr) -> Option<Disc> {
+    pub(crate) fn of(repr: EnumRepr) -> Option<Disc> {
         Some(match repr {
             EnumRepr::U8 => Disc::U8,
             EnumRepr::U16 => Disc::U16,
@@ -789,7 +789,7 @@ fn is_vec_of(shape: &'static Shape, list: &'static ListDef) -> bool {
 }
 
 /// The list ops the decoder needs must exist.
-fn check_list_ops(
+pub(crate) fn check_list_ops(
     shape: &'static Shape,
     list: &'static ListDef,
     path: &str,

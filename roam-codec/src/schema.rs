@@ -98,7 +98,7 @@ fn render_const(param: &ConstParam) -> String {
 }
 
 /// `Tx<T>` / `Rx<T>` from roam's runtime.
-fn channel_of(shape: &'static Shape) -> Option<(ChannelDirection, &'static Shape)> {
+pub(crate) fn channel_of(shape: &'static Shape) -> Option<(ChannelDirection, &'static Shape)> {
     let direction = match shape.type_identifier {
         "Tx" => ChannelDirection::Tx,
         "Rx" => ChannelDirection::Rx,
@@ -222,7 +222,13 @@ impl Builder {
             .iter()
             .map(|f| {
                 let schema = self.build(f.shape(), &format!("{path}.{}", f.name))?;
-                Ok(Field::new(f.name, schema))
+                // `#[facet(default)]` and `#[facet(default = expr)]` both set `Field::default`
+                // (`FromTrait` / `Custom`); either way a reader can make the value up.
+                Ok(if f.has_default() {
+                    Field::defaulted(f.name, schema)
+                } else {
+                    Field::new(f.name, schema)
+                })
             })
             .collect()
     }

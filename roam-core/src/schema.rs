@@ -37,7 +37,10 @@
 //! `&str` becomes `String`.
 //!
 //! **Fields** keep declaration order. Tuple structs and tuple variants name their fields
-//! `"0"`, `"1"`, ...; unit structs and unit variants have no fields.
+//! `"0"`, `"1"`, ...; unit structs and unit variants have no fields. A field records whether it
+//! has a default (`#[facet(default)]` or `#[facet(default = expr)]`), because that decides
+//! whether a reader can accept values from a writer whose type lacks the field; the default's
+//! value is not part of the schema (it is the reader's business).
 //!
 //! **Recursion.** While a struct or enum is being expanded, a use of the same type name inside
 //! it (necessarily through `Box`, `Vec`, `Option`, ...) is written `Ref(name)` instead of being
@@ -60,7 +63,8 @@
 //!            | 0x09 name:str                   ; Ref(name)
 //!            | 0x0A dir:u8 node                ; Channel(direction, item); dir 0 = Tx, 1 = Rx
 //! variant   := name:str kind:u8 fields
-//! fields    := n:uvarint (name:str node){n}
+//! fields    := n:uvarint field{n}
+//! field     := name:str flags:u8 node          ; flags bit 0 = has a default, bits 1..7 = 0
 //! kind      := 0 named | 1 tuple | 2 unit      ; struct / variant kind
 //! str       := len:uvarint utf8-bytes{len}
 //! uvarint   := unsigned LEB128, 7 bits per byte, low bits first, high bit = "more follows",
@@ -91,7 +95,7 @@
 //!     ],
 //! };
 //! let bytes = point.to_canonical_bytes();
-//! assert_eq!(bytes, b"\x01\x07\x05Point\x00\x02\x01x\x00\x08\x01y\x00\x08");
+//! assert_eq!(bytes, b"\x01\x07\x05Point\x00\x02\x01x\x00\x00\x08\x01y\x00\x00\x08");
 //! assert_eq!(Schema::from_canonical_bytes(&bytes).unwrap(), point);
 //! assert_eq!(point.content_hash(), Schema::from_canonical_bytes(&bytes).unwrap().content_hash());
 //! ```
@@ -291,17 +295,39 @@ pub struct Field {
     pub name: String,
     /// The field's type.
     pub schema: Schema,
+    /// Whether the field has a default (`#[facet(default)]` / `#[facet(default = ...)]` in
+    /// Rust): a reader may fill it in when the writer's type does not have the field. It is part
+    /// of the canonical bytes, so adding or removing a default changes the hash.
+    pub default: bool,
 }
 
 impl Field {
-    /// A field called `name` of type `schema`.
+    /// A field called `name` of type `schema`, without a default.
     pub fn new(name: impl Into<String>, schema: Schema) -> Field {
         Field {
             name: name.into(),
             schema,
+            default: false,
         }
     }
+
+    /// A field called `name` of type `schema` that has a default.
+    pub fn defaulted(name: impl Into<String>, schema: Schema) -> Field {
+        Field {
+            name: name.into(),
+            schema,
+            default: true,
+        }
+    }
+
+    /// The field's flags byte in the canonical encoding.
+    const fn flags(&self) -> u8 {
+        if self.default { FIELD_FLAG_DEFAULT } else { 0 }
+    }
 }
+
+/// Bit 0 of a field's flags byte: the field has a default.
+pub const FIELD_FLAG_DEFAULT: u8 = 0x01;
 
 /// One variant of an enum, in declaration order (its position is its wire index).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -660,6 +686,7 @@ fn write_fields(out: &mut Vec<u8>, fields: &[Field]) {
     write_uvarint(out, fields.len() as u64);
     for field in fields {
         write_str(out, &field.name);
+        out.push(field.flags());
         field.schema.write_node(out);
     }
 }
@@ -705,6 +732,8 @@ pub enum SchemaDecodeErrorKind {
     EmptyTuple,
     /// A unit struct or variant that declares fields.
     UnitWithFields,
+    /// A field flags byte with bits set that are not defined (only bit 0 is).
+    UnknownFieldFlags(u8),
     /// Nodes nested deeper than [`MAX_SCHEMA_DEPTH`].
     TooDeep,
     /// Bytes left over after the root node.
@@ -731,6 +760,9 @@ impl fmt::Display for SchemaDecodeError {
             SchemaDecodeErrorKind::EmptyTuple => write!(f, "empty tuple (use unit)"),
             SchemaDecodeErrorKind::UnitWithFields => {
                 write!(f, "unit struct or variant with fields")
+            }
+            SchemaDecodeErrorKind::UnknownFieldFlags(flags) => {
+                write!(f, "unknown field flags {flags:#04x}")
             }
             SchemaDecodeErrorKind::TooDeep => {
                 write!(f, "nesting deeper than {MAX_SCHEMA_DEPTH}")
@@ -838,8 +870,20 @@ impl CanonicalReader<'_> {
         let mut fields = Vec::with_capacity(n);
         for _ in 0..n {
             let name = self.string()?;
+            let flags_pos = self.pos;
+            let flags = self.byte()?;
+            if flags & !FIELD_FLAG_DEFAULT != 0 {
+                return Err(SchemaDecodeError::new(
+                    flags_pos,
+                    SchemaDecodeErrorKind::UnknownFieldFlags(flags),
+                ));
+            }
             let schema = self.node(depth + 1)?;
-            fields.push(Field { name, schema });
+            fields.push(Field {
+                name,
+                schema,
+                default: flags & FIELD_FLAG_DEFAULT != 0,
+            });
         }
         Ok(fields)
     }
@@ -1005,6 +1049,10 @@ mod tests {
                     },
                 ),
                 Field::new("unit", Schema::UNIT),
+                Field::defaulted(
+                    "note",
+                    Schema::Option(Box::new(prim(PrimitiveKind::String))),
+                ),
             ],
         }
     }
@@ -1019,8 +1067,8 @@ mod tests {
                 0x07, 5, b'P', b'o', b'i', b'n', b't', // struct "Point"
                 0x00, // named
                 2,    // two fields
-                1, b'x', 0x00, 8, // x: i32
-                1, b'y', 0x00, 8, // y: i32
+                1, b'x', 0x00, 0x00, 8, // x: i32, no default
+                1, b'y', 0x00, 0x00, 8, // y: i32, no default
             ]
         );
     }
@@ -1045,7 +1093,7 @@ mod tests {
         // print(hex(int.from_bytes(d[:8], 'little')))"
         assert_eq!(i32_schema.content_hash(), 0xc10d_9146_e793_bc62);
         // The same for `point_bytes_are_pinned`'s bytes.
-        assert_eq!(point().content_hash(), 0x272b_dfb4_5af6_930f);
+        assert_eq!(point().content_hash(), 0x37c8_40aa_a24e_1c67);
     }
 
     #[test]
@@ -1108,6 +1156,51 @@ mod tests {
         ];
         let unique: std::collections::HashSet<_> = hashes.iter().collect();
         assert_eq!(unique.len(), hashes.len());
+    }
+
+    #[test]
+    fn field_default_flag_is_encoded_and_hashed() {
+        let with_default = Schema::Struct {
+            name: "Point".into(),
+            kind: StructKind::Named,
+            fields: vec![
+                Field::new("x", prim(PrimitiveKind::I32)),
+                Field::defaulted("y", prim(PrimitiveKind::I32)),
+            ],
+        };
+        let bytes = with_default.to_canonical_bytes();
+        assert_eq!(
+            bytes,
+            [
+                0x01, 0x07, 5, b'P', b'o', b'i', b'n', b't', 0x00, 2, //
+                1, b'x', 0x00, 0x00, 8, // x: no default
+                1, b'y', 0x01, 0x00, 8, // y: has a default
+            ]
+        );
+        let back = Schema::from_canonical_bytes(&bytes).unwrap();
+        assert_eq!(back, with_default);
+        assert!(!Field::new("a", Schema::Bytes).default);
+        assert!(Field::defaulted("a", Schema::Bytes).default);
+        // The flag is part of the type's identity.
+        assert_ne!(with_default.content_hash(), point().content_hash());
+        // Independently: python3 -c "import blake3; d=blake3.blake3(bytes([1,7,5])+b'Point'+
+        // bytes([0,2,1])+b'x'+bytes([0,0,8,1])+b'y'+bytes([1,0,8])).digest();
+        // print(hex(int.from_bytes(d[:8], 'little')))"
+        assert_eq!(with_default.content_hash(), 0x8f4c_26ca_ab98_86f5);
+    }
+
+    #[test]
+    fn undefined_field_flags_are_rejected() {
+        let mut bytes = point().to_canonical_bytes();
+        // Offset of x's flags byte: version, tag, name (6), kind, count, name (2).
+        assert_eq!(bytes[12], 0x00);
+        for flags in [0x02u8, 0x80, 0xff, 0x03] {
+            bytes[12] = flags;
+            assert_eq!(
+                decode_err(&bytes),
+                SchemaDecodeErrorKind::UnknownFieldFlags(flags)
+            );
+        }
     }
 
     #[test]

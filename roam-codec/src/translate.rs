@@ -1,0 +1,1879 @@
+//! Translation plans: decoding bytes written by a peer whose type has a *different but
+//! compatible* schema into the local type.
+//!
+//! This module owns the compiler from a (writer [`Schema`], reader `Shape`) pair to a
+//! [`Translation`], and its interpreter ([`decode_translated`]). Whether two schemas are
+//! compatible is decided by [`roam_core::compat::check`], which `compile` runs first so that a
+//! refusal lists every problem; this module only builds and runs the bridge. It does not touch
+//! the ordinary plans ([`crate::plan`]) beyond reusing them, read-only, for sub-values whose
+//! schemas are identical on both sides, and it does not decide when a translation is needed
+//! (schema exchange is the runtime's job).
+//!
+//! # What a translation does
+//!
+//! The bytes are the writer's: its fields in its declaration order, its variant indices. The
+//! plan walks the writer's schema and, for each value,
+//!
+//! * decodes a field the reader also has into the reader's field (at the reader's offset, so
+//!   reordered fields land in the right place),
+//! * skips a field only the writer has, with a skip program derived from the writer's schema
+//!   (bounded exactly like ordinary decoding: varint limits, lengths checked against the
+//!   remaining input, the zero-byte item budget, [`MAX_DEPTH`]),
+//! * fills a field only the reader has with the field's facet default (`#[facet(default)]`
+//!   calls the type's `Default`, `#[facet(default = expr)]` the expression),
+//! * maps each writer variant index to the reader's variant of the same name; a variant only
+//!   the writer has fails with [`DecodeError::VariantUnknownToReader`] when it is received,
+//! * hands a sub-value whose schema is identical on both sides to the ordinary plan of its
+//!   type, sharing the input's position and limits.
+//!
+//! Like ordinary decoding it never panics on bad input, and a failure part way drops what it
+//! had built exactly once: every op list is all or nothing (see [`crate::decode`]).
+//!
+//! ```
+//! use facet::Facet;
+//! use roam_codec::translate::{Translation, decode_translated};
+//!
+//! #[derive(Facet)]
+//! struct OrderV1 { id: u64, note: String }
+//!
+//! #[derive(Facet, Debug, PartialEq)]
+//! struct Order { #[facet(default)] rush: bool, id: u64 }
+//!
+//! let bytes = roam_codec::encode_to_vec(&OrderV1 { id: 7, note: "hi".into() }).unwrap();
+//! let writer = roam_codec::schema_of::<OrderV1>().unwrap();
+//! let t = Translation::compile(&writer, Order::SHAPE).unwrap();
+//! assert!(!t.is_identity());
+//! let order: Order = decode_translated(&t, &bytes).unwrap();
+//! assert_eq!(order, Order { rush: false, id: 7 });
+//! ```
+
+use std::alloc::{self, Layout};
+use std::any::TypeId;
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::mem::MaybeUninit;
+use std::ptr;
+use std::sync::{Mutex, OnceLock, PoisonError};
+
+use facet_core::{
+    DefaultSource, Facet, ListDef, MapDef, OptionVTable, PointerVTable, PtrConst, PtrMut,
+    PtrUninit, ResultVTable, Shape, StructKind as FacetStructKind,
+};
+use roam_core::compat::{self, Incompatibility, IncompatibilityKind, Note};
+use roam_core::schema::{Field, MAX_SCHEMA_DEPTH, PrimitiveKind, Schema, StructKind, Variant};
+
+use crate::MAX_DEPTH;
+use crate::decode::{decode_nested, prealloc, with_scratch, write_discriminant};
+use crate::error::{DecodeError, Location, UnsupportedShape};
+use crate::kind::{Kind, Prim, classify, with_prim};
+use crate::plan::{Disc, Plan, check_list_ops, plan_for_shape};
+use crate::schema::{channel_of, schema_of_shape};
+use crate::wire::{ReadFail, Reader, WirePrim};
+
+/// A decode failure inside the interpreter (boxed, as in [`crate::decode`]).
+type Fail = Box<DecodeError>;
+
+/// Index of a node of the writer graph.
+type WId = u32;
+/// Index of a [`TBlock`].
+type BlockId = u32;
+
+// -------------------------------------------------------------------------------------------
+// Public API
+// -------------------------------------------------------------------------------------------
+
+/// Why a translation could not be compiled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TranslateError {
+    /// Values of the writer's type cannot be read as the reader's type; every problem found.
+    Incompatible(Vec<Incompatibility>),
+    /// The reader's type (or a part of the writer's schema that would have to be skipped)
+    /// cannot be handled by the codec.
+    Unsupported(UnsupportedShape),
+}
+
+impl fmt::Display for TranslateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TranslateError::Incompatible(problems) => {
+                write!(
+                    f,
+                    "the writer's type cannot be read as the reader's type ({} problem{}):",
+                    problems.len(),
+                    if problems.len() == 1 { "" } else { "s" }
+                )?;
+                for problem in problems {
+                    write!(f, "\n  - {problem}")?;
+                }
+                Ok(())
+            }
+            TranslateError::Unsupported(u) => write!(f, "cannot translate: {u}"),
+        }
+    }
+}
+
+impl std::error::Error for TranslateError {}
+
+impl From<UnsupportedShape> for TranslateError {
+    fn from(u: UnsupportedShape) -> Self {
+        TranslateError::Unsupported(u)
+    }
+}
+
+/// A compiled bridge from a writer's schema to a local type. Compile it once per (writer
+/// schema, local type) pair, e.g. when a peer's schema for a method first arrives, and use it
+/// for every value; it is immutable and can be shared between threads.
+pub struct Translation {
+    reader: &'static Shape,
+    /// The schemas are identical: decode with the ordinary plan.
+    identity: bool,
+    notes: Vec<Note>,
+    root: BlockId,
+    graph: WriterGraph,
+    blocks: Box<[TBlock]>,
+    enums: Box<[TEnum]>,
+    results: Box<[TResult]>,
+    locs: Box<[TLoc]>,
+}
+
+impl Translation {
+    /// Compiles the translation from values written with `writer` to values of `reader`.
+    ///
+    /// Fails with [`TranslateError::Incompatible`] (listing every problem) when
+    /// [`compat::check`] refuses the pair, and with [`TranslateError::Unsupported`] when the
+    /// reader's type is not supported by the codec or the writer's schema has something that
+    /// would have to be skipped but cannot be (a channel).
+    pub fn compile(writer: &Schema, reader: &'static Shape) -> Result<Translation, TranslateError> {
+        let reader_schema = schema_of_shape(reader)?;
+        let compat = compat::check(writer, &reader_schema).map_err(TranslateError::Incompatible)?;
+        let plan = plan_for_shape(reader)?;
+        if let Some(blocker) = &plan.decode_blocker {
+            return Err(TranslateError::Unsupported(blocker.clone()));
+        }
+        if compat.identical {
+            return Ok(Translation {
+                reader,
+                identity: true,
+                notes: compat.notes,
+                root: 0,
+                graph: WriterGraph::empty(),
+                blocks: Box::new([]),
+                enums: Box::new([]),
+                results: Box::new([]),
+                locs: Box::new([]),
+            });
+        }
+        let graph = WriterGraph::build(writer)?;
+        let mut compiler = Compiler {
+            graph: &graph,
+            blocks: Vec::new(),
+            enums: Vec::new(),
+            results: Vec::new(),
+            locs: Vec::new(),
+            memo: HashMap::new(),
+            reader_schemas: HashMap::new(),
+        };
+        let root_path = reader_schema.name().unwrap_or("").to_owned();
+        let root = compiler.block(graph.root, reader, &root_path)?;
+        let Compiler {
+            blocks,
+            enums,
+            results,
+            locs,
+            ..
+        } = compiler;
+        Ok(Translation {
+            reader,
+            identity: false,
+            notes: compat.notes,
+            root,
+            graph: graph.runtime_only(),
+            blocks: blocks.into_boxed_slice(),
+            enums: enums.into_boxed_slice(),
+            results: results.into_boxed_slice(),
+            locs: locs.into_boxed_slice(),
+        })
+    }
+
+    /// Whether the writer's schema is the reader's own (equal canonical bytes), so values are
+    /// decoded with the ordinary plan and the translation costs nothing.
+    pub fn is_identity(&self) -> bool {
+        self.identity
+    }
+
+    /// The reader type this translation decodes into.
+    pub fn reader_shape(&self) -> &'static Shape {
+        self.reader
+    }
+
+    /// The non-breaking differences between the two schemas (skipped fields, defaulted fields,
+    /// variants the reader does not know, renamed types, ...), for logging.
+    pub fn notes(&self) -> &[Note] {
+        &self.notes
+    }
+
+    /// Decodes one value from the start of `bytes` into `dst` and returns how many bytes it
+    /// took. On error `dst` is left uninitialised and nothing is leaked.
+    ///
+    /// # Safety
+    ///
+    /// `dst` must be valid for writes of, and aligned for, the reader type
+    /// ([`reader_shape`](Self::reader_shape)).
+    pub unsafe fn decode_raw(&self, bytes: &[u8], dst: *mut u8) -> Result<usize, DecodeError> {
+        if self.identity {
+            let plan = plan_for_shape(self.reader)?;
+            // SAFETY: forwarded from the caller; the plan is the reader type's.
+            return unsafe { plan.decode_raw(bytes, dst) };
+        }
+        let mut r = Reader::new(bytes);
+        let block = &self.blocks[self.root as usize];
+        // SAFETY: forwarded from the caller; the root block was compiled for the reader type.
+        match unsafe { run_ops(self, &block.ops, dst, &mut r, 0) } {
+            Ok(()) => Ok(r.pos),
+            Err(e) => Err(*e),
+        }
+    }
+}
+
+impl fmt::Debug for Translation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Translation")
+            .field("reader", &self.reader.to_string())
+            .field("identity", &self.identity)
+            .field("notes", &self.notes)
+            .field("blocks", &self.blocks.len())
+            .field("enums", &self.enums.len())
+            .finish_non_exhaustive()
+    }
+}
+
+// SAFETY: a `Translation` is immutable after compilation. Besides owned plain data it holds
+// only `&'static` facet shape data (shapes, definitions, vtables of plain function pointers)
+// and `&'static Plan`s, which are never mutated and are shared between threads by the ordinary
+// codec already (see `Plan`'s impls).
+unsafe impl Send for Translation {}
+// SAFETY: as above.
+unsafe impl Sync for Translation {}
+
+/// Compiles the translation from `writer` to `T` (see [`Translation::compile`]).
+pub fn translation_for<T: Facet<'static>>(writer: &Schema) -> Result<Translation, TranslateError> {
+    Translation::compile(writer, T::SHAPE)
+}
+
+/// Decodes a `T` from exactly `bytes` (trailing bytes are an error), written by a peer whose
+/// type has the schema `t` was compiled from.
+///
+/// Fails with [`DecodeError::Unsupported`] if `t` was compiled for another type than `T`.
+pub fn decode_translated<T: Facet<'static>>(
+    t: &Translation,
+    bytes: &[u8],
+) -> Result<T, DecodeError> {
+    if T::SHAPE.id != t.reader.id {
+        return Err(DecodeError::Unsupported(UnsupportedShape {
+            type_name: T::SHAPE.to_string(),
+            path: String::new(),
+            reason: "the translation was compiled for another type",
+        }));
+    }
+    if t.identity {
+        return crate::decode::<T>(bytes);
+    }
+    let mut slot = MaybeUninit::<T>::uninit();
+    // SAFETY: `slot` is valid for writes of a `T`, and `t` was compiled for `T::SHAPE` (same
+    // type id, checked above).
+    let used = unsafe { t.decode_raw(bytes, slot.as_mut_ptr().cast::<u8>())? };
+    // SAFETY: `decode_raw` returned `Ok`, so it initialised the whole value.
+    let value = unsafe { slot.assume_init() };
+    if used != bytes.len() {
+        // `value` is dropped here, once.
+        return Err(DecodeError::TrailingBytes {
+            consumed: used,
+            total: bytes.len(),
+        });
+    }
+    Ok(value)
+}
+
+// -------------------------------------------------------------------------------------------
+// The writer graph: the writer's schema with references resolved, used to skip values
+// -------------------------------------------------------------------------------------------
+
+/// One node of the writer's schema. `Ref`s are resolved to the index of the definition they
+/// name, so a recursive schema is a graph with cycles.
+enum WNode {
+    Prim(PrimitiveKind),
+    Bytes,
+    List(WId),
+    Array(WId, u64),
+    Map(WId, WId),
+    Option(WId),
+    /// A tuple or struct: its elements one after the other.
+    Seq(Box<[WId]>),
+    /// An enum: the fields of each variant, by wire index.
+    Enum(Box<[Box<[WId]>]>),
+    /// A channel: its wire form is the runtime's business, so it cannot be skipped.
+    Channel,
+}
+
+struct WriterGraph {
+    nodes: Vec<WNode>,
+    /// Per node, a lower bound on the bytes one value takes (see [`WriterGraph::min_wire`]).
+    min_wire: Vec<usize>,
+    /// Per node, the schema it was built from (compile time only; empty afterwards).
+    origin: Vec<*const Schema>,
+    root: WId,
+}
+
+/// The cap on any `min_wire`, so that sums and products cannot overflow.
+const MIN_WIRE_CAP: usize = 1 << 32;
+
+/// How deeply a writer schema given to [`Translation::compile`] may nest. Schemas parsed from
+/// canonical bytes are already limited to [`MAX_SCHEMA_DEPTH`]; this also bounds ones built
+/// in memory.
+const MAX_GRAPH_DEPTH: usize = MAX_SCHEMA_DEPTH * 2;
+
+fn prim_min_wire(kind: PrimitiveKind) -> usize {
+    match kind {
+        PrimitiveKind::Unit => 0,
+        PrimitiveKind::F32 => 4,
+        PrimitiveKind::F64 => 8,
+        PrimitiveKind::Char => 2,
+        _ => 1,
+    }
+}
+
+fn graph_error(path: &str, reason: &'static str) -> TranslateError {
+    TranslateError::Unsupported(UnsupportedShape {
+        type_name: "writer schema".to_owned(),
+        path: path.to_owned(),
+        reason,
+    })
+}
+
+impl WriterGraph {
+    fn empty() -> WriterGraph {
+        WriterGraph {
+            nodes: Vec::new(),
+            min_wire: Vec::new(),
+            origin: Vec::new(),
+            root: 0,
+        }
+    }
+
+    fn build(schema: &Schema) -> Result<WriterGraph, TranslateError> {
+        let mut graph = WriterGraph::empty();
+        let mut defs = Vec::new();
+        graph.root = graph.add(schema, &mut defs, 0)?;
+        graph.compute_min_wire();
+        Ok(graph)
+    }
+
+    /// Drops the compile-time-only parts (pointers into the caller's schema).
+    fn runtime_only(mut self) -> WriterGraph {
+        self.origin = Vec::new();
+        self
+    }
+
+    fn push(&mut self, node: WNode, origin: &Schema) -> WId {
+        self.nodes.push(node);
+        self.origin.push(origin);
+        (self.nodes.len() - 1) as WId
+    }
+
+    /// `defs` holds the (name, node) of each enclosing struct or enum, outermost first.
+    fn add<'s>(
+        &mut self,
+        schema: &'s Schema,
+        defs: &mut Vec<(&'s str, WId)>,
+        depth: usize,
+    ) -> Result<WId, TranslateError> {
+        if depth > MAX_GRAPH_DEPTH {
+            return Err(graph_error("", "the writer's schema nests too deeply"));
+        }
+        let id = match schema {
+            Schema::Primitive(kind) => self.push(WNode::Prim(*kind), schema),
+            Schema::Bytes => self.push(WNode::Bytes, schema),
+            Schema::List(item) => {
+                let item = self.add(item, defs, depth + 1)?;
+                self.push(WNode::List(item), schema)
+            }
+            Schema::Array(item, n) => {
+                let item = self.add(item, defs, depth + 1)?;
+                self.push(WNode::Array(item, *n), schema)
+            }
+            Schema::Map(key, value) => {
+                let key = self.add(key, defs, depth + 1)?;
+                let value = self.add(value, defs, depth + 1)?;
+                self.push(WNode::Map(key, value), schema)
+            }
+            Schema::Option(inner) => {
+                let inner = self.add(inner, defs, depth + 1)?;
+                self.push(WNode::Option(inner), schema)
+            }
+            Schema::Tuple(items) => {
+                let items = items
+                    .iter()
+                    .map(|item| self.add(item, defs, depth + 1))
+                    .collect::<Result<Box<[WId]>, _>>()?;
+                self.push(WNode::Seq(items), schema)
+            }
+            Schema::Channel { .. } => self.push(WNode::Channel, schema),
+            Schema::Ref(name) => {
+                return match defs.iter().rev().find(|(def, _)| def == name) {
+                    Some(&(_, id)) => Ok(id),
+                    None => Err(graph_error(
+                        name,
+                        "the writer's schema refers to a type that does not enclose the reference",
+                    )),
+                };
+            }
+            Schema::Struct { name, fields, .. } => {
+                // Reserve the node first so references inside can point at it.
+                let id = self.push(WNode::Seq(Box::new([])), schema);
+                defs.push((name, id));
+                let items = self.fields(fields, defs, depth);
+                defs.pop();
+                self.nodes[id as usize] = WNode::Seq(items?);
+                id
+            }
+            Schema::Enum { name, variants } => {
+                let id = self.push(WNode::Enum(Box::new([])), schema);
+                defs.push((name, id));
+                let built = variants
+                    .iter()
+                    .map(|v| self.fields(&v.fields, defs, depth))
+                    .collect::<Result<Box<[_]>, _>>();
+                defs.pop();
+                self.nodes[id as usize] = WNode::Enum(built?);
+                id
+            }
+        };
+        Ok(id)
+    }
+
+    fn fields<'s>(
+        &mut self,
+        fields: &'s [Field],
+        defs: &mut Vec<(&'s str, WId)>,
+        depth: usize,
+    ) -> Result<Box<[WId]>, TranslateError> {
+        fields
+            .iter()
+            .map(|f| self.add(&f.schema, defs, depth + 1))
+            .collect()
+    }
+
+    /// Lower bounds on each node's wire size, iterated to a fixpoint from zero. Every iterate
+    /// is a lower bound, so stopping early (a schema with no finite values) is still safe.
+    fn compute_min_wire(&mut self) {
+        self.min_wire = vec![0; self.nodes.len()];
+        for _ in 0..64 {
+            let mut changed = false;
+            for i in 0..self.nodes.len() {
+                let m = self.node_min_wire(i);
+                if m != self.min_wire[i] {
+                    self.min_wire[i] = m;
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+    }
+
+    fn node_min_wire(&self, i: usize) -> usize {
+        let sum = |ids: &[WId]| {
+            ids.iter()
+                .fold(0usize, |acc, &id| {
+                    acc.saturating_add(self.min_wire[id as usize])
+                })
+                .min(MIN_WIRE_CAP)
+        };
+        match &self.nodes[i] {
+            WNode::Prim(kind) => prim_min_wire(*kind),
+            WNode::Bytes | WNode::List(_) | WNode::Map(..) | WNode::Option(_) => 1,
+            WNode::Array(item, n) => {
+                let n = usize::try_from(*n).unwrap_or(usize::MAX);
+                self.min_wire[*item as usize]
+                    .saturating_mul(n)
+                    .min(MIN_WIRE_CAP)
+            }
+            WNode::Seq(items) => sum(items),
+            WNode::Enum(variants) => variants
+                .iter()
+                .map(|fields| sum(fields))
+                .min()
+                .unwrap_or(0)
+                .saturating_add(1)
+                .min(MIN_WIRE_CAP),
+            // Never skipped; any lower bound will do.
+            WNode::Channel => 0,
+        }
+    }
+
+    /// Whether skipping a value of `id` could meet a channel.
+    fn reaches_channel(&self, id: WId) -> bool {
+        let mut seen = HashSet::new();
+        let mut todo = vec![id];
+        while let Some(id) = todo.pop() {
+            if !seen.insert(id) {
+                continue;
+            }
+            match &self.nodes[id as usize] {
+                WNode::Channel => return true,
+                WNode::Prim(_) | WNode::Bytes => {}
+                WNode::List(i) | WNode::Array(i, _) | WNode::Option(i) => todo.push(*i),
+                WNode::Map(k, v) => todo.extend([*k, *v]),
+                WNode::Seq(items) => todo.extend(items.iter()),
+                WNode::Enum(variants) => todo.extend(variants.iter().flat_map(|v| v.iter())),
+            }
+        }
+        false
+    }
+
+    /// The schema node `id` was built from.
+    fn origin(&self, id: WId) -> &Schema {
+        // SAFETY: `origin` is only read while compiling, when it points into the writer
+        // schema borrowed by `Translation::compile` for the whole compilation
+        // (`runtime_only` clears it before the translation is returned).
+        unsafe { &*self.origin[id as usize] }
+    }
+}
+
+// -------------------------------------------------------------------------------------------
+// Translation plan data
+// -------------------------------------------------------------------------------------------
+
+/// One step of a translation. `off` is relative to the base pointer of the op list; `loc`
+/// indexes [`Translation::locs`] (errors, and the shape to drop on failure).
+#[derive(Clone, Copy)]
+enum TOp {
+    /// A scalar whose kind is the same on both sides.
+    Prim { off: usize, prim: Prim, loc: u32 },
+    /// A `String` on both sides.
+    String { off: usize, loc: u32 },
+    /// A value whose schema is identical on both sides: the ordinary plan of its type.
+    Plain {
+        off: usize,
+        plan: &'static Plan,
+        loc: u32,
+    },
+    /// A writer-only value, read and discarded.
+    Skip { node: WId, loc: u32 },
+    /// A reader-only field, filled with its default.
+    Default {
+        off: usize,
+        source: DefaultSource,
+        loc: u32,
+    },
+    List {
+        off: usize,
+        elem: BlockId,
+        list: &'static ListDef,
+        loc: u32,
+    },
+    Array {
+        off: usize,
+        elem: BlockId,
+        n: usize,
+        loc: u32,
+    },
+    Map {
+        off: usize,
+        key: BlockId,
+        value: BlockId,
+        map: &'static MapDef,
+        loc: u32,
+    },
+    Option {
+        off: usize,
+        inner: BlockId,
+        vt: &'static OptionVTable,
+        loc: u32,
+    },
+    /// A reader `Result`, fed by a writer enum; `id` indexes [`Translation::results`].
+    Result {
+        off: usize,
+        id: u32,
+        vt: &'static ResultVTable,
+        loc: u32,
+    },
+    Boxed {
+        off: usize,
+        inner: BlockId,
+        loc: u32,
+    },
+    Shared {
+        off: usize,
+        inner: BlockId,
+        vt: &'static PointerVTable,
+        loc: u32,
+    },
+    /// A reader enum; `id` indexes [`Translation::enums`].
+    Enum { off: usize, id: u32, loc: u32 },
+}
+
+impl TOp {
+    /// The offset and loc of the value the op writes, if it writes one that may need dropping.
+    fn written(&self) -> Option<(usize, u32)> {
+        match *self {
+            TOp::Prim { .. } | TOp::Skip { .. } => None,
+            TOp::String { off, loc }
+            | TOp::Plain { off, loc, .. }
+            | TOp::Default { off, loc, .. }
+            | TOp::List { off, loc, .. }
+            | TOp::Array { off, loc, .. }
+            | TOp::Map { off, loc, .. }
+            | TOp::Option { off, loc, .. }
+            | TOp::Result { off, loc, .. }
+            | TOp::Boxed { off, loc, .. }
+            | TOp::Shared { off, loc, .. }
+            | TOp::Enum { off, loc, .. } => Some((off, loc)),
+        }
+    }
+}
+
+/// The op list for one (writer node, reader type) pair, made where the wire repeats or
+/// chooses (list and map items, option insides, boxes, variants' payloads in results).
+struct TBlock {
+    ops: Box<[TOp]>,
+    layout: Layout,
+    /// The writer node the block reads (its `min_wire` bounds lengths).
+    node: WId,
+}
+
+/// A reader variant that a writer variant maps to.
+struct TVariant {
+    discriminant: i64,
+    ops: Box<[TOp]>,
+}
+
+struct TEnum {
+    repr: Disc,
+    /// By writer wire index: the reader variant, or `None` for a writer-only variant.
+    variants: Box<[Option<TVariant>]>,
+    /// The writer's variant names, by wire index (for the unknown-variant error).
+    writer_names: Box<[Box<str>]>,
+}
+
+struct TResult {
+    /// By writer wire index: `(is_err, payload block)`, or `None` for a writer-only variant.
+    variants: Box<[Option<(bool, BlockId)>]>,
+    writer_names: Box<[Box<str>]>,
+}
+
+struct TLoc {
+    /// The reader type whose op list holds the op (interned: reader types are finite).
+    type_name: &'static str,
+    field: Option<&'static str>,
+    /// The shape of the value the op writes (for skips, the enclosing type).
+    shape: &'static Shape,
+}
+
+/// Interns names of the reader's types (there are finitely many: they come from local shapes,
+/// never from a peer), so that errors can carry `&'static str` locations like the ordinary
+/// codec's without leaking per translation.
+fn intern(name: String) -> &'static str {
+    static NAMES: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+    let mut names = NAMES
+        .get_or_init(|| Mutex::new(HashSet::new()))
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    if let Some(&interned) = names.get(name.as_str()) {
+        return interned;
+    }
+    let interned: &'static str = Box::leak(name.into_boxed_str());
+    names.insert(interned);
+    interned
+}
+
+// -------------------------------------------------------------------------------------------
+// Compiler
+// -------------------------------------------------------------------------------------------
+
+struct Compiler<'g> {
+    graph: &'g WriterGraph,
+    blocks: Vec<TBlock>,
+    enums: Vec<TEnum>,
+    results: Vec<TResult>,
+    locs: Vec<TLoc>,
+    /// Blocks made (or being made) per (writer node, reader type): this is what ties the knot
+    /// for recursive types.
+    memo: HashMap<(WId, TypeId), BlockId>,
+    /// The reader's schema per type, to spot sub-values identical on both sides.
+    reader_schemas: HashMap<TypeId, Schema>,
+}
+
+/// Where in the reader's type the compiler is.
+#[derive(Clone, Copy)]
+struct Ctx<'a> {
+    owner: &'static str,
+    field: Option<&'static str>,
+    path: &'a str,
+}
+
+fn facet_kind(kind: FacetStructKind) -> StructKind {
+    match kind {
+        FacetStructKind::Struct => StructKind::Named,
+        FacetStructKind::TupleStruct | FacetStructKind::Tuple => StructKind::Tuple,
+        FacetStructKind::Unit => StructKind::Unit,
+    }
+}
+
+fn unsupported(shape: &'static Shape, path: &str, reason: &'static str) -> TranslateError {
+    TranslateError::Unsupported(UnsupportedShape {
+        type_name: shape.to_string(),
+        path: path.to_owned(),
+        reason,
+    })
+}
+
+impl Compiler<'_> {
+    fn loc(&mut self, ctx: Ctx<'_>, shape: &'static Shape) -> u32 {
+        self.locs.push(TLoc {
+            type_name: ctx.owner,
+            field: ctx.field,
+            shape,
+        });
+        (self.locs.len() - 1) as u32
+    }
+
+    /// A difference [`compat::check`] should already have refused; reported the same way
+    /// rather than trusted away.
+    fn mismatch(&self, w: WId, shape: &'static Shape, path: &str) -> TranslateError {
+        TranslateError::Incompatible(vec![Incompatibility {
+            path: path.to_owned(),
+            writer_type: self.graph.origin(w).type_expr(),
+            reader_type: shape.to_string(),
+            kind: IncompatibilityKind::TypeChanged,
+        }])
+    }
+
+    fn identical(&mut self, w: WId, shape: &'static Shape) -> Result<bool, TranslateError> {
+        let type_id = shape.id.get();
+        let reader = match self.reader_schemas.entry(type_id) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => e.insert(schema_of_shape(shape)?),
+        };
+        Ok(reader == self.graph.origin(w))
+    }
+
+    /// The block translating writer node `w` into a `shape` value, compiling it if needed.
+    fn block(
+        &mut self,
+        w: WId,
+        shape: &'static Shape,
+        path: &str,
+    ) -> Result<BlockId, TranslateError> {
+        let key = (w, shape.id.get());
+        if let Some(&id) = self.memo.get(&key) {
+            return Ok(id);
+        }
+        let layout = shape
+            .layout
+            .sized_layout()
+            .map_err(|_| unsupported(shape, path, "unsized types cannot be values"))?;
+        let id = self.blocks.len() as BlockId;
+        self.blocks.push(TBlock {
+            ops: Box::new([]),
+            layout,
+            node: w,
+        });
+        self.memo.insert(key, id);
+        let ctx = Ctx {
+            owner: intern(shape.to_string()),
+            field: None,
+            path,
+        };
+        let mut ops = Vec::new();
+        self.emit(w, shape, 0, &mut ops, ctx)?;
+        self.blocks[id as usize].ops = ops.into_boxed_slice();
+        Ok(id)
+    }
+
+    /// Appends the ops that read writer node `w` into a `shape` value at `off`.
+    fn emit(
+        &mut self,
+        w: WId,
+        shape: &'static Shape,
+        off: usize,
+        ops: &mut Vec<TOp>,
+        ctx: Ctx<'_>,
+    ) -> Result<(), TranslateError> {
+        let graph = self.graph;
+        if channel_of(shape).is_some() {
+            // A channel handle's wire form does not depend on its item type (items travel
+            // separately and are the runtime's to translate), so the handle decodes as is.
+            if !matches!(graph.nodes[w as usize], WNode::Channel) {
+                return Err(self.mismatch(w, shape, ctx.path));
+            }
+            return self.plain(shape, off, ops, ctx);
+        }
+        if self.identical(w, shape)? {
+            return match classify(shape) {
+                Kind::Unit => Ok(()),
+                Kind::Prim(prim) => {
+                    let loc = self.loc(ctx, shape);
+                    ops.push(TOp::Prim { off, prim, loc });
+                    Ok(())
+                }
+                Kind::String => {
+                    let loc = self.loc(ctx, shape);
+                    ops.push(TOp::String { off, loc });
+                    Ok(())
+                }
+                _ => self.plain(shape, off, ops, ctx),
+            };
+        }
+        let node = &graph.nodes[w as usize];
+        match (classify(shape), node) {
+            (Kind::Box(pointee), _) => {
+                let loc = self.loc(ctx, shape);
+                let inner = self.block(w, pointee, ctx.path)?;
+                ops.push(TOp::Boxed { off, inner, loc });
+            }
+            (Kind::Shared(def, pointee), _) => {
+                if def.vtable.new_into_fn.is_none() {
+                    return Err(unsupported(
+                        shape,
+                        ctx.path,
+                        "this smart pointer cannot be built through facet",
+                    ));
+                }
+                let loc = self.loc(ctx, shape);
+                let inner = self.block(w, pointee, ctx.path)?;
+                ops.push(TOp::Shared {
+                    off,
+                    inner,
+                    vt: def.vtable,
+                    loc,
+                });
+            }
+            (Kind::List(list), &WNode::List(item)) => {
+                check_list_ops(shape, list, ctx.path)?;
+                let loc = self.loc(ctx, shape);
+                let elem = self.block(item, list.t, &format!("{}[]", ctx.path))?;
+                ops.push(TOp::List {
+                    off,
+                    elem,
+                    list,
+                    loc,
+                });
+            }
+            (Kind::Array(array), &WNode::Array(item, n)) if n == array.n as u64 => {
+                if array.n == 0 {
+                    return Ok(());
+                }
+                let loc = self.loc(ctx, shape);
+                let elem = self.block(item, array.t, &format!("{}[]", ctx.path))?;
+                ops.push(TOp::Array {
+                    off,
+                    elem,
+                    n: array.n,
+                    loc,
+                });
+            }
+            (Kind::Map(map), &WNode::Map(k, v)) => {
+                let loc = self.loc(ctx, shape);
+                let key = self.block(k, map.k, &format!("{}{{key}}", ctx.path))?;
+                let value = self.block(v, map.v, &format!("{}{{value}}", ctx.path))?;
+                ops.push(TOp::Map {
+                    off,
+                    key,
+                    value,
+                    map,
+                    loc,
+                });
+            }
+            (Kind::Option(def), &WNode::Option(inner)) => {
+                let loc = self.loc(ctx, shape);
+                let inner = self.block(inner, def.t, &format!("{}?", ctx.path))?;
+                ops.push(TOp::Option {
+                    off,
+                    inner,
+                    vt: def.vtable,
+                    loc,
+                });
+            }
+            (Kind::Result(def), WNode::Enum(_)) => {
+                let Schema::Enum { variants, .. } = graph.origin(w) else {
+                    return Err(self.mismatch(w, shape, ctx.path));
+                };
+                let id = self.result(w, variants, def.t, def.e, shape, ctx)?;
+                let loc = self.loc(ctx, shape);
+                ops.push(TOp::Result {
+                    off,
+                    id,
+                    vt: def.vtable,
+                    loc,
+                });
+            }
+            (Kind::Struct(st), WNode::Seq(items)) if st.kind == FacetStructKind::Tuple => {
+                if items.len() != st.fields.len() {
+                    return Err(self.mismatch(w, shape, ctx.path));
+                }
+                let owner = intern(shape.to_string());
+                for (i, (field, &item)) in st.fields.iter().zip(items.iter()).enumerate() {
+                    let path = format!("{}.{i}", ctx.path);
+                    let fctx = Ctx {
+                        owner,
+                        field: Some(field.name),
+                        path: &path,
+                    };
+                    self.emit(item, field.shape(), off + field.offset, ops, fctx)?;
+                }
+            }
+            (Kind::Struct(st), WNode::Seq(items)) => {
+                let Schema::Struct { kind, fields, .. } = graph.origin(w) else {
+                    return Err(self.mismatch(w, shape, ctx.path));
+                };
+                let owner = intern(shape.to_string());
+                let writer = WriterFields {
+                    kind: *kind,
+                    fields,
+                    nodes: items,
+                };
+                let reader = ReaderFields {
+                    shape,
+                    kind: facet_kind(st.kind),
+                    fields: st.fields,
+                    owner,
+                };
+                self.fields(w, &writer, &reader, off, ops, ctx.path)?;
+            }
+            (Kind::Enum(en), WNode::Enum(nodes)) => {
+                let Schema::Enum { variants, .. } = graph.origin(w) else {
+                    return Err(self.mismatch(w, shape, ctx.path));
+                };
+                let Some(repr) = Disc::of(en.enum_repr) else {
+                    return Err(unsupported(
+                        shape,
+                        ctx.path,
+                        "enums need an explicit repr such as `#[repr(u8)]`",
+                    ));
+                };
+                let name = shape.to_string();
+                let mut mapped = Vec::with_capacity(variants.len());
+                for (wv, wnodes) in variants.iter().zip(nodes.iter()) {
+                    let Some(rv) = en.variants.iter().find(|rv| rv.name == wv.name) else {
+                        mapped.push(None);
+                        continue;
+                    };
+                    let Some(discriminant) = rv.discriminant else {
+                        return Err(unsupported(
+                            shape,
+                            ctx.path,
+                            "enum variant without a known discriminant",
+                        ));
+                    };
+                    let path = format!("{}::{}", ctx.path, rv.name);
+                    let writer = WriterFields {
+                        kind: wv.kind,
+                        fields: &wv.fields,
+                        nodes: wnodes,
+                    };
+                    let reader = ReaderFields {
+                        shape,
+                        kind: facet_kind(rv.data.kind),
+                        fields: rv.data.fields,
+                        owner: intern(format!("{name}::{}", rv.name)),
+                    };
+                    let mut vops = Vec::new();
+                    self.fields(w, &writer, &reader, 0, &mut vops, &path)?;
+                    mapped.push(Some(TVariant {
+                        discriminant,
+                        ops: vops.into_boxed_slice(),
+                    }));
+                }
+                self.enums.push(TEnum {
+                    repr,
+                    variants: mapped.into_boxed_slice(),
+                    writer_names: variant_names(variants),
+                });
+                let id = (self.enums.len() - 1) as u32;
+                let loc = self.loc(ctx, shape);
+                ops.push(TOp::Enum { off, id, loc });
+            }
+            (Kind::Unsupported(reason), _) => return Err(unsupported(shape, ctx.path, reason)),
+            (Kind::Ref(_) | Kind::StrRef | Kind::SliceRef(_), _) => {
+                return Err(unsupported(
+                    shape,
+                    ctx.path,
+                    "borrowed values can be encoded but not decoded; decode the owned type instead",
+                ));
+            }
+            _ => return Err(self.mismatch(w, shape, ctx.path)),
+        }
+        Ok(())
+    }
+
+    /// A value decoded by its type's ordinary plan.
+    fn plain(
+        &mut self,
+        shape: &'static Shape,
+        off: usize,
+        ops: &mut Vec<TOp>,
+        ctx: Ctx<'_>,
+    ) -> Result<(), TranslateError> {
+        let plan = plan_for_shape(shape)?;
+        if let Some(blocker) = &plan.decode_blocker {
+            return Err(TranslateError::Unsupported(blocker.clone()));
+        }
+        let loc = self.loc(ctx, shape);
+        ops.push(TOp::Plain { off, plan, loc });
+        Ok(())
+    }
+
+    /// A writer enum read as a reader `Result<ok, err>`: variants `Ok` and `Err`, each with one
+    /// positional field.
+    fn result(
+        &mut self,
+        w: WId,
+        variants: &[Variant],
+        ok: &'static Shape,
+        err: &'static Shape,
+        shape: &'static Shape,
+        ctx: Ctx<'_>,
+    ) -> Result<u32, TranslateError> {
+        let graph = self.graph;
+        let WNode::Enum(nodes) = &graph.nodes[w as usize] else {
+            return Err(self.mismatch(w, shape, ctx.path));
+        };
+        let mut mapped = Vec::with_capacity(variants.len());
+        for (wv, wnodes) in variants.iter().zip(nodes.iter()) {
+            let (is_err, payload) = match wv.name.as_str() {
+                "Ok" => (false, ok),
+                "Err" => (true, err),
+                _ => {
+                    mapped.push(None);
+                    continue;
+                }
+            };
+            let path = format!("{}::{}.0", ctx.path, wv.name);
+            let (StructKind::Tuple, [field], [node]) = (wv.kind, &wv.fields[..], &wnodes[..])
+            else {
+                return Err(self.mismatch(w, shape, &path));
+            };
+            if field.name != "0" {
+                return Err(self.mismatch(w, shape, &path));
+            }
+            let block = self.block(*node, payload, &path)?;
+            mapped.push(Some((is_err, block)));
+        }
+        self.results.push(TResult {
+            variants: mapped.into_boxed_slice(),
+            writer_names: variant_names(variants),
+        });
+        Ok((self.results.len() - 1) as u32)
+    }
+
+    /// The fields of a struct or of a matched variant: the writer's in wire order, each read
+    /// into the reader's field of the same name or skipped, then the reader-only fields
+    /// filled with their defaults.
+    fn fields(
+        &mut self,
+        w: WId,
+        writer: &WriterFields<'_>,
+        reader: &ReaderFields,
+        off: usize,
+        ops: &mut Vec<TOp>,
+        path: &str,
+    ) -> Result<(), TranslateError> {
+        if writer.kind != reader.kind || writer.fields.len() != writer.nodes.len() {
+            return Err(self.mismatch(w, reader.shape, path));
+        }
+        for field in reader.fields {
+            if field.should_skip_serializing_unconditional()
+                || field.should_skip_deserializing()
+                || field.is_flattened()
+                || field.proxy.is_some()
+                || !field.format_proxies.is_empty()
+            {
+                return Err(unsupported(
+                    reader.shape,
+                    path,
+                    "skipped, flattened and proxied fields are not supported",
+                ));
+            }
+        }
+        let skip_ctx = Ctx {
+            owner: reader.owner,
+            field: None,
+            path,
+        };
+        for (wf, &node) in writer.fields.iter().zip(writer.nodes.iter()) {
+            let fpath = format!("{path}.{}", wf.name);
+            match reader.fields.iter().find(|rf| rf.name == wf.name) {
+                Some(rf) => {
+                    let fctx = Ctx {
+                        owner: reader.owner,
+                        field: Some(rf.name),
+                        path: &fpath,
+                    };
+                    self.emit(node, rf.shape(), off + rf.offset, ops, fctx)?;
+                }
+                None => {
+                    if self.graph.reaches_channel(node) {
+                        return Err(graph_error(
+                            &fpath,
+                            "a field holding a channel cannot be skipped",
+                        ));
+                    }
+                    let loc = self.loc(skip_ctx, reader.shape);
+                    ops.push(TOp::Skip { node, loc });
+                }
+            }
+        }
+        for rf in reader.fields {
+            if writer.fields.iter().any(|wf| wf.name == rf.name) {
+                continue;
+            }
+            let fpath = format!("{path}.{}", rf.name);
+            let source = match rf.default {
+                Some(DefaultSource::FromTrait) if !rf.shape().is_default() => {
+                    return Err(unsupported(
+                        rf.shape(),
+                        &fpath,
+                        "the field is `#[facet(default)]` but its type has no Default",
+                    ));
+                }
+                Some(source) => source,
+                None => {
+                    return Err(TranslateError::Incompatible(vec![Incompatibility {
+                        path: fpath,
+                        writer_type: self.graph.origin(w).type_expr(),
+                        reader_type: reader.shape.to_string(),
+                        kind: IncompatibilityKind::MissingField {
+                            field: rf.name.to_owned(),
+                            field_type: rf.shape().to_string(),
+                        },
+                    }]));
+                }
+            };
+            let fctx = Ctx {
+                owner: reader.owner,
+                field: Some(rf.name),
+                path: &fpath,
+            };
+            let loc = self.loc(fctx, rf.shape());
+            ops.push(TOp::Default {
+                off: off + rf.offset,
+                source,
+                loc,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A writer struct's or variant's fields, with their graph nodes.
+struct WriterFields<'a> {
+    kind: StructKind,
+    fields: &'a [Field],
+    nodes: &'a [WId],
+}
+
+/// A reader struct's or variant's fields.
+struct ReaderFields {
+    /// The struct or enum type.
+    shape: &'static Shape,
+    kind: StructKind,
+    fields: &'static [facet_core::Field],
+    /// Interned display name of the struct or `Enum::Variant`.
+    owner: &'static str,
+}
+
+fn variant_names(variants: &[Variant]) -> Box<[Box<str>]> {
+    variants.iter().map(|v| v.name.as_str().into()).collect()
+}
+
+// -------------------------------------------------------------------------------------------
+// Interpreter
+// -------------------------------------------------------------------------------------------
+
+#[cold]
+#[inline(never)]
+fn at(t: &Translation, loc: u32, offset: usize) -> Location {
+    let info = &t.locs[loc as usize];
+    Location {
+        offset,
+        type_name: info.type_name,
+        field: info.field,
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn fail(t: &Translation, f: ReadFail, loc: u32, r: &Reader<'_>) -> Fail {
+    let at = at(t, loc, r.pos);
+    Box::new(match f {
+        ReadFail::End => DecodeError::UnexpectedEnd { at },
+        ReadFail::Varint => DecodeError::BadVarint { at },
+        ReadFail::Bool(byte) => DecodeError::InvalidBool { byte, at },
+        ReadFail::Char => DecodeError::InvalidChar { at },
+    })
+}
+
+#[cold]
+#[inline(never)]
+fn too_deep(t: &Translation, loc: u32, r: &Reader<'_>) -> Fail {
+    Box::new(DecodeError::DepthLimitExceeded {
+        limit: MAX_DEPTH,
+        at: at(t, loc, r.pos),
+    })
+}
+
+#[cold]
+#[inline(never)]
+fn unknown_variant(t: &Translation, index: u32, variants: usize, loc: u32, r: &Reader<'_>) -> Fail {
+    Box::new(DecodeError::UnknownVariant {
+        index,
+        variants,
+        at: at(t, loc, r.pos),
+    })
+}
+
+#[cold]
+#[inline(never)]
+fn writer_only_variant(
+    t: &Translation,
+    names: &[Box<str>],
+    index: u32,
+    loc: u32,
+    r: &Reader<'_>,
+) -> Fail {
+    Box::new(DecodeError::VariantUnknownToReader {
+        variant: names
+            .get(index as usize)
+            .map(|n| n.to_string())
+            .unwrap_or_default(),
+        index,
+        at: at(t, loc, r.pos),
+    })
+}
+
+/// Reads a length and checks that `len` items of at least `min_wire` bytes fit in the rest of
+/// the input (or, for zero-byte items, in the input's budget), before anything is allocated.
+fn read_len(t: &Translation, r: &mut Reader<'_>, min_wire: usize, loc: u32) -> Result<usize, Fail> {
+    let len = r.varint_usize().map_err(|f| fail(t, f, loc, r))?;
+    check_count(t, r, len, min_wire, loc)?;
+    Ok(len)
+}
+
+fn check_count(
+    t: &Translation,
+    r: &mut Reader<'_>,
+    len: usize,
+    min_wire: usize,
+    loc: u32,
+) -> Result<(), Fail> {
+    if min_wire == 0 {
+        if len > r.empty_budget {
+            return Err(Box::new(DecodeError::TooManyEmptyItems {
+                at: at(t, loc, r.pos),
+            }));
+        }
+        r.empty_budget -= len;
+    } else {
+        let needed = (len as u128) * (min_wire as u128);
+        if needed > r.remaining() as u128 {
+            return Err(Box::new(DecodeError::LengthExceedsInput {
+                len: len as u64,
+                needed: u64::try_from(needed).unwrap_or(u64::MAX),
+                remaining: r.remaining(),
+                at: at(t, loc, r.pos),
+            }));
+        }
+    }
+    Ok(())
+}
+
+/// Drops the values `ops` wrote at `base`, last first.
+///
+/// # Safety
+///
+/// Every op in `ops` must have completed successfully on `base`.
+#[cold]
+#[inline(never)]
+unsafe fn drop_written(t: &Translation, ops: &[TOp], base: *mut u8) {
+    for op in ops.iter().rev() {
+        if let Some((off, loc)) = op.written() {
+            // SAFETY: the op initialised a value of its loc's shape at `base + off`.
+            unsafe {
+                t.locs[loc as usize]
+                    .shape
+                    .call_drop_in_place(PtrMut::new(base.add(off)));
+            }
+        }
+    }
+}
+
+/// Runs `ops` on `base`, all or nothing.
+///
+/// # Safety
+///
+/// `base` must be valid for writes of the type `ops` was compiled for, and the bytes the ops
+/// write must hold nothing that needs dropping.
+unsafe fn run_ops(
+    t: &Translation,
+    ops: &[TOp],
+    base: *mut u8,
+    r: &mut Reader<'_>,
+    depth: usize,
+) -> Result<(), Fail> {
+    for (i, op) in ops.iter().enumerate() {
+        // SAFETY: forwarded from the caller.
+        if let Err(e) = unsafe { run_op(t, op, base, r, depth) } {
+            // SAFETY: ops `..i` completed.
+            unsafe { drop_written(t, &ops[..i], base) };
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// Runs one op. On error, nothing it wrote remains initialised.
+///
+/// # Safety
+///
+/// As [`run_ops`]; each op's `off` is the offset of a value of the op's shape inside the value
+/// at `base` (the compiler took it from the reader's shape), so every cast names the real type.
+unsafe fn run_op(
+    t: &Translation,
+    op: &TOp,
+    base: *mut u8,
+    r: &mut Reader<'_>,
+    depth: usize,
+) -> Result<(), Fail> {
+    // SAFETY: see the function's safety section.
+    unsafe {
+        match *op {
+            TOp::Prim { off, prim, loc } => {
+                let dst = base.add(off);
+                with_prim!(prim, T => match T::get(r) {
+                    Ok(v) => dst.cast::<T>().write(v),
+                    Err(f) => return Err(fail(t, f, loc, r)),
+                });
+                Ok(())
+            }
+            TOp::String { off, loc } => {
+                let len = read_len(t, r, 1, loc)?;
+                let bytes = r.take(len).map_err(|f| fail(t, f, loc, r))?;
+                let Ok(s) = std::str::from_utf8(bytes) else {
+                    return Err(Box::new(DecodeError::InvalidUtf8 {
+                        at: at(t, loc, r.pos - len),
+                    }));
+                };
+                base.add(off).cast::<String>().write(s.to_owned());
+                Ok(())
+            }
+            TOp::Plain { off, plan, .. } => decode_nested(plan, base.add(off), r, depth),
+            TOp::Skip { node, loc } => skip(t, node, r, depth, loc),
+            TOp::Default { off, source, loc } => {
+                let dst = PtrUninit::new(base.add(off));
+                match source {
+                    DefaultSource::Custom(default_fn) => {
+                        default_fn(dst);
+                    }
+                    DefaultSource::FromTrait => {
+                        let shape = t.locs[loc as usize].shape;
+                        // Checked when compiling (`is_default`); refuse rather than leave the
+                        // field uninitialised if the shape disagrees at run time.
+                        if shape.call_default_in_place(dst).is_none() {
+                            return Err(Box::new(DecodeError::Unsupported(UnsupportedShape {
+                                type_name: shape.to_string(),
+                                path: String::new(),
+                                reason: "the field's type has no Default",
+                            })));
+                        }
+                    }
+                }
+                Ok(())
+            }
+            TOp::List {
+                off,
+                elem,
+                list,
+                loc,
+            } => run_list(t, base.add(off), elem, list, r, loc, depth),
+            TOp::Array { off, elem, n, loc } => run_array(t, base.add(off), elem, n, r, loc, depth),
+            TOp::Map {
+                off,
+                key,
+                value,
+                map,
+                loc,
+            } => run_map(t, base.add(off), key, value, map, r, loc, depth),
+            TOp::Option {
+                off,
+                inner,
+                vt,
+                loc,
+            } => run_option(t, base.add(off), inner, vt, r, loc, depth),
+            TOp::Result { off, id, vt, loc } => run_result(t, base.add(off), id, vt, r, loc, depth),
+            TOp::Boxed { off, inner, loc } => run_box(t, base.add(off), inner, r, loc, depth),
+            TOp::Shared {
+                off,
+                inner,
+                vt,
+                loc,
+            } => run_shared(t, base.add(off), inner, vt, r, loc, depth),
+            TOp::Enum { off, id, loc } => run_enum(t, base.add(off), id, r, loc, depth),
+        }
+    }
+}
+
+/// # Safety
+///
+/// As [`run_ops`], for the block's type.
+#[inline]
+unsafe fn run_block(
+    t: &Translation,
+    block: &TBlock,
+    dst: *mut u8,
+    r: &mut Reader<'_>,
+    depth: usize,
+) -> Result<(), Fail> {
+    // SAFETY: forwarded from the caller.
+    unsafe { run_ops(t, &block.ops, dst, r, depth) }
+}
+
+/// # Safety
+///
+/// `dst` must be valid for writing the list type of `loc`.
+unsafe fn run_list(
+    t: &Translation,
+    dst: *mut u8,
+    elem: BlockId,
+    list: &'static ListDef,
+    r: &mut Reader<'_>,
+    loc: u32,
+    depth: usize,
+) -> Result<(), Fail> {
+    let block = &t.blocks[elem as usize];
+    let len = read_len(t, r, t.graph.min_wire[block.node as usize], loc)?;
+    if depth >= MAX_DEPTH {
+        return Err(too_deep(t, loc, r));
+    }
+    // Checked when compiling (`check_list_ops`).
+    let (Some(init), Some(as_mut_ptr), Some(set_len), Some(reserve), Some(capacity)) = (
+        list.init_in_place_with_capacity(),
+        list.as_mut_ptr_typed(),
+        list.set_len(),
+        list.reserve(),
+        list.capacity(),
+    ) else {
+        return Err(Box::new(DecodeError::Unsupported(UnsupportedShape {
+            type_name: t.locs[loc as usize].shape.to_string(),
+            path: String::new(),
+            reason: "list cannot be filled in place",
+        })));
+    };
+    let stride = block.layout.size();
+    // SAFETY: `dst` is valid for writing the list (caller); the vtable functions are the
+    // list's own. Items `0..i` are initialised before the length is set to `i`, and the
+    // capacity is refreshed after every reservation so writes stay inside the buffer.
+    unsafe {
+        let list_ptr = init(PtrUninit::new(dst), prealloc(len, stride));
+        let mut cap = capacity(PtrConst::new(dst));
+        let mut data = as_mut_ptr(list_ptr);
+        for i in 0..len {
+            if i == cap {
+                set_len(list_ptr, i);
+                reserve(list_ptr, 1);
+                cap = capacity(PtrConst::new(dst));
+                data = as_mut_ptr(list_ptr);
+            }
+            if let Err(e) = run_block(t, block, data.add(i * stride), r, depth + 1) {
+                set_len(list_ptr, i);
+                t.locs[loc as usize]
+                    .shape
+                    .call_drop_in_place(PtrMut::new(dst));
+                return Err(e);
+            }
+        }
+        set_len(list_ptr, len);
+    }
+    Ok(())
+}
+
+/// # Safety
+///
+/// `dst` must be valid for writing `n` contiguous values of block `elem`'s type.
+unsafe fn run_array(
+    t: &Translation,
+    dst: *mut u8,
+    elem: BlockId,
+    n: usize,
+    r: &mut Reader<'_>,
+    loc: u32,
+    depth: usize,
+) -> Result<(), Fail> {
+    let block = &t.blocks[elem as usize];
+    if t.graph.min_wire[block.node as usize] == 0 {
+        check_count(t, r, n, 0, loc)?;
+    }
+    if depth >= MAX_DEPTH {
+        return Err(too_deep(t, loc, r));
+    }
+    let stride = block.layout.size();
+    let elem_shape = t.locs[loc as usize].shape;
+    for i in 0..n {
+        // SAFETY: element `i` lies inside the array (caller); when element `i` fails,
+        // elements `..i` are initialised and each is dropped exactly once.
+        unsafe {
+            if let Err(e) = run_block(t, block, dst.add(i * stride), r, depth + 1) {
+                if let facet_core::Def::Array(def) = elem_shape.def {
+                    for j in (0..i).rev() {
+                        def.t.call_drop_in_place(PtrMut::new(dst.add(j * stride)));
+                    }
+                }
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// # Safety
+///
+/// `dst` must be valid for writing the map type of `loc`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn run_map(
+    t: &Translation,
+    dst: *mut u8,
+    key: BlockId,
+    value: BlockId,
+    map: &'static MapDef,
+    r: &mut Reader<'_>,
+    loc: u32,
+    depth: usize,
+) -> Result<(), Fail> {
+    let kb = &t.blocks[key as usize];
+    let vb = &t.blocks[value as usize];
+    let min = t.graph.min_wire[kb.node as usize].saturating_add(t.graph.min_wire[vb.node as usize]);
+    let len = read_len(t, r, min, loc)?;
+    if depth >= MAX_DEPTH {
+        return Err(too_deep(t, loc, r));
+    }
+    let map_shape = t.locs[loc as usize].shape;
+    let pair = kb.layout.size() + vb.layout.size();
+    // SAFETY: `dst` is valid for the map (caller). Keys and values are decoded into scratch
+    // memory of their own layouts and moved into the map by `insert`; on failure the partial
+    // key is dropped and the map (holding only complete entries) is dropped whole.
+    unsafe {
+        let map_ptr =
+            (map.vtable.init_in_place_with_capacity)(PtrUninit::new(dst), prealloc(len, pair));
+        with_scratch(kb.layout, |k| {
+            with_scratch(vb.layout, |v| {
+                for _ in 0..len {
+                    if let Err(e) = run_block(t, kb, k, r, depth + 1) {
+                        map_shape.call_drop_in_place(PtrMut::new(dst));
+                        return Err(e);
+                    }
+                    if let Err(e) = run_block(t, vb, v, r, depth + 1) {
+                        map.k.call_drop_in_place(PtrMut::new(k));
+                        map_shape.call_drop_in_place(PtrMut::new(dst));
+                        return Err(e);
+                    }
+                    (map.vtable.insert)(map_ptr, PtrMut::new(k), PtrMut::new(v));
+                }
+                Ok(())
+            })
+        })
+    }
+}
+
+/// # Safety
+///
+/// `dst` must be valid for writing the option type of `loc`.
+unsafe fn run_option(
+    t: &Translation,
+    dst: *mut u8,
+    inner: BlockId,
+    vt: &'static OptionVTable,
+    r: &mut Reader<'_>,
+    loc: u32,
+    depth: usize,
+) -> Result<(), Fail> {
+    match r.byte().map_err(|f| fail(t, f, loc, r))? {
+        0 => {
+            // SAFETY: `dst` is valid for the option (caller).
+            unsafe { (vt.init_none)(PtrUninit::new(dst)) };
+            Ok(())
+        }
+        1 => {
+            if depth >= MAX_DEPTH {
+                return Err(too_deep(t, loc, r));
+            }
+            let block = &t.blocks[inner as usize];
+            // SAFETY: the value is built in scratch memory of its own layout, then moved into
+            // the option; on failure nothing was written to `dst`.
+            unsafe {
+                with_scratch(block.layout, |tmp| {
+                    run_block(t, block, tmp, r, depth + 1)?;
+                    (vt.init_some)(PtrUninit::new(dst), PtrMut::new(tmp));
+                    Ok(())
+                })
+            }
+        }
+        byte => Err(Box::new(DecodeError::InvalidOptionTag {
+            byte,
+            at: at(t, loc, r.pos - 1),
+        })),
+    }
+}
+
+/// # Safety
+///
+/// `dst` must be valid for writing the result type of `loc`.
+unsafe fn run_result(
+    t: &Translation,
+    dst: *mut u8,
+    id: u32,
+    vt: &'static ResultVTable,
+    r: &mut Reader<'_>,
+    loc: u32,
+    depth: usize,
+) -> Result<(), Fail> {
+    let index = r.varint_u32().map_err(|f| fail(t, f, loc, r))?;
+    let res = &t.results[id as usize];
+    let (is_err, block) = match res.variants.get(index as usize) {
+        None => return Err(unknown_variant(t, index, res.variants.len(), loc, r)),
+        Some(None) => return Err(writer_only_variant(t, &res.writer_names, index, loc, r)),
+        Some(Some(mapped)) => *mapped,
+    };
+    if depth >= MAX_DEPTH {
+        return Err(too_deep(t, loc, r));
+    }
+    let block = &t.blocks[block as usize];
+    let init = if is_err { vt.init_err } else { vt.init_ok };
+    // SAFETY: as in `run_option`.
+    unsafe {
+        with_scratch(block.layout, |tmp| {
+            run_block(t, block, tmp, r, depth + 1)?;
+            init(PtrUninit::new(dst), PtrMut::new(tmp));
+            Ok(())
+        })
+    }
+}
+
+/// # Safety
+///
+/// `dst` must be valid for writing a `Box<T>` of block `inner`'s type.
+unsafe fn run_box(
+    t: &Translation,
+    dst: *mut u8,
+    inner: BlockId,
+    r: &mut Reader<'_>,
+    loc: u32,
+    depth: usize,
+) -> Result<(), Fail> {
+    if depth >= MAX_DEPTH {
+        return Err(too_deep(t, loc, r));
+    }
+    let block = &t.blocks[inner as usize];
+    let layout = block.layout;
+    // SAFETY: as in the ordinary decoder's `dec_box`: the memory has `T`'s layout (or is a
+    // dangling aligned pointer for a zero-sized `T`), is freed on failure, and once the value
+    // is built it is exactly what a `Box<T>` points to.
+    unsafe {
+        let mem = if layout.size() == 0 {
+            ptr::without_provenance_mut::<u8>(layout.align())
+        } else {
+            let mem = alloc::alloc(layout);
+            if mem.is_null() {
+                alloc::handle_alloc_error(layout);
+            }
+            mem
+        };
+        if let Err(e) = run_block(t, block, mem, r, depth + 1) {
+            if layout.size() != 0 {
+                alloc::dealloc(mem, layout);
+            }
+            return Err(e);
+        }
+        dst.cast::<*mut u8>().write(mem);
+    }
+    Ok(())
+}
+
+/// # Safety
+///
+/// `dst` must be valid for writing the smart pointer type of `loc`.
+unsafe fn run_shared(
+    t: &Translation,
+    dst: *mut u8,
+    inner: BlockId,
+    vt: &'static PointerVTable,
+    r: &mut Reader<'_>,
+    loc: u32,
+    depth: usize,
+) -> Result<(), Fail> {
+    if depth >= MAX_DEPTH {
+        return Err(too_deep(t, loc, r));
+    }
+    let Some(new_into) = vt.new_into_fn else {
+        return Err(Box::new(DecodeError::Unsupported(UnsupportedShape {
+            type_name: t.locs[loc as usize].shape.to_string(),
+            path: String::new(),
+            reason: "smart pointer cannot be built through facet",
+        })));
+    };
+    let block = &t.blocks[inner as usize];
+    // SAFETY: as in `run_option`; `new_into` moves the value into a new allocation.
+    unsafe {
+        with_scratch(block.layout, |tmp| {
+            run_block(t, block, tmp, r, depth + 1)?;
+            new_into(PtrUninit::new(dst), PtrMut::new(tmp));
+            Ok(())
+        })
+    }
+}
+
+/// # Safety
+///
+/// `dst` must be valid for writing the enum of `id`.
+unsafe fn run_enum(
+    t: &Translation,
+    dst: *mut u8,
+    id: u32,
+    r: &mut Reader<'_>,
+    loc: u32,
+    depth: usize,
+) -> Result<(), Fail> {
+    let index = r.varint_u32().map_err(|f| fail(t, f, loc, r))?;
+    let en = &t.enums[id as usize];
+    let variant = match en.variants.get(index as usize) {
+        None => return Err(unknown_variant(t, index, en.variants.len(), loc, r)),
+        Some(None) => return Err(writer_only_variant(t, &en.writer_names, index, loc, r)),
+        Some(Some(variant)) => variant,
+    };
+    if depth >= MAX_DEPTH {
+        return Err(too_deep(t, loc, r));
+    }
+    // SAFETY: the variant's ops write its fields at their offsets inside the enum (all or
+    // nothing); the discriminant is written last, so on failure nothing needs dropping.
+    unsafe {
+        run_ops(t, &variant.ops, dst, r, depth + 1)?;
+        write_discriminant(dst, en.repr, variant.discriminant);
+    }
+    Ok(())
+}
+
+/// Reads and discards one value of writer node `w`, with the same bounds as decoding: every
+/// length is checked against the remaining input (or the zero-byte budget) and every level of
+/// nesting (structs and tuples included, since a peer's schema may nest them without end)
+/// counts towards [`MAX_DEPTH`].
+fn skip(t: &Translation, w: WId, r: &mut Reader<'_>, depth: usize, loc: u32) -> Result<(), Fail> {
+    if depth >= MAX_DEPTH {
+        return Err(too_deep(t, loc, r));
+    }
+    let graph = &t.graph;
+    match &graph.nodes[w as usize] {
+        WNode::Prim(PrimitiveKind::String) => {
+            let len = read_len(t, r, 1, loc)?;
+            let bytes = r.take(len).map_err(|f| fail(t, f, loc, r))?;
+            // Not kept, but a writer that sends invalid UTF-8 is broken: refuse it as the
+            // ordinary decoder would.
+            if std::str::from_utf8(bytes).is_err() {
+                return Err(Box::new(DecodeError::InvalidUtf8 {
+                    at: at(t, loc, r.pos - len),
+                }));
+            }
+            Ok(())
+        }
+        WNode::Prim(kind) => skip_prim(*kind, r).map_err(|f| fail(t, f, loc, r)),
+        WNode::Bytes => {
+            let len = read_len(t, r, 1, loc)?;
+            r.take(len).map_err(|f| fail(t, f, loc, r))?;
+            Ok(())
+        }
+        WNode::List(item) => {
+            let len = read_len(t, r, graph.min_wire[*item as usize], loc)?;
+            for _ in 0..len {
+                skip(t, *item, r, depth + 1, loc)?;
+            }
+            Ok(())
+        }
+        WNode::Array(item, n) => {
+            let Ok(n) = usize::try_from(*n) else {
+                return Err(Box::new(DecodeError::LengthExceedsInput {
+                    len: *n,
+                    needed: u64::MAX,
+                    remaining: r.remaining(),
+                    at: at(t, loc, r.pos),
+                }));
+            };
+            check_count(t, r, n, graph.min_wire[*item as usize], loc)?;
+            for _ in 0..n {
+                skip(t, *item, r, depth + 1, loc)?;
+            }
+            Ok(())
+        }
+        WNode::Map(k, v) => {
+            let min = graph.min_wire[*k as usize].saturating_add(graph.min_wire[*v as usize]);
+            let len = read_len(t, r, min, loc)?;
+            for _ in 0..len {
+                skip(t, *k, r, depth + 1, loc)?;
+                skip(t, *v, r, depth + 1, loc)?;
+            }
+            Ok(())
+        }
+        WNode::Option(inner) => match r.byte().map_err(|f| fail(t, f, loc, r))? {
+            0 => Ok(()),
+            1 => skip(t, *inner, r, depth + 1, loc),
+            byte => Err(Box::new(DecodeError::InvalidOptionTag {
+                byte,
+                at: at(t, loc, r.pos - 1),
+            })),
+        },
+        WNode::Seq(items) => {
+            for item in items.iter() {
+                skip(t, *item, r, depth + 1, loc)?;
+            }
+            Ok(())
+        }
+        WNode::Enum(variants) => {
+            let index = r.varint_u32().map_err(|f| fail(t, f, loc, r))?;
+            let Some(fields) = variants.get(index as usize) else {
+                return Err(unknown_variant(t, index, variants.len(), loc, r));
+            };
+            for field in fields.iter() {
+                skip(t, *field, r, depth + 1, loc)?;
+            }
+            Ok(())
+        }
+        // Refused when compiling (`reaches_channel`); refused here too rather than guessed.
+        WNode::Channel => Err(Box::new(DecodeError::Unsupported(UnsupportedShape {
+            type_name: "channel".to_owned(),
+            path: String::new(),
+            reason: "a channel cannot be skipped",
+        }))),
+    }
+}
+
+/// Reads and discards one scalar other than a string, validating it like the decoder would.
+fn skip_prim(kind: PrimitiveKind, r: &mut Reader<'_>) -> Result<(), ReadFail> {
+    fn get<T: WirePrim>(r: &mut Reader<'_>) -> Result<(), ReadFail> {
+        T::get(r).map(drop)
+    }
+    match kind {
+        PrimitiveKind::Bool => get::<bool>(r),
+        PrimitiveKind::U8 | PrimitiveKind::I8 => get::<u8>(r),
+        PrimitiveKind::U16 | PrimitiveKind::I16 => get::<u16>(r),
+        PrimitiveKind::U32 | PrimitiveKind::I32 => get::<u32>(r),
+        PrimitiveKind::U64 | PrimitiveKind::I64 => get::<u64>(r),
+        PrimitiveKind::U128 | PrimitiveKind::I128 => get::<u128>(r),
+        PrimitiveKind::F32 => get::<f32>(r),
+        PrimitiveKind::F64 => get::<f64>(r),
+        PrimitiveKind::Char => get::<char>(r),
+        // Handled by `skip`, which can report invalid UTF-8 as such.
+        PrimitiveKind::String => {
+            let len = r.varint_usize()?;
+            r.take(len).map(drop)
+        }
+        PrimitiveKind::Unit => Ok(()),
+    }
+}
