@@ -493,6 +493,9 @@ pub struct FieldDef {
     pub ty: TypeRef,
     /// The field's doc comment, normalized.
     pub doc: String,
+    /// Whether the field has `#[facet(default)]` or `#[facet(default = ...)]`: a reader fills it
+    /// in when a writer's type lacks it (recorded in the field's schema).
+    pub default: bool,
 }
 
 /// One variant of an enum.

@@ -6,6 +6,9 @@
 //! 2. [`validate`] refuses what roam does not support, collecting every error with its span;
 //! 3. [`emit`] turns the validated model into code ([`emit::rust`] for the proc macro).
 //!
+//! Beside them, [`schema`] computes the canonical schemas of the model's types and methods
+//! (byte-identical to what the runtime computes from facet shapes), for the CLI.
+//!
 //! [`expand_service`] chains them for `roam-macros`; tools (the CLI) call the stages directly,
 //! starting from [`parse::parse_file`].
 //!
@@ -15,7 +18,10 @@
 pub mod emit;
 pub mod ir;
 pub mod parse;
+pub mod schema;
 pub mod validate;
+
+pub use schema::{MethodSchemas, SchemaError, TypeTable, infallible_schema};
 
 use proc_macro2::TokenStream;
 use quote::quote;

@@ -529,6 +529,32 @@ pub fn is_service_attribute(attr: &syn::Attribute) -> bool {
     is_known(&path, "service", &[&["roam"]])
 }
 
+/// Whether a field's attributes include `#[facet(default)]` or `#[facet(default = ...)]`
+/// (possibly among other facet arguments, e.g. `#[facet(rename = "x", default)]`).
+pub fn has_facet_default(attrs: &[syn::Attribute]) -> bool {
+    attrs.iter().any(|attr| {
+        let syn::Meta::List(list) = &attr.meta else {
+            return false;
+        };
+        if !list.path.is_ident("facet") {
+            return false;
+        }
+        // Arguments are separated by top-level commas; `default` starts one of them. Nested
+        // groups are single token trees, so their commas are not seen here.
+        let mut at_start = true;
+        for token in list.tokens.clone() {
+            match &token {
+                proc_macro2::TokenTree::Ident(ident) if at_start && ident == "default" => {
+                    return true;
+                }
+                proc_macro2::TokenTree::Punct(p) if p.as_char() == ',' => at_start = true,
+                _ => at_start = false,
+            }
+        }
+        false
+    })
+}
+
 /// Reads a struct that derives `Facet`.
 pub fn struct_def(cx: &Ctxt, item: &syn::ItemStruct) -> Option<TypeDef> {
     let generics = type_params(cx, &item.generics);
@@ -596,6 +622,7 @@ fn fields(cx: &Ctxt, fields: &syn::Fields) -> Option<Fields> {
                     name: f.ident.as_ref().map(|i| i.unraw().to_string()),
                     ty: lower_type(cx, &f.ty, Position::Field)?,
                     doc: plain_docs(&f.attrs),
+                    default: has_facet_default(&f.attrs),
                 })
             })
             .collect();

@@ -1,0 +1,380 @@
+//! Runs the built `roam` binary on the fixtures.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const ROAM: &str = env!("CARGO_BIN_EXE_roam");
+
+fn fixture(rel: &str) -> String {
+    // Relative to the package, so paths in the output do not depend on the checkout's location.
+    format!("tests/fixtures/{rel}")
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn roam(args: &[&str]) -> Run {
+    let out = Command::new(ROAM)
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("roam runs");
+    Run {
+        code: out.status.code().expect("exit code"),
+        stdout: String::from_utf8(out.stdout).expect("utf-8 stdout"),
+        stderr: String::from_utf8(out.stderr).expect("utf-8 stderr"),
+    }
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("roam-cli-tests");
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    dir.join(name)
+}
+
+#[test]
+fn ids_table_is_deterministic() {
+    let first = roam(&["ids", &fixture("calculator.rs")]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert!(first.stderr.is_empty());
+    let second = roam(&["ids", &fixture("calculator.rs")]);
+    assert_eq!(first.stdout, second.stdout);
+    insta::assert_snapshot!("ids_calculator", first.stdout);
+    // The method ID column is roam_core's method ID, as the runtime computes it.
+    let add = format!("{:#018x}", roam_core::method_id("Calculator", "add"));
+    assert!(
+        first
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("Calculator  add") && l.contains(&add))
+    );
+}
+
+#[test]
+fn schema_json_is_deterministic_and_complete() {
+    let first = roam(&["schema", "--json", &fixture("calculator.rs")]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let second = roam(&["schema", &fixture("calculator.rs"), "--json"]);
+    assert_eq!(first.stdout, second.stdout);
+    insta::assert_snapshot!("schema_json_calculator", first.stdout);
+    let doc: serde_json::Value = serde_json::from_str(&first.stdout).expect("valid JSON");
+    let methods = doc["services"][0]["methods"].as_array().expect("methods");
+    assert_eq!(methods.len(), 5);
+    let divide = &methods[1];
+    assert_eq!(divide["err"], "MathError");
+    assert_eq!(divide["schemas"]["err"]["tree"]["kind"], "enum");
+    // The context parameter is not an argument; channel arguments are marked.
+    assert_eq!(divide["args"].as_array().map(Vec::len), Some(2));
+    assert_eq!(methods[3]["args"][1]["channel"], true);
+    assert_eq!(methods[4]["args"][0]["docs"], "Where to look from.");
+}
+
+#[test]
+fn schema_text_outline() {
+    let run = roam(&["schema", &fixture("calculator.rs")]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    insta::assert_snapshot!("schema_text_calculator", run.stdout);
+}
+
+#[test]
+fn a_crate_directory_means_every_file_under_src() {
+    let run = roam(&["ids", &fixture("crate")]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("Greeter  greet"), "{}", run.stdout);
+    // `Greeting` lives in src/model/mod.rs: the schema resolved it.
+    let json = roam(&["schema", "--json", &fixture("crate")]);
+    assert!(
+        json.stdout.contains("\"name\": \"French\""),
+        "{}",
+        json.stdout
+    );
+}
+
+#[test]
+fn a_baseline_is_compatible_with_itself() {
+    let baseline = tmp("self.json");
+    let json = roam(&["schema", "--json", &fixture("calculator.rs")]);
+    std::fs::write(&baseline, &json.stdout).expect("write baseline");
+    let run = roam(&[
+        "check",
+        "--baseline",
+        baseline.to_str().expect("utf-8 path"),
+        &fixture("calculator.rs"),
+    ]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(
+        run.stdout,
+        "roam check: 0 breaking changes, 0 notes (5 methods compared with the baseline)\n"
+    );
+}
+
+/// Writes v1's schema as the baseline and checks v2 against it.
+fn check_case(case: &str) -> Run {
+    let baseline = tmp(&format!("{case}.json"));
+    let v1 = roam(&[
+        "schema",
+        "--json",
+        &fixture(&format!("compat/{case}/v1.rs")),
+    ]);
+    assert_eq!(v1.code, 0, "{}", v1.stderr);
+    std::fs::write(&baseline, &v1.stdout).expect("write baseline");
+    roam(&[
+        "check",
+        "--baseline",
+        baseline.to_str().expect("utf-8 path"),
+        &fixture(&format!("compat/{case}/v2.rs")),
+    ])
+}
+
+fn assert_compatible(case: &str, expected_note: &str) {
+    let run = check_case(case);
+    assert_eq!(run.code, 0, "{case}:\n{}{}", run.stdout, run.stderr);
+    assert!(!run.stdout.contains("breaking:"), "{case}:\n{}", run.stdout);
+    assert!(
+        run.stdout
+            .lines()
+            .any(|l| l.starts_with("note: ") && l.contains(expected_note)),
+        "{case}: expected a note containing {expected_note:?}:\n{}",
+        run.stdout
+    );
+}
+
+fn assert_breaking(case: &str, expected: &[&str]) -> String {
+    let run = check_case(case);
+    assert_eq!(run.code, 1, "{case}:\n{}{}", run.stdout, run.stderr);
+    let breaking: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("breaking: "))
+        .collect();
+    assert!(
+        breaking
+            .iter()
+            .any(|l| expected.iter().all(|needle| l.contains(needle))),
+        "{case}: expected a breaking line containing all of {expected:?}:\n{}",
+        run.stdout
+    );
+    run.stdout
+}
+
+#[test]
+fn compatible_changes_exit_0_with_notes() {
+    assert_compatible(
+        "added_defaulted_field",
+        "Shop.place: arguments, old client -> new server: argument `order`: `.0`: the writer does not send field `note`; the reader uses its default",
+    );
+    assert_compatible(
+        "removed_defaulted_field",
+        "response (ok), new server -> old client: `Order`: the writer does not send field `note`; the reader uses its default",
+    );
+    assert_compatible(
+        "reordered_fields",
+        "the fields are declared in another order",
+    );
+    assert_compatible(
+        "renamed_type",
+        "the writer calls the type `Order`, the reader `Purchase`",
+    );
+    assert_compatible(
+        "added_variant",
+        "Shop.status: response (ok), new server -> old client: `Status`: the writer may send variant `Archived`, which the reader does not know",
+    );
+}
+
+#[test]
+fn changed_field_type_is_breaking_and_names_field_and_types() {
+    assert_breaking(
+        "changed_field_type",
+        &[
+            "Shop.place: arguments, old client -> new server",
+            "argument `order`",
+            "`.0.id`",
+            "the writer sends `u64` but the reader expects `String`",
+        ],
+    );
+    assert_breaking(
+        "changed_field_type",
+        &[
+            "Shop.place: response (ok), new server -> old client",
+            "`Order.id`",
+            "the writer sends `String` but the reader expects `u64`",
+        ],
+    );
+}
+
+#[test]
+fn added_field_without_default_is_breaking() {
+    let out = assert_breaking(
+        "added_required_field",
+        &[
+            "Shop.place: arguments, old client -> new server",
+            "field `.0.note`",
+            "the reader's type `Order` requires `note: String`",
+            "the writer's type `Order` does not send",
+            "#[facet(default)]",
+        ],
+    );
+    // The other direction is fine: an old server skips the new field.
+    assert!(out.contains(
+        "note: Shop.place: arguments, new client -> old server: argument `order`: `.0`: the reader skips field `note`"
+    ));
+    assert!(out.ends_with(
+        "roam check: 2 breaking changes, 2 notes (2 methods compared with the baseline)\n"
+    ));
+}
+
+#[test]
+fn removing_a_field_without_default_breaks_new_clients_of_old_servers() {
+    assert_breaking(
+        "removed_required_field",
+        &[
+            "Shop.place: arguments, new client -> old server",
+            "requires `note: String`",
+        ],
+    );
+}
+
+#[test]
+fn removed_method_is_breaking() {
+    assert_breaking("removed_method", &["Shop.ping: the method was removed"]);
+}
+
+#[test]
+fn struct_kind_change_is_breaking() {
+    assert_breaking(
+        "struct_kind_changed",
+        &[
+            "Ruler.measure: response (ok), new server -> old client",
+            "`Meters`",
+            "the writer's type `Meters` has positional fields here but the reader's type `Meters` has named fields",
+        ],
+    );
+}
+
+#[test]
+fn new_methods_are_notes() {
+    let baseline = tmp("new_methods.json");
+    let v2 = roam(&["schema", "--json", &fixture("compat/removed_method/v2.rs")]);
+    std::fs::write(&baseline, &v2.stdout).expect("write baseline");
+    let run = roam(&[
+        "check",
+        "--baseline",
+        baseline.to_str().expect("utf-8 path"),
+        &fixture("compat/removed_method/v1.rs"),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("note: Shop.ping: new method (not in the baseline)")
+    );
+}
+
+#[test]
+fn unknown_types_are_reported_at_their_use_with_exit_2() {
+    let run = roam(&["ids", &fixture("unknown_type.rs")]);
+    assert_eq!(run.code, 2);
+    assert!(run.stdout.is_empty());
+    assert_eq!(
+        run.stderr,
+        "tests/fixtures/unknown_type.rs:5:16: error: unknown type `Elsewhere`: no `#[derive(Facet)]` struct or enum named `Elsewhere` is defined in the given files; pass the file that defines it too (or its crate directory)\n1 error found; no output was produced\n"
+    );
+}
+
+#[test]
+fn refused_shapes_are_reported_with_file_line_and_column() {
+    let run = roam(&["schema", "--json", &fixture("refused.rs")]);
+    assert_eq!(run.code, 2);
+    assert!(run.stdout.is_empty());
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert!(
+        lines[0].starts_with("tests/fixtures/refused.rs:3:29: error: `usize` is not supported"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        lines[1].starts_with(
+            "tests/fixtures/refused.rs:4:5: error: service methods must be `async fn`"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(lines[2], "2 errors found; no output was produced");
+}
+
+#[test]
+fn syntax_errors_name_the_file() {
+    let file = tmp("broken.rs");
+    std::fs::write(&file, "pub struct Oops {\n    x: u8,\n").expect("write");
+    let run = roam(&["ids", file.to_str().expect("utf-8 path")]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.starts_with(&format!("{}:", file.display())),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn usage_and_input_errors_exit_2() {
+    assert_eq!(roam(&[]).code, 2);
+    assert_eq!(roam(&["ids"]).code, 2);
+    assert_eq!(roam(&["frobnicate", "x.rs"]).code, 2);
+    assert_eq!(roam(&["check", &fixture("calculator.rs")]).code, 2);
+
+    let missing = roam(&["ids", "tests/fixtures/does_not_exist.rs"]);
+    assert_eq!(missing.code, 2);
+    assert!(
+        missing
+            .stderr
+            .contains("cannot read `tests/fixtures/does_not_exist.rs`")
+    );
+
+    let not_rust = roam(&["ids", "tests/fixtures/crate/Cargo.toml"]);
+    assert_eq!(not_rust.code, 2);
+    assert!(not_rust.stderr.contains("is not a Rust source file"));
+
+    let not_a_crate = roam(&["ids", "tests/fixtures/compat"]);
+    assert_eq!(not_a_crate.code, 2);
+    assert!(not_a_crate.stderr.contains("without a `src/` folder"));
+
+    let bad_baseline = tmp("bad_baseline.json");
+    std::fs::write(&bad_baseline, "{\"format\": 1}").expect("write");
+    let run = roam(&[
+        "check",
+        "--baseline",
+        bad_baseline.to_str().expect("utf-8 path"),
+        &fixture("calculator.rs"),
+    ]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr
+            .contains("not a schema file written by `roam schema --json`"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_tampered_baseline_is_refused() {
+    let json = roam(&["schema", "--json", &fixture("calculator.rs")]).stdout;
+    // Change the canonical bytes of `add`'s ok schema (i32 -> i64) but not its hash.
+    let tampered = json.replacen("\"canonical\": \"010008\"", "\"canonical\": \"010009\"", 1);
+    assert_ne!(tampered, json);
+    let baseline = tmp("tampered.json");
+    std::fs::write(&baseline, tampered).expect("write");
+    let run = roam(&[
+        "check",
+        "--baseline",
+        baseline.to_str().expect("utf-8 path"),
+        &fixture("calculator.rs"),
+    ]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("Calculator.add: schemas.ok: `hash`"),
+        "{}",
+        run.stderr
+    );
+}
