@@ -42,7 +42,7 @@ pub fn decode<T: Facet<'static>>(bytes: &[u8]) -> Result<T, CodecError> {
     roam_codec::decode(bytes).map_err(|e| decode_error::<T>(e))
 }
 
-fn decode_error<T>(e: impl std::fmt::Display) -> CodecError {
+pub(crate) fn decode_error<T>(e: impl std::fmt::Display) -> CodecError {
     CodecError::Decode {
         ty: std::any::type_name::<T>(),
         reason: e.to_string(),

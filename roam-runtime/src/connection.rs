@@ -21,6 +21,7 @@ use crate::codec::{self, CodecError};
 use crate::error::{CallError, SessionError};
 use crate::metadata::{Metadata, MetadataValue};
 use crate::response;
+use crate::schemas::{self, LocalSchema, RemoteSchema};
 use crate::session::{CallRejected, Direction, OutgoingCall};
 use crate::wire::Limits;
 
@@ -41,6 +42,8 @@ pub(crate) enum Command {
     Finished {
         id: u64,
         payload: Vec<u8>,
+        /// Our schema of the method's response, when the handler produced a typed answer.
+        schema: Option<&'static LocalSchema>,
     },
     ChannelData {
         channel: u64,
@@ -68,6 +71,8 @@ pub(crate) struct RawResponse {
     #[allow(dead_code)] // response metadata is surfaced by a later API
     pub(crate) metadata: Metadata,
     pub(crate) payload: Vec<u8>,
+    /// The peer's schema of the response, if it announced one.
+    pub(crate) schema: Option<Arc<RemoteSchema>>,
 }
 
 /// Why a call produced no response.
@@ -189,6 +194,7 @@ impl Connection {
         Call {
             conn: self.clone(),
             method_id: method.id,
+            args_schema: schemas::local_of(A::SHAPE),
             payload: codec::encode(args),
             channels,
             metadata: Metadata::new(),
@@ -269,6 +275,7 @@ impl Drop for CancelOnDrop<'_> {
 pub struct Call<T, E> {
     conn: Connection,
     method_id: u64,
+    args_schema: Option<&'static LocalSchema>,
     payload: Result<Vec<u8>, CodecError>,
     channels: Vec<ChannelArg>,
     metadata: Metadata,
@@ -333,6 +340,7 @@ where
                     .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
                 payload: self.payload?,
                 channels: directions,
+                args_schema: self.args_schema,
             };
             let raw = self.conn.raw_call(call, self.channels);
             let raw = match self.timeout {
@@ -343,7 +351,7 @@ where
                 },
                 None => raw.await,
             }?;
-            response::decode(&raw.payload)
+            response::decode(&raw.payload, raw.schema.as_deref())
         })
     }
 }

@@ -2,7 +2,7 @@
 //! argument: metadata, deadline, peer, and a [`Connection`] to call the peer back on the same
 //! session.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use roam_core::{MethodDescriptor, ServiceDescriptor};
@@ -10,6 +10,7 @@ use roam_core::{MethodDescriptor, ServiceDescriptor};
 use crate::channel::{WireRx, WireTx};
 use crate::connection::Connection;
 use crate::metadata::Metadata;
+use crate::schemas::{LocalSchema, RemoteSchema};
 
 /// What a handler knows about the call it is serving. Cheap to clone.
 ///
@@ -41,6 +42,11 @@ struct Inner {
     connection: Connection,
     /// The channel ends of the call's `Tx`/`Rx` arguments, taken by the dispatcher.
     channels: Mutex<Vec<Option<ChannelEnd>>>,
+    /// The caller's schema of the arguments, if it announced one.
+    args_schema: Option<Arc<RemoteSchema>>,
+    /// Our schema of the response, set by the dispatcher when it encodes the answer; the
+    /// driver announces it before the response.
+    reply_schema: Arc<OnceLock<&'static LocalSchema>>,
 }
 
 /// A channel end bound to one of the call's channel arguments.
@@ -52,26 +58,31 @@ pub(crate) enum ChannelEnd {
     Rx(WireRx),
 }
 
+/// What the driver knows about a call when it hands it to a handler.
+pub(crate) struct CallParts {
+    pub service: &'static ServiceDescriptor,
+    pub method: &'static MethodDescriptor,
+    pub request_id: u64,
+    pub metadata: Metadata,
+    pub deadline: Option<Instant>,
+    pub connection: Connection,
+    pub channels: Vec<ChannelEnd>,
+    pub args_schema: Option<Arc<RemoteSchema>>,
+}
+
 impl Context {
-    pub(crate) fn new(
-        service: &'static ServiceDescriptor,
-        method: &'static MethodDescriptor,
-        request_id: u64,
-        metadata: Metadata,
-        deadline: Option<Instant>,
-        connection: Connection,
-        channels: Vec<ChannelEnd>,
-    ) -> Self {
-        let channels = Mutex::new(channels.into_iter().map(Some).collect());
+    pub(crate) fn new(parts: CallParts) -> Self {
         Context {
             inner: Arc::new(Inner {
-                service,
-                method,
-                request_id,
-                metadata,
-                deadline,
-                connection,
-                channels,
+                service: parts.service,
+                method: parts.method,
+                request_id: parts.request_id,
+                metadata: parts.metadata,
+                deadline: parts.deadline,
+                connection: parts.connection,
+                channels: Mutex::new(parts.channels.into_iter().map(Some).collect()),
+                args_schema: parts.args_schema,
+                reply_schema: Arc::default(),
             }),
         }
     }
@@ -79,6 +90,24 @@ impl Context {
     /// Takes the end bound to the `index`-th channel argument.
     pub(crate) fn take_channel(&self, index: usize) -> Option<ChannelEnd> {
         self.inner.channels.lock().ok()?.get_mut(index)?.take()
+    }
+
+    /// The caller's schema of the argument tuple, if it announced one.
+    pub(crate) fn args_schema(&self) -> Option<&RemoteSchema> {
+        self.inner.args_schema.as_deref()
+    }
+
+    /// Records our schema of the response (first writer wins; it is the same for every answer
+    /// of one method).
+    pub(crate) fn set_reply_schema(&self, schema: Option<&'static LocalSchema>) {
+        if let Some(schema) = schema {
+            let _ = self.inner.reply_schema.set(schema);
+        }
+    }
+
+    /// The slot [`Context::set_reply_schema`] fills, for the driver to read after the handler.
+    pub(crate) fn reply_schema(&self) -> Arc<OnceLock<&'static LocalSchema>> {
+        Arc::clone(&self.inner.reply_schema)
     }
 
     /// The method ID being called.

@@ -27,7 +27,7 @@ use tracing::Instrument;
 
 use crate::channel::{ChannelArg, ChannelError, SenderState, WireRx, WireTx};
 use crate::connection::{CallFailure, Command, Connection, RawResponse, SessionInfo, Shared};
-use crate::context::{ChannelEnd, Context};
+use crate::context::{CallParts, ChannelEnd, Context};
 use crate::dispatch::Router;
 use crate::error::{ProtocolViolation, RemoteError, SessionError};
 use crate::framing::{FrameCodec, FrameError, MaxFrame};
@@ -389,9 +389,13 @@ impl Driver {
                     self.fail_channels(&pending.channels, &ChannelError::Cancelled);
                 }
             }
-            Command::Finished { id, payload } => {
+            Command::Finished {
+                id,
+                payload,
+                schema,
+            } => {
                 if self.running.remove(&id).is_some() {
-                    self.session.respond(id, Metadata::new(), payload);
+                    self.session.respond(id, Metadata::new(), payload, schema);
                 }
             }
             Command::ChannelData { channel, payload } => {
@@ -454,10 +458,15 @@ impl Driver {
                     id,
                     metadata,
                     payload,
+                    schema,
                 } => {
                     if let Some(p) = self.pending.remove(&id) {
                         self.tokens.remove(&p.token);
-                        let _ = p.reply.send(Ok(RawResponse { metadata, payload }));
+                        let _ = p.reply.send(Ok(RawResponse {
+                            metadata,
+                            payload,
+                            schema,
+                        }));
                     }
                 }
                 SessionEvent::CallFailed { id, reason } => {
@@ -494,6 +503,7 @@ impl Driver {
                             id,
                             Metadata::new(),
                             response::remote(RemoteError::Cancelled),
+                            None,
                         );
                     }
                 }
@@ -554,7 +564,7 @@ impl Driver {
             this.session
                 .abandon_channels(call.channels.iter().map(|(id, _)| *id));
             this.session
-                .respond(call.id, Metadata::new(), response::remote(error));
+                .respond(call.id, Metadata::new(), response::remote(error), None);
         };
         let Some(route) = self.router.route(call.method_id).cloned() else {
             tracing::debug!(method_id = call.method_id, "unknown method");
@@ -573,15 +583,17 @@ impl Driver {
             .collect();
         let timeout = call.timeout_micros.map(Duration::from_micros);
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-        let cx = Context::new(
-            route.service.descriptor(),
-            route.method,
-            call.id,
-            call.metadata,
+        let cx = Context::new(CallParts {
+            service: route.service.descriptor(),
+            method: route.method,
+            request_id: call.id,
+            metadata: call.metadata,
             deadline,
             connection,
-            ends,
-        );
+            channels: ends,
+            args_schema: call.args_schema,
+        });
+        let reply = cx.reply_schema();
         let span = tracing::debug_span!(
             "roam.call",
             service = route.service.descriptor().name,
@@ -603,7 +615,12 @@ impl Driver {
                     tracing::error!("handler panicked; answering Internal");
                     response::remote(RemoteError::Internal)
                 });
-                let _ = finished.send(Command::Finished { id, payload });
+                let schema = reply.get().copied();
+                let _ = finished.send(Command::Finished {
+                    id,
+                    payload,
+                    schema,
+                });
             }
             .instrument(span),
         );

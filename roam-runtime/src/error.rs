@@ -104,6 +104,10 @@ pub enum CallError<E> {
     /// A channel argument could not be used.
     #[error(transparent)]
     Channel(#[from] crate::channel::ChannelError),
+    /// The two sides' types for this call cannot be reconciled: the peer could not read our
+    /// arguments, or we cannot read its response. The text names the field and both types.
+    #[error("incompatible schemas: {0}")]
+    IncompatibleSchema(String),
     /// The response was malformed (not a valid `Result<T, RoamError<E>>`).
     #[error("the peer sent a malformed response: {0}")]
     MalformedResponse(&'static str),
@@ -207,6 +211,17 @@ pub enum ProtocolViolation {
     /// More `Data` than the receiver granted credit for.
     #[error("data on channel {0} beyond the granted credit")]
     CreditExceeded(u64),
+    /// A `Schema` message whose bytes are not a valid canonical schema.
+    #[error("invalid schema for method {method_id:#018x}: {detail}")]
+    BadSchema {
+        /// The method the schema was announced for.
+        method_id: u64,
+        /// What was wrong with it.
+        detail: String,
+    },
+    /// The peer announced schemas for more method payloads than a session keeps.
+    #[error("more than {0} schemas announced on one session")]
+    TooManySchemas(usize),
     /// The peer kept sending while not reading what we sent back.
     #[error("{queued} bytes wait to be written; the peer does not read")]
     WriteBacklog {
@@ -233,6 +248,8 @@ impl ProtocolViolation {
             ProtocolViolation::UnknownChannel(_) => "unknown-channel",
             ProtocolViolation::DataOnWrongChannel(_) => "wrong-direction",
             ProtocolViolation::CreditExceeded(_) => "credit-exceeded",
+            ProtocolViolation::BadSchema { .. } => "bad-schema",
+            ProtocolViolation::TooManySchemas(_) => "too-many-schemas",
         }
     }
 

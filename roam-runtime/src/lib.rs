@@ -50,6 +50,7 @@ mod error;
 pub mod framing;
 mod metadata;
 mod response;
+mod schemas;
 mod server;
 pub mod session;
 pub mod transport;
@@ -82,20 +83,32 @@ pub mod __private {
     use facet::Facet;
 
     use crate::error::RemoteError;
-    use crate::response;
+    use crate::{response, schemas};
 
-    /// Decodes an argument tuple, or returns the `InvalidPayload` response to send.
-    pub fn decode_args<A: Facet<'static>>(payload: &[u8]) -> Result<A, Vec<u8>> {
-        response::decode_args(payload)
+    /// Decodes an argument tuple (translating from the caller's schema if it differs), or
+    /// returns the error response to send.
+    pub fn decode_args<A: Facet<'static>>(
+        cx: &crate::Context,
+        payload: &[u8],
+    ) -> Result<A, Vec<u8>> {
+        response::decode_args(payload, cx.args_schema())
     }
 
-    /// Encodes `Ok(value)`.
-    pub fn ok_response<'a, T: Facet<'a>>(value: &T) -> Vec<u8> {
+    /// Encodes `Ok(value)` for an infallible method.
+    pub fn ok_response<'a, T: Facet<'a>>(cx: &crate::Context, value: &T) -> Vec<u8> {
+        cx.set_reply_schema(schemas::local_response(
+            T::SHAPE,
+            <core::convert::Infallible as Facet>::SHAPE,
+        ));
         response::ok(value)
     }
 
     /// Encodes a fallible handler's result.
-    pub fn result_response<'a, T: Facet<'a>, E: Facet<'a>>(value: &Result<T, E>) -> Vec<u8> {
+    pub fn result_response<'a, T: Facet<'a>, E: Facet<'a>>(
+        cx: &crate::Context,
+        value: &Result<T, E>,
+    ) -> Vec<u8> {
+        cx.set_reply_schema(schemas::local_response(T::SHAPE, E::SHAPE));
         response::result(value)
     }
 

@@ -8,18 +8,22 @@
 //! | `00` + `T`            | `Ok(value)`                      |
 //! | `01 00` + `E`         | `Err(User(error))`               |
 //! | `01 <code>`           | `Err(<RemoteError>)`, code 1..=7 |
+//! | `01 08` + `String`    | `Err(IncompatibleSchema(detail))`: the callee could not read the arguments' schema |
 //!
 //! This module encodes them for the dispatcher and decodes them for the caller. It knows
 //! nothing about sessions.
 
 use facet::Facet;
 
-use crate::codec::{self, CodecError};
+use crate::codec;
 use crate::error::{CallError, RemoteError};
+use crate::schemas::{Part, PayloadError, RemoteSchema};
 
 const OK: u8 = 0;
 const ERR: u8 = 1;
 const USER: u8 = 0;
+/// `RoamError` variant for a schema the callee cannot read; carries a `String`.
+const INCOMPATIBLE: u8 = 8;
 
 /// `Ok(value)`.
 pub fn ok<'a, T: Facet<'a>>(value: &T) -> Vec<u8> {
@@ -55,11 +59,52 @@ pub fn remote(e: RemoteError) -> Vec<u8> {
     vec![ERR, e.code()]
 }
 
-/// Decodes a response payload for a method returning `T` with user error `E`.
-pub fn decode<T: Facet<'static>, E: Facet<'static>>(bytes: &[u8]) -> Result<T, CallError<E>> {
+/// `Err(IncompatibleSchema(detail))`: the arguments' schema cannot be read as ours.
+pub fn incompatible(detail: &str) -> Vec<u8> {
+    let mut out = vec![ERR, INCOMPATIBLE];
+    // A `&str` always encodes.
+    let _ = codec::encode_into(&detail, &mut out);
+    out
+}
+
+/// Decodes one part of a payload, through the peer's schema when it announced one.
+fn decode_part<T: Facet<'static>>(
+    bytes: &[u8],
+    remote: Option<&RemoteSchema>,
+    part: Part,
+) -> Result<T, PayloadError> {
+    match remote {
+        Some(remote) => remote.decode(part, bytes),
+        None => Ok(codec::decode(bytes)?),
+    }
+}
+
+impl<E> From<PayloadError> for CallError<E> {
+    fn from(e: PayloadError) -> Self {
+        match e {
+            PayloadError::Codec(e) => CallError::Codec(e),
+            PayloadError::Incompatible(detail) => {
+                CallError::IncompatibleSchema(format!("cannot read the peer's response: {detail}"))
+            }
+        }
+    }
+}
+
+/// Decodes a response payload for a method returning `T` with user error `E`; `remote` is the
+/// peer's schema of the response, if it announced one.
+pub fn decode<T: Facet<'static>, E: Facet<'static>>(
+    bytes: &[u8],
+    remote: Option<&RemoteSchema>,
+) -> Result<T, CallError<E>> {
     match bytes {
-        [OK, rest @ ..] => Ok(codec::decode(rest)?),
-        [ERR, USER, rest @ ..] => Err(CallError::User(codec::decode(rest)?)),
+        [OK, rest @ ..] => Ok(decode_part(rest, remote, Part::Ok)?),
+        [ERR, USER, rest @ ..] => Err(CallError::User(decode_part(rest, remote, Part::Err)?)),
+        [ERR, INCOMPATIBLE, rest @ ..] => match codec::decode::<String>(rest) {
+            Ok(detail) => Err(CallError::IncompatibleSchema(format!(
+                "the peer cannot read our arguments: {detail}"
+            ))),
+            Err(_) => Err(CallError::MalformedResponse("invalid schema error text")),
+        },
         [ERR, code] => match RemoteError::from_code(*code) {
             Some(e) => Err(CallError::from_remote(e)),
             None => Err(CallError::MalformedResponse("unknown RoamError variant")),
@@ -69,11 +114,21 @@ pub fn decode<T: Facet<'static>, E: Facet<'static>>(bytes: &[u8]) -> Result<T, C
     }
 }
 
-/// Decodes the arguments tuple, or gives the `InvalidPayload` response to send instead.
-pub fn decode_args<A: Facet<'static>>(bytes: &[u8]) -> Result<A, Vec<u8>> {
-    codec::decode(bytes).map_err(|e: CodecError| {
-        tracing::debug!(error = %e, "arguments did not decode; answering InvalidPayload");
-        remote(RemoteError::InvalidPayload)
+/// Decodes the arguments tuple (through the caller's schema when it announced one), or gives
+/// the response to send instead: `InvalidPayload`, or `IncompatibleSchema` naming the field.
+pub fn decode_args<A: Facet<'static>>(
+    bytes: &[u8],
+    caller: Option<&RemoteSchema>,
+) -> Result<A, Vec<u8>> {
+    decode_part(bytes, caller, Part::Whole).map_err(|e| match e {
+        PayloadError::Codec(e) => {
+            tracing::debug!(error = %e, "arguments did not decode; answering InvalidPayload");
+            remote(RemoteError::InvalidPayload)
+        }
+        PayloadError::Incompatible(detail) => {
+            tracing::debug!(%detail, "arguments' schema is incompatible");
+            incompatible(&detail)
+        }
     })
 }
 
@@ -86,14 +141,14 @@ mod tests {
     fn ok_round_trips() {
         let bytes = ok(&(-3i32));
         assert_eq!(bytes, vec![0, 5]);
-        assert_eq!(decode::<i32, Infallible>(&bytes).unwrap(), -3);
+        assert_eq!(decode::<i32, Infallible>(&bytes, None).unwrap(), -3);
     }
 
     #[test]
     fn user_error_round_trips() {
         let bytes = result::<u32, String>(&Err("nope".to_owned()));
         assert_eq!(bytes, vec![1, 0, 4, b'n', b'o', b'p', b'e']);
-        match decode::<u32, String>(&bytes) {
+        match decode::<u32, String>(&bytes, None) {
             Err(CallError::User(e)) => assert_eq!(e, "nope"),
             other => panic!("unexpected {other:?}"),
         }
@@ -104,7 +159,7 @@ mod tests {
         for code in 1..=7u8 {
             let e = RemoteError::from_code(code).unwrap();
             assert_eq!(e.code(), code);
-            let got = decode::<u8, Infallible>(&remote(e)).unwrap_err();
+            let got = decode::<u8, Infallible>(&remote(e), None).unwrap_err();
             assert_eq!(
                 std::mem::discriminant(&got),
                 std::mem::discriminant(&CallError::from_remote(e))
@@ -115,19 +170,19 @@ mod tests {
     #[test]
     fn malformed_responses_are_errors() {
         assert!(matches!(
-            decode::<u8, Infallible>(&[]),
+            decode::<u8, Infallible>(&[], None),
             Err(CallError::MalformedResponse(_))
         ));
         assert!(matches!(
-            decode::<u8, Infallible>(&[9]),
+            decode::<u8, Infallible>(&[9], None),
             Err(CallError::MalformedResponse(_))
         ));
         assert!(matches!(
-            decode::<u8, Infallible>(&[1, 99]),
+            decode::<u8, Infallible>(&[1, 99], None),
             Err(CallError::MalformedResponse(_))
         ));
         assert!(matches!(
-            decode::<u32, Infallible>(&[0]),
+            decode::<u32, Infallible>(&[0], None),
             Err(CallError::Codec(_))
         ));
     }

@@ -60,15 +60,15 @@ impl Dispatch for Echo {
         let hanging = self.hanging.clone();
         Box::pin(async move {
             match cx.method_id() {
-                1 => match roam::__private::decode_args::<(String,)>(&payload) {
-                    Ok((s,)) => roam::__private::ok_response(&s),
+                1 => match roam::__private::decode_args::<(String,)>(&cx, &payload) {
+                    Ok((s,)) => roam::__private::ok_response(&cx, &s),
                     Err(resp) => resp,
                 },
                 _ => {
                     hanging.fetch_add(1, Ordering::SeqCst);
                     let _guard = Running(hanging);
                     std::future::pending::<()>().await;
-                    roam::__private::ok_response(&())
+                    roam::__private::ok_response(&cx, &())
                 }
             }
         })

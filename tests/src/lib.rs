@@ -43,6 +43,8 @@ pub trait Calculator {
     async fn mirror(&self, p: Point) -> Point;
     /// No arguments, no return.
     async fn ping(&self);
+    /// An enum argument.
+    async fn classify(&self, e: MathError) -> String;
     /// Sleeps, then answers; counts how many are running.
     async fn slow(&self, millis: u64) -> u64;
     /// Calls back into the caller's `Notebook` service on the same session.
@@ -95,6 +97,10 @@ impl Calculator for Arc<Calc> {
     }
 
     async fn ping(&self) {}
+
+    async fn classify(&self, e: MathError) -> String {
+        format!("{e:?}")
+    }
 
     async fn slow(&self, millis: u64) -> u64 {
         let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;

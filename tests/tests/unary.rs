@@ -9,9 +9,21 @@ use roam_tests::{CalculatorClient, MathError, Point, Transport, fixture};
 /// A different `Calculator` whose `add` takes other argument types: same method ID, payload the
 /// real server cannot decode.
 mod wrong_types {
+    use facet::Facet;
+
+    /// The server's `MathError` plus a variant it has never heard of.
+    #[derive(Facet, Debug)]
+    #[repr(u8)]
+    pub enum MathError {
+        DivisionByZero,
+        Overflow,
+        Underflow,
+    }
+
     #[roam::service]
     pub trait Calculator {
         async fn add(&self, a: bool) -> i32;
+        async fn classify(&self, e: MathError) -> String;
     }
 }
 
@@ -61,8 +73,25 @@ async fn unknown_method_and_invalid_payload(transport: Transport) {
         Err(CallError::UnknownMethod)
     ));
     let wrong = wrong_types::CalculatorClient::new(f.conn.clone());
-    let got: Result<i32, CallError<Infallible>> = wrong.add(true).await;
+    // The schemas are compatible (the server lacks one variant), so the call goes out; the
+    // server cannot decode the variant it lacks.
+    let got = wrong.classify(wrong_types::MathError::Underflow).await;
     assert!(matches!(got, Err(CallError::InvalidPayload)), "{got:?}");
+    assert_eq!(
+        wrong
+            .classify(wrong_types::MathError::Overflow)
+            .await
+            .unwrap(),
+        "Overflow"
+    );
+    // Incompatible argument types are caught by the schema exchange and named.
+    let got: Result<i32, CallError<Infallible>> = wrong.add(true).await;
+    match got {
+        Err(CallError::IncompatibleSchema(text)) => {
+            assert!(text.contains("bool") && text.contains("i32"), "{text}")
+        }
+        other => panic!("expected IncompatibleSchema, got {other:?}"),
+    }
     // The session survives both.
     let calc = CalculatorClient::new(f.conn.clone());
     assert_eq!(calc.add(1, 1).await.unwrap(), 2);

@@ -488,12 +488,12 @@ fn dispatch_arm(method: &MethodDef, names: &Names, locals: &Locals) -> TokenStre
     };
     quote! {
         #id => ::std::boxed::Box::pin(async move {
-            let (#(#wire_bindings,)*) = match ::roam::__private::decode_args::<(#(#decoded,)*)>(&#payload) {
+            let (#(#wire_bindings,)*) = match ::roam::__private::decode_args::<(#(#decoded,)*)>(&#cx, &#payload) {
                 ::core::result::Result::Ok(#value) => #value,
                 ::core::result::Result::Err(#response) => return #response,
             };
             #(#take_channels)*
-            #respond(&<#h as #service_trait>::#name(&*#handler, #context #(#passed),*).await)
+            #respond(&#cx, &<#h as #service_trait>::#name(&*#handler, #context #(#passed),*).await)
         }),
     }
 }

@@ -19,10 +19,12 @@
 
 mod channels;
 mod ids;
+mod schemas;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -30,13 +32,17 @@ pub use channels::{ChannelSendError, Direction};
 pub use ids::{IdAllocator, Role};
 
 use channels::{Abandon, Channels, DataVerdict, Opened, ResetVerdict};
+use schemas::SchemaTable;
+
+pub use schemas::MAX_REMOTE_SCHEMAS;
 
 use crate::error::{ProtocolViolation, RemoteError, SessionError};
 use crate::metadata::Metadata;
 use crate::response;
+use crate::schemas::{LocalSchema, RemoteSchema};
 use crate::wire::{
     self, Cancel, ChannelDirection, ChannelSpec, Hello, Limits, Message, PROTOCOL_VERSION, Request,
-    Response,
+    Response, SchemaAnnouncement, SchemaKind,
 };
 
 /// Configuration of one side of a session.
@@ -59,6 +65,8 @@ pub struct OutgoingCall {
     pub payload: Vec<u8>,
     /// One entry per channel argument, in order: `Outgoing` if this side (the caller) sends.
     pub channels: Vec<Direction>,
+    /// Our schema of the argument tuple, announced before the method's first request.
+    pub args_schema: Option<&'static LocalSchema>,
 }
 
 /// A call the session accepted.
@@ -85,6 +93,8 @@ pub struct IncomingCall {
     pub payload: Vec<u8>,
     /// The call's channels in argument order, with the direction seen from this side.
     pub channels: Vec<(u64, Direction)>,
+    /// The peer's schema of the argument tuple, if it announced one.
+    pub args_schema: Option<Arc<RemoteSchema>>,
 }
 
 /// Why a call could not be sent.
@@ -125,6 +135,8 @@ pub enum SessionEvent {
         metadata: Metadata,
         /// The encoded `Result<T, RoamError<E>>`.
         payload: Vec<u8>,
+        /// The peer's schema of the method's response, if it announced one.
+        schema: Option<Arc<RemoteSchema>>,
     },
     /// A call that was waiting for the handshake turned out too large to send.
     CallFailed {
@@ -185,13 +197,14 @@ pub struct Session {
     phase: Phase,
     session_key: Option<[u8; 16]>,
     request_ids: IdAllocator,
-    /// Our calls sent to the peer and not yet answered.
-    outgoing: HashSet<u64>,
+    /// Our calls sent to the peer and not yet answered, with their method IDs.
+    outgoing: HashMap<u64, u64>,
     /// Our calls waiting for the handshake or for a free slot under the peer's limit.
     waiting: VecDeque<(CallStarted, OutgoingCall)>,
     channels: Channels,
-    /// The peer's calls we are serving.
-    incoming: HashSet<u64>,
+    /// The peer's calls we are serving, with their method IDs.
+    incoming: HashMap<u64, u64>,
+    schemas: SchemaTable,
     draining: bool,
     transmit: VecDeque<Bytes>,
     events: VecDeque<SessionEvent>,
@@ -210,10 +223,11 @@ impl Session {
                 None
             },
             request_ids: IdAllocator::new(role),
-            outgoing: HashSet::new(),
+            outgoing: HashMap::new(),
             waiting: VecDeque::new(),
             channels: Channels::new(role),
-            incoming: HashSet::new(),
+            incoming: HashMap::new(),
+            schemas: SchemaTable::default(),
             draining: false,
             transmit: VecDeque::new(),
             events: VecDeque::new(),
@@ -329,6 +343,7 @@ impl Session {
                 Message::Close { conn, channel } => self.handle_channel_close(conn, channel),
                 Message::Reset { conn, channel } => self.handle_channel_reset(conn, channel),
                 Message::Credit { conn, channel, n } => self.handle_credit(conn, channel, n),
+                Message::Schema(announcement) => self.handle_schema(announcement),
             },
         }
     }
@@ -370,7 +385,7 @@ impl Session {
         if !self.role.peer().owns(req.id) {
             return self.violate(ProtocolViolation::WrongParity(req.id));
         }
-        if self.incoming.contains(&req.id) {
+        if self.incoming.contains_key(&req.id) {
             return self.violate(ProtocolViolation::DuplicateRequestId(req.id));
         }
         if let Err(limit) = req.metadata.check_limits() {
@@ -408,8 +423,9 @@ impl Session {
             self.abandon_channels(channels.iter().map(|(id, _)| *id));
             return self.send_response(req.id, Metadata::new(), response::remote(refusal));
         }
-        self.incoming.insert(req.id);
+        self.incoming.insert(req.id, req.method_id);
         self.events.push_back(SessionEvent::Request(IncomingCall {
+            args_schema: self.schemas.remote(req.method_id, SchemaKind::Args),
             id: req.id,
             method_id: req.method_id,
             metadata: req.metadata,
@@ -473,9 +489,9 @@ impl Session {
         if resp.conn != 0 {
             return self.violate(ProtocolViolation::UnknownConnection(resp.conn));
         }
-        if !self.outgoing.remove(&resp.id) {
+        let Some(method_id) = self.outgoing.remove(&resp.id) else {
             return self.violate(ProtocolViolation::UnknownResponse(resp.id));
-        }
+        };
         if let Err(limit) = resp.metadata.check_limits() {
             return self.violate(ProtocolViolation::Metadata(limit));
         }
@@ -483,8 +499,18 @@ impl Session {
             id: resp.id,
             metadata: resp.metadata,
             payload: resp.payload,
+            schema: self.schemas.remote(method_id, SchemaKind::Response),
         });
         self.pump_waiting();
+    }
+
+    fn handle_schema(&mut self, announcement: SchemaAnnouncement) {
+        if announcement.conn != 0 {
+            return self.violate(ProtocolViolation::UnknownConnection(announcement.conn));
+        }
+        if let Err(v) = self.schemas.receive(&announcement) {
+            self.violate(v);
+        }
     }
 
     fn handle_cancel(&mut self, cancel: Cancel) {
@@ -492,7 +518,7 @@ impl Session {
             return self.violate(ProtocolViolation::UnknownConnection(cancel.conn));
         }
         // A cancel for a call already answered crossed our response on the wire: not an error.
-        if self.incoming.contains(&cancel.id) {
+        if self.incoming.contains_key(&cancel.id) {
             self.events
                 .push_back(SessionEvent::CancelRequested { id: cancel.id });
         }
@@ -539,16 +565,30 @@ impl Session {
             }
             return true;
         }
-        if self.outgoing.contains(&id) && !self.is_closed() {
+        if self.outgoing.contains_key(&id) && !self.is_closed() {
             self.send(&Message::Cancel(Cancel { conn: 0, id }));
         }
         false
     }
 
-    /// Answers the peer's call `id`. Ignored if the call was already answered.
-    pub fn respond(&mut self, id: u64, metadata: Metadata, payload: Vec<u8>) {
-        if self.is_closed() || !self.incoming.remove(&id) {
+    /// Answers the peer's call `id`. Ignored if the call was already answered. `schema` is our
+    /// schema of the method's response, announced before its first response on this session
+    /// (pass `None` for runtime-level failures, whose bytes do not depend on it).
+    pub fn respond(
+        &mut self,
+        id: u64,
+        metadata: Metadata,
+        payload: Vec<u8>,
+        schema: Option<&'static LocalSchema>,
+    ) {
+        if self.is_closed() {
             return;
+        }
+        let Some(method_id) = self.incoming.remove(&id) else {
+            return;
+        };
+        if let Some(local) = schema {
+            self.announce(method_id, SchemaKind::Response, local);
         }
         self.send_response(id, metadata, payload);
     }
@@ -681,7 +721,10 @@ impl Session {
                     .push_back(SessionEvent::CallFailed { id, reason });
                 continue;
             }
-            self.outgoing.insert(id);
+            if let Some(local) = call.args_schema {
+                self.announce(call.method_id, SchemaKind::Args, local);
+            }
+            self.outgoing.insert(id, call.method_id);
             self.send_encoded(bytes);
             for channel in started.channels {
                 match self.channels.open_queued(channel, limits.initial_credit) {
@@ -723,6 +766,31 @@ impl Session {
         self.send_encoded(bytes);
     }
 
+    /// Sends our schema for a method payload unless the peer already has it.
+    fn announce(&mut self, method_id: u64, kind: SchemaKind, local: &LocalSchema) {
+        if !self.schemas.needs_announcing(method_id, kind, local) {
+            return;
+        }
+        let bytes = wire::encode(&Message::Schema(SchemaAnnouncement {
+            conn: 0,
+            method_id,
+            kind,
+            schema: local.canonical.clone(),
+        }));
+        if bytes.len() > self.max_frame_size() as usize {
+            // Without it the peer decodes as if our types were its own; a schema larger than
+            // a frame is a type no real payload of it would fit in anyway.
+            tracing::warn!(
+                method_id,
+                len = bytes.len(),
+                "schema does not fit in one frame; not announced"
+            );
+            self.schemas.forget_announced(method_id, kind);
+            return;
+        }
+        self.send_encoded(bytes);
+    }
+
     /// The one place every outgoing message passes through.
     fn send(&mut self, msg: &Message) {
         self.send_encoded(wire::encode(msg));
@@ -746,6 +814,7 @@ impl Session {
         self.outgoing.clear();
         self.incoming.clear();
         self.channels.clear();
+        self.schemas.clear();
         self.events.push_back(SessionEvent::Closed(error));
     }
 }

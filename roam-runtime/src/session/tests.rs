@@ -55,6 +55,7 @@ fn call(method_id: u64) -> OutgoingCall {
         timeout_micros: None,
         payload: vec![1, 2],
         channels: vec![],
+        args_schema: None,
     }
 }
 
@@ -144,8 +145,8 @@ fn calls_flow_both_ways_with_parity_ids() {
         panic!()
     };
     assert_eq!((req.id, req.method_id), (2, 8));
-    p.server.respond(1, Metadata::new(), vec![0, 42]);
-    p.client.respond(2, Metadata::new(), vec![0, 43]);
+    p.server.respond(1, Metadata::new(), vec![0, 42], None);
+    p.client.respond(2, Metadata::new(), vec![0, 43], None);
     p.drive();
     assert!(
         matches!(p.client.poll_event(), Some(SessionEvent::Response { id: 1, ref payload, .. }) if payload == &[0, 42])
@@ -169,7 +170,7 @@ fn calls_beyond_the_peer_limit_wait_in_the_session() {
     assert_eq!(p.client.outgoing_in_flight(), 2);
     assert_eq!(p.client.waiting_calls(), 3);
     assert_eq!(p.server.incoming_in_flight(), 2);
-    p.server.respond(1, Metadata::new(), vec![0]);
+    p.server.respond(1, Metadata::new(), vec![0], None);
     p.drive();
     assert_eq!(p.client.outgoing_in_flight(), 2);
     assert_eq!(p.client.waiting_calls(), 2);
@@ -326,9 +327,10 @@ fn cancel_reaches_the_callee_and_its_answer_still_arrives() {
         id,
         Metadata::new(),
         response::remote(RemoteError::Cancelled),
+        None,
     );
     // A second answer (e.g. the handler raced the cancel) is dropped by the session.
-    p.server.respond(id, Metadata::new(), vec![0]);
+    p.server.respond(id, Metadata::new(), vec![0], None);
     p.drive();
     let events = Pair::events(&mut p.client);
     assert_eq!(events.len(), 1);
@@ -395,5 +397,139 @@ fn goodbye_from_the_peer_ends_the_session() {
         Some(SessionEvent::Closed(SessionError::ClosedByPeer {
             reason: "maintenance".into()
         }))
+    );
+}
+
+fn leaked_schema(schema: roam_core::schema::Schema) -> &'static LocalSchema {
+    let canonical = schema.to_canonical_bytes();
+    let hash = roam_core::schema::hash_of_canonical_bytes(&canonical);
+    Box::leak(Box::new(LocalSchema { canonical, hash }))
+}
+
+fn schema_messages(frames: &[Bytes]) -> Vec<SchemaAnnouncement> {
+    frames
+        .iter()
+        .filter_map(|f| match wire::decode(f) {
+            Ok(Message::Schema(a)) => Some(a),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn schemas_are_announced_once_per_method_and_again_when_they_change() {
+    use roam_core::schema::{PrimitiveKind, Schema};
+    let mut p = Pair::new(Limits::default(), Limits::default());
+    let v1 = leaked_schema(Schema::tuple(vec![Schema::Primitive(PrimitiveKind::U32)]));
+    let v2 = leaked_schema(Schema::tuple(vec![Schema::Primitive(
+        PrimitiveKind::String,
+    )]));
+    let with = |schema| OutgoingCall {
+        args_schema: Some(schema),
+        ..call(7)
+    };
+    let mut sent = Vec::new();
+    for schema in [v1, v1, v2, v1] {
+        p.client.call(with(schema)).unwrap();
+        sent.extend(std::iter::from_fn(|| p.client.poll_transmit()));
+    }
+    let announced = schema_messages(&sent);
+    let hashes: Vec<u64> = announced
+        .iter()
+        .map(|a| roam_core::schema::hash_of_canonical_bytes(&a.schema))
+        .collect();
+    assert_eq!(hashes, vec![v1.hash, v2.hash, v1.hash]);
+    assert!(
+        announced
+            .iter()
+            .all(|a| a.method_id == 7 && a.kind == SchemaKind::Args)
+    );
+    // Each announcement comes right before the request that needs it.
+    let first = wire::decode(&sent[0]).unwrap();
+    assert!(matches!(first, Message::Schema(_)), "{first:?}");
+    assert!(matches!(
+        wire::decode(&sent[1]).unwrap(),
+        Message::Request(_)
+    ));
+}
+
+#[test]
+fn announced_schemas_travel_with_the_requests_and_responses_that_follow() {
+    use roam_core::schema::{PrimitiveKind, Schema};
+    let mut p = Pair::new(Limits::default(), Limits::default());
+    let args = leaked_schema(Schema::tuple(vec![Schema::Primitive(PrimitiveKind::U32)]));
+    let reply = leaked_schema(Schema::result(
+        Schema::Primitive(PrimitiveKind::U64),
+        Schema::Primitive(PrimitiveKind::String),
+    ));
+    p.client
+        .call(OutgoingCall {
+            args_schema: Some(args),
+            ..call(7)
+        })
+        .unwrap();
+    p.client.call(call(8)).unwrap();
+    p.drive();
+    let events = Pair::events(&mut p.server);
+    let requests: Vec<&IncomingCall> = events
+        .iter()
+        .filter_map(|e| match e {
+            SessionEvent::Request(r) => Some(r),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(
+        requests[0].args_schema.as_ref().map(|s| s.hash()),
+        Some(args.hash)
+    );
+    assert!(
+        requests[1].args_schema.is_none(),
+        "method 8 announced nothing"
+    );
+    let (first, second) = (requests[0].id, requests[1].id);
+    p.server
+        .respond(first, Metadata::new(), vec![0, 1], Some(reply));
+    p.server.respond(second, Metadata::new(), vec![0, 1], None);
+    p.drive();
+    let schemas: Vec<Option<u64>> = Pair::events(&mut p.client)
+        .into_iter()
+        .filter_map(|e| match e {
+            SessionEvent::Response { schema, .. } => Some(schema.map(|s| s.hash())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(schemas, vec![Some(reply.hash), None]);
+}
+
+#[test]
+fn invalid_schema_bytes_end_the_session_naming_the_rule() {
+    let mut s = established_server(Limits::default());
+    s.handle_frame(&wire::encode(&Message::Schema(SchemaAnnouncement {
+        conn: 0,
+        method_id: 1,
+        kind: SchemaKind::Args,
+        schema: vec![0x01, 0x7f],
+    })));
+    assert!(goodbye_reason(&mut s).unwrap().starts_with("bad-schema"));
+}
+
+#[test]
+fn a_peer_cannot_grow_the_schema_table_without_bound() {
+    use roam_core::schema::{PrimitiveKind, Schema};
+    let mut s = established_server(Limits::default());
+    let canonical = Schema::Primitive(PrimitiveKind::U8).to_canonical_bytes();
+    for method_id in 0..=MAX_REMOTE_SCHEMAS as u64 {
+        s.handle_frame(&wire::encode(&Message::Schema(SchemaAnnouncement {
+            conn: 0,
+            method_id,
+            kind: SchemaKind::Args,
+            schema: canonical.clone(),
+        })));
+    }
+    assert!(
+        goodbye_reason(&mut s)
+            .unwrap()
+            .starts_with("too-many-schemas")
     );
 }

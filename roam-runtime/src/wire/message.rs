@@ -67,6 +67,33 @@ pub enum Message {
         /// Additional items allowed.
         n: u32,
     },
+    /// 11: the sender's schema for one side of a method, sent before the first `Request`
+    /// (arguments) or `Response` (return type) that uses it on this session, and again whenever
+    /// the sender's type for it changes.
+    Schema(SchemaAnnouncement),
+}
+
+/// Which payload of a method a [`SchemaAnnouncement`] describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SchemaKind {
+    /// 0: the argument tuple of the method's requests (channel arguments excluded).
+    Args,
+    /// 1: the method's response, as `Result<T, E>` (`E` is the user error type).
+    Response,
+}
+
+/// The sender's canonical schema (see `roam_core::schema`) for one payload of a method.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchemaAnnouncement {
+    /// Connection the schema applies to (0 is the root connection).
+    pub conn: u64,
+    /// The method.
+    pub method_id: u64,
+    /// Arguments or response.
+    pub kind: SchemaKind,
+    /// The canonical schema bytes.
+    #[serde(with = "serde_bytes")]
+    pub schema: Vec<u8>,
 }
 
 /// Which way a channel listed in a request carries items.

@@ -7,7 +7,7 @@ mod message;
 
 pub use message::{
     Cancel, ChannelDirection, ChannelSpec, Hello, Limits, Message, PROTOCOL_VERSION, Request,
-    Response, Resume,
+    Response, Resume, SchemaAnnouncement, SchemaKind,
 };
 
 use crate::error::ProtocolViolation;
@@ -50,6 +50,18 @@ mod tests {
             payload: vec![0x04, 0x06],
         });
         assert_eq!(encode(&msg), vec![2, 0, 1, 0x82, 0x02, 0, 0, 0, 2, 4, 6]);
+        assert_eq!(decode(&encode(&msg)).unwrap(), msg);
+    }
+
+    #[test]
+    fn schema_message_bytes_are_pinned() {
+        let msg = Message::Schema(SchemaAnnouncement {
+            conn: 0,
+            method_id: 1,
+            kind: SchemaKind::Response,
+            schema: vec![0x01, 0x00, 0x04],
+        });
+        assert_eq!(encode(&msg), vec![0x0b, 0, 1, 1, 3, 0x01, 0x00, 0x04]);
         assert_eq!(decode(&encode(&msg)).unwrap(), msg);
     }
 

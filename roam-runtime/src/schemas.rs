@@ -1,0 +1,316 @@
+//! Schema exchange, runtime side: our schemas for the payloads we send, the peer's schemas for
+//! the payloads it sends, and decoding a payload written with the peer's schema into our type.
+//!
+//! Owns: [`LocalSchema`] (computed once per Rust type from its facet `Shape`, cached for the life
+//! of the process), [`RemoteSchema`] (one per method payload the peer announced on a session,
+//! with the translation plans compiled against it), and the choice between the identity fast
+//! path (equal content hashes) and a translation plan. Must not: decide *when* schemas are sent
+//! (the session does, in `session/schemas.rs`) or touch I/O.
+//!
+//! A payload whose peer never announced a schema is decoded as if both sides had the same type:
+//! peers that do not exchange schemas keep working, with the old "same types on both sides"
+//! contract.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+
+use facet::Facet;
+use facet::Shape;
+use roam_codec::{TranslateError, Translation};
+use roam_core::schema::{Schema, SchemaDecodeError, StructKind, Variant};
+
+use crate::codec::{self, CodecError};
+use crate::wire::SchemaKind;
+
+/// Our canonical schema for one payload type.
+#[derive(Debug, PartialEq, Eq)]
+pub struct LocalSchema {
+    /// Canonical bytes, as announced to the peer.
+    pub canonical: Vec<u8>,
+    /// Content hash of `canonical`.
+    pub hash: u64,
+}
+
+/// Local schemas by (shape, second shape) address; the second is the error type of a response
+/// and 0 otherwise. Entries are leaked on purpose: there is one per payload type in the program.
+type LocalCache = RwLock<HashMap<(usize, usize), Option<&'static LocalSchema>>>;
+
+fn local_cache() -> &'static LocalCache {
+    static CACHE: OnceLock<LocalCache> = OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+fn cached(
+    key: (usize, usize),
+    build: impl FnOnce() -> Option<Schema>,
+) -> Option<&'static LocalSchema> {
+    if let Some(found) = local_cache().read().ok().and_then(|c| c.get(&key).copied()) {
+        return found;
+    }
+    let schema = build().map(|schema| {
+        let canonical = schema.to_canonical_bytes();
+        let hash = roam_core::schema::hash_of_canonical_bytes(&canonical);
+        &*Box::leak(Box::new(LocalSchema { canonical, hash }))
+    });
+    match local_cache().write() {
+        Ok(mut cache) => *cache.entry(key).or_insert(schema),
+        Err(_) => schema,
+    }
+}
+
+fn shape_key(shape: &'static Shape) -> usize {
+    std::ptr::from_ref(shape) as usize
+}
+
+/// The schema of a type, or `None` when the schema model cannot describe it (then nothing is
+/// announced and the peer decodes as if the types were equal).
+pub fn local_of(shape: &'static Shape) -> Option<&'static LocalSchema> {
+    cached((shape_key(shape), 0), || {
+        roam_codec::schema_of_shape(shape).ok()
+    })
+}
+
+/// The schema of a method's response: `Result<T, E>`.
+pub fn local_response(ok: &'static Shape, err: &'static Shape) -> Option<&'static LocalSchema> {
+    cached((shape_key(ok), shape_key(err)), || {
+        Some(Schema::result(
+            roam_codec::schema_of_shape(ok).ok()?,
+            error_schema(err)?,
+        ))
+    })
+}
+
+/// The schema of a user error type. `Infallible` (the error of methods that cannot fail) is an
+/// enum without variants: nothing can be written as it, and every reader accepts it.
+fn error_schema(err: &'static Shape) -> Option<Schema> {
+    // Compared by type ID: a `const` shape need not have one address across codegen units.
+    if err.id == <std::convert::Infallible as Facet>::SHAPE.id {
+        return Some(Schema::Enum {
+            name: "Infallible".to_owned(),
+            variants: Vec::new(),
+        });
+    }
+    roam_codec::schema_of_shape(err).ok()
+}
+
+/// Two announcements are the same when their schemas are (translation caches aside).
+impl PartialEq for RemoteSchema {
+    fn eq(&self, other: &Self) -> bool {
+        self.whole == other.whole
+    }
+}
+
+impl Eq for RemoteSchema {}
+
+/// Which part of an announced payload schema a decode reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// The whole payload (an argument tuple).
+    Whole,
+    /// The `Ok` value of a response.
+    Ok,
+    /// The user error of a response.
+    Err,
+}
+
+/// A payload could not be decoded into the local type.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PayloadError {
+    /// The bytes do not decode.
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    /// The peer's type cannot be read as ours.
+    #[error("{0}")]
+    Incompatible(String),
+}
+
+/// Most local types one remote schema is translated into on one session (normally one).
+const MAX_TRANSLATIONS_PER_SCHEMA: usize = 8;
+
+type CachedTranslation = Arc<Result<Translation, TranslateError>>;
+
+/// The peer's schema for one payload of one method, as announced on a session.
+#[derive(Debug)]
+pub struct RemoteSchema {
+    name: String,
+    whole: (Schema, u64),
+    ok: Option<(Schema, u64)>,
+    err: Option<(Schema, u64)>,
+    translations: Mutex<Vec<((usize, Part), CachedTranslation)>>,
+}
+
+impl RemoteSchema {
+    /// Parses announced canonical bytes.
+    pub fn parse(kind: SchemaKind, canonical: &[u8]) -> Result<RemoteSchema, SchemaDecodeError> {
+        let schema = Schema::from_canonical_bytes(canonical)?;
+        let hash = roam_core::schema::hash_of_canonical_bytes(canonical);
+        let (ok, err) = match (kind, &schema) {
+            (SchemaKind::Response, Schema::Enum { variants, .. }) => {
+                (result_part(variants, "Ok"), result_part(variants, "Err"))
+            }
+            _ => (None, None),
+        };
+        Ok(RemoteSchema {
+            name: schema.type_expr(),
+            whole: (schema, hash),
+            ok,
+            err,
+            translations: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The content hash of the whole announced schema.
+    pub fn hash(&self) -> u64 {
+        self.whole.1
+    }
+
+    /// Decodes `bytes`, written with this schema's `part`, as a `T`: directly when the schemas
+    /// are equal, through a translation plan (compiled once) when they differ compatibly.
+    pub fn decode<T: Facet<'static>>(&self, part: Part, bytes: &[u8]) -> Result<T, PayloadError> {
+        let (writer, hash) = match part {
+            Part::Whole => Some(&self.whole),
+            Part::Ok => self.ok.as_ref(),
+            Part::Err => self.err.as_ref(),
+        }
+        .ok_or_else(|| {
+            PayloadError::Incompatible(format!(
+                "the peer's response type `{}` is not a `Result<T, E>`",
+                self.name
+            ))
+        })?;
+        if local_of(T::SHAPE).is_some_and(|local| local.hash == *hash) {
+            return Ok(codec::decode(bytes)?);
+        }
+        let translation = self.translation(part, writer, T::SHAPE);
+        match &*translation {
+            Ok(t) if t.is_identity() => Ok(codec::decode(bytes)?),
+            Ok(t) => roam_codec::decode_translated::<T>(t, bytes)
+                .map_err(|e| PayloadError::Codec(codec::decode_error::<T>(e))),
+            Err(e) => Err(PayloadError::Incompatible(e.to_string())),
+        }
+    }
+
+    fn translation(
+        &self,
+        part: Part,
+        writer: &Schema,
+        reader: &'static Shape,
+    ) -> CachedTranslation {
+        let key = (shape_key(reader), part);
+        let mut cache = match self.translations.lock() {
+            Ok(cache) => cache,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some((_, t)) = cache.iter().find(|(k, _)| *k == key) {
+            return Arc::clone(t);
+        }
+        let compiled = Arc::new(Translation::compile(writer, reader));
+        if cache.len() < MAX_TRANSLATIONS_PER_SCHEMA {
+            cache.push((key, Arc::clone(&compiled)));
+        }
+        compiled
+    }
+}
+
+/// The single field of the `Ok` or `Err` variant of a `Result` schema.
+fn result_part(variants: &[Variant], name: &str) -> Option<(Schema, u64)> {
+    let variant = variants.iter().find(|v| v.name == name)?;
+    match (variant.kind, variant.fields.as_slice()) {
+        (StructKind::Tuple, [field]) => {
+            let canonical = field.schema.to_canonical_bytes();
+            let hash = roam_core::schema::hash_of_canonical_bytes(&canonical);
+            Some((field.schema.clone(), hash))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Facet, Debug, PartialEq)]
+    struct V1 {
+        a: u32,
+        b: String,
+    }
+
+    #[derive(Facet, Debug, PartialEq)]
+    struct V2 {
+        b: String,
+        a: u32,
+        #[facet(default)]
+        c: Option<u8>,
+    }
+
+    fn announce<T: Facet<'static>>(kind: SchemaKind) -> RemoteSchema {
+        let local = local_of(T::SHAPE).expect("describable");
+        RemoteSchema::parse(kind, &local.canonical).expect("valid")
+    }
+
+    #[test]
+    fn local_schemas_are_cached_per_type() {
+        let a = local_of(<(u32, String)>::SHAPE).unwrap();
+        let b = local_of(<(u32, String)>::SHAPE).unwrap();
+        assert!(std::ptr::eq(a, b));
+        let borrowed = local_of(<(u32, &str)>::SHAPE).unwrap();
+        assert_eq!(
+            a.hash, borrowed.hash,
+            "&str and String are the same on the wire"
+        );
+    }
+
+    #[test]
+    fn equal_schemas_decode_directly() {
+        let remote = announce::<V1>(SchemaKind::Args);
+        let bytes = codec::encode(&V1 {
+            a: 7,
+            b: "x".into(),
+        })
+        .unwrap();
+        let v: V1 = remote.decode(Part::Whole, &bytes).unwrap();
+        assert_eq!(
+            v,
+            V1 {
+                a: 7,
+                b: "x".into()
+            }
+        );
+        assert!(remote.translations.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn different_schemas_translate() {
+        let remote = announce::<V1>(SchemaKind::Args);
+        let bytes = codec::encode(&V1 {
+            a: 7,
+            b: "x".into(),
+        })
+        .unwrap();
+        let v: V2 = remote.decode(Part::Whole, &bytes).unwrap();
+        assert_eq!(
+            v,
+            V2 {
+                b: "x".into(),
+                a: 7,
+                c: None
+            }
+        );
+        assert_eq!(remote.translations.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn response_parts_are_found_and_incompatibility_is_reported() {
+        let local = local_response(u32::SHAPE, <std::convert::Infallible as Facet>::SHAPE)
+            .expect("describable");
+        let remote = RemoteSchema::parse(SchemaKind::Response, &local.canonical).unwrap();
+        let bytes = codec::encode(&5u32).unwrap();
+        assert_eq!(remote.decode::<u32>(Part::Ok, &bytes).unwrap(), 5);
+        match remote.decode::<String>(Part::Ok, &bytes) {
+            Err(PayloadError::Incompatible(text)) => {
+                assert!(text.contains("u32") && text.contains("String"), "{text}")
+            }
+            other => panic!("expected an incompatibility, got {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,338 @@
+//! Schema evolution end to end: two versions of one service compiled side by side, each client
+//! version against each server version on one session.
+//!
+//! `v1` and `v2` declare the same trait name, so their method IDs are equal; only their types
+//! differ. Compatible changes (added field with a default, removed field, reordered fields,
+//! renamed type, added enum variant) must work both ways; incompatible ones must fail only the
+//! call, with an error naming the field and both types, and leave the session usable.
+
+use facet::Facet;
+use roam::{CallError, Connector};
+
+mod v1 {
+    use super::*;
+
+    #[derive(Facet, Debug, Clone, PartialEq)]
+    pub struct Item {
+        pub name: String,
+        pub qty: u32,
+        /// v2 removes it; readers default it, so the removal is compatible both ways.
+        #[facet(default)]
+        pub legacy: String,
+    }
+
+    #[derive(Facet, Debug, Clone, PartialEq)]
+    #[repr(u8)]
+    pub enum Status {
+        Active,
+        Retired { reason: String },
+    }
+
+    #[derive(Facet, Debug, Clone, PartialEq)]
+    pub struct Point {
+        pub x: i32,
+        pub y: i32,
+    }
+
+    #[derive(Facet, Debug, Clone, PartialEq)]
+    pub struct Label {
+        pub text: String,
+    }
+
+    #[roam::service]
+    pub trait Inventory {
+        /// Arguments evolve: v2's `Item` adds a defaulted field, drops `legacy`, reorders.
+        async fn add(&self, item: Item) -> u32;
+        /// The response evolves the same way.
+        async fn get(&self, id: u32) -> Item;
+        /// v2 adds a variant.
+        async fn status(&self, id: u32) -> Status;
+        /// v2 renames the type.
+        async fn locate(&self, at: Point) -> Point;
+        /// v2 changes the argument's type: incompatible.
+        async fn weigh(&self, grams: u32) -> u32;
+        /// v2's `Label` adds a field without a default: incompatible from v1 to v2.
+        async fn label(&self, label: Label) -> u32;
+    }
+
+    pub struct Server;
+
+    impl Inventory for Server {
+        async fn add(&self, item: Item) -> u32 {
+            item.qty + item.name.len() as u32
+        }
+        async fn get(&self, id: u32) -> Item {
+            Item {
+                name: format!("item-{id}"),
+                qty: id * 10,
+                legacy: "old".to_owned(),
+            }
+        }
+        async fn status(&self, id: u32) -> Status {
+            match id {
+                0 => Status::Active,
+                _ => Status::Retired {
+                    reason: format!("#{id}"),
+                },
+            }
+        }
+        async fn locate(&self, at: Point) -> Point {
+            Point {
+                x: at.x + 1,
+                y: at.y + 1,
+            }
+        }
+        async fn weigh(&self, grams: u32) -> u32 {
+            grams * 2
+        }
+        async fn label(&self, label: Label) -> u32 {
+            label.text.len() as u32
+        }
+    }
+}
+
+mod v2 {
+    use super::*;
+
+    #[derive(Facet, Debug, Clone, PartialEq)]
+    pub struct Item {
+        pub qty: u32,
+        pub name: String,
+        #[facet(default)]
+        pub tags: Vec<String>,
+    }
+
+    #[derive(Facet, Debug, Clone, PartialEq)]
+    #[repr(u8)]
+    pub enum Status {
+        Active,
+        Archived { at: u64 },
+        Retired { reason: String },
+    }
+
+    #[derive(Facet, Debug, Clone, PartialEq)]
+    pub struct Position {
+        pub x: i32,
+        pub y: i32,
+    }
+
+    #[derive(Facet, Debug, Clone, PartialEq)]
+    pub struct Label {
+        pub text: String,
+        pub color: String,
+    }
+
+    #[roam::service]
+    pub trait Inventory {
+        async fn add(&self, item: Item) -> u32;
+        async fn get(&self, id: u32) -> Item;
+        async fn status(&self, id: u32) -> Status;
+        async fn locate(&self, at: Position) -> Position;
+        async fn weigh(&self, grams: String) -> u32;
+        async fn label(&self, label: Label) -> u32;
+    }
+
+    pub struct Server;
+
+    impl Inventory for Server {
+        async fn add(&self, item: Item) -> u32 {
+            item.qty + item.name.len() as u32 + 1000 * item.tags.len() as u32
+        }
+        async fn get(&self, id: u32) -> Item {
+            Item {
+                qty: id * 10,
+                name: format!("item-{id}"),
+                tags: vec!["new".to_owned()],
+            }
+        }
+        async fn status(&self, id: u32) -> Status {
+            match id {
+                0 => Status::Active,
+                1 => Status::Archived { at: 99 },
+                _ => Status::Retired {
+                    reason: format!("#{id}"),
+                },
+            }
+        }
+        async fn locate(&self, at: Position) -> Position {
+            Position {
+                x: at.x + 1,
+                y: at.y + 1,
+            }
+        }
+        async fn weigh(&self, grams: String) -> u32 {
+            grams.len() as u32
+        }
+        async fn label(&self, label: Label) -> u32 {
+            (label.text.len() + label.color.len()) as u32
+        }
+    }
+}
+
+async fn v1_client_to_v2_server() -> v1::InventoryClient {
+    let (conn, _server) = roam::memory_pair_with(
+        Connector::new(),
+        Connector::new().serve(v2::InventoryDispatcher::new(v2::Server)),
+    )
+    .await
+    .expect("handshake");
+    v1::InventoryClient::new(conn)
+}
+
+async fn v2_client_to_v1_server() -> v2::InventoryClient {
+    let (conn, _server) = roam::memory_pair_with(
+        Connector::new(),
+        Connector::new().serve(v1::InventoryDispatcher::new(v1::Server)),
+    )
+    .await
+    .expect("handshake");
+    v2::InventoryClient::new(conn)
+}
+
+fn v1_item() -> v1::Item {
+    v1::Item {
+        name: "bolt".to_owned(),
+        qty: 4,
+        legacy: "ignored".to_owned(),
+    }
+}
+
+#[tokio::test]
+async fn the_two_versions_share_method_ids() {
+    for (a, b) in v1::INVENTORY_DESCRIPTOR
+        .methods
+        .iter()
+        .zip(v2::INVENTORY_DESCRIPTOR.methods)
+    {
+        assert_eq!((a.name, a.id), (b.name, b.id));
+    }
+}
+
+#[tokio::test]
+async fn added_removed_and_reordered_fields_work_both_ways() {
+    let old = v1_client_to_v2_server().await;
+    // v1 args -> v2 handler: `legacy` skipped, `tags` defaulted (empty), order fixed.
+    assert_eq!(old.add(v1_item()).await.unwrap(), 4 + 4);
+    // v2 response -> v1 client: `tags` skipped, `legacy` defaulted.
+    assert_eq!(
+        old.get(3).await.unwrap(),
+        v1::Item {
+            name: "item-3".to_owned(),
+            qty: 30,
+            legacy: String::new(),
+        }
+    );
+
+    let new = v2_client_to_v1_server().await;
+    let item = v2::Item {
+        qty: 4,
+        name: "bolt".to_owned(),
+        tags: vec!["x".to_owned()],
+    };
+    // v2 args -> v1 handler: `tags` skipped, `legacy` defaulted.
+    assert_eq!(new.add(item).await.unwrap(), 4 + 4);
+    // v1 response -> v2 client: `legacy` skipped, `tags` defaulted.
+    assert_eq!(
+        new.get(3).await.unwrap(),
+        v2::Item {
+            qty: 30,
+            name: "item-3".to_owned(),
+            tags: Vec::new(),
+        }
+    );
+}
+
+#[tokio::test]
+async fn an_added_variant_fails_only_when_it_is_received() {
+    let old = v1_client_to_v2_server().await;
+    assert_eq!(old.status(0).await.unwrap(), v1::Status::Active);
+    assert_eq!(
+        old.status(2).await.unwrap(),
+        v1::Status::Retired {
+            reason: "#2".to_owned()
+        }
+    );
+    match old.status(1).await {
+        Err(CallError::Codec(e)) => {
+            let text = e.to_string();
+            assert!(text.contains("Archived"), "{text}");
+        }
+        other => panic!("expected a decode error naming the unknown variant: {other:?}"),
+    }
+    // The session is still fine.
+    assert_eq!(old.status(0).await.unwrap(), v1::Status::Active);
+
+    let new = v2_client_to_v1_server().await;
+    assert_eq!(
+        new.status(5).await.unwrap(),
+        v2::Status::Retired {
+            reason: "#5".to_owned()
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_renamed_type_is_compatible() {
+    let old = v1_client_to_v2_server().await;
+    assert_eq!(
+        old.locate(v1::Point { x: 1, y: 2 }).await.unwrap(),
+        v1::Point { x: 2, y: 3 }
+    );
+    let new = v2_client_to_v1_server().await;
+    assert_eq!(
+        new.locate(v2::Position { x: -1, y: 0 }).await.unwrap(),
+        v2::Position { x: 0, y: 1 }
+    );
+}
+
+#[tokio::test]
+async fn incompatible_changes_fail_the_call_and_name_field_and_types() {
+    let old = v1_client_to_v2_server().await;
+    match old.weigh(5).await {
+        Err(CallError::IncompatibleSchema(text)) => {
+            assert!(text.contains("u32") && text.contains("String"), "{text}");
+        }
+        other => panic!("expected a schema error: {other:?}"),
+    }
+    match old
+        .label(v1::Label {
+            text: "hi".to_owned(),
+        })
+        .await
+    {
+        Err(CallError::IncompatibleSchema(text)) => {
+            assert!(text.contains("color") && text.contains("Label"), "{text}");
+        }
+        other => panic!("expected a schema error naming `color`: {other:?}"),
+    }
+    // The session stays usable, for compatible methods and for the same method again.
+    assert_eq!(old.add(v1_item()).await.unwrap(), 8);
+    assert!(matches!(
+        old.weigh(5).await,
+        Err(CallError::IncompatibleSchema(_))
+    ));
+
+    // v2 -> v1: the extra `color` is simply skipped.
+    let new = v2_client_to_v1_server().await;
+    let label = v2::Label {
+        text: "hey".to_owned(),
+        color: "red".to_owned(),
+    };
+    assert_eq!(new.label(label).await.unwrap(), 3);
+}
+
+#[tokio::test]
+async fn evolution_works_over_tcp_too() {
+    let server = roam::Server::bind("tcp://127.0.0.1:0")
+        .await
+        .expect("bind")
+        .serve(v2::InventoryDispatcher::new(v2::Server));
+    let conn = roam::connect(server.local_url()).await.expect("connect");
+    let old = v1::InventoryClient::new(conn);
+    assert_eq!(old.add(v1_item()).await.unwrap(), 8);
+    assert_eq!(
+        old.locate(v1::Point { x: 0, y: 0 }).await.unwrap(),
+        v1::Point { x: 1, y: 1 }
+    );
+    server.shutdown().await;
+}
