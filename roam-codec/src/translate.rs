@@ -172,6 +172,7 @@ impl Translation {
             locs: Vec::new(),
             memo: HashMap::new(),
             reader_schemas: HashMap::new(),
+            depth: 0,
         };
         let root_path = reader_schema.name().unwrap_or("").to_owned();
         let root = compiler.block(graph.root, reader, &root_path)?;
@@ -321,6 +322,8 @@ struct WriterGraph {
     min_wire: Vec<usize>,
     /// Per node, the schema it was built from (compile time only; empty afterwards).
     origin: Vec<*const Schema>,
+    /// Per node, whether a value of it can hold a channel (compile time only).
+    channel_reach: Vec<bool>,
     root: WId,
 }
 
@@ -356,6 +359,7 @@ impl WriterGraph {
             nodes: Vec::new(),
             min_wire: Vec::new(),
             origin: Vec::new(),
+            channel_reach: Vec::new(),
             root: 0,
         }
     }
@@ -365,12 +369,14 @@ impl WriterGraph {
         let mut defs = Vec::new();
         graph.root = graph.add(schema, &mut defs, 0)?;
         graph.compute_min_wire();
+        graph.compute_channel_reach();
         Ok(graph)
     }
 
     /// Drops the compile-time-only parts (pointers into the caller's schema).
     fn runtime_only(mut self) -> WriterGraph {
         self.origin = Vec::new();
+        self.channel_reach = Vec::new();
         self
     }
 
@@ -514,22 +520,43 @@ impl WriterGraph {
 
     /// Whether skipping a value of `id` could meet a channel.
     fn reaches_channel(&self, id: WId) -> bool {
-        let mut seen = HashSet::new();
-        let mut todo = vec![id];
-        while let Some(id) = todo.pop() {
-            if !seen.insert(id) {
-                continue;
-            }
-            match &self.nodes[id as usize] {
-                WNode::Channel => return true,
+        self.channel_reach[id as usize]
+    }
+
+    /// Marks every node from which a channel is reachable, walking parent links back from
+    /// the channels once: linear in the graph, however many fields are later skipped (a
+    /// search per skipped field would be quadratic on a hostile schema).
+    fn compute_channel_reach(&mut self) {
+        let mut parents: Vec<Vec<WId>> = vec![Vec::new(); self.nodes.len()];
+        let mut todo = Vec::new();
+        for (i, node) in self.nodes.iter().enumerate() {
+            let parent = i as WId;
+            let mut link = |child: WId| parents[child as usize].push(parent);
+            match node {
+                WNode::Channel => todo.push(parent),
                 WNode::Prim(_) | WNode::Bytes => {}
-                WNode::List(i) | WNode::Array(i, _) | WNode::Option(i) => todo.push(*i),
-                WNode::Map(k, v) => todo.extend([*k, *v]),
-                WNode::Seq(items) => todo.extend(items.iter()),
-                WNode::Enum(variants) => todo.extend(variants.iter().flat_map(|v| v.iter())),
+                WNode::List(c) | WNode::Array(c, _) | WNode::Option(c) => link(*c),
+                WNode::Map(k, v) => {
+                    link(*k);
+                    link(*v);
+                }
+                WNode::Seq(items) => items.iter().for_each(|c| link(*c)),
+                WNode::Enum(variants) => variants.iter().flatten().for_each(|c| link(*c)),
             }
         }
-        false
+        let mut reach = vec![false; self.nodes.len()];
+        for &c in &todo {
+            reach[c as usize] = true;
+        }
+        while let Some(c) = todo.pop() {
+            for &p in &parents[c as usize] {
+                if !reach[p as usize] {
+                    reach[p as usize] = true;
+                    todo.push(p);
+                }
+            }
+        }
+        self.channel_reach = reach;
     }
 
     /// The schema node `id` was built from.
@@ -703,6 +730,9 @@ struct Compiler<'g> {
     memo: HashMap<(WId, TypeId), BlockId>,
     /// The reader's schema per type, to spot sub-values identical on both sides.
     reader_schemas: HashMap<TypeId, Schema>,
+    /// How many `emit`s are in progress: bounds the compiler's own recursion, whose frames
+    /// are larger than the compatibility check's.
+    depth: usize,
 }
 
 /// Where in the reader's type the compiler is.
@@ -794,6 +824,26 @@ impl Compiler<'_> {
 
     /// Appends the ops that read writer node `w` into a `shape` value at `off`.
     fn emit(
+        &mut self,
+        w: WId,
+        shape: &'static Shape,
+        off: usize,
+        ops: &mut Vec<TOp>,
+        ctx: Ctx<'_>,
+    ) -> Result<(), TranslateError> {
+        if self.depth >= MAX_GRAPH_DEPTH {
+            return Err(graph_error(
+                ctx.path,
+                "the types nest too deeply to translate",
+            ));
+        }
+        self.depth += 1;
+        let result = self.emit_node(w, shape, off, ops, ctx);
+        self.depth -= 1;
+        result
+    }
+
+    fn emit_node(
         &mut self,
         w: WId,
         shape: &'static Shape,
@@ -1102,10 +1152,18 @@ impl Compiler<'_> {
             field: None,
             path,
         };
+        // Each reader field is written at most once: a writer naming a field twice would
+        // otherwise write one slot twice (leaking the first value, and dropping the slot twice
+        // if a later field fails).
+        let mut matched = vec![false; reader.fields.len()];
         for (wf, &node) in writer.fields.iter().zip(writer.nodes.iter()) {
             let fpath = format!("{path}.{}", wf.name);
-            match reader.fields.iter().find(|rf| rf.name == wf.name) {
-                Some(rf) => {
+            match reader.fields.iter().position(|rf| rf.name == wf.name) {
+                Some(i) if std::mem::replace(&mut matched[i], true) => {
+                    return Err(graph_error(&fpath, "the writer names this field twice"));
+                }
+                Some(i) => {
+                    let rf = &reader.fields[i];
                     let fctx = Ctx {
                         owner: reader.owner,
                         field: Some(rf.name),
@@ -1771,6 +1829,17 @@ fn skip(t: &Translation, w: WId, r: &mut Reader<'_>, depth: usize, loc: u32) -> 
         return Err(too_deep(t, loc, r));
     }
     let graph = &t.graph;
+    // A node that may take no bytes costs work without consuming input: charge each visit to
+    // the input's zero-byte budget, so a writer schema of nested unit tuples cannot make one
+    // payload take hours to skip.
+    if graph.min_wire[w as usize] == 0 {
+        if r.empty_budget == 0 {
+            return Err(Box::new(DecodeError::TooManyEmptyItems {
+                at: at(t, loc, r.pos),
+            }));
+        }
+        r.empty_budget -= 1;
+    }
     match &graph.nodes[w as usize] {
         WNode::Prim(PrimitiveKind::String) => {
             let len = read_len(t, r, 1, loc)?;

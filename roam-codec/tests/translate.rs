@@ -1346,3 +1346,62 @@ fn a_schema_received_as_canonical_bytes_drives_a_translation() {
     assert_eq!(got.items.len(), 2);
     assert_eq!(got.priority, 5);
 }
+
+// ------------------------------------------------------------------------------------------
+// Hostile writer schemas (review findings)
+// ------------------------------------------------------------------------------------------
+
+#[derive(Facet, Debug, PartialEq)]
+struct Named {
+    name: String,
+    id: u64,
+}
+
+#[test]
+fn a_writer_naming_a_field_twice_is_refused_not_written_twice() {
+    use roam_core::schema::{Field, PrimitiveKind, Schema, StructKind};
+    let string = Schema::Primitive(PrimitiveKind::String);
+    let writer = Schema::Struct {
+        name: "Named".into(),
+        kind: StructKind::Named,
+        fields: vec![
+            Field::new("name", string.clone()),
+            Field::new("name", string),
+            Field::new("id", Schema::Primitive(PrimitiveKind::U64)),
+        ],
+    };
+    assert!(Translation::compile(&writer, Named::SHAPE).is_err());
+}
+
+#[test]
+fn skipping_zero_byte_values_is_bounded_by_the_empty_item_budget() {
+    use roam_core::schema::{Field, PrimitiveKind, Schema, StructKind};
+    // A writer-only field: a list whose items are tuples of many units. Each item takes no
+    // bytes, so only the zero-byte budget stops the work.
+    let unit = Schema::Primitive(PrimitiveKind::Unit);
+    let heavy = Schema::List(Box::new(Schema::tuple(vec![unit; 4096])));
+    let writer = Schema::Struct {
+        name: "Named".into(),
+        kind: StructKind::Named,
+        fields: vec![
+            Field::new("name", Schema::Primitive(PrimitiveKind::String)),
+            Field::new("junk", heavy),
+            Field::new("id", Schema::Primitive(PrimitiveKind::U64)),
+        ],
+    };
+    let t = Translation::compile(&writer, Named::SHAPE).expect("compatible");
+    // name "", a list of 1_000_000 items (varint), id 0.
+    let mut bytes = vec![0];
+    let mut n = 1_000_000u32;
+    while n >= 0x80 {
+        bytes.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    bytes.push(n as u8);
+    bytes.push(0);
+    let err = decode_translated::<Named>(&t, &bytes).unwrap_err();
+    assert!(
+        matches!(err, DecodeError::TooManyEmptyItems { .. }),
+        "{err:?}"
+    );
+}

@@ -635,8 +635,10 @@ impl Schema {
     /// Parses canonical bytes. Rejects anything [`to_canonical_bytes`](Self::to_canonical_bytes)
     /// would not produce: unknown tags or codes, non-minimal varints, invalid UTF-8, an empty
     /// tuple, a unit struct or variant with fields, nesting deeper than [`MAX_SCHEMA_DEPTH`],
-    /// counts larger than the remaining input, and trailing bytes. Never panics and never
-    /// allocates more than a small multiple of the input length.
+    /// counts larger than the remaining input, two fields or variants with one name, and
+    /// trailing bytes. Never panics; every node takes at least one input byte, so the result
+    /// (and the work) is bounded by a constant times the input length, about a hundred bytes of
+    /// memory per input byte. Callers that take schemas from peers bound the input's length.
     pub fn from_canonical_bytes(bytes: &[u8]) -> Result<Schema, SchemaDecodeError> {
         let mut reader = CanonicalReader { bytes, pos: 0 };
         let version = reader.byte()?;
@@ -734,6 +736,8 @@ pub enum SchemaDecodeErrorKind {
     UnitWithFields,
     /// A field flags byte with bits set that are not defined (only bit 0 is).
     UnknownFieldFlags(u8),
+    /// Two fields of one struct or variant, or two variants of one enum, share a name.
+    DuplicateName(String),
     /// Nodes nested deeper than [`MAX_SCHEMA_DEPTH`].
     TooDeep,
     /// Bytes left over after the root node.
@@ -764,6 +768,9 @@ impl fmt::Display for SchemaDecodeError {
             SchemaDecodeErrorKind::UnknownFieldFlags(flags) => {
                 write!(f, "unknown field flags {flags:#04x}")
             }
+            SchemaDecodeErrorKind::DuplicateName(name) => {
+                write!(f, "the name `{name}` is used twice in one struct or enum")
+            }
             SchemaDecodeErrorKind::TooDeep => {
                 write!(f, "nesting deeper than {MAX_SCHEMA_DEPTH}")
             }
@@ -777,6 +784,13 @@ impl std::error::Error for SchemaDecodeError {}
 struct CanonicalReader<'a> {
     bytes: &'a [u8],
     pos: usize,
+}
+
+/// How many items to reserve for a count read from the input: the count is only known to fit
+/// the remaining input, and every nesting level may claim that much, so reserve little and let
+/// the vector grow as items actually arrive.
+fn prealloc(n: usize) -> usize {
+    n.min(64)
 }
 
 impl CanonicalReader<'_> {
@@ -867,9 +881,17 @@ impl CanonicalReader<'_> {
                 SchemaDecodeErrorKind::UnitWithFields,
             ));
         }
-        let mut fields = Vec::with_capacity(n);
+        let mut fields: Vec<Field> = Vec::with_capacity(prealloc(n));
+        let mut names = std::collections::HashSet::new();
         for _ in 0..n {
+            let name_pos = self.pos;
             let name = self.string()?;
+            if !names.insert(name.clone()) {
+                return Err(SchemaDecodeError::new(
+                    name_pos,
+                    SchemaDecodeErrorKind::DuplicateName(name),
+                ));
+            }
             let flags_pos = self.pos;
             let flags = self.byte()?;
             if flags & !FIELD_FLAG_DEFAULT != 0 {
@@ -926,7 +948,7 @@ impl CanonicalReader<'_> {
                         SchemaDecodeErrorKind::EmptyTuple,
                     ));
                 }
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(prealloc(n));
                 for _ in 0..n {
                     items.push(self.node(depth + 1)?);
                 }
@@ -941,9 +963,17 @@ impl CanonicalReader<'_> {
             0x08 => {
                 let name = self.string()?;
                 let n = self.count()?;
-                let mut variants = Vec::with_capacity(n);
+                let mut variants: Vec<Variant> = Vec::with_capacity(prealloc(n));
+                let mut names = std::collections::HashSet::new();
                 for _ in 0..n {
+                    let name_pos = self.pos;
                     let name = self.string()?;
+                    if !names.insert(name.clone()) {
+                        return Err(SchemaDecodeError::new(
+                            name_pos,
+                            SchemaDecodeErrorKind::DuplicateName(name),
+                        ));
+                    }
                     let kind = self.struct_kind()?;
                     let fields = self.fields(kind, depth)?;
                     variants.push(Variant { name, kind, fields });
@@ -1317,6 +1347,26 @@ mod tests {
             Schema::from_canonical_bytes(&ok.to_canonical_bytes()).unwrap(),
             ok
         );
+    }
+
+    #[test]
+    fn duplicate_field_and_variant_names_are_refused() {
+        let twice = Schema::Struct {
+            name: "P".into(),
+            kind: StructKind::Named,
+            fields: vec![
+                Field::new("a", Schema::Primitive(PrimitiveKind::U8)),
+                Field::new("a", Schema::Primitive(PrimitiveKind::U8)),
+            ],
+        };
+        let err = Schema::from_canonical_bytes(&twice.to_canonical_bytes()).unwrap_err();
+        assert_eq!(err.kind, SchemaDecodeErrorKind::DuplicateName("a".into()));
+        let variants = Schema::Enum {
+            name: "E".into(),
+            variants: vec![Variant::unit("V"), Variant::unit("V")],
+        };
+        let err = Schema::from_canonical_bytes(&variants.to_canonical_bytes()).unwrap_err();
+        assert_eq!(err.kind, SchemaDecodeErrorKind::DuplicateName("V".into()));
     }
 
     #[test]

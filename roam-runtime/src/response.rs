@@ -59,8 +59,15 @@ pub fn remote(e: RemoteError) -> Vec<u8> {
     vec![ERR, e.code()]
 }
 
+/// Longest schema-error text sent to a peer; the rest is cut (the callee's logs have it all).
+const MAX_INCOMPATIBLE_TEXT: usize = 4096;
+
 /// `Err(IncompatibleSchema(detail))`: the arguments' schema cannot be read as ours.
 pub fn incompatible(detail: &str) -> Vec<u8> {
+    let detail = match detail.char_indices().nth(MAX_INCOMPATIBLE_TEXT) {
+        Some((cut, _)) => &format!("{} … (cut; see the callee's logs)", &detail[..cut]),
+        None => detail,
+    };
     let mut out = vec![ERR, INCOMPATIBLE];
     // A `&str` always encodes.
     let _ = codec::encode_into(&detail, &mut out);

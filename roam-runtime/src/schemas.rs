@@ -132,7 +132,7 @@ type CachedTranslation = Arc<Result<Translation, TranslateError>>;
 /// The peer's schema for one payload of one method, as announced on a session.
 #[derive(Debug)]
 pub struct RemoteSchema {
-    name: String,
+    canonical_len: usize,
     whole: (Schema, u64),
     ok: Option<(Schema, u64)>,
     err: Option<(Schema, u64)>,
@@ -151,12 +151,17 @@ impl RemoteSchema {
             _ => (None, None),
         };
         Ok(RemoteSchema {
-            name: schema.type_expr(),
+            canonical_len: canonical.len(),
             whole: (schema, hash),
             ok,
             err,
             translations: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Length of the announced canonical bytes (what the session's table bound counts).
+    pub fn canonical_len(&self) -> usize {
+        self.canonical_len
     }
 
     /// The content hash of the whole announced schema.
@@ -175,7 +180,7 @@ impl RemoteSchema {
         .ok_or_else(|| {
             PayloadError::Incompatible(format!(
                 "the peer's response type `{}` is not a `Result<T, E>`",
-                self.name
+                self.whole.0.type_expr()
             ))
         })?;
         if local_of(T::SHAPE).is_some_and(|local| local.hash == *hash) {
@@ -197,18 +202,34 @@ impl RemoteSchema {
         reader: &'static Shape,
     ) -> CachedTranslation {
         let key = (shape_key(reader), part);
+        if let Some(found) = self.cached_translation(key) {
+            return found;
+        }
+        // Compiled without holding the lock: other calls of the method keep running meanwhile
+        // (at worst two compile the same plan once each).
+        let compiled = Arc::new(Translation::compile(writer, reader));
         let mut cache = match self.translations.lock() {
             Ok(cache) => cache,
             Err(poisoned) => poisoned.into_inner(),
         };
-        if let Some((_, t)) = cache.iter().find(|(k, _)| *k == key) {
-            return Arc::clone(t);
+        if let Some((_, existing)) = cache.iter().find(|(k, _)| *k == key) {
+            return Arc::clone(existing);
         }
-        let compiled = Arc::new(Translation::compile(writer, reader));
         if cache.len() < MAX_TRANSLATIONS_PER_SCHEMA {
             cache.push((key, Arc::clone(&compiled)));
         }
         compiled
+    }
+
+    fn cached_translation(&self, key: (usize, Part)) -> Option<CachedTranslation> {
+        let cache = match self.translations.lock() {
+            Ok(cache) => cache,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        cache
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, t)| Arc::clone(t))
     }
 }
 

@@ -32,9 +32,9 @@ pub use channels::{ChannelSendError, Direction};
 pub use ids::{IdAllocator, Role};
 
 use channels::{Abandon, Channels, DataVerdict, Opened, ResetVerdict};
-use schemas::SchemaTable;
+use schemas::{Announcement, SchemaTable};
 
-pub use schemas::MAX_REMOTE_SCHEMAS;
+pub use schemas::{MAX_REMOTE_SCHEMAS, MAX_SCHEMA_BYTES, MAX_SCHEMA_TABLE_BYTES};
 
 use crate::error::{ProtocolViolation, RemoteError, SessionError};
 use crate::metadata::Metadata;
@@ -587,8 +587,9 @@ impl Session {
         let Some(method_id) = self.incoming.remove(&id) else {
             return;
         };
-        if let Some(local) = schema {
-            self.announce(method_id, SchemaKind::Response, local);
+        // `None` here means a runtime-level answer, which needs no schema (not a retraction).
+        if schema.is_some() {
+            self.announce(method_id, SchemaKind::Response, schema);
         }
         self.send_response(id, metadata, payload);
     }
@@ -721,9 +722,7 @@ impl Session {
                     .push_back(SessionEvent::CallFailed { id, reason });
                 continue;
             }
-            if let Some(local) = call.args_schema {
-                self.announce(call.method_id, SchemaKind::Args, local);
-            }
+            self.announce(call.method_id, SchemaKind::Args, call.args_schema);
             self.outgoing.insert(id, call.method_id);
             self.send_encoded(bytes);
             for channel in started.channels {
@@ -766,29 +765,38 @@ impl Session {
         self.send_encoded(bytes);
     }
 
-    /// Sends our schema for a method payload unless the peer already has it.
-    fn announce(&mut self, method_id: u64, kind: SchemaKind, local: &LocalSchema) {
-        if !self.schemas.needs_announcing(method_id, kind, local) {
-            return;
-        }
+    /// Sends our schema for a method payload unless the peer already has it (or withdraws the
+    /// one we sent before, when we have none now).
+    fn announce(&mut self, method_id: u64, kind: SchemaKind, local: Option<&LocalSchema>) {
+        let schema = match self.schemas.announcement(method_id, kind, local) {
+            Announcement::Nothing => return,
+            Announcement::Schema(bytes) => bytes.to_vec(),
+            Announcement::Retract => Vec::new(),
+        };
         let bytes = wire::encode(&Message::Schema(SchemaAnnouncement {
             conn: 0,
             method_id,
             kind,
-            schema: local.canonical.clone(),
+            schema,
         }));
-        if bytes.len() > self.max_frame_size() as usize {
-            // Without it the peer decodes as if our types were its own; a schema larger than
-            // a frame is a type no real payload of it would fit in anyway.
-            tracing::warn!(
-                method_id,
-                len = bytes.len(),
-                "schema does not fit in one frame; not announced"
-            );
-            self.schemas.forget_announced(method_id, kind);
-            return;
+        if bytes.len() <= self.max_frame_size() as usize {
+            return self.send_encoded(bytes);
         }
-        self.send_encoded(bytes);
+        // The peer's frame limit is below our schema: it cannot have it, so it must not keep
+        // an older one either.
+        tracing::warn!(
+            method_id,
+            len = bytes.len(),
+            "schema does not fit in one frame; payloads go unannounced"
+        );
+        if self.schemas.announcement(method_id, kind, None) == Announcement::Retract {
+            self.send(&Message::Schema(SchemaAnnouncement {
+                conn: 0,
+                method_id,
+                kind,
+                schema: Vec::new(),
+            }));
+        }
     }
 
     /// The one place every outgoing message passes through.

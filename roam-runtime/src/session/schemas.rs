@@ -1,10 +1,11 @@
 //! Which schemas this session has announced and which the peer has announced.
 //!
-//! Owns: the per-session schema table: for each (method, payload kind) the hash of the schema we
-//! last announced (so each is sent once, before its first use, and again only if our type for
-//! it changes) and the peer's latest announcement (bounded: a peer cannot make us keep more
-//! than [`MAX_REMOTE_SCHEMAS`]). Must not: decode payloads or compile translations (that is
-//! `crate::schemas`, on the caller's and handler's tasks, not in the session).
+//! Owns: the per-session schema table: for each (method, payload kind) what we last announced
+//! (so each schema is sent once, before its first use, and again only if our type for it
+//! changes) and the peer's latest announcement, bounded in count ([`MAX_REMOTE_SCHEMAS`]),
+//! in size per schema ([`MAX_SCHEMA_BYTES`]) and in total ([`MAX_SCHEMA_TABLE_BYTES`]).
+//! Must not: decode payloads or compile translations (that is `crate::schemas`, on the
+//! caller's and handler's tasks, not in the session).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,41 +18,98 @@ use crate::wire::{SchemaAnnouncement, SchemaKind};
 /// set; it only exists so that a hostile peer cannot grow the table without bound.
 pub const MAX_REMOTE_SCHEMAS: usize = 4096;
 
+/// Largest canonical schema a side announces or accepts. A larger type is not announced (its
+/// payloads are decoded as if both sides had the same type).
+pub const MAX_SCHEMA_BYTES: usize = 64 * 1024;
+
+/// Most canonical schema bytes a peer may have announced on one session at a time.
+pub const MAX_SCHEMA_TABLE_BYTES: usize = 1024 * 1024;
+
+/// What to send before a message that uses a (method, kind).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Announcement<'a> {
+    /// The peer already has the right schema (or none, and we have none).
+    Nothing,
+    /// Send this schema.
+    Schema(&'a [u8]),
+    /// Send an empty schema: we announced one before but have none describable now, and the
+    /// peer must stop using the old one.
+    Retract,
+}
+
 #[derive(Debug, Default)]
 pub struct SchemaTable {
-    announced: HashMap<(u64, SchemaKind), u64>,
+    /// The hash we last announced per (method, kind); `None` after a retraction.
+    announced: HashMap<(u64, SchemaKind), Option<u64>>,
     received: HashMap<(u64, SchemaKind), Arc<RemoteSchema>>,
+    received_bytes: usize,
 }
 
 impl SchemaTable {
-    /// Whether `local` must be announced before its next use for `(method_id, kind)`; records
-    /// it as announced.
-    pub fn needs_announcing(
+    /// What must be announced before the next use of `(method_id, kind)` with our schema
+    /// `local` (`None`: not describable); records it as announced.
+    pub fn announcement<'a>(
         &mut self,
         method_id: u64,
         kind: SchemaKind,
-        local: &LocalSchema,
-    ) -> bool {
-        self.announced.insert((method_id, kind), local.hash) != Some(local.hash)
-    }
-
-    /// Forgets an announcement that could not be sent, so the next use tries again.
-    pub fn forget_announced(&mut self, method_id: u64, kind: SchemaKind) {
-        self.announced.remove(&(method_id, kind));
+        local: Option<&'a LocalSchema>,
+    ) -> Announcement<'a> {
+        let local = local.filter(|l| l.canonical.len() <= MAX_SCHEMA_BYTES);
+        let key = (method_id, kind);
+        match (local, self.announced.get(&key).copied()) {
+            (Some(l), Some(Some(hash))) if hash == l.hash => Announcement::Nothing,
+            (Some(l), _) => {
+                self.announced.insert(key, Some(l.hash));
+                Announcement::Schema(&l.canonical)
+            }
+            (None, Some(Some(_))) => {
+                self.announced.insert(key, None);
+                Announcement::Retract
+            }
+            (None, _) => Announcement::Nothing,
+        }
     }
 
     /// Records the peer's announcement; it applies to every later message of that method.
+    /// An empty schema withdraws the previous one.
     pub fn receive(&mut self, msg: &SchemaAnnouncement) -> Result<(), ProtocolViolation> {
         let key = (msg.method_id, msg.kind);
-        if !self.received.contains_key(&key) && self.received.len() >= MAX_REMOTE_SCHEMAS {
+        let bad = |detail: String| ProtocolViolation::BadSchema {
+            method_id: msg.method_id,
+            detail,
+        };
+        if msg.schema.is_empty() {
+            if let Some(old) = self.received.remove(&key) {
+                self.received_bytes -= old.canonical_len();
+            }
+            return Ok(());
+        }
+        if msg.schema.len() > MAX_SCHEMA_BYTES {
+            return Err(bad(format!(
+                "{} bytes, more than the {MAX_SCHEMA_BYTES} a schema may take",
+                msg.schema.len()
+            )));
+        }
+        let old_len = self.received.get(&key).map_or(0, |old| old.canonical_len());
+        let hash = roam_core::schema::hash_of_canonical_bytes(&msg.schema);
+        if self
+            .received
+            .get(&key)
+            .is_some_and(|old| old.hash() == hash)
+        {
+            // Same schema again: keep the entry and the translations compiled against it.
+            return Ok(());
+        }
+        if old_len == 0 && self.received.len() >= MAX_REMOTE_SCHEMAS {
             return Err(ProtocolViolation::TooManySchemas(MAX_REMOTE_SCHEMAS));
         }
-        let remote = RemoteSchema::parse(msg.kind, &msg.schema).map_err(|e| {
-            ProtocolViolation::BadSchema {
-                method_id: msg.method_id,
-                detail: e.to_string(),
-            }
-        })?;
+        if self.received_bytes - old_len + msg.schema.len() > MAX_SCHEMA_TABLE_BYTES {
+            return Err(bad(format!(
+                "the session's schemas would take more than {MAX_SCHEMA_TABLE_BYTES} bytes"
+            )));
+        }
+        let remote = RemoteSchema::parse(msg.kind, &msg.schema).map_err(|e| bad(e.to_string()))?;
+        self.received_bytes = self.received_bytes - old_len + msg.schema.len();
         self.received.insert(key, Arc::new(remote));
         Ok(())
     }
@@ -64,5 +122,6 @@ impl SchemaTable {
     pub fn clear(&mut self) {
         self.announced.clear();
         self.received.clear();
+        self.received_bytes = 0;
     }
 }

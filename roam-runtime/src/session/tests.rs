@@ -533,3 +533,57 @@ fn a_peer_cannot_grow_the_schema_table_without_bound() {
             .starts_with("too-many-schemas")
     );
 }
+
+#[test]
+fn a_type_without_a_schema_withdraws_the_one_announced_before() {
+    use roam_core::schema::{PrimitiveKind, Schema};
+    let mut p = Pair::new(Limits::default(), Limits::default());
+    let v1 = leaked_schema(Schema::tuple(vec![Schema::Primitive(PrimitiveKind::U32)]));
+    p.client
+        .call(OutgoingCall {
+            args_schema: Some(v1),
+            ..call(7)
+        })
+        .unwrap();
+    p.client.call(call(7)).unwrap();
+    p.drive();
+    let schemas: Vec<Option<u64>> = Pair::events(&mut p.server)
+        .into_iter()
+        .filter_map(|e| match e {
+            SessionEvent::Request(r) => Some(r.args_schema.map(|s| s.hash())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(schemas, vec![Some(v1.hash), None]);
+}
+
+#[test]
+fn oversized_schemas_are_refused() {
+    let mut s = established_server(Limits::default());
+    s.handle_frame(&wire::encode(&Message::Schema(SchemaAnnouncement {
+        conn: 0,
+        method_id: 1,
+        kind: SchemaKind::Args,
+        schema: vec![0; MAX_SCHEMA_BYTES + 1],
+    })));
+    assert!(goodbye_reason(&mut s).unwrap().starts_with("bad-schema"));
+}
+
+#[test]
+fn the_peers_schemas_are_bounded_in_total_bytes() {
+    use roam_core::schema::{PrimitiveKind, Schema};
+    let mut s = established_server(Limits::default());
+    // A tuple of ~60 KiB: legal alone, but twenty of them exceed the session's total.
+    let big =
+        Schema::tuple(vec![Schema::Primitive(PrimitiveKind::U8); 30_000]).to_canonical_bytes();
+    assert!(big.len() <= MAX_SCHEMA_BYTES);
+    for method_id in 0..(MAX_SCHEMA_TABLE_BYTES / big.len() + 1) as u64 {
+        s.handle_frame(&wire::encode(&Message::Schema(SchemaAnnouncement {
+            conn: 0,
+            method_id,
+            kind: SchemaKind::Args,
+            schema: big.clone(),
+        })));
+    }
+    assert!(goodbye_reason(&mut s).unwrap().starts_with("bad-schema"));
+}
