@@ -26,7 +26,7 @@ use facet_core::{
 use crate::MAX_DEPTH;
 use crate::error::{DecodeError, Location};
 use crate::kind::{Prim, with_prim};
-use crate::plan::{Block, BlockId, Disc, Op, Plan};
+use crate::plan::{Block, BlockId, Disc, Op, Plan, ScalarOp};
 use crate::wire::{ReadFail, Reader, WirePrim};
 
 /// A decode failure inside the interpreter: boxed, so that every internal `Result` is one
@@ -293,37 +293,43 @@ unsafe fn dec_block(
     unsafe {
         match &*block.ops {
             [op] => dec_op(p, op, dst, r, depth),
-            ops if block.scalar_only => dec_scalars(p, ops, dst, r),
+            ops if block.scalar_only => dec_scalar_items(p, ops, &block.scalars, dst, 0, 1, r),
             ops => dec_ops(p, ops, dst, r, depth),
         }
     }
 }
 
-/// Decodes an op list made only of scalars (see `Block::scalar_only`): nothing to drop on
-/// failure, so no bookkeeping.
+/// Decodes `n` consecutive values, `stride` bytes apart, each described by the scalar-only
+/// op list `ops` (whose compact form is `scalars`), in one loop.
 ///
 /// # Safety
 ///
-/// As [`dec_ops`], and every op in `ops` must be `Op::Prim`.
-#[inline(always)]
-unsafe fn dec_scalars(
+/// `base` must be valid for writing `n` such values; every op in `ops` must be `Op::Prim`, and
+/// `scalars` must be `ops` in compact form.
+#[inline(never)]
+unsafe fn dec_scalar_items(
     p: &'static Plan,
     ops: &[Op],
+    scalars: &[ScalarOp],
     base: *mut u8,
+    stride: usize,
+    n: usize,
     r: &mut Reader<'_>,
 ) -> Result<(), Fail> {
     // SAFETY: forwarded from the caller.
-    unsafe { dec_scalar_items(p, ops, base, 0, 1, r) }
+    unsafe {
+        let done = scalars_fast(scalars, base, stride, n, r);
+        if done == n {
+            return Ok(());
+        }
+        // Item `done` is malformed: read it again with the full ops to name the error.
+        dec_scalar_items_slow(p, ops, base.add(done * stride), stride, n - done, r)
+    }
 }
 
-/// Decodes `n` consecutive values, `stride` bytes apart, each described by the scalar-only
-/// op list `ops`, in one loop.
-///
-/// # Safety
-///
-/// `base` must be valid for writing `n` such values; every op in `ops` must be `Op::Prim`.
+#[cold]
 #[inline(never)]
-unsafe fn dec_scalar_items(
+unsafe fn dec_scalar_items_slow(
     p: &'static Plan,
     ops: &[Op],
     base: *mut u8,
@@ -333,6 +339,96 @@ unsafe fn dec_scalar_items(
 ) -> Result<(), Fail> {
     // SAFETY: forwarded from the caller.
     unsafe { dec_scalar_items_inline(p, ops, base, stride, n, r) }
+}
+
+/// The scalar fast path: reads `n` items of the scalars `ops`, `stride` bytes apart, with the
+/// cursor kept in registers and no error reporting. Returns how many items were read; when
+/// that is less than `n`, item number `n` is malformed (or cut short) and `r.pos` is at its
+/// start, so the caller can read it again with the full ops to report the error. Scalars own
+/// nothing, so a partly written item needs no cleanup.
+///
+/// # Safety
+///
+/// `base` must be valid for writing `n` values, `stride` bytes apart, of the type `ops`
+/// describes.
+#[inline(always)]
+unsafe fn scalars_fast(
+    ops: &[ScalarOp],
+    base: *mut u8,
+    stride: usize,
+    n: usize,
+    r: &mut Reader<'_>,
+) -> usize {
+    let mut cur = Reader {
+        buf: r.buf,
+        pos: r.pos,
+        empty_budget: 0,
+    };
+    let mut done = 0;
+    'items: while done < n {
+        // SAFETY: item `done` lies inside the `n` items the caller vouches for.
+        let item = unsafe { base.add(done * stride) };
+        let start = cur.pos;
+        for op in ops {
+            // SAFETY: `off` is a field of the item's type, of scalar type `prim`.
+            let dst = unsafe { item.add(op.off as usize) };
+            let ok = with_prim!(op.prim, T => match get_fast::<T>(&mut cur) {
+                // SAFETY: as above.
+                Some(v) => {
+                    unsafe { dst.cast::<T>().write(v) };
+                    true
+                }
+                None => false,
+            });
+            if !ok {
+                cur.pos = start;
+                break 'items;
+            }
+        }
+        done += 1;
+    }
+    r.pos = cur.pos;
+    done
+}
+
+/// Reads one scalar for the fast path. The common scalars are read inline; the rare ones
+/// whose readers are large (`u128`, `i128`, `char`) are read out of line from a copy of the
+/// cursor, so that `cur` never has its address taken and stays in registers.
+#[inline(always)]
+fn get_fast<T: WirePrim>(cur: &mut Reader<'_>) -> Option<T> {
+    if T::INLINE {
+        T::get(cur).ok()
+    } else {
+        let (v, pos) = get_outlined::<T>(cur.buf, cur.pos)?;
+        cur.pos = pos;
+        Some(v)
+    }
+}
+
+#[inline(never)]
+fn get_outlined<T: WirePrim>(buf: &[u8], pos: usize) -> Option<(T, usize)> {
+    let mut r = Reader {
+        buf,
+        pos,
+        empty_budget: 0,
+    };
+    let v = T::get(&mut r).ok()?;
+    Some((v, r.pos))
+}
+
+/// Decodes a whole input that should hold exactly one value of a scalar-only type, by the
+/// scalar fast path. Returns `false` (having written nothing that needs dropping) if the input
+/// is malformed or has bytes left over; the caller then decodes it again the careful way.
+///
+/// # Safety
+///
+/// `dst` must be valid for writes of, and aligned for, the type `ops` describes.
+#[inline(always)]
+pub(crate) unsafe fn decode_root_scalars(ops: &[ScalarOp], bytes: &[u8], dst: *mut u8) -> bool {
+    let mut r = Reader::new(bytes);
+    // SAFETY: forwarded from the caller.
+    let done = unsafe { scalars_fast(ops, dst, 0, 1, &mut r) };
+    done == 1 && r.pos == bytes.len()
 }
 
 /// The body of [`dec_scalar_items`], for callers that want it inlined.
@@ -833,7 +929,7 @@ unsafe fn dec_enum(
         match &*variant.ops {
             [] => {}
             [op] => dec_op(p, op, dst, r, depth + 1)?,
-            ops if variant.scalar_only => dec_scalars(p, ops, dst, r)?,
+            ops if variant.scalar_only => dec_scalar_items(p, ops, &variant.scalars, dst, 0, 1, r)?,
             ops => dec_ops(p, ops, dst, r, depth + 1)?,
         }
         write_discriminant(dst, en.repr, variant.discriminant);
@@ -887,13 +983,26 @@ unsafe fn dec_prim_vec<T: WirePrim>(
         // Fill the first allocation without per-item capacity checks, then push the rest.
         let first = len.min(vec.capacity());
         let out = vec.as_mut_ptr();
+        // A local cursor that stays in registers; on a malformed item, read that item again
+        // through `r` to name the error.
+        let mut cur = Reader {
+            buf: r.buf,
+            pos: r.pos,
+            empty_budget: 0,
+        };
         for i in 0..first {
-            match T::get(r) {
+            let start = cur.pos;
+            match get_fast::<T>(&mut cur) {
                 // SAFETY: `i < first <= capacity`; the length is set once all are written.
-                Ok(v) => unsafe { out.add(i).write(v) },
-                Err(f) => return Err(p.fail(f, loc, r)),
+                Some(v) => unsafe { out.add(i).write(v) },
+                None => {
+                    r.pos = start;
+                    let f = T::get(r).err().unwrap_or(ReadFail::Varint);
+                    return Err(p.fail(f, loc, r));
+                }
             }
         }
+        r.pos = cur.pos;
         // SAFETY: items `..first` were written above.
         unsafe { vec.set_len(first) };
         for _ in first..len {
@@ -951,13 +1060,13 @@ unsafe fn dec_list(
     // initialised before the length is set to `i`, and the capacity is refreshed after every
     // reservation so writes stay inside the buffer.
     unsafe {
-        let list_ptr = init(PtrUninit::new(dst), prealloc(len, stride));
+        let list_ptr = init(PtrUninit::new(dst), len.min(block.prealloc_items));
         let mut cap = capacity(PtrConst::new(dst));
         let mut data = as_mut_ptr(list_ptr);
         // Items of scalars (e.g. `Vec<Point>`) that all fit in the first allocation are
         // decoded in one call; a partial failure leaves nothing to drop.
         if block.scalar_only && len <= cap {
-            if let Err(e) = dec_scalar_items(p, &block.ops, data, stride, len, r) {
+            if let Err(e) = dec_scalar_items(p, &block.ops, &block.scalars, data, stride, len, r) {
                 p.drop_value(loc, dst);
                 return Err(e);
             }

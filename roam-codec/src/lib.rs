@@ -110,10 +110,26 @@ pub fn encode_to_vec<'a, T: Facet<'a>>(value: &T) -> Result<Vec<u8>, EncodeError
 /// Decodes a `T` from exactly `bytes`: trailing bytes are an error.
 #[inline]
 pub fn decode<T: Facet<'static>>(bytes: &[u8]) -> Result<T, DecodeError> {
-    let (value, rest) = decode_prefix::<T>(bytes)?;
-    if !rest.is_empty() {
+    let plan = plan_for_shape(T::SHAPE)?;
+    let mut slot = MaybeUninit::<T>::uninit();
+    let dst = slot.as_mut_ptr().cast::<u8>();
+    // Types made only of scalars first try the lean path, which either decodes the whole
+    // input or writes nothing that needs dropping; anything it refuses is decoded again below
+    // to report the error.
+    if let Some(ops) = &plan.root_scalars
+        // SAFETY: `dst` is valid for writes of a `T`, and the ops were compiled for `T`.
+        && unsafe { decode::decode_root_scalars(ops, bytes, dst) }
+    {
+        // SAFETY: the fast path initialised every field, i.e. the whole value.
+        return Ok(unsafe { slot.assume_init() });
+    }
+    // SAFETY: `dst` is valid for writes of a `T`, and `plan` was compiled for `T::SHAPE`.
+    let used = unsafe { plan.decode_raw(bytes, dst)? };
+    // SAFETY: `decode_raw` returned `Ok`, so it initialised the whole value.
+    let value = unsafe { slot.assume_init() };
+    if used != bytes.len() {
         return Err(DecodeError::TrailingBytes {
-            consumed: bytes.len() - rest.len(),
+            consumed: used,
             total: bytes.len(),
         });
     }

@@ -187,6 +187,27 @@ impl Op {
     }
 }
 
+/// A scalar field in the compact form the scalar fast path runs: what to read and where to
+/// write it. Made only for op lists that are all scalars (see [`Block::scalars`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ScalarOp {
+    pub(crate) off: u32,
+    pub(crate) prim: Prim,
+}
+
+/// The compact form of `ops` when every op is a scalar whose offset fits in a `u32`.
+fn scalar_ops(ops: &[Op]) -> Option<Box<[ScalarOp]>> {
+    ops.iter()
+        .map(|op| match *op {
+            Op::Prim { off, prim, .. } => Some(ScalarOp {
+                off: u32::try_from(off).ok()?,
+                prim,
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The op list for one type.
 pub(crate) struct Block {
     pub(crate) ops: Box<[Op]>,
@@ -198,6 +219,11 @@ pub(crate) struct Block {
     /// Every op is a scalar: the block can be run by the lean scalar loop, and a failure
     /// part way leaves nothing to drop.
     pub(crate) scalar_only: bool,
+    /// The ops in compact form when `scalar_only` (empty otherwise).
+    pub(crate) scalars: Box<[ScalarOp]>,
+    /// How many items of this type [`crate::MAX_PREALLOC_BYTES`] holds (any number when the
+    /// type is zero-sized), so that containers need not divide per decode.
+    pub(crate) prealloc_items: usize,
 }
 
 /// One variant of an enum: its discriminant and the op list for its fields (offsets relative to
@@ -208,6 +234,8 @@ pub(crate) struct VariantPlan {
     pub(crate) min_wire: usize,
     /// As [`Block::scalar_only`].
     pub(crate) scalar_only: bool,
+    /// As [`Block::scalars`].
+    pub(crate) scalars: Box<[ScalarOp]>,
 }
 
 /// How an enum stores its discriminant: an integer of this type at offset 0.
@@ -269,6 +297,9 @@ pub struct Plan {
     pub(crate) locs: Box<[LocInfo]>,
     /// Set when the type can be encoded but not decoded (it borrows, like `&str`).
     pub(crate) decode_blocker: Option<UnsupportedShape>,
+    /// The root block's scalar ops when the type is made only of scalars and can be decoded:
+    /// [`crate::decode()`] then tries the scalar fast path first.
+    pub(crate) root_scalars: Option<Box<[ScalarOp]>>,
     /// The length of the last encoding made with [`crate::encode_to_vec`] (capped at
     /// [`MAX_SIZE_HINT`]), used as the next output buffer's capacity so that encoding usually
     /// allocates exactly once.
@@ -419,6 +450,10 @@ impl Compiler {
             layout,
             min_wire: 0,
             scalar_only: false,
+            scalars: Box::new([]),
+            prealloc_items: crate::decode::MAX_PREALLOC_BYTES
+                .checked_div(layout.size())
+                .unwrap_or(usize::MAX),
         });
         self.memo.insert(type_id, id);
         let name = shape.to_string();
@@ -430,7 +465,9 @@ impl Compiler {
         };
         self.emit(shape, 0, &mut ops, ctx)?;
         let block = &mut self.blocks[id as usize];
-        block.scalar_only = all_scalar(&ops);
+        let scalars = scalar_ops(&ops);
+        block.scalar_only = scalars.is_some();
+        block.scalars = scalars.unwrap_or_default();
         block.ops = ops.into_boxed_slice();
         Ok(id)
     }
@@ -621,9 +658,11 @@ impl Compiler {
                         path: &path,
                     };
                     self.emit_fields(shape, &variant.data, 0, &mut vops, vctx)?;
+                    let scalars = scalar_ops(&vops);
                     variants.push(VariantPlan {
                         discriminant,
-                        scalar_only: all_scalar(&vops),
+                        scalar_only: scalars.is_some(),
+                        scalars: scalars.unwrap_or_default(),
                         ops: vops.into_boxed_slice(),
                         min_wire: 0,
                     });
@@ -726,10 +765,6 @@ impl Compiler {
     }
 }
 
-fn all_scalar(ops: &[Op]) -> bool {
-    ops.iter().all(|op| matches!(op, Op::Prim { .. }))
-}
-
 /// The cap on any `min_wire`, so that sums and products cannot overflow.
 const MIN_WIRE_CAP: usize = 1 << 32;
 
@@ -826,7 +861,11 @@ fn compile(shape: &'static Shape) -> Result<Plan, UnsupportedShape> {
     };
     let root = compiler.block(shape, "")?;
     compiler.compute_min_wire();
+    let root_block = &compiler.blocks[root as usize];
+    let root_scalars = (compiler.decode_blocker.is_none() && root_block.scalar_only)
+        .then(|| root_block.scalars.clone());
     Ok(Plan {
+        root_scalars,
         shape,
         root,
         blocks: compiler.blocks.into_boxed_slice(),

@@ -192,6 +192,8 @@ pub(crate) trait WirePrim: Copy + 'static {
     /// The wire bytes of a value are its in-memory bytes on this target, and every bit pattern
     /// is a valid value, so a slice of them can be copied in or out with one `memcpy`.
     const RAW: bool;
+    /// Reading a value is small enough to inline into fast loops.
+    const INLINE: bool = true;
     /// Appends the encoding of `self`.
     fn put(self, w: &mut Vec<u8>);
     /// Reads one value.
@@ -286,6 +288,7 @@ varint_signed!(
 
 impl WirePrim for u128 {
     const MIN_WIRE: usize = 1;
+    const INLINE: bool = false;
     const RAW: bool = false;
     #[inline(always)]
     fn put(self, w: &mut Vec<u8>) {
@@ -299,6 +302,7 @@ impl WirePrim for u128 {
 
 impl WirePrim for i128 {
     const MIN_WIRE: usize = 1;
+    const INLINE: bool = false;
     const RAW: bool = false;
     #[inline(always)]
     fn put(self, w: &mut Vec<u8>) {
@@ -331,6 +335,7 @@ float!(f32, 4, f64, 8);
 
 impl WirePrim for char {
     const MIN_WIRE: usize = 2;
+    const INLINE: bool = false;
     const RAW: bool = false;
     #[inline(always)]
     fn put(self, w: &mut Vec<u8>) {
