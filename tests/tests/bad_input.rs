@@ -9,6 +9,7 @@ use std::time::Duration;
 use roam::Metadata;
 use roam::wire::{
     self, ChannelDirection, ChannelSpec, Hello, Limits, Message, PROTOCOL_VERSION, Request,
+    SchemaAnnouncement, SchemaKind,
 };
 use roam_tests::{CalculatorClient, Transport, fixture};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -331,4 +332,21 @@ async fn an_unknown_protocol_version() {
     })
     .await;
     assert!(reason.starts_with("version-mismatch"), "{reason}");
+}
+
+#[tokio::test]
+async fn a_malformed_schema_announcement() {
+    let reason = misbehave(async |s: &mut TcpStream| {
+        s.write_all(&hello()).await.unwrap();
+        let announcement = Message::Schema(SchemaAnnouncement {
+            conn: 0,
+            method_id: 1,
+            kind: SchemaKind::Args,
+            // Version 1, then a struct whose field count claims far more than follows.
+            schema: vec![0x01, 0x07, 0x01, b'P', 0x00, 0xff, 0xff, 0xff, 0x0f],
+        });
+        s.write_all(&frame(&announcement)).await.unwrap();
+    })
+    .await;
+    assert!(reason.starts_with("bad-schema"), "{reason}");
 }
