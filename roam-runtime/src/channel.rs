@@ -36,12 +36,13 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context as TaskContext, Poll};
 
-use facet::Facet;
+use facet::{Facet, Shape};
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 
 use crate::codec::{self, CodecError};
 use crate::connection::Command;
 use crate::error::SessionError;
+use crate::schemas::CachedTranslation;
 
 /// Why a channel operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -300,10 +301,10 @@ impl Drop for Half {
 /// A channel end passed as a call argument, before binding. Generated clients make these.
 #[derive(Debug)]
 pub enum ChannelArg {
-    /// The caller sends (the argument is an `Rx<T>` the callee reads).
-    CallerSends(SendBinding),
-    /// The caller receives (the argument is a `Tx<T>` the callee writes).
-    CallerReceives(ReceiveBinding),
+    /// The caller sends (the argument is an `Rx<T>` the callee reads); with `T`'s shape.
+    CallerSends(SendBinding, &'static Shape),
+    /// The caller receives (the argument is a `Tx<T>` the callee writes); with `T`'s shape.
+    CallerReceives(ReceiveBinding, &'static Shape),
     /// An end that cannot be passed (already bound to a call).
     Invalid,
 }
@@ -410,6 +411,8 @@ enum RxInner {
 /// [`futures::Stream`] of `Result<T, ChannelError>`.
 pub struct Rx<T> {
     inner: Option<RxInner>,
+    /// Set on a handler's `Rx` when the caller's item type differs compatibly from `T`.
+    translation: Option<CachedTranslation>,
     _item: PhantomData<fn() -> T>,
 }
 
@@ -425,9 +428,10 @@ impl<T> fmt::Debug for Rx<T> {
 }
 
 impl<T> Rx<T> {
-    pub(crate) fn from_wire(wire: WireRx) -> Self {
+    pub(crate) fn from_wire(wire: WireRx, translation: Option<CachedTranslation>) -> Self {
         Rx {
             inner: Some(RxInner::Wire(wire)),
+            translation,
             _item: PhantomData,
         }
     }
@@ -467,7 +471,14 @@ impl<T: Facet<'static>> Rx<T> {
     fn poll_recv(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<Option<T>, ChannelError>> {
         match self.poll_recv_bytes(cx) {
             Poll::Ready(Ok(Some(bytes))) => {
-                Poll::Ready(codec::decode(&bytes).map(Some).map_err(ChannelError::from))
+                let item = match self.translation.as_deref() {
+                    None => codec::decode(&bytes),
+                    Some(Ok(t)) => roam_codec::decode_translated::<T>(t, &bytes)
+                        .map_err(codec::decode_error::<T>),
+                    // `take_rx` refuses the call before such an `Rx` exists.
+                    Some(Err(e)) => Err(codec::decode_error::<T>(e)),
+                };
+                Poll::Ready(item.map(Some).map_err(ChannelError::from))
             }
             Poll::Ready(Ok(None)) => Poll::Ready(Ok(None)),
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
@@ -507,16 +518,19 @@ pub fn channel<T>() -> (Tx<T>, Rx<T>) {
             },
             wire,
         }),
+        translation: None,
         _item: PhantomData,
     };
     (tx, rx)
 }
 
-impl<T> From<Rx<T>> for ChannelArg {
+impl<T: Facet<'static>> From<Rx<T>> for ChannelArg {
     /// The caller passes an `Rx`: the callee reads, the caller writes through the kept `Tx`.
     fn from(mut rx: Rx<T>) -> Self {
         match rx.inner.take() {
-            Some(RxInner::Paired { _half, .. }) => ChannelArg::CallerSends(SendBinding(_half)),
+            Some(RxInner::Paired { _half, .. }) => {
+                ChannelArg::CallerSends(SendBinding(_half), T::SHAPE)
+            }
             Some(RxInner::Wire(wire)) => {
                 rx.inner = Some(RxInner::Wire(wire));
                 ChannelArg::Invalid
@@ -526,12 +540,12 @@ impl<T> From<Rx<T>> for ChannelArg {
     }
 }
 
-impl<T> From<Tx<T>> for ChannelArg {
+impl<T: Facet<'static>> From<Tx<T>> for ChannelArg {
     /// The caller passes a `Tx`: the callee writes, the caller reads through the kept `Rx`.
     fn from(mut tx: Tx<T>) -> Self {
         match tx.inner.take() {
             Some(TxInner::Paired { rx_slot, .. }) => {
-                ChannelArg::CallerReceives(ReceiveBinding(rx_slot))
+                ChannelArg::CallerReceives(ReceiveBinding(rx_slot), T::SHAPE)
             }
             Some(TxInner::Wire(wire)) => {
                 tx.inner = Some(TxInner::Wire(wire));

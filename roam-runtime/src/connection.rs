@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use facet::Facet;
 use roam_core::MethodDescriptor;
+use roam_core::schema::ChannelDirection as SchemaDirection;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::BoxFuture;
@@ -323,15 +324,28 @@ where
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
             let mut directions = Vec::with_capacity(self.channels.len());
+            let mut items = Vec::with_capacity(self.channels.len());
             for arg in &self.channels {
-                directions.push(match arg {
-                    ChannelArg::CallerSends(_) => Direction::Outgoing,
-                    ChannelArg::CallerReceives(_) => Direction::Incoming,
+                let (direction, item) = match arg {
+                    // Directions as the callee's signature reads: it takes an `Rx` where we send.
+                    ChannelArg::CallerSends(_, item) => {
+                        (Direction::Outgoing, (SchemaDirection::Rx, *item))
+                    }
+                    ChannelArg::CallerReceives(_, item) => {
+                        (Direction::Incoming, (SchemaDirection::Tx, *item))
+                    }
                     ChannelArg::Invalid => {
                         return Err(CallError::Channel(ChannelError::AlreadyBound));
                     }
-                });
+                };
+                directions.push(direction);
+                items.push(item);
             }
+            let channels_schema = if items.is_empty() {
+                None
+            } else {
+                schemas::local_channels(&items)
+            };
             let call = OutgoingCall {
                 method_id: self.method_id,
                 metadata: self.metadata,
@@ -341,6 +355,7 @@ where
                 payload: self.payload?,
                 channels: directions,
                 args_schema: self.args_schema,
+                channels_schema,
             };
             let raw = self.conn.raw_call(call, self.channels);
             let raw = match self.timeout {

@@ -44,6 +44,8 @@ struct Inner {
     channels: Mutex<Vec<Option<ChannelEnd>>>,
     /// The caller's schema of the arguments, if it announced one.
     args_schema: Option<Arc<RemoteSchema>>,
+    /// The caller's schema of the channel arguments' items, if it announced one.
+    channels_schema: Option<Arc<RemoteSchema>>,
     /// Our schema of the response, set by the dispatcher when it encodes the answer; the
     /// driver announces it before the response.
     reply_schema: Arc<OnceLock<&'static LocalSchema>>,
@@ -68,6 +70,7 @@ pub(crate) struct CallParts {
     pub connection: Connection,
     pub channels: Vec<ChannelEnd>,
     pub args_schema: Option<Arc<RemoteSchema>>,
+    pub channels_schema: Option<Arc<RemoteSchema>>,
 }
 
 impl Context {
@@ -82,6 +85,7 @@ impl Context {
                 connection: parts.connection,
                 channels: Mutex::new(parts.channels.into_iter().map(Some).collect()),
                 args_schema: parts.args_schema,
+                channels_schema: parts.channels_schema,
                 reply_schema: Arc::default(),
             }),
         }
@@ -95,6 +99,11 @@ impl Context {
     /// The caller's schema of the argument tuple, if it announced one.
     pub(crate) fn args_schema(&self) -> Option<&RemoteSchema> {
         self.inner.args_schema.as_deref()
+    }
+
+    /// The caller's schema of the channel arguments' item types, if it announced one.
+    pub(crate) fn channels_schema(&self) -> Option<&RemoteSchema> {
+        self.inner.channels_schema.as_deref()
     }
 
     /// Records our schema of the response (first writer wins; it is the same for every answer

@@ -358,8 +358,10 @@ impl Driver {
                 Ok(started) => {
                     for (arg, &id) in channels.into_iter().zip(&started.channels) {
                         match arg {
-                            ChannelArg::CallerSends(binding) => binding.bind(self.open_sender(id)),
-                            ChannelArg::CallerReceives(binding) => {
+                            ChannelArg::CallerSends(binding, _) => {
+                                binding.bind(self.open_sender(id))
+                            }
+                            ChannelArg::CallerReceives(binding, _) => {
                                 binding.bind(self.open_receiver(id))
                             }
                             // Refused by `Call` before the command was sent.
@@ -592,6 +594,7 @@ impl Driver {
             connection,
             channels: ends,
             args_schema: call.args_schema,
+            channels_schema: call.channels_schema,
         });
         let reply = cx.reply_schema();
         let span = tracing::debug_span!(

@@ -113,18 +113,60 @@ pub mod __private {
     }
 
     /// Takes the `index`-th channel argument as the handler's `Tx<T>`, or returns the
-    /// `InvalidPayload` response when the caller bound that argument the other way (or not at all).
-    pub fn take_tx<T>(cx: &crate::Context, index: usize) -> Result<crate::Tx<T>, Vec<u8>> {
+    /// response to send instead: `InvalidPayload` when the caller bound that argument the
+    /// other way (or not at all), `IncompatibleSchema` when the caller reads items of another
+    /// type (items a handler sends are not translated, so the types must be the same).
+    pub fn take_tx<T: Facet<'static>>(
+        cx: &crate::Context,
+        index: usize,
+    ) -> Result<crate::Tx<T>, Vec<u8>> {
+        if let Some(remote) = cx.channels_schema()
+            && let Some(local) = schemas::local_of(T::SHAPE)
+            && let Some((theirs, hash)) = remote.describe(schemas::Part::Item(index))
+            && hash != local.hash
+        {
+            return Err(response::incompatible(&format!(
+                "channel argument {index}: the handler writes `{}` items but the caller reads \
+                 `{theirs}`; items a handler sends are not translated, so both sides must use \
+                 the same item type",
+                T::SHAPE
+            )));
+        }
         match cx.take_channel(index) {
             Some(crate::context::ChannelEnd::Tx(wire)) => Ok(crate::Tx::from_wire(wire)),
             _ => Err(response::remote(RemoteError::InvalidPayload)),
         }
     }
 
-    /// Takes the `index`-th channel argument as the handler's `Rx<T>`; see [`take_tx`].
-    pub fn take_rx<T>(cx: &crate::Context, index: usize) -> Result<crate::Rx<T>, Vec<u8>> {
+    /// Takes the `index`-th channel argument as the handler's `Rx<T>`, translating items when
+    /// the caller writes a compatible but different type; see [`take_tx`].
+    pub fn take_rx<T: Facet<'static>>(
+        cx: &crate::Context,
+        index: usize,
+    ) -> Result<crate::Rx<T>, Vec<u8>> {
+        let translation = match cx.channels_schema() {
+            None => None,
+            Some(remote) => match remote.reader_for(schemas::Part::Item(index), T::SHAPE) {
+                Ok(None) => None,
+                Ok(Some(t)) => match &*t {
+                    Ok(_) => Some(t),
+                    Err(e) => {
+                        return Err(response::incompatible(&format!(
+                            "channel argument {index}: {e}"
+                        )));
+                    }
+                },
+                Err(e) => {
+                    return Err(response::incompatible(&format!(
+                        "channel argument {index}: {e}"
+                    )));
+                }
+            },
+        };
         match cx.take_channel(index) {
-            Some(crate::context::ChannelEnd::Rx(wire)) => Ok(crate::Rx::from_wire(wire)),
+            Some(crate::context::ChannelEnd::Rx(wire)) => {
+                Ok(crate::Rx::from_wire(wire, translation))
+            }
             _ => Err(response::remote(RemoteError::InvalidPayload)),
         }
     }

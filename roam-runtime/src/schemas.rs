@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use facet::Facet;
 use facet::Shape;
 use roam_codec::{TranslateError, Translation};
-use roam_core::schema::{Schema, SchemaDecodeError, StructKind, Variant};
+use roam_core::schema::{ChannelDirection, Schema, SchemaDecodeError, StructKind, Variant};
 
 use crate::codec::{self, CodecError};
 use crate::wire::SchemaKind;
@@ -80,6 +80,46 @@ pub fn local_response(ok: &'static Shape, err: &'static Shape) -> Option<&'stati
     })
 }
 
+/// Channel-argument schemas by (direction, item shape address) list; leaked like the others
+/// (one per method with channel arguments).
+type ChannelsCache = RwLock<HashMap<Vec<(bool, usize)>, Option<&'static LocalSchema>>>;
+
+/// The schema of a request's channel arguments: a tuple of `Channel` nodes (direction as the
+/// callee sees it, item type) in argument order.
+pub fn local_channels(
+    channels: &[(ChannelDirection, &'static Shape)],
+) -> Option<&'static LocalSchema> {
+    static CACHE: OnceLock<ChannelsCache> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let key: Vec<(bool, usize)> = channels
+        .iter()
+        .map(|(d, shape)| (*d == ChannelDirection::Tx, shape_key(shape)))
+        .collect();
+    if let Some(found) = cache.read().ok().and_then(|c| c.get(&key).copied()) {
+        return found;
+    }
+    let schema = channels
+        .iter()
+        .map(|(direction, shape)| {
+            Some(Schema::Channel {
+                direction: *direction,
+                item: Box::new(roam_codec::schema_of_shape(shape).ok()?),
+            })
+        })
+        .collect::<Option<Vec<_>>>()
+        .filter(|items| !items.is_empty())
+        .map(|items| {
+            let schema = Schema::tuple(items);
+            let canonical = schema.to_canonical_bytes();
+            let hash = roam_core::schema::hash_of_canonical_bytes(&canonical);
+            &*Box::leak(Box::new(LocalSchema { canonical, hash }))
+        });
+    match cache.write() {
+        Ok(mut c) => *c.entry(key).or_insert(schema),
+        Err(_) => schema,
+    }
+}
+
 /// The schema of a user error type. `Infallible` (the error of methods that cannot fail) is an
 /// enum without variants: nothing can be written as it, and every reader accepts it.
 fn error_schema(err: &'static Shape) -> Option<Schema> {
@@ -111,6 +151,8 @@ pub enum Part {
     Ok,
     /// The user error of a response.
     Err,
+    /// The item type of the `k`-th channel argument of a request.
+    Item(usize),
 }
 
 /// A payload could not be decoded into the local type.
@@ -127,7 +169,8 @@ pub enum PayloadError {
 /// Most local types one remote schema is translated into on one session (normally one).
 const MAX_TRANSLATIONS_PER_SCHEMA: usize = 8;
 
-type CachedTranslation = Arc<Result<Translation, TranslateError>>;
+/// A translation compiled against an announced schema, or why it could not be.
+pub type CachedTranslation = Arc<Result<Translation, TranslateError>>;
 
 /// The peer's schema for one payload of one method, as announced on a session.
 #[derive(Debug)]
@@ -136,6 +179,7 @@ pub struct RemoteSchema {
     whole: (Schema, u64),
     ok: Option<(Schema, u64)>,
     err: Option<(Schema, u64)>,
+    items: Vec<(Schema, u64)>,
     translations: Mutex<Vec<((usize, Part), CachedTranslation)>>,
 }
 
@@ -150,11 +194,22 @@ impl RemoteSchema {
             }
             _ => (None, None),
         };
+        let items = match (kind, &schema) {
+            (SchemaKind::Channels, Schema::Tuple(channels)) => channels
+                .iter()
+                .filter_map(|c| match c {
+                    Schema::Channel { item, .. } => Some(with_hash((**item).clone())),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
         Ok(RemoteSchema {
             canonical_len: canonical.len(),
             whole: (schema, hash),
             ok,
             err,
+            items,
             translations: Mutex::new(Vec::new()),
         })
     }
@@ -172,27 +227,53 @@ impl RemoteSchema {
     /// Decodes `bytes`, written with this schema's `part`, as a `T`: directly when the schemas
     /// are equal, through a translation plan (compiled once) when they differ compatibly.
     pub fn decode<T: Facet<'static>>(&self, part: Part, bytes: &[u8]) -> Result<T, PayloadError> {
-        let (writer, hash) = match part {
+        match self.reader_for(part, T::SHAPE)? {
+            None => Ok(codec::decode(bytes)?),
+            Some(translation) => match &*translation {
+                Ok(t) => roam_codec::decode_translated::<T>(t, bytes)
+                    .map_err(|e| PayloadError::Codec(codec::decode_error::<T>(e))),
+                Err(e) => Err(PayloadError::Incompatible(e.to_string())),
+            },
+        }
+    }
+
+    /// The announced schema of `part`, with its hash.
+    fn part(&self, part: Part) -> Result<&(Schema, u64), PayloadError> {
+        match part {
             Part::Whole => Some(&self.whole),
             Part::Ok => self.ok.as_ref(),
             Part::Err => self.err.as_ref(),
+            Part::Item(k) => self.items.get(k),
         }
         .ok_or_else(|| {
             PayloadError::Incompatible(format!(
-                "the peer's response type `{}` is not a `Result<T, E>`",
+                "the peer's announced type `{}` has no {part:?} part",
                 self.whole.0.type_expr()
             ))
-        })?;
-        if local_of(T::SHAPE).is_some_and(|local| local.hash == *hash) {
-            return Ok(codec::decode(bytes)?);
+        })
+    }
+
+    /// How to read `part` as a `reader` value: `None` to decode directly (same schema), or the
+    /// translation (compiled once; its error if the types are incompatible).
+    pub fn reader_for(
+        &self,
+        part: Part,
+        reader: &'static Shape,
+    ) -> Result<Option<CachedTranslation>, PayloadError> {
+        let (writer, hash) = self.part(part)?;
+        if local_of(reader).is_some_and(|local| local.hash == *hash) {
+            return Ok(None);
         }
-        let translation = self.translation(part, writer, T::SHAPE);
-        match &*translation {
-            Ok(t) if t.is_identity() => Ok(codec::decode(bytes)?),
-            Ok(t) => roam_codec::decode_translated::<T>(t, bytes)
-                .map_err(|e| PayloadError::Codec(codec::decode_error::<T>(e))),
-            Err(e) => Err(PayloadError::Incompatible(e.to_string())),
-        }
+        let translation = self.translation(part, writer, reader);
+        Ok(match &*translation {
+            Ok(t) if t.is_identity() => None,
+            _ => Some(translation),
+        })
+    }
+
+    /// The type expression and hash of the announced `part` (for error messages).
+    pub fn describe(&self, part: Part) -> Option<(String, u64)> {
+        self.part(part).ok().map(|(s, h)| (s.type_expr(), *h))
     }
 
     fn translation(
@@ -237,13 +318,14 @@ impl RemoteSchema {
 fn result_part(variants: &[Variant], name: &str) -> Option<(Schema, u64)> {
     let variant = variants.iter().find(|v| v.name == name)?;
     match (variant.kind, variant.fields.as_slice()) {
-        (StructKind::Tuple, [field]) => {
-            let canonical = field.schema.to_canonical_bytes();
-            let hash = roam_core::schema::hash_of_canonical_bytes(&canonical);
-            Some((field.schema.clone(), hash))
-        }
+        (StructKind::Tuple, [field]) => Some(with_hash(field.schema.clone())),
         _ => None,
     }
+}
+
+fn with_hash(schema: Schema) -> (Schema, u64) {
+    let hash = roam_core::schema::hash_of_canonical_bytes(&schema.to_canonical_bytes());
+    (schema, hash)
 }
 
 #[cfg(test)]

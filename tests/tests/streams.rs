@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use roam::{ChannelError, Limits};
+use roam::{CallError, ChannelError, Limits};
 use roam_tests::{StreamerClient, Transport, stream_fixture};
 
 const ITEMS: u64 = 1_000_000;
@@ -202,3 +202,39 @@ per_transport!(
     a_handler_returning_resets_its_rx,
     a_connection_drop_fails_both_ends,
 );
+
+/// A client whose idea of the `Streamer` item types differs from the server's.
+mod wrong_items {
+    #[roam::service]
+    pub trait Streamer {
+        async fn sum(&self, numbers: roam::Rx<String>) -> u64;
+        async fn count(&self, upto: u64, out: roam::Tx<u32>);
+    }
+}
+
+#[tokio::test]
+async fn channel_item_types_that_cannot_be_reconciled_fail_the_call_by_name() {
+    let (_streams, conn, _server) = stream_fixture(Transport::Memory, Limits::default()).await;
+    let wrong = wrong_items::StreamerClient::new(conn.clone());
+    let (_tx, rx) = roam::channel::<String>();
+    match wrong.sum(rx).await {
+        Err(CallError::IncompatibleSchema(text)) => {
+            assert!(text.contains("String") && text.contains("u64"), "{text}")
+        }
+        other => panic!("expected IncompatibleSchema, got {other:?}"),
+    }
+    let (tx, _rx) = roam::channel::<u32>();
+    match wrong.count(3, tx).await {
+        Err(CallError::IncompatibleSchema(text)) => {
+            assert!(text.contains("u32") && text.contains("u64"), "{text}")
+        }
+        other => panic!("expected IncompatibleSchema, got {other:?}"),
+    }
+    // The session is still usable with the right types.
+    let right = StreamerClient::new(conn);
+    let (tx, rx) = roam::channel::<u64>();
+    let call = tokio::spawn(async move { right.sum(rx).await });
+    tx.send(5).await.unwrap();
+    drop(tx);
+    assert_eq!(call.await.unwrap().unwrap(), 5);
+}

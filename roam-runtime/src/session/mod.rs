@@ -67,6 +67,8 @@ pub struct OutgoingCall {
     pub channels: Vec<Direction>,
     /// Our schema of the argument tuple, announced before the method's first request.
     pub args_schema: Option<&'static LocalSchema>,
+    /// Our schema of the channel arguments' item types, likewise.
+    pub channels_schema: Option<&'static LocalSchema>,
 }
 
 /// A call the session accepted.
@@ -95,6 +97,8 @@ pub struct IncomingCall {
     pub channels: Vec<(u64, Direction)>,
     /// The peer's schema of the argument tuple, if it announced one.
     pub args_schema: Option<Arc<RemoteSchema>>,
+    /// The peer's schema of the channel arguments' item types, if it announced one.
+    pub channels_schema: Option<Arc<RemoteSchema>>,
 }
 
 /// Why a call could not be sent.
@@ -426,6 +430,11 @@ impl Session {
         self.incoming.insert(req.id, req.method_id);
         self.events.push_back(SessionEvent::Request(IncomingCall {
             args_schema: self.schemas.remote(req.method_id, SchemaKind::Args),
+            channels_schema: if req.channels.is_empty() {
+                None
+            } else {
+                self.schemas.remote(req.method_id, SchemaKind::Channels)
+            },
             id: req.id,
             method_id: req.method_id,
             metadata: req.metadata,
@@ -723,6 +732,9 @@ impl Session {
                 continue;
             }
             self.announce(call.method_id, SchemaKind::Args, call.args_schema);
+            if !call.channels.is_empty() {
+                self.announce(call.method_id, SchemaKind::Channels, call.channels_schema);
+            }
             self.outgoing.insert(id, call.method_id);
             self.send_encoded(bytes);
             for channel in started.channels {

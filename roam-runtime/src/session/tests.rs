@@ -56,6 +56,7 @@ fn call(method_id: u64) -> OutgoingCall {
         payload: vec![1, 2],
         channels: vec![],
         args_schema: None,
+        channels_schema: None,
     }
 }
 

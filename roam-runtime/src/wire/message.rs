@@ -80,6 +80,9 @@ pub enum SchemaKind {
     Args,
     /// 1: the method's response, as `Result<T, E>` (`E` is the user error type).
     Response,
+    /// 2: the item types of the request's channel arguments, as a tuple of `Channel` nodes in
+    /// argument order (sent by the caller).
+    Channels,
 }
 
 /// The sender's canonical schema (see `roam_core::schema`) for one payload of a method.

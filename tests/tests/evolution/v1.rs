@@ -44,6 +44,10 @@ pub trait Inventory {
     async fn weigh(&self, grams: u32) -> u32;
     /// v2's `Label` adds a field without a default: incompatible from v1 to v2.
     async fn label(&self, label: Label) -> u32;
+    /// Channel items evolve like arguments: v2's `Item` differs compatibly.
+    async fn upload(&self, items: roam::Rx<Item>) -> u32;
+    /// Items the handler writes keep one type in both versions.
+    async fn countdown(&self, from: u64, out: roam::Tx<u64>);
 }
 
 pub struct Server;
@@ -78,5 +82,21 @@ impl Inventory for Server {
     }
     async fn label(&self, label: Label) -> u32 {
         label.text.len() as u32
+    }
+
+    async fn upload(&self, mut items: roam::Rx<Item>) -> u32 {
+        let mut total = 0;
+        while let Ok(Some(item)) = items.recv().await {
+            total += item.qty;
+        }
+        total
+    }
+
+    async fn countdown(&self, from: u64, out: roam::Tx<u64>) {
+        for i in (0..from).rev() {
+            if out.send(i).await.is_err() {
+                return;
+            }
+        }
     }
 }

@@ -39,6 +39,8 @@ pub trait Inventory {
     async fn locate(&self, at: Position) -> Position;
     async fn weigh(&self, grams: String) -> u32;
     async fn label(&self, label: Label) -> u32;
+    async fn upload(&self, items: roam::Rx<Item>) -> u32;
+    async fn countdown(&self, from: u64, out: roam::Tx<u64>);
 }
 
 pub struct Server;
@@ -74,5 +76,21 @@ impl Inventory for Server {
     }
     async fn label(&self, label: Label) -> u32 {
         (label.text.len() + label.color.len()) as u32
+    }
+
+    async fn upload(&self, mut items: roam::Rx<Item>) -> u32 {
+        let mut total = 0;
+        while let Ok(Some(item)) = items.recv().await {
+            total += item.qty;
+        }
+        total
+    }
+
+    async fn countdown(&self, from: u64, out: roam::Tx<u64>) {
+        for i in (0..from).rev() {
+            if out.send(i).await.is_err() {
+                return;
+            }
+        }
     }
 }
