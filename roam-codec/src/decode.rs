@@ -20,11 +20,12 @@ use std::mem::MaybeUninit;
 use std::ptr;
 
 use facet_core::{
-    ListDef, MapDef, OptionVTable, PointerVTable, PtrConst, PtrMut, PtrUninit, ResultVTable,
+    Def, ListDef, MapDef, OptionVTable, PointerVTable, PtrConst, PtrMut, PtrUninit, ResultVTable,
+    Shape,
 };
 
 use crate::MAX_DEPTH;
-use crate::error::{DecodeError, Location};
+use crate::error::{DecodeError, Location, UnsupportedShape};
 use crate::kind::{Prim, with_prim};
 use crate::plan::{Block, BlockId, Disc, Op, Plan, ScalarOp};
 use crate::wire::{ReadFail, Reader, WirePrim};
@@ -67,49 +68,6 @@ impl Plan {
             Err(e) => Err(*e),
         }
     }
-
-    #[cold]
-    #[inline(never)]
-    fn at(&'static self, loc: u32, offset: usize) -> Location {
-        let info = &self.locs[loc as usize];
-        Location {
-            offset,
-            type_name: &info.type_name,
-            field: info.field,
-        }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn fail(&'static self, fail: ReadFail, loc: u32, r: &Reader<'_>) -> Fail {
-        let at = self.at(loc, r.pos);
-        Box::new(match fail {
-            ReadFail::End => DecodeError::UnexpectedEnd { at },
-            ReadFail::Varint => DecodeError::BadVarint { at },
-            ReadFail::Bool(byte) => DecodeError::InvalidBool { byte, at },
-            ReadFail::Char => DecodeError::InvalidChar { at },
-        })
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn too_deep_at(&'static self, loc: u32, r: &Reader<'_>) -> Fail {
-        Box::new(DecodeError::DepthLimitExceeded {
-            limit: MAX_DEPTH,
-            at: self.at(loc, r.pos),
-        })
-    }
-
-    /// Drops the value an op wrote at `ptr` (cold path: only after a later failure).
-    #[cold]
-    unsafe fn drop_value(&'static self, loc: u32, ptr: *mut u8) {
-        // SAFETY: the caller guarantees `ptr` holds an initialised value of the op's shape.
-        unsafe {
-            self.locs[loc as usize]
-                .shape
-                .call_drop_in_place(PtrMut::new(ptr));
-        }
-    }
 }
 
 /// Decodes one value of `p`'s type into `dst` with a reader and nesting depth that belong to a
@@ -135,6 +93,244 @@ pub(crate) unsafe fn decode_nested(
     unsafe { dec_block(p, root, dst, r, depth) }
 }
 
+/// What the shared container builders below need from an interpreter: the ordinary decoder
+/// (`&'static Plan`, whose blocks are [`Block`]s) and the translator
+/// ([`crate::translate`], whose blocks read a peer's encoding) both implement it, so lists,
+/// arrays, maps, options, boxes and smart pointers are built, bounded and cleaned up by one
+/// piece of code that only differs in how it decodes one inner value and names a location.
+pub(crate) trait Interp<'a>: Copy {
+    /// One step of an op list.
+    type Op: 'a;
+
+    /// The op list for one inner type.
+    type Block: 'a;
+
+    /// The offset and loc of the value `op` writes, if it may need dropping after a later op
+    /// of the same list fails.
+    fn written(op: &Self::Op) -> Option<(usize, u32)>;
+
+    /// Runs one op on `base`; on error, nothing it wrote remains initialised.
+    ///
+    /// # Safety
+    ///
+    /// `base` must be valid for writes of the type whose op list holds `op`.
+    unsafe fn run_op(
+        self,
+        op: &Self::Op,
+        base: *mut u8,
+        r: &mut Reader<'_>,
+        depth: usize,
+    ) -> Result<(), Fail>;
+
+    /// Where an error at `loc` is reported, with the input offset `offset`.
+    fn at(self, loc: u32, offset: usize) -> Location;
+
+    /// The shape of the value the op at `loc` writes.
+    fn loc_shape(self, loc: u32) -> &'static Shape;
+
+    fn block(self, id: BlockId) -> &'a Self::Block;
+
+    /// The memory layout of one value of the block's type.
+    fn layout(b: &Self::Block) -> Layout;
+
+    /// A lower bound on the bytes one value of the block takes on the wire.
+    fn min_wire(self, b: &Self::Block) -> usize;
+
+    /// How many items of the block's type to reserve room for, given a checked length.
+    fn prealloc(b: &Self::Block, len: usize) -> usize;
+
+    /// Decodes one value of the block into `dst`, all or nothing.
+    ///
+    /// # Safety
+    ///
+    /// `dst` must be valid for writes of the block's type and hold nothing that needs dropping.
+    unsafe fn run(
+        self,
+        b: &Self::Block,
+        dst: *mut u8,
+        r: &mut Reader<'_>,
+        depth: usize,
+    ) -> Result<(), Fail>;
+
+    /// Decodes `n` values of the block, `stride` bytes apart, in one go when the block allows
+    /// a fast path that leaves nothing to drop on failure; `None` when it does not.
+    ///
+    /// # Safety
+    ///
+    /// `base` must be valid for writing `n` such values.
+    #[inline(always)]
+    unsafe fn run_items_fast(
+        self,
+        _b: &Self::Block,
+        _base: *mut u8,
+        _stride: usize,
+        _n: usize,
+        _r: &mut Reader<'_>,
+    ) -> Option<Result<(), Fail>> {
+        None
+    }
+
+    /// Drops the value an op wrote at `ptr` (cold path: only after a later failure).
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must hold an initialised value of `loc`'s shape.
+    #[cold]
+    unsafe fn drop_value(self, loc: u32, ptr: *mut u8) {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.loc_shape(loc).call_drop_in_place(PtrMut::new(ptr)) };
+    }
+}
+
+impl Interp<'static> for &'static Plan {
+    type Op = Op;
+    type Block = Block;
+
+    #[inline(always)]
+    fn written(op: &Op) -> Option<(usize, u32)> {
+        op.owns_resources().then(|| (op.off(), op.loc()))
+    }
+
+    #[inline(always)]
+    unsafe fn run_op(
+        self,
+        op: &Op,
+        base: *mut u8,
+        r: &mut Reader<'_>,
+        depth: usize,
+    ) -> Result<(), Fail> {
+        // SAFETY: forwarded from the caller.
+        unsafe { dec_op(self, op, base, r, depth) }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn at(self, loc: u32, offset: usize) -> Location {
+        let info = &self.locs[loc as usize];
+        Location {
+            offset,
+            type_name: &info.type_name,
+            field: info.field,
+        }
+    }
+
+    #[inline(always)]
+    fn loc_shape(self, loc: u32) -> &'static Shape {
+        self.locs[loc as usize].shape
+    }
+
+    #[inline(always)]
+    fn block(self, id: BlockId) -> &'static Block {
+        &self.blocks[id as usize]
+    }
+
+    #[inline(always)]
+    fn layout(b: &Block) -> Layout {
+        b.layout
+    }
+
+    #[inline(always)]
+    fn min_wire(self, b: &Block) -> usize {
+        b.min_wire
+    }
+
+    #[inline(always)]
+    fn prealloc(b: &Block, len: usize) -> usize {
+        len.min(b.prealloc_items)
+    }
+
+    #[inline(always)]
+    unsafe fn run(
+        self,
+        b: &Block,
+        dst: *mut u8,
+        r: &mut Reader<'_>,
+        depth: usize,
+    ) -> Result<(), Fail> {
+        // SAFETY: forwarded from the caller.
+        unsafe { dec_block(self, b, dst, r, depth) }
+    }
+
+    /// Items of scalars (e.g. `Vec<Point>`) are decoded in one call; a partial failure
+    /// leaves nothing to drop.
+    #[inline(always)]
+    unsafe fn run_items_fast(
+        self,
+        b: &Block,
+        base: *mut u8,
+        stride: usize,
+        n: usize,
+        r: &mut Reader<'_>,
+    ) -> Option<Result<(), Fail>> {
+        if !b.scalar_only {
+            return None;
+        }
+        // SAFETY: forwarded from the caller; the block is scalar-only.
+        Some(unsafe { dec_scalar_items(self, &b.ops, &b.scalars, base, stride, n, r) })
+    }
+}
+
+#[cold]
+#[inline(never)]
+pub(crate) fn fail<'a, I: Interp<'a>>(i: I, fail: ReadFail, loc: u32, r: &Reader<'_>) -> Fail {
+    let at = i.at(loc, r.pos);
+    Box::new(match fail {
+        ReadFail::End => DecodeError::UnexpectedEnd { at },
+        ReadFail::Varint => DecodeError::BadVarint { at },
+        ReadFail::Bool(byte) => DecodeError::InvalidBool { byte, at },
+        ReadFail::Char => DecodeError::InvalidChar { at },
+    })
+}
+
+#[cold]
+#[inline(never)]
+fn too_deep<'a, I: Interp<'a>>(i: I, loc: u32, r: &Reader<'_>) -> Fail {
+    Box::new(DecodeError::DepthLimitExceeded {
+        limit: MAX_DEPTH,
+        at: i.at(loc, r.pos),
+    })
+}
+
+#[cold]
+#[inline(never)]
+pub(crate) fn unknown_variant<'a, I: Interp<'a>>(
+    i: I,
+    index: u32,
+    variants: usize,
+    loc: u32,
+    r: &Reader<'_>,
+) -> Fail {
+    Box::new(DecodeError::UnknownVariant {
+        index,
+        variants,
+        at: i.at(loc, r.pos),
+    })
+}
+
+/// Refuses to go one level deeper than [`MAX_DEPTH`].
+#[inline(always)]
+pub(crate) fn deeper<'a, I: Interp<'a>>(
+    i: I,
+    loc: u32,
+    r: &Reader<'_>,
+    depth: usize,
+) -> Result<(), Fail> {
+    if depth >= MAX_DEPTH {
+        return Err(too_deep(i, loc, r));
+    }
+    Ok(())
+}
+
+#[cold]
+#[inline(never)]
+pub(crate) fn unsupported_at<'a, I: Interp<'a>>(i: I, loc: u32, reason: &'static str) -> Fail {
+    Box::new(DecodeError::Unsupported(UnsupportedShape {
+        type_name: i.loc_shape(loc).to_string(),
+        path: String::new(),
+        reason,
+    }))
+}
+
 /// How many items to reserve room for up front, given a checked length.
 #[inline(always)]
 pub(crate) fn prealloc(len: usize, item_size: usize) -> usize {
@@ -148,23 +344,23 @@ pub(crate) fn prealloc(len: usize, item_size: usize) -> usize {
 /// Reads a length prefix and checks that `len` items of at least `min_wire` bytes each can fit
 /// in the remaining input (or, for zero-byte items, that the input's budget allows them).
 #[inline(always)]
-fn read_len(
-    p: &'static Plan,
+pub(crate) fn read_len<'a, I: Interp<'a>>(
+    i: I,
     r: &mut Reader<'_>,
     min_wire: usize,
     loc: u32,
 ) -> Result<usize, Fail> {
     let len = match r.varint_usize() {
         Ok(len) => len,
-        Err(f) => return Err(p.fail(f, loc, r)),
+        Err(f) => return Err(fail(i, f, loc, r)),
     };
-    check_count(p, r, len, min_wire, loc)?;
+    check_count(i, r, len, min_wire, loc)?;
     Ok(len)
 }
 
 #[inline(always)]
-fn check_count(
-    p: &'static Plan,
+pub(crate) fn check_count<'a, I: Interp<'a>>(
+    i: I,
     r: &mut Reader<'_>,
     len: usize,
     min_wire: usize,
@@ -172,13 +368,13 @@ fn check_count(
 ) -> Result<(), Fail> {
     if min_wire == 0 {
         if len > r.empty_budget {
-            return Err(too_many_empty(p, loc, r));
+            return Err(too_many_empty(i, loc, r));
         }
         r.empty_budget -= len;
     } else {
         let needed = (len as u128) * (min_wire as u128);
         if needed > r.remaining() as u128 {
-            return Err(length_exceeds(p, loc, r, len, needed));
+            return Err(length_exceeds(i, loc, r, len, needed));
         }
     }
     Ok(())
@@ -186,20 +382,26 @@ fn check_count(
 
 #[cold]
 #[inline(never)]
-fn too_many_empty(p: &'static Plan, loc: u32, r: &Reader<'_>) -> Fail {
+fn too_many_empty<'a, I: Interp<'a>>(i: I, loc: u32, r: &Reader<'_>) -> Fail {
     Box::new(DecodeError::TooManyEmptyItems {
-        at: p.at(loc, r.pos),
+        at: i.at(loc, r.pos),
     })
 }
 
 #[cold]
 #[inline(never)]
-fn length_exceeds(p: &'static Plan, loc: u32, r: &Reader<'_>, len: usize, needed: u128) -> Fail {
+fn length_exceeds<'a, I: Interp<'a>>(
+    i: I,
+    loc: u32,
+    r: &Reader<'_>,
+    len: usize,
+    needed: u128,
+) -> Fail {
     Box::new(DecodeError::LengthExceedsInput {
         len: len as u64,
         needed: u64::try_from(needed).unwrap_or(u64::MAX),
         remaining: r.remaining(),
-        at: p.at(loc, r.pos),
+        at: i.at(loc, r.pos),
     })
 }
 
@@ -251,24 +453,25 @@ pub(crate) unsafe fn write_discriminant(dst: *mut u8, repr: Disc, d: i64) {
     }
 }
 
-/// Decodes the values `ops` describe into `base`, all or nothing.
+/// Runs the op list `ops` on `base`, all or nothing: when an op fails, the values the ops
+/// before it wrote are dropped, last first.
 ///
 /// # Safety
 ///
 /// `base` must be valid for writes of the type `ops` was compiled for; the bytes `ops` writes
 /// must be uninitialised (or hold nothing that needs dropping).
-unsafe fn dec_ops(
-    p: &'static Plan,
-    ops: &[Op],
+pub(crate) unsafe fn dec_ops<'a, I: Interp<'a>>(
+    i: I,
+    ops: &[I::Op],
     base: *mut u8,
     r: &mut Reader<'_>,
     depth: usize,
 ) -> Result<(), Fail> {
-    for (i, op) in ops.iter().enumerate() {
+    for (k, op) in ops.iter().enumerate() {
         // SAFETY: forwarded from the caller.
-        if let Err(e) = unsafe { dec_op(p, op, base, r, depth) } {
-            // SAFETY: ops `..i` each initialised the value at their offset.
-            unsafe { drop_written(p, &ops[..i], base) };
+        if let Err(e) = unsafe { i.run_op(op, base, r, depth) } {
+            // SAFETY: ops `..k` each initialised the value at their offset.
+            unsafe { drop_written(i, &ops[..k], base) };
             return Err(e);
         }
     }
@@ -460,11 +663,11 @@ unsafe fn dec_scalar_items_inline(
 
 #[cold]
 #[inline(never)]
-unsafe fn drop_written(p: &'static Plan, ops: &[Op], base: *mut u8) {
+unsafe fn drop_written<'a, I: Interp<'a>>(i: I, ops: &[I::Op], base: *mut u8) {
     for op in ops.iter().rev() {
-        if op.owns_resources() {
+        if let Some((off, loc)) = I::written(op) {
             // SAFETY: the caller guarantees every op in `ops` wrote its value.
-            unsafe { p.drop_value(op.loc(), base.add(op.off())) };
+            unsafe { i.drop_value(loc, base.add(off)) };
         }
     }
 }
@@ -539,13 +742,7 @@ unsafe fn dec_op(
             | Op::BytesRef { loc, .. }
             | Op::SliceRef { loc, .. } => {
                 // Unreachable: plans holding these ops have a `decode_blocker`.
-                Err(Box::new(DecodeError::Unsupported(
-                    crate::error::UnsupportedShape {
-                        type_name: p.locs[loc as usize].shape.to_string(),
-                        path: String::new(),
-                        reason: "borrowed values cannot be decoded",
-                    },
-                )))
+                Err(unsupported_at(p, loc, "borrowed values cannot be decoded"))
             }
         }
     }
@@ -557,8 +754,8 @@ unsafe fn dec_op(
 // Inlined into the op loops in optimised builds; kept out of line in debug builds so the
 // recursive loops keep small frames there.
 #[cfg_attr(not(debug_assertions), inline(always))]
-unsafe fn dec_prim(
-    p: &'static Plan,
+pub(crate) unsafe fn dec_prim<'a, I: Interp<'a>>(
+    i: I,
     prim: Prim,
     dst: *mut u8,
     r: &mut Reader<'_>,
@@ -567,7 +764,7 @@ unsafe fn dec_prim(
     with_prim!(prim, T => match T::get(r) {
         // SAFETY: forwarded from the caller.
         Ok(v) => unsafe { dst.cast::<T>().write(v) },
-        Err(f) => return Err(p.fail(f, loc, r)),
+        Err(f) => return Err(fail(i, f, loc, r)),
     });
     Ok(())
 }
@@ -576,17 +773,17 @@ unsafe fn dec_prim(
 ///
 /// `dst` must be valid for writing a `String`.
 #[inline]
-unsafe fn dec_string(
-    p: &'static Plan,
+pub(crate) unsafe fn dec_string<'a, I: Interp<'a>>(
+    i: I,
     dst: *mut u8,
     r: &mut Reader<'_>,
     loc: u32,
 ) -> Result<(), Fail> {
-    let len = read_len(p, r, 1, loc)?;
-    let bytes = r.take(len).map_err(|f| p.fail(f, loc, r))?;
+    let len = read_len(i, r, 1, loc)?;
+    let bytes = r.take(len).map_err(|f| fail(i, f, loc, r))?;
     let Ok(s) = std::str::from_utf8(bytes) else {
         return Err(Box::new(DecodeError::InvalidUtf8 {
-            at: p.at(loc, r.pos - len),
+            at: i.at(loc, r.pos - len),
         }));
     };
     // SAFETY: forwarded from the caller.
@@ -605,7 +802,7 @@ unsafe fn dec_bytes(
     loc: u32,
 ) -> Result<(), Fail> {
     let len = read_len(p, r, 1, loc)?;
-    let bytes = r.take(len).map_err(|f| p.fail(f, loc, r))?;
+    let bytes = r.take(len).map_err(|f| fail(p, f, loc, r))?;
     // SAFETY: forwarded from the caller.
     unsafe { dst.cast::<Vec<u8>>().write(bytes.to_vec()) };
     Ok(())
@@ -622,7 +819,7 @@ unsafe fn dec_byte_array(
     r: &mut Reader<'_>,
     loc: u32,
 ) -> Result<(), Fail> {
-    let bytes = r.take(len).map_err(|f| p.fail(f, loc, r))?;
+    let bytes = r.take(len).map_err(|f| fail(p, f, loc, r))?;
     // SAFETY: forwarded from the caller; the input cannot overlap the value being built.
     unsafe { ptr::copy_nonoverlapping(bytes.as_ptr(), dst, len) };
     Ok(())
@@ -646,7 +843,7 @@ unsafe fn dec_prim_array(
             match T::get(r) {
                 // SAFETY: `i < n`, inside the array (caller).
                 Ok(v) => unsafe { dst.add(i).write(v) },
-                Err(f) => return Err(p.fail(f, loc, r)),
+                Err(f) => return Err(fail(p, f, loc, r)),
             }
         }
     });
@@ -655,10 +852,10 @@ unsafe fn dec_prim_array(
 
 /// # Safety
 ///
-/// `dst` must be valid for writing `n` contiguous values of block `elem`.
+/// `dst` must be valid for writing `n` contiguous values of block `elem`; `loc` is the array's.
 #[inline(never)]
-unsafe fn dec_array(
-    p: &'static Plan,
+pub(crate) unsafe fn dec_array<'a, I: Interp<'a>>(
+    i: I,
     dst: *mut u8,
     elem: BlockId,
     n: usize,
@@ -666,24 +863,18 @@ unsafe fn dec_array(
     loc: u32,
     depth: usize,
 ) -> Result<(), Fail> {
-    let block = &p.blocks[elem as usize];
-    if block.min_wire == 0 {
-        check_count(p, r, n, 0, loc)?;
+    let block = i.block(elem);
+    if i.min_wire(block) == 0 {
+        check_count(i, r, n, 0, loc)?;
     }
-    if depth >= MAX_DEPTH {
-        return Err(p.too_deep_at(loc, r));
-    }
-    let stride = block.layout.size();
-    for i in 0..n {
-        // SAFETY: element `i` lies inside the array (caller); elements `..i` are initialised
+    deeper(i, loc, r, depth)?;
+    let stride = I::layout(block).size();
+    for k in 0..n {
+        // SAFETY: element `k` lies inside the array (caller); elements `..k` are initialised
         // when an element fails, and each is dropped exactly once.
         unsafe {
-            if let Err(e) = dec_block(p, block, dst.add(i * stride), r, depth + 1) {
-                for j in (0..i).rev() {
-                    block
-                        .shape
-                        .call_drop_in_place(PtrMut::new(dst.add(j * stride)));
-                }
+            if let Err(e) = i.run(block, dst.add(k * stride), r, depth + 1) {
+                drop_array_prefix(i.loc_shape(loc), dst, stride, k);
                 return Err(e);
             }
         }
@@ -691,13 +882,29 @@ unsafe fn dec_array(
     Ok(())
 }
 
+/// Drops the first `n` elements of the array of shape `array` at `dst`, last first.
+///
+/// # Safety
+///
+/// Those elements must be initialised; they are dropped exactly once.
+#[cold]
+#[inline(never)]
+unsafe fn drop_array_prefix(array: &'static Shape, dst: *mut u8, stride: usize, n: usize) {
+    if let Def::Array(def) = array.def {
+        for j in (0..n).rev() {
+            // SAFETY: forwarded from the caller.
+            unsafe { def.t.call_drop_in_place(PtrMut::new(dst.add(j * stride))) };
+        }
+    }
+}
+
 /// # Safety
 ///
 /// `dst` must be valid for writing the map type of `loc`.
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
-unsafe fn dec_map(
-    p: &'static Plan,
+pub(crate) unsafe fn dec_map<'a, I: Interp<'a>>(
+    i: I,
     dst: *mut u8,
     key: BlockId,
     value: BlockId,
@@ -706,29 +913,29 @@ unsafe fn dec_map(
     loc: u32,
     depth: usize,
 ) -> Result<(), Fail> {
-    let kb = &p.blocks[key as usize];
-    let vb = &p.blocks[value as usize];
-    let len = read_len(p, r, kb.min_wire.saturating_add(vb.min_wire), loc)?;
-    if depth >= MAX_DEPTH {
-        return Err(p.too_deep_at(loc, r));
-    }
-    let pair = kb.layout.size() + vb.layout.size();
+    let kb = i.block(key);
+    let vb = i.block(value);
+    let len = read_len(i, r, i.min_wire(kb).saturating_add(i.min_wire(vb)), loc)?;
+    deeper(i, loc, r, depth)?;
+    let (kl, vl) = (I::layout(kb), I::layout(vb));
     // SAFETY: `dst` is valid for the map (caller). The key and value are decoded into scratch
     // memory of their own layouts and then moved into the map by `insert`; on failure the
     // partial key is dropped and the map (holding only complete entries) is dropped whole.
     unsafe {
-        let map_ptr =
-            (map.vtable.init_in_place_with_capacity)(PtrUninit::new(dst), prealloc(len, pair));
-        with_scratch(kb.layout, |k| {
-            with_scratch(vb.layout, |v| {
+        let map_ptr = (map.vtable.init_in_place_with_capacity)(
+            PtrUninit::new(dst),
+            prealloc(len, kl.size() + vl.size()),
+        );
+        with_scratch(kl, |k| {
+            with_scratch(vl, |v| {
                 for _ in 0..len {
-                    if let Err(e) = dec_block(p, kb, k, r, depth + 1) {
-                        p.drop_value(loc, dst);
+                    if let Err(e) = i.run(kb, k, r, depth + 1) {
+                        i.drop_value(loc, dst);
                         return Err(e);
                     }
-                    if let Err(e) = dec_block(p, vb, v, r, depth + 1) {
-                        kb.shape.call_drop_in_place(PtrMut::new(k));
-                        p.drop_value(loc, dst);
+                    if let Err(e) = i.run(vb, v, r, depth + 1) {
+                        map.k.call_drop_in_place(PtrMut::new(k));
+                        i.drop_value(loc, dst);
                         return Err(e);
                     }
                     (map.vtable.insert)(map_ptr, PtrMut::new(k), PtrMut::new(v));
@@ -739,12 +946,36 @@ unsafe fn dec_map(
     }
 }
 
+/// Decodes one value of `block` into scratch memory of its own layout and hands it to `put`,
+/// which moves it into its container; on failure nothing was handed over.
+///
+/// # Safety
+///
+/// `put` must move the value out of the memory it is given (or drop it).
+#[inline(always)]
+pub(crate) unsafe fn dec_moved<'a, I: Interp<'a>>(
+    i: I,
+    block: &I::Block,
+    r: &mut Reader<'_>,
+    depth: usize,
+    put: impl FnOnce(*mut u8),
+) -> Result<(), Fail> {
+    // SAFETY: the scratch memory has the block's layout; the value is moved out by `put`.
+    unsafe {
+        with_scratch(I::layout(block), |tmp| {
+            i.run(block, tmp, r, depth)?;
+            put(tmp);
+            Ok(())
+        })
+    }
+}
+
 /// # Safety
 ///
 /// `dst` must be valid for writing the option type of `loc`.
 #[inline(never)]
-unsafe fn dec_option(
-    p: &'static Plan,
+pub(crate) unsafe fn dec_option<'a, I: Interp<'a>>(
+    i: I,
     dst: *mut u8,
     inner: BlockId,
     vt: &'static OptionVTable,
@@ -752,31 +983,122 @@ unsafe fn dec_option(
     loc: u32,
     depth: usize,
 ) -> Result<(), Fail> {
-    match r.byte().map_err(|f| p.fail(f, loc, r))? {
+    match r.byte().map_err(|f| fail(i, f, loc, r))? {
         0 => {
             // SAFETY: `dst` is valid for the option (caller).
             unsafe { (vt.init_none)(PtrUninit::new(dst)) };
             Ok(())
         }
         1 => {
-            if depth >= MAX_DEPTH {
-                return Err(p.too_deep_at(loc, r));
-            }
-            let block = &p.blocks[inner as usize];
-            // SAFETY: the value is decoded into scratch memory of its own layout, then moved
-            // into the option; on failure nothing was written to `dst`.
+            deeper(i, loc, r, depth)?;
+            // SAFETY: the value is moved into the option; on failure nothing was written.
             unsafe {
-                with_scratch(block.layout, |tmp| {
-                    dec_block(p, block, tmp, r, depth + 1)?;
+                dec_moved(i, i.block(inner), r, depth + 1, |tmp| {
                     (vt.init_some)(PtrUninit::new(dst), PtrMut::new(tmp));
-                    Ok(())
                 })
             }
         }
         byte => Err(Box::new(DecodeError::InvalidOptionTag {
             byte,
-            at: p.at(loc, r.pos - 1),
+            at: i.at(loc, r.pos - 1),
         })),
+    }
+}
+
+/// Decodes the payload of a `Result` whose variant has been read: `is_err` picks the side.
+///
+/// # Safety
+///
+/// `dst` must be valid for writing the result type of `loc`, and `block` must be the block
+/// of the chosen side's type.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub(crate) unsafe fn dec_result_payload<'a, I: Interp<'a>>(
+    i: I,
+    dst: *mut u8,
+    is_err: bool,
+    block: BlockId,
+    vt: &'static ResultVTable,
+    r: &mut Reader<'_>,
+    loc: u32,
+    depth: usize,
+) -> Result<(), Fail> {
+    deeper(i, loc, r, depth)?;
+    let init = if is_err { vt.init_err } else { vt.init_ok };
+    // SAFETY: as in `dec_option`.
+    unsafe {
+        dec_moved(i, i.block(block), r, depth + 1, |tmp| {
+            init(PtrUninit::new(dst), PtrMut::new(tmp));
+        })
+    }
+}
+
+/// # Safety
+///
+/// `dst` must be valid for writing a `Box<T>` of block `inner`'s type.
+#[inline(never)]
+pub(crate) unsafe fn dec_box<'a, I: Interp<'a>>(
+    i: I,
+    dst: *mut u8,
+    inner: BlockId,
+    r: &mut Reader<'_>,
+    loc: u32,
+    depth: usize,
+) -> Result<(), Fail> {
+    deeper(i, loc, r, depth)?;
+    let block = i.block(inner);
+    let layout = I::layout(block);
+    // SAFETY: the memory is allocated with `T`'s layout (non-zero size) or is a dangling,
+    // aligned pointer (zero size); it is freed if decoding fails. A `Box<T>` of sized `T` is
+    // one pointer to a `T` allocated by the global allocator with `Layout::new::<T>()`, which
+    // is exactly what `mem` is once decoded, so writing it to `dst` makes a valid box.
+    unsafe {
+        let mem = if layout.size() == 0 {
+            ptr::without_provenance_mut::<u8>(layout.align())
+        } else {
+            let mem = alloc::alloc(layout);
+            if mem.is_null() {
+                alloc::handle_alloc_error(layout);
+            }
+            mem
+        };
+        if let Err(e) = i.run(block, mem, r, depth + 1) {
+            if layout.size() != 0 {
+                alloc::dealloc(mem, layout);
+            }
+            return Err(e);
+        }
+        dst.cast::<*mut u8>().write(mem);
+    }
+    Ok(())
+}
+
+/// # Safety
+///
+/// `dst` must be valid for writing the smart pointer type of `loc`.
+#[inline(never)]
+pub(crate) unsafe fn dec_shared<'a, I: Interp<'a>>(
+    i: I,
+    dst: *mut u8,
+    inner: BlockId,
+    vt: &'static PointerVTable,
+    r: &mut Reader<'_>,
+    loc: u32,
+    depth: usize,
+) -> Result<(), Fail> {
+    deeper(i, loc, r, depth)?;
+    let Some(new_into) = vt.new_into_fn else {
+        return Err(unsupported_at(
+            i,
+            loc,
+            "smart pointer cannot be built through facet",
+        ));
+    };
+    // SAFETY: as in `dec_option`; `new_into` moves the value into a new allocation.
+    unsafe {
+        dec_moved(i, i.block(inner), r, depth + 1, |tmp| {
+            new_into(PtrUninit::new(dst), PtrMut::new(tmp));
+        })
     }
 }
 
@@ -795,108 +1117,14 @@ unsafe fn dec_result(
     loc: u32,
     depth: usize,
 ) -> Result<(), Fail> {
-    let index = r.varint_u32().map_err(|f| p.fail(f, loc, r))?;
-    let (block, init) = match index {
-        0 => (ok, vt.init_ok),
-        1 => (err, vt.init_err),
-        _ => {
-            return Err(Box::new(DecodeError::UnknownVariant {
-                index,
-                variants: 2,
-                at: p.at(loc, r.pos),
-            }));
-        }
+    let index = r.varint_u32().map_err(|f| fail(p, f, loc, r))?;
+    let (is_err, block) = match index {
+        0 => (false, ok),
+        1 => (true, err),
+        _ => return Err(unknown_variant(p, index, 2, loc, r)),
     };
-    if depth >= MAX_DEPTH {
-        return Err(p.too_deep_at(loc, r));
-    }
-    let block = &p.blocks[block as usize];
-    // SAFETY: as in `dec_option`.
-    unsafe {
-        with_scratch(block.layout, |tmp| {
-            dec_block(p, block, tmp, r, depth + 1)?;
-            init(PtrUninit::new(dst), PtrMut::new(tmp));
-            Ok(())
-        })
-    }
-}
-
-/// # Safety
-///
-/// `dst` must be valid for writing a `Box<T>` of block `inner`'s type.
-#[inline(never)]
-unsafe fn dec_box(
-    p: &'static Plan,
-    dst: *mut u8,
-    inner: BlockId,
-    r: &mut Reader<'_>,
-    loc: u32,
-    depth: usize,
-) -> Result<(), Fail> {
-    if depth >= MAX_DEPTH {
-        return Err(p.too_deep_at(loc, r));
-    }
-    let block = &p.blocks[inner as usize];
-    let layout = block.layout;
-    // SAFETY: the memory is allocated with `T`'s layout (non-zero size) or is a dangling,
-    // aligned pointer (zero size); it is freed if decoding fails. A `Box<T>` of sized `T` is
-    // one pointer to a `T` allocated by the global allocator with `Layout::new::<T>()`, which
-    // is exactly what `mem` is once decoded, so writing it to `dst` makes a valid box.
-    unsafe {
-        let mem = if layout.size() == 0 {
-            ptr::without_provenance_mut::<u8>(layout.align())
-        } else {
-            let mem = alloc::alloc(layout);
-            if mem.is_null() {
-                alloc::handle_alloc_error(layout);
-            }
-            mem
-        };
-        if let Err(e) = dec_block(p, block, mem, r, depth + 1) {
-            if layout.size() != 0 {
-                alloc::dealloc(mem, layout);
-            }
-            return Err(e);
-        }
-        dst.cast::<*mut u8>().write(mem);
-    }
-    Ok(())
-}
-
-/// # Safety
-///
-/// `dst` must be valid for writing the smart pointer type of `loc`.
-#[inline(never)]
-unsafe fn dec_shared(
-    p: &'static Plan,
-    dst: *mut u8,
-    inner: BlockId,
-    vt: &'static PointerVTable,
-    r: &mut Reader<'_>,
-    loc: u32,
-    depth: usize,
-) -> Result<(), Fail> {
-    if depth >= MAX_DEPTH {
-        return Err(p.too_deep_at(loc, r));
-    }
-    let Some(new_into) = vt.new_into_fn else {
-        return Err(Box::new(DecodeError::Unsupported(
-            crate::error::UnsupportedShape {
-                type_name: p.locs[loc as usize].shape.to_string(),
-                path: String::new(),
-                reason: "smart pointer cannot be built through facet",
-            },
-        )));
-    };
-    let block = &p.blocks[inner as usize];
-    // SAFETY: as in `dec_option`; `new_into` moves the value into a new allocation.
-    unsafe {
-        with_scratch(block.layout, |tmp| {
-            dec_block(p, block, tmp, r, depth + 1)?;
-            new_into(PtrUninit::new(dst), PtrMut::new(tmp));
-            Ok(())
-        })
-    }
+    // SAFETY: forwarded from the caller; `block` is the chosen side's.
+    unsafe { dec_result_payload(p, dst, is_err, block, vt, r, loc, depth) }
 }
 
 /// # Safety
@@ -911,18 +1139,12 @@ unsafe fn dec_enum(
     loc: u32,
     depth: usize,
 ) -> Result<(), Fail> {
-    let index = r.varint_u32().map_err(|f| p.fail(f, loc, r))?;
+    let index = r.varint_u32().map_err(|f| fail(p, f, loc, r))?;
     let en = &p.enums[id as usize];
     let Some(variant) = en.variants.get(index as usize) else {
-        return Err(Box::new(DecodeError::UnknownVariant {
-            index,
-            variants: en.variants.len(),
-            at: p.at(loc, r.pos),
-        }));
+        return Err(unknown_variant(p, index, en.variants.len(), loc, r));
     };
-    if depth >= MAX_DEPTH {
-        return Err(p.too_deep_at(loc, r));
-    }
+    deeper(p, loc, r, depth)?;
     // SAFETY: the variant's ops write its fields at their offsets inside the enum (all or
     // nothing); the discriminant is written last, so on failure nothing needs dropping.
     unsafe {
@@ -969,7 +1191,7 @@ unsafe fn dec_prim_vec<T: WirePrim>(
         // `RAW` types are exactly `MIN_WIRE == size_of::<T>()` bytes, so the check above
         // guarantees the bytes are there and bounds the allocation by the input length.
         let n = len * std::mem::size_of::<T>();
-        let bytes = r.take(n).map_err(|f| p.fail(f, loc, r))?;
+        let bytes = r.take(n).map_err(|f| fail(p, f, loc, r))?;
         let mut vec = Vec::<T>::with_capacity(len);
         // SAFETY: the vector has room for `len` items, i.e. `n` bytes; every bit pattern is a
         // valid `T` for `RAW` types; the source is the input, which cannot overlap.
@@ -998,7 +1220,7 @@ unsafe fn dec_prim_vec<T: WirePrim>(
                 None => {
                     r.pos = start;
                     let f = T::get(r).err().unwrap_or(ReadFail::Varint);
-                    return Err(p.fail(f, loc, r));
+                    return Err(fail(p, f, loc, r));
                 }
             }
         }
@@ -1008,7 +1230,7 @@ unsafe fn dec_prim_vec<T: WirePrim>(
         for _ in first..len {
             match T::get(r) {
                 Ok(v) => vec.push(v),
-                Err(f) => return Err(p.fail(f, loc, r)),
+                Err(f) => return Err(fail(p, f, loc, r)),
             }
         }
         vec
@@ -1024,8 +1246,8 @@ unsafe fn dec_prim_vec<T: WirePrim>(
 ///
 /// `dst` must be valid for writing the list type of `loc`.
 #[inline(never)]
-unsafe fn dec_list(
-    p: &'static Plan,
+pub(crate) unsafe fn dec_list<'a, I: Interp<'a>>(
+    i: I,
     r: &mut Reader<'_>,
     dst: *mut u8,
     elem: BlockId,
@@ -1033,11 +1255,9 @@ unsafe fn dec_list(
     loc: u32,
     depth: usize,
 ) -> Result<(), Fail> {
-    let block = &p.blocks[elem as usize];
-    let len = read_len(p, r, block.min_wire, loc)?;
-    if depth >= MAX_DEPTH {
-        return Err(p.too_deep_at(loc, r));
-    }
+    let block = i.block(elem);
+    let len = read_len(i, r, i.min_wire(block), loc)?;
+    deeper(i, loc, r, depth)?;
     // Checked when the plan was compiled (`check_list_ops`).
     let (Some(init), Some(as_mut_ptr), Some(set_len), Some(reserve), Some(capacity)) = (
         list.init_in_place_with_capacity(),
@@ -1046,44 +1266,38 @@ unsafe fn dec_list(
         list.reserve(),
         list.capacity(),
     ) else {
-        return Err(Box::new(DecodeError::Unsupported(
-            crate::error::UnsupportedShape {
-                type_name: p.locs[loc as usize].shape.to_string(),
-                path: String::new(),
-                reason: "list cannot be filled in place",
-            },
-        )));
+        return Err(unsupported_at(i, loc, "list cannot be filled in place"));
     };
-    let stride = block.layout.size();
+    let stride = I::layout(block).size();
     // SAFETY: `dst` is valid for writing the list (caller); the vtable functions are the
-    // list's own and are called with an initialised list from here on. Items `0..i` are
-    // initialised before the length is set to `i`, and the capacity is refreshed after every
+    // list's own and are called with an initialised list from here on. Items `0..k` are
+    // initialised before the length is set to `k`, and the capacity is refreshed after every
     // reservation so writes stay inside the buffer.
     unsafe {
-        let list_ptr = init(PtrUninit::new(dst), len.min(block.prealloc_items));
+        let list_ptr = init(PtrUninit::new(dst), I::prealloc(block, len));
         let mut cap = capacity(PtrConst::new(dst));
         let mut data = as_mut_ptr(list_ptr);
-        // Items of scalars (e.g. `Vec<Point>`) that all fit in the first allocation are
-        // decoded in one call; a partial failure leaves nothing to drop.
-        if block.scalar_only && len <= cap {
-            if let Err(e) = dec_scalar_items(p, &block.ops, &block.scalars, data, stride, len, r) {
-                p.drop_value(loc, dst);
+        // Items that all fit in the first allocation may be decoded in one call.
+        if len <= cap
+            && let Some(done) = i.run_items_fast(block, data, stride, len, r)
+        {
+            if let Err(e) = done {
+                i.drop_value(loc, dst);
                 return Err(e);
             }
             set_len(list_ptr, len);
             return Ok(());
         }
-        for i in 0..len {
-            if i == cap {
-                set_len(list_ptr, i);
+        for k in 0..len {
+            if k == cap {
+                set_len(list_ptr, k);
                 reserve(list_ptr, 1);
                 cap = capacity(PtrConst::new(dst));
                 data = as_mut_ptr(list_ptr);
             }
-            let item = data.add(i * stride);
-            if let Err(e) = dec_block(p, block, item, r, depth + 1) {
-                set_len(list_ptr, i);
-                p.drop_value(loc, dst);
+            if let Err(e) = i.run(block, data.add(k * stride), r, depth + 1) {
+                set_len(list_ptr, k);
+                i.drop_value(loc, dst);
                 return Err(e);
             }
         }

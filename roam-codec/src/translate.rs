@@ -18,7 +18,7 @@
 //!   reordered fields land in the right place),
 //! * skips a field only the writer has, with a skip program derived from the writer's schema
 //!   (bounded exactly like ordinary decoding: varint limits, lengths checked against the
-//!   remaining input, the zero-byte item budget, [`MAX_DEPTH`]),
+//!   remaining input, the zero-byte item budget, [`crate::MAX_DEPTH`]),
 //! * fills a field only the reader has with the field's facet default (`#[facet(default)]`
 //!   calls the type's `Default`, `#[facet(default = expr)]` the expression),
 //! * maps each writer variant index to the reader's variant of the same name; a variant only
@@ -47,25 +47,27 @@
 //! assert_eq!(order, Order { rush: false, id: 7 });
 //! ```
 
-use std::alloc::{self, Layout};
+use std::alloc::Layout;
 use std::any::TypeId;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::mem::MaybeUninit;
-use std::ptr;
 use std::sync::{Mutex, OnceLock, PoisonError};
 
 use facet_core::{
-    DefaultSource, Facet, ListDef, MapDef, OptionVTable, PointerVTable, PtrConst, PtrMut,
-    PtrUninit, ResultVTable, Shape, StructKind as FacetStructKind,
+    DefaultSource, Facet, ListDef, MapDef, OptionVTable, PointerVTable, PtrUninit, ResultVTable,
+    Shape, StructKind as FacetStructKind,
 };
 use roam_core::compat::{self, Incompatibility, IncompatibilityKind, Note};
 use roam_core::schema::{Field, MAX_SCHEMA_DEPTH, PrimitiveKind, Schema, StructKind, Variant};
 
-use crate::MAX_DEPTH;
-use crate::decode::{decode_nested, prealloc, with_scratch, write_discriminant};
+use crate::decode::{
+    Interp, check_count, dec_array, dec_box, dec_list, dec_map, dec_ops, dec_option, dec_prim,
+    dec_result_payload, dec_shared, dec_string, decode_nested, deeper, fail, prealloc, read_len,
+    unknown_variant, unsupported_at, write_discriminant,
+};
 use crate::error::{DecodeError, Location, UnsupportedShape};
-use crate::kind::{Kind, Prim, classify, with_prim};
+use crate::kind::{Kind, Prim, classify};
 use crate::plan::{Disc, Plan, check_list_ops, plan_for_shape};
 use crate::schema::{channel_of, schema_of_shape};
 use crate::wire::{ReadFail, Reader, WirePrim};
@@ -229,7 +231,7 @@ impl Translation {
         let mut r = Reader::new(bytes);
         let block = &self.blocks[self.root as usize];
         // SAFETY: forwarded from the caller; the root block was compiled for the reader type.
-        match unsafe { run_ops(self, &block.ops, dst, &mut r, 0) } {
+        match unsafe { dec_ops(self, &block.ops, dst, &mut r, 0) } {
             Ok(()) => Ok(r.pos),
             Err(e) => Err(*e),
         }
@@ -575,7 +577,7 @@ impl WriterGraph {
 /// One step of a translation. `off` is relative to the base pointer of the op list; `loc`
 /// indexes [`Translation::locs`] (errors, and the shape to drop on failure).
 #[derive(Clone, Copy)]
-enum TOp {
+pub(crate) enum TOp {
     /// A scalar whose kind is the same on both sides.
     Prim { off: usize, prim: Prim, loc: u32 },
     /// A `String` on both sides.
@@ -641,29 +643,9 @@ enum TOp {
     Enum { off: usize, id: u32, loc: u32 },
 }
 
-impl TOp {
-    /// The offset and loc of the value the op writes, if it writes one that may need dropping.
-    fn written(&self) -> Option<(usize, u32)> {
-        match *self {
-            TOp::Prim { .. } | TOp::Skip { .. } => None,
-            TOp::String { off, loc }
-            | TOp::Plain { off, loc, .. }
-            | TOp::Default { off, loc, .. }
-            | TOp::List { off, loc, .. }
-            | TOp::Array { off, loc, .. }
-            | TOp::Map { off, loc, .. }
-            | TOp::Option { off, loc, .. }
-            | TOp::Result { off, loc, .. }
-            | TOp::Boxed { off, loc, .. }
-            | TOp::Shared { off, loc, .. }
-            | TOp::Enum { off, loc, .. } => Some((off, loc)),
-        }
-    }
-}
-
 /// The op list for one (writer node, reader type) pair, made where the wire repeats or
 /// chooses (list and map items, option insides, boxes, variants' payloads in results).
-struct TBlock {
+pub(crate) struct TBlock {
     ops: Box<[TOp]>,
     layout: Layout,
     /// The writer node the block reads (its `min_wire` bounds lengths).
@@ -1250,46 +1232,86 @@ fn variant_names(variants: &[Variant]) -> Box<[Box<str>]> {
 // Interpreter
 // -------------------------------------------------------------------------------------------
 
-#[cold]
-#[inline(never)]
-fn at(t: &Translation, loc: u32, offset: usize) -> Location {
-    let info = &t.locs[loc as usize];
-    Location {
-        offset,
-        type_name: info.type_name,
-        field: info.field,
+impl<'a> Interp<'a> for &'a Translation {
+    type Op = TOp;
+    type Block = TBlock;
+
+    fn written(op: &TOp) -> Option<(usize, u32)> {
+        match *op {
+            TOp::Prim { .. } | TOp::Skip { .. } => None,
+            TOp::String { off, loc }
+            | TOp::Plain { off, loc, .. }
+            | TOp::Default { off, loc, .. }
+            | TOp::List { off, loc, .. }
+            | TOp::Array { off, loc, .. }
+            | TOp::Map { off, loc, .. }
+            | TOp::Option { off, loc, .. }
+            | TOp::Result { off, loc, .. }
+            | TOp::Boxed { off, loc, .. }
+            | TOp::Shared { off, loc, .. }
+            | TOp::Enum { off, loc, .. } => Some((off, loc)),
+        }
     }
-}
 
-#[cold]
-#[inline(never)]
-fn fail(t: &Translation, f: ReadFail, loc: u32, r: &Reader<'_>) -> Fail {
-    let at = at(t, loc, r.pos);
-    Box::new(match f {
-        ReadFail::End => DecodeError::UnexpectedEnd { at },
-        ReadFail::Varint => DecodeError::BadVarint { at },
-        ReadFail::Bool(byte) => DecodeError::InvalidBool { byte, at },
-        ReadFail::Char => DecodeError::InvalidChar { at },
-    })
-}
+    #[inline(always)]
+    unsafe fn run_op(
+        self,
+        op: &TOp,
+        base: *mut u8,
+        r: &mut Reader<'_>,
+        depth: usize,
+    ) -> Result<(), Fail> {
+        // SAFETY: forwarded from the caller.
+        unsafe { run_op(self, op, base, r, depth) }
+    }
 
-#[cold]
-#[inline(never)]
-fn too_deep(t: &Translation, loc: u32, r: &Reader<'_>) -> Fail {
-    Box::new(DecodeError::DepthLimitExceeded {
-        limit: MAX_DEPTH,
-        at: at(t, loc, r.pos),
-    })
-}
+    #[cold]
+    #[inline(never)]
+    fn at(self, loc: u32, offset: usize) -> Location {
+        let info = &self.locs[loc as usize];
+        Location {
+            offset,
+            type_name: info.type_name,
+            field: info.field,
+        }
+    }
 
-#[cold]
-#[inline(never)]
-fn unknown_variant(t: &Translation, index: u32, variants: usize, loc: u32, r: &Reader<'_>) -> Fail {
-    Box::new(DecodeError::UnknownVariant {
-        index,
-        variants,
-        at: at(t, loc, r.pos),
-    })
+    #[inline(always)]
+    fn loc_shape(self, loc: u32) -> &'static Shape {
+        self.locs[loc as usize].shape
+    }
+
+    #[inline(always)]
+    fn block(self, id: BlockId) -> &'a TBlock {
+        &self.blocks[id as usize]
+    }
+
+    #[inline(always)]
+    fn layout(b: &TBlock) -> Layout {
+        b.layout
+    }
+
+    #[inline(always)]
+    fn min_wire(self, b: &TBlock) -> usize {
+        self.graph.min_wire[b.node as usize]
+    }
+
+    #[inline(always)]
+    fn prealloc(b: &TBlock, len: usize) -> usize {
+        prealloc(len, b.layout.size())
+    }
+
+    #[inline(always)]
+    unsafe fn run(
+        self,
+        b: &TBlock,
+        dst: *mut u8,
+        r: &mut Reader<'_>,
+        depth: usize,
+    ) -> Result<(), Fail> {
+        // SAFETY: forwarded from the caller.
+        unsafe { dec_ops(self, &b.ops, dst, r, depth) }
+    }
 }
 
 #[cold]
@@ -1307,95 +1329,15 @@ fn writer_only_variant(
             .map(|n| n.to_string())
             .unwrap_or_default(),
         index,
-        at: at(t, loc, r.pos),
+        at: t.at(loc, r.pos),
     })
-}
-
-/// Reads a length and checks that `len` items of at least `min_wire` bytes fit in the rest of
-/// the input (or, for zero-byte items, in the input's budget), before anything is allocated.
-fn read_len(t: &Translation, r: &mut Reader<'_>, min_wire: usize, loc: u32) -> Result<usize, Fail> {
-    let len = r.varint_usize().map_err(|f| fail(t, f, loc, r))?;
-    check_count(t, r, len, min_wire, loc)?;
-    Ok(len)
-}
-
-fn check_count(
-    t: &Translation,
-    r: &mut Reader<'_>,
-    len: usize,
-    min_wire: usize,
-    loc: u32,
-) -> Result<(), Fail> {
-    if min_wire == 0 {
-        if len > r.empty_budget {
-            return Err(Box::new(DecodeError::TooManyEmptyItems {
-                at: at(t, loc, r.pos),
-            }));
-        }
-        r.empty_budget -= len;
-    } else {
-        let needed = (len as u128) * (min_wire as u128);
-        if needed > r.remaining() as u128 {
-            return Err(Box::new(DecodeError::LengthExceedsInput {
-                len: len as u64,
-                needed: u64::try_from(needed).unwrap_or(u64::MAX),
-                remaining: r.remaining(),
-                at: at(t, loc, r.pos),
-            }));
-        }
-    }
-    Ok(())
-}
-
-/// Drops the values `ops` wrote at `base`, last first.
-///
-/// # Safety
-///
-/// Every op in `ops` must have completed successfully on `base`.
-#[cold]
-#[inline(never)]
-unsafe fn drop_written(t: &Translation, ops: &[TOp], base: *mut u8) {
-    for op in ops.iter().rev() {
-        if let Some((off, loc)) = op.written() {
-            // SAFETY: the op initialised a value of its loc's shape at `base + off`.
-            unsafe {
-                t.locs[loc as usize]
-                    .shape
-                    .call_drop_in_place(PtrMut::new(base.add(off)));
-            }
-        }
-    }
-}
-
-/// Runs `ops` on `base`, all or nothing.
-///
-/// # Safety
-///
-/// `base` must be valid for writes of the type `ops` was compiled for, and the bytes the ops
-/// write must hold nothing that needs dropping.
-unsafe fn run_ops(
-    t: &Translation,
-    ops: &[TOp],
-    base: *mut u8,
-    r: &mut Reader<'_>,
-    depth: usize,
-) -> Result<(), Fail> {
-    for (i, op) in ops.iter().enumerate() {
-        // SAFETY: forwarded from the caller.
-        if let Err(e) = unsafe { run_op(t, op, base, r, depth) } {
-            // SAFETY: ops `..i` completed.
-            unsafe { drop_written(t, &ops[..i], base) };
-            return Err(e);
-        }
-    }
-    Ok(())
 }
 
 /// Runs one op. On error, nothing it wrote remains initialised.
 ///
 /// # Safety
 ///
-/// As [`run_ops`]; each op's `off` is the offset of a value of the op's shape inside the value
+/// As [`dec_ops`]; each op's `off` is the offset of a value of the op's shape inside the value
 /// at `base` (the compiler took it from the reader's shape), so every cast names the real type.
 unsafe fn run_op(
     t: &Translation,
@@ -1407,25 +1349,8 @@ unsafe fn run_op(
     // SAFETY: see the function's safety section.
     unsafe {
         match *op {
-            TOp::Prim { off, prim, loc } => {
-                let dst = base.add(off);
-                with_prim!(prim, T => match T::get(r) {
-                    Ok(v) => dst.cast::<T>().write(v),
-                    Err(f) => return Err(fail(t, f, loc, r)),
-                });
-                Ok(())
-            }
-            TOp::String { off, loc } => {
-                let len = read_len(t, r, 1, loc)?;
-                let bytes = r.take(len).map_err(|f| fail(t, f, loc, r))?;
-                let Ok(s) = std::str::from_utf8(bytes) else {
-                    return Err(Box::new(DecodeError::InvalidUtf8 {
-                        at: at(t, loc, r.pos - len),
-                    }));
-                };
-                base.add(off).cast::<String>().write(s.to_owned());
-                Ok(())
-            }
+            TOp::Prim { off, prim, loc } => dec_prim(t, prim, base.add(off), r, loc),
+            TOp::String { off, loc } => dec_string(t, base.add(off), r, loc),
             TOp::Plain { off, plan, .. } => decode_nested(plan, base.add(off), r, depth),
             TOp::Skip { node, loc } => skip(t, node, r, depth, loc),
             TOp::Default { off, source, loc } => {
@@ -1439,11 +1364,7 @@ unsafe fn run_op(
                         // Checked when compiling (`is_default`); refuse rather than leave the
                         // field uninitialised if the shape disagrees at run time.
                         if shape.call_default_in_place(dst).is_none() {
-                            return Err(Box::new(DecodeError::Unsupported(UnsupportedShape {
-                                type_name: shape.to_string(),
-                                path: String::new(),
-                                reason: "the field's type has no Default",
-                            })));
+                            return Err(unsupported_at(t, loc, "the field's type has no Default"));
                         }
                     }
                 }
@@ -1454,232 +1375,49 @@ unsafe fn run_op(
                 elem,
                 list,
                 loc,
-            } => run_list(t, base.add(off), elem, list, r, loc, depth),
-            TOp::Array { off, elem, n, loc } => run_array(t, base.add(off), elem, n, r, loc, depth),
+            } => dec_list(t, r, base.add(off), elem, list, loc, depth),
+            TOp::Array { off, elem, n, loc } => dec_array(t, base.add(off), elem, n, r, loc, depth),
             TOp::Map {
                 off,
                 key,
                 value,
                 map,
                 loc,
-            } => run_map(t, base.add(off), key, value, map, r, loc, depth),
+            } => dec_map(t, base.add(off), key, value, map, r, loc, depth),
             TOp::Option {
                 off,
                 inner,
                 vt,
                 loc,
-            } => run_option(t, base.add(off), inner, vt, r, loc, depth),
+            } => dec_option(t, base.add(off), inner, vt, r, loc, depth),
             TOp::Result { off, id, vt, loc } => run_result(t, base.add(off), id, vt, r, loc, depth),
-            TOp::Boxed { off, inner, loc } => run_box(t, base.add(off), inner, r, loc, depth),
+            TOp::Boxed { off, inner, loc } => dec_box(t, base.add(off), inner, r, loc, depth),
             TOp::Shared {
                 off,
                 inner,
                 vt,
                 loc,
-            } => run_shared(t, base.add(off), inner, vt, r, loc, depth),
+            } => dec_shared(t, base.add(off), inner, vt, r, loc, depth),
             TOp::Enum { off, id, loc } => run_enum(t, base.add(off), id, r, loc, depth),
         }
     }
 }
 
-/// # Safety
-///
-/// As [`run_ops`], for the block's type.
-#[inline]
-unsafe fn run_block(
+/// Reads a writer variant index and returns what it maps to on the reader's side, refusing an
+/// index the writer's schema does not have and a variant the reader does not know.
+#[inline(always)]
+fn read_variant<'v, V>(
     t: &Translation,
-    block: &TBlock,
-    dst: *mut u8,
-    r: &mut Reader<'_>,
-    depth: usize,
-) -> Result<(), Fail> {
-    // SAFETY: forwarded from the caller.
-    unsafe { run_ops(t, &block.ops, dst, r, depth) }
-}
-
-/// # Safety
-///
-/// `dst` must be valid for writing the list type of `loc`.
-unsafe fn run_list(
-    t: &Translation,
-    dst: *mut u8,
-    elem: BlockId,
-    list: &'static ListDef,
+    variants: &'v [Option<V>],
+    writer_names: &[Box<str>],
     r: &mut Reader<'_>,
     loc: u32,
-    depth: usize,
-) -> Result<(), Fail> {
-    let block = &t.blocks[elem as usize];
-    let len = read_len(t, r, t.graph.min_wire[block.node as usize], loc)?;
-    if depth >= MAX_DEPTH {
-        return Err(too_deep(t, loc, r));
-    }
-    // Checked when compiling (`check_list_ops`).
-    let (Some(init), Some(as_mut_ptr), Some(set_len), Some(reserve), Some(capacity)) = (
-        list.init_in_place_with_capacity(),
-        list.as_mut_ptr_typed(),
-        list.set_len(),
-        list.reserve(),
-        list.capacity(),
-    ) else {
-        return Err(Box::new(DecodeError::Unsupported(UnsupportedShape {
-            type_name: t.locs[loc as usize].shape.to_string(),
-            path: String::new(),
-            reason: "list cannot be filled in place",
-        })));
-    };
-    let stride = block.layout.size();
-    // SAFETY: `dst` is valid for writing the list (caller); the vtable functions are the
-    // list's own. Items `0..i` are initialised before the length is set to `i`, and the
-    // capacity is refreshed after every reservation so writes stay inside the buffer.
-    unsafe {
-        let list_ptr = init(PtrUninit::new(dst), prealloc(len, stride));
-        let mut cap = capacity(PtrConst::new(dst));
-        let mut data = as_mut_ptr(list_ptr);
-        for i in 0..len {
-            if i == cap {
-                set_len(list_ptr, i);
-                reserve(list_ptr, 1);
-                cap = capacity(PtrConst::new(dst));
-                data = as_mut_ptr(list_ptr);
-            }
-            if let Err(e) = run_block(t, block, data.add(i * stride), r, depth + 1) {
-                set_len(list_ptr, i);
-                t.locs[loc as usize]
-                    .shape
-                    .call_drop_in_place(PtrMut::new(dst));
-                return Err(e);
-            }
-        }
-        set_len(list_ptr, len);
-    }
-    Ok(())
-}
-
-/// # Safety
-///
-/// `dst` must be valid for writing `n` contiguous values of block `elem`'s type.
-unsafe fn run_array(
-    t: &Translation,
-    dst: *mut u8,
-    elem: BlockId,
-    n: usize,
-    r: &mut Reader<'_>,
-    loc: u32,
-    depth: usize,
-) -> Result<(), Fail> {
-    let block = &t.blocks[elem as usize];
-    if t.graph.min_wire[block.node as usize] == 0 {
-        check_count(t, r, n, 0, loc)?;
-    }
-    if depth >= MAX_DEPTH {
-        return Err(too_deep(t, loc, r));
-    }
-    let stride = block.layout.size();
-    let elem_shape = t.locs[loc as usize].shape;
-    for i in 0..n {
-        // SAFETY: element `i` lies inside the array (caller); when element `i` fails,
-        // elements `..i` are initialised and each is dropped exactly once.
-        unsafe {
-            if let Err(e) = run_block(t, block, dst.add(i * stride), r, depth + 1) {
-                if let facet_core::Def::Array(def) = elem_shape.def {
-                    for j in (0..i).rev() {
-                        def.t.call_drop_in_place(PtrMut::new(dst.add(j * stride)));
-                    }
-                }
-                return Err(e);
-            }
-        }
-    }
-    Ok(())
-}
-
-/// # Safety
-///
-/// `dst` must be valid for writing the map type of `loc`.
-#[allow(clippy::too_many_arguments)]
-unsafe fn run_map(
-    t: &Translation,
-    dst: *mut u8,
-    key: BlockId,
-    value: BlockId,
-    map: &'static MapDef,
-    r: &mut Reader<'_>,
-    loc: u32,
-    depth: usize,
-) -> Result<(), Fail> {
-    let kb = &t.blocks[key as usize];
-    let vb = &t.blocks[value as usize];
-    let min = t.graph.min_wire[kb.node as usize].saturating_add(t.graph.min_wire[vb.node as usize]);
-    let len = read_len(t, r, min, loc)?;
-    if depth >= MAX_DEPTH {
-        return Err(too_deep(t, loc, r));
-    }
-    let map_shape = t.locs[loc as usize].shape;
-    let pair = kb.layout.size() + vb.layout.size();
-    // SAFETY: `dst` is valid for the map (caller). Keys and values are decoded into scratch
-    // memory of their own layouts and moved into the map by `insert`; on failure the partial
-    // key is dropped and the map (holding only complete entries) is dropped whole.
-    unsafe {
-        let map_ptr =
-            (map.vtable.init_in_place_with_capacity)(PtrUninit::new(dst), prealloc(len, pair));
-        with_scratch(kb.layout, |k| {
-            with_scratch(vb.layout, |v| {
-                for _ in 0..len {
-                    if let Err(e) = run_block(t, kb, k, r, depth + 1) {
-                        map_shape.call_drop_in_place(PtrMut::new(dst));
-                        return Err(e);
-                    }
-                    if let Err(e) = run_block(t, vb, v, r, depth + 1) {
-                        map.k.call_drop_in_place(PtrMut::new(k));
-                        map_shape.call_drop_in_place(PtrMut::new(dst));
-                        return Err(e);
-                    }
-                    (map.vtable.insert)(map_ptr, PtrMut::new(k), PtrMut::new(v));
-                }
-                Ok(())
-            })
-        })
-    }
-}
-
-/// # Safety
-///
-/// `dst` must be valid for writing the option type of `loc`.
-unsafe fn run_option(
-    t: &Translation,
-    dst: *mut u8,
-    inner: BlockId,
-    vt: &'static OptionVTable,
-    r: &mut Reader<'_>,
-    loc: u32,
-    depth: usize,
-) -> Result<(), Fail> {
-    match r.byte().map_err(|f| fail(t, f, loc, r))? {
-        0 => {
-            // SAFETY: `dst` is valid for the option (caller).
-            unsafe { (vt.init_none)(PtrUninit::new(dst)) };
-            Ok(())
-        }
-        1 => {
-            if depth >= MAX_DEPTH {
-                return Err(too_deep(t, loc, r));
-            }
-            let block = &t.blocks[inner as usize];
-            // SAFETY: the value is built in scratch memory of its own layout, then moved into
-            // the option; on failure nothing was written to `dst`.
-            unsafe {
-                with_scratch(block.layout, |tmp| {
-                    run_block(t, block, tmp, r, depth + 1)?;
-                    (vt.init_some)(PtrUninit::new(dst), PtrMut::new(tmp));
-                    Ok(())
-                })
-            }
-        }
-        byte => Err(Box::new(DecodeError::InvalidOptionTag {
-            byte,
-            at: at(t, loc, r.pos - 1),
-        })),
+) -> Result<&'v V, Fail> {
+    let index = r.varint_u32().map_err(|f| fail(t, f, loc, r))?;
+    match variants.get(index as usize) {
+        None => Err(unknown_variant(t, index, variants.len(), loc, r)),
+        Some(None) => Err(writer_only_variant(t, writer_names, index, loc, r)),
+        Some(Some(mapped)) => Ok(mapped),
     }
 }
 
@@ -1695,99 +1433,11 @@ unsafe fn run_result(
     loc: u32,
     depth: usize,
 ) -> Result<(), Fail> {
-    let index = r.varint_u32().map_err(|f| fail(t, f, loc, r))?;
     let res = &t.results[id as usize];
-    let (is_err, block) = match res.variants.get(index as usize) {
-        None => return Err(unknown_variant(t, index, res.variants.len(), loc, r)),
-        Some(None) => return Err(writer_only_variant(t, &res.writer_names, index, loc, r)),
-        Some(Some(mapped)) => *mapped,
-    };
-    if depth >= MAX_DEPTH {
-        return Err(too_deep(t, loc, r));
-    }
-    let block = &t.blocks[block as usize];
-    let init = if is_err { vt.init_err } else { vt.init_ok };
-    // SAFETY: as in `run_option`.
-    unsafe {
-        with_scratch(block.layout, |tmp| {
-            run_block(t, block, tmp, r, depth + 1)?;
-            init(PtrUninit::new(dst), PtrMut::new(tmp));
-            Ok(())
-        })
-    }
-}
-
-/// # Safety
-///
-/// `dst` must be valid for writing a `Box<T>` of block `inner`'s type.
-unsafe fn run_box(
-    t: &Translation,
-    dst: *mut u8,
-    inner: BlockId,
-    r: &mut Reader<'_>,
-    loc: u32,
-    depth: usize,
-) -> Result<(), Fail> {
-    if depth >= MAX_DEPTH {
-        return Err(too_deep(t, loc, r));
-    }
-    let block = &t.blocks[inner as usize];
-    let layout = block.layout;
-    // SAFETY: as in the ordinary decoder's `dec_box`: the memory has `T`'s layout (or is a
-    // dangling aligned pointer for a zero-sized `T`), is freed on failure, and once the value
-    // is built it is exactly what a `Box<T>` points to.
-    unsafe {
-        let mem = if layout.size() == 0 {
-            ptr::without_provenance_mut::<u8>(layout.align())
-        } else {
-            let mem = alloc::alloc(layout);
-            if mem.is_null() {
-                alloc::handle_alloc_error(layout);
-            }
-            mem
-        };
-        if let Err(e) = run_block(t, block, mem, r, depth + 1) {
-            if layout.size() != 0 {
-                alloc::dealloc(mem, layout);
-            }
-            return Err(e);
-        }
-        dst.cast::<*mut u8>().write(mem);
-    }
-    Ok(())
-}
-
-/// # Safety
-///
-/// `dst` must be valid for writing the smart pointer type of `loc`.
-unsafe fn run_shared(
-    t: &Translation,
-    dst: *mut u8,
-    inner: BlockId,
-    vt: &'static PointerVTable,
-    r: &mut Reader<'_>,
-    loc: u32,
-    depth: usize,
-) -> Result<(), Fail> {
-    if depth >= MAX_DEPTH {
-        return Err(too_deep(t, loc, r));
-    }
-    let Some(new_into) = vt.new_into_fn else {
-        return Err(Box::new(DecodeError::Unsupported(UnsupportedShape {
-            type_name: t.locs[loc as usize].shape.to_string(),
-            path: String::new(),
-            reason: "smart pointer cannot be built through facet",
-        })));
-    };
-    let block = &t.blocks[inner as usize];
-    // SAFETY: as in `run_option`; `new_into` moves the value into a new allocation.
-    unsafe {
-        with_scratch(block.layout, |tmp| {
-            run_block(t, block, tmp, r, depth + 1)?;
-            new_into(PtrUninit::new(dst), PtrMut::new(tmp));
-            Ok(())
-        })
-    }
+    let &(is_err, block) = read_variant(t, &res.variants, &res.writer_names, r, loc)?;
+    // SAFETY: forwarded from the caller; `block` is the payload block of the reader side
+    // the writer's variant maps to.
+    unsafe { dec_result_payload(t, dst, is_err, block, vt, r, loc, depth) }
 }
 
 /// # Safety
@@ -1801,20 +1451,13 @@ unsafe fn run_enum(
     loc: u32,
     depth: usize,
 ) -> Result<(), Fail> {
-    let index = r.varint_u32().map_err(|f| fail(t, f, loc, r))?;
     let en = &t.enums[id as usize];
-    let variant = match en.variants.get(index as usize) {
-        None => return Err(unknown_variant(t, index, en.variants.len(), loc, r)),
-        Some(None) => return Err(writer_only_variant(t, &en.writer_names, index, loc, r)),
-        Some(Some(variant)) => variant,
-    };
-    if depth >= MAX_DEPTH {
-        return Err(too_deep(t, loc, r));
-    }
+    let variant = read_variant(t, &en.variants, &en.writer_names, r, loc)?;
+    deeper(t, loc, r, depth)?;
     // SAFETY: the variant's ops write its fields at their offsets inside the enum (all or
     // nothing); the discriminant is written last, so on failure nothing needs dropping.
     unsafe {
-        run_ops(t, &variant.ops, dst, r, depth + 1)?;
+        dec_ops(t, &variant.ops, dst, r, depth + 1)?;
         write_discriminant(dst, en.repr, variant.discriminant);
     }
     Ok(())
@@ -1823,11 +1466,9 @@ unsafe fn run_enum(
 /// Reads and discards one value of writer node `w`, with the same bounds as decoding: every
 /// length is checked against the remaining input (or the zero-byte budget) and every level of
 /// nesting (structs and tuples included, since a peer's schema may nest them without end)
-/// counts towards [`MAX_DEPTH`].
+/// counts towards [`crate::MAX_DEPTH`].
 fn skip(t: &Translation, w: WId, r: &mut Reader<'_>, depth: usize, loc: u32) -> Result<(), Fail> {
-    if depth >= MAX_DEPTH {
-        return Err(too_deep(t, loc, r));
-    }
+    deeper(t, loc, r, depth)?;
     let graph = &t.graph;
     // A node that may take no bytes costs work without consuming input: charge each visit to
     // the input's zero-byte budget, so a writer schema of nested unit tuples cannot make one
@@ -1835,7 +1476,7 @@ fn skip(t: &Translation, w: WId, r: &mut Reader<'_>, depth: usize, loc: u32) -> 
     if graph.min_wire[w as usize] == 0 {
         if r.empty_budget == 0 {
             return Err(Box::new(DecodeError::TooManyEmptyItems {
-                at: at(t, loc, r.pos),
+                at: t.at(loc, r.pos),
             }));
         }
         r.empty_budget -= 1;
@@ -1848,7 +1489,7 @@ fn skip(t: &Translation, w: WId, r: &mut Reader<'_>, depth: usize, loc: u32) -> 
             // ordinary decoder would.
             if std::str::from_utf8(bytes).is_err() {
                 return Err(Box::new(DecodeError::InvalidUtf8 {
-                    at: at(t, loc, r.pos - len),
+                    at: t.at(loc, r.pos - len),
                 }));
             }
             Ok(())
@@ -1872,7 +1513,7 @@ fn skip(t: &Translation, w: WId, r: &mut Reader<'_>, depth: usize, loc: u32) -> 
                     len: *n,
                     needed: u64::MAX,
                     remaining: r.remaining(),
-                    at: at(t, loc, r.pos),
+                    at: t.at(loc, r.pos),
                 }));
             };
             check_count(t, r, n, graph.min_wire[*item as usize], loc)?;
@@ -1895,7 +1536,7 @@ fn skip(t: &Translation, w: WId, r: &mut Reader<'_>, depth: usize, loc: u32) -> 
             1 => skip(t, *inner, r, depth + 1, loc),
             byte => Err(Box::new(DecodeError::InvalidOptionTag {
                 byte,
-                at: at(t, loc, r.pos - 1),
+                at: t.at(loc, r.pos - 1),
             })),
         },
         WNode::Seq(items) => {
