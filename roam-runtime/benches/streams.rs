@@ -6,11 +6,12 @@
 //!   through a `BufWriter` and read with `read_exact`, with no roam code involved.
 //! - `stream/1KiB/…`: the same with 1 KiB `Vec<u8>` items.
 
+mod support;
+
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
-use tokio::runtime::Runtime;
 
 #[roam::service]
 trait Feed {
@@ -39,14 +40,6 @@ impl Feed for F {
 
 const U64_ITEMS: u64 = 20_000;
 const BLOB_ITEMS: u64 = 5_000;
-
-fn runtime() -> Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-}
 
 /// Raw baseline: one connection per iteration batch; the writer sends `items` frames of
 /// `body` bytes, the reader reads them all.
@@ -81,15 +74,9 @@ async fn raw_stream(items: u64, body: usize) -> Duration {
 }
 
 fn streams(c: &mut Criterion) {
-    let rt = runtime();
-    let (server, client) = rt.block_on(async {
-        let server = roam::Server::bind("tcp://127.0.0.1:0")
-            .await
-            .expect("bind")
-            .serve(FeedDispatcher::new(F));
-        let client = FeedClient::new(roam::connect(server.local_url()).await.expect("connect"));
-        (server, client)
-    });
+    let rt = support::runtime();
+    let (server, conn) = rt.block_on(support::serve_tcp(FeedDispatcher::new(F)));
+    let client = FeedClient::new(conn);
     let mut g = c.benchmark_group("stream");
     g.measurement_time(Duration::from_secs(4))
         .warm_up_time(Duration::from_millis(500))

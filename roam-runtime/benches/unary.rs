@@ -7,13 +7,14 @@
 //!
 //! `docs/benchmarks.md` reports these as ratios (roam / raw).
 
+mod support;
+
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::runtime::Runtime;
 
 #[roam::service]
 trait Echo {
@@ -28,14 +29,6 @@ impl Echo for E {
 }
 
 const BODY: usize = 32;
-
-fn runtime() -> Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-}
 
 /// Echoes length-prefixed frames until EOF.
 async fn raw_echo_server<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(mut s: S) {
@@ -73,7 +66,7 @@ async fn roam_round_trips(client: &EchoClient, iters: u64) -> Duration {
 }
 
 fn rtt(c: &mut Criterion) {
-    let rt = runtime();
+    let rt = support::runtime();
     let mut g = c.benchmark_group("rtt");
     g.measurement_time(Duration::from_secs(3))
         .warm_up_time(Duration::from_millis(500))
@@ -141,15 +134,9 @@ fn rtt(c: &mut Criterion) {
 fn pipelined(c: &mut Criterion) {
     const IN_FLIGHT: usize = 64;
     const CALLS: u64 = 4096;
-    let rt = runtime();
-    let (server, client) = rt.block_on(async {
-        let server = roam::Server::bind("tcp://127.0.0.1:0")
-            .await
-            .expect("bind")
-            .serve(EchoDispatcher::new(E));
-        let client = EchoClient::new(roam::connect(server.local_url()).await.expect("connect"));
-        (server, client)
-    });
+    let rt = support::runtime();
+    let (server, conn) = rt.block_on(support::serve_tcp(EchoDispatcher::new(E)));
+    let client = EchoClient::new(conn);
     let mut g = c.benchmark_group("pipelined");
     g.measurement_time(Duration::from_secs(4))
         .warm_up_time(Duration::from_millis(500))
