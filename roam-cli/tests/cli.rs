@@ -378,3 +378,20 @@ fn a_tampered_baseline_is_refused() {
         run.stderr
     );
 }
+
+#[test]
+fn items_a_handler_writes_must_keep_their_type() {
+    // Renaming is compatible where the runtime translates (items the handler reads), but items
+    // the handler writes are not translated, so the same rename is breaking there.
+    let out = assert_breaking(
+        "handler_item_renamed",
+        &[
+            "Clock.ticks: channel `out`",
+            "the handler now writes `Beat` items where baseline clients read `Tick`",
+        ],
+    );
+    assert!(
+        !out.lines().any(|l| l.starts_with("breaking: Clock.upload")),
+        "{out}"
+    );
+}
