@@ -125,6 +125,12 @@ fn unsupported(shape: &'static Shape, path: &str, reason: &'static str) -> Unsup
 
 impl Builder {
     fn build(&mut self, shape: &'static Shape, path: &str) -> Result<Schema, UnsupportedShape> {
+        // facet describes `Infallible` as an opaque scalar; on the wire it is the error type
+        // of methods that cannot fail. Compared by type ID: a `const` shape need not have one
+        // address across codegen units.
+        if shape.id == <core::convert::Infallible as facet_core::Facet>::SHAPE.id {
+            return Ok(Schema::infallible());
+        }
         if let Some((direction, item)) = channel_of(shape) {
             let item = self.build(item, &format!("{path}<item>"))?;
             return Ok(Schema::Channel {

@@ -319,3 +319,11 @@ fn schema_and_codec_agree_on_unsupported_types() {
 
 const POINT_HASH: u64 = 0x37c8_40aa_a24e_1c67;
 const SINK_HASH: u64 = 0xd462_0720_307a_0945;
+
+#[test]
+fn infallible_is_the_empty_enum_both_sides_agree_on() {
+    assert_eq!(
+        roam_codec::schema_of::<std::convert::Infallible>().unwrap(),
+        roam_core::schema::Schema::infallible()
+    );
+}

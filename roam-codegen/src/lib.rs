@@ -21,7 +21,7 @@ pub mod parse;
 pub mod schema;
 pub mod validate;
 
-pub use schema::{MethodSchemas, SchemaError, TypeTable, infallible_schema};
+pub use schema::{MethodSchemas, SchemaError, TypeTable};
 
 use proc_macro2::TokenStream;
 use quote::quote;

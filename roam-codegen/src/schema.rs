@@ -27,7 +27,7 @@
 //! - `channels`: `Schema::tuple` of the channel arguments' `Channel` schemas, in order;
 //! - `ok`: the success type (`T` of `Result<T, E>`, `()` for no return type);
 //! - `err`: the user error type `E`; for a method that cannot fail it is
-//!   [`infallible_schema`], an enum named `Infallible` with no variants. (`facet` describes
+//!   [`Schema::infallible`], an enum named `Infallible` with no variants. (`facet` describes
 //!   `core::convert::Infallible` as a foreign scalar, which `roam_codec::schema_of` refuses, so
 //!   this is a convention of roam's: an enum without variants has no values, which is what
 //!   "cannot fail" means, and a later error type is then compatible with it by the usual enum
@@ -55,7 +55,7 @@ pub struct MethodSchemas {
     pub channels: Schema,
     /// The success type.
     pub ok: Schema,
-    /// The error type ([`infallible_schema`] when the method cannot fail).
+    /// The error type ([`Schema::infallible`] when the method cannot fail).
     pub err: Schema,
 }
 
@@ -73,14 +73,6 @@ impl MethodSchemas {
     /// Content hash of [`returns`](Self::returns).
     pub fn returns_hash(&self) -> u64 {
         self.returns().content_hash()
-    }
-}
-
-/// The error schema of a method that cannot fail: `Enum { name: "Infallible", variants: [] }`.
-pub fn infallible_schema() -> Schema {
-    Schema::Enum {
-        name: "Infallible".into(),
-        variants: Vec::new(),
     }
 }
 
@@ -176,7 +168,7 @@ impl<'a> TypeTable<'a> {
         let ok = self.schema_of(&method.ret)?;
         let err = match &method.error {
             Some(error) => self.schema_of(error)?,
-            None => infallible_schema(),
+            None => Schema::infallible(),
         };
         Ok(MethodSchemas {
             args: Schema::tuple(args),

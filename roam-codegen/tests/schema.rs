@@ -1,9 +1,9 @@
 //! Schemas from syntax alone: channels, defaults, naming, and the errors for what cannot be
 //! resolved. (Agreement with facet is `schema_agreement.rs`.)
 
+use roam_codegen::TypeTable;
 use roam_codegen::ir::{Fields, TypeDef, TypeDefKind};
 use roam_codegen::parse::parse_file;
-use roam_codegen::{TypeTable, infallible_schema};
 use roam_core::schema::{ChannelDirection, Field, PrimitiveKind, Schema, StructKind};
 
 fn defs(src: &str) -> Vec<TypeDef> {
@@ -204,7 +204,7 @@ fn method_schemas_split_payload_channels_and_response() {
             item: Box::new(prim(PrimitiveKind::I32)),
         }])
     );
-    assert_eq!(sum.err, infallible_schema());
+    assert_eq!(sum.err, Schema::infallible());
     assert_eq!(sum.returns().name(), Some("Result<i64, Infallible>"));
 
     let count = table.method_schemas(&methods[2]).unwrap();
@@ -222,7 +222,7 @@ fn method_schemas_split_payload_channels_and_response() {
 
 #[test]
 fn the_infallible_convention_is_an_enum_without_variants() {
-    let schema = infallible_schema();
+    let schema = Schema::infallible();
     assert_eq!(
         schema,
         Schema::Enum {

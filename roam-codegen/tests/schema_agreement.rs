@@ -11,7 +11,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use roam_codegen::ir::TypeDef;
 use roam_codegen::parse::parse_file;
-use roam_codegen::{MethodSchemas, TypeTable, infallible_schema};
+use roam_codegen::{MethodSchemas, TypeTable};
 use roam_core::schema::{ChannelDirection, Schema};
 use types::*;
 
@@ -200,7 +200,7 @@ fn a_whole_service_agrees_with_facet() {
     let locate = &methods["locate"];
     assert_same("locate args", &locate.args, &runtime::<(&str, Point)>());
     assert_same("locate ok", &locate.ok, &runtime::<Option<Point>>());
-    assert_eq!(locate.err, infallible_schema());
+    assert_eq!(locate.err, Schema::infallible());
     assert_eq!(locate.channels, Schema::UNIT);
 
     let draw = &methods["draw"];

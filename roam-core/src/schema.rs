@@ -469,6 +469,16 @@ impl Schema {
         }
     }
 
+    /// The error type of a method that cannot fail (`core::convert::Infallible`): an enum
+    /// named `Infallible` with no variants, which no value is written as and every reader
+    /// accepts.
+    pub fn infallible() -> Schema {
+        Schema::Enum {
+            name: "Infallible".to_owned(),
+            variants: Vec::new(),
+        }
+    }
+
     /// The schema of `Result<ok, err>`: an enum named `Result<ok, err>` with tuple variants
     /// `Ok(ok)` and `Err(err)`, which is how postcard encodes a `Result`.
     pub fn result(ok: Schema, err: Schema) -> Schema {

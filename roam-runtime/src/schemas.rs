@@ -75,7 +75,7 @@ pub fn local_response(ok: &'static Shape, err: &'static Shape) -> Option<&'stati
     cached((shape_key(ok), shape_key(err)), || {
         Some(Schema::result(
             roam_codec::schema_of_shape(ok).ok()?,
-            error_schema(err)?,
+            roam_codec::schema_of_shape(err).ok()?,
         ))
     })
 }
@@ -118,19 +118,6 @@ pub fn local_channels(
         Ok(mut c) => *c.entry(key).or_insert(schema),
         Err(_) => schema,
     }
-}
-
-/// The schema of a user error type. `Infallible` (the error of methods that cannot fail) is an
-/// enum without variants: nothing can be written as it, and every reader accepts it.
-fn error_schema(err: &'static Shape) -> Option<Schema> {
-    // Compared by type ID: a `const` shape need not have one address across codegen units.
-    if err.id == <std::convert::Infallible as Facet>::SHAPE.id {
-        return Some(Schema::Enum {
-            name: "Infallible".to_owned(),
-            variants: Vec::new(),
-        });
-    }
-    roam_codec::schema_of_shape(err).ok()
 }
 
 /// Two announcements are the same when their schemas are (translation caches aside).
