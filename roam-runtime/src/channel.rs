@@ -37,12 +37,13 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context as TaskContext, Poll};
 
 use facet::{Facet, Shape};
+use roam_codec::Translation;
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 
 use crate::codec::{self, CodecError};
 use crate::connection::Command;
 use crate::error::SessionError;
-use crate::schemas::CachedTranslation;
+use crate::schemas;
 
 /// Why a channel operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -412,7 +413,7 @@ enum RxInner {
 pub struct Rx<T> {
     inner: Option<RxInner>,
     /// Set on a handler's `Rx` when the caller's item type differs compatibly from `T`.
-    translation: Option<CachedTranslation>,
+    translation: Option<Arc<Translation>>,
     _item: PhantomData<fn() -> T>,
 }
 
@@ -428,7 +429,7 @@ impl<T> fmt::Debug for Rx<T> {
 }
 
 impl<T> Rx<T> {
-    pub(crate) fn from_wire(wire: WireRx, translation: Option<CachedTranslation>) -> Self {
+    pub(crate) fn from_wire(wire: WireRx, translation: Option<Arc<Translation>>) -> Self {
         Rx {
             inner: Some(RxInner::Wire(wire)),
             translation,
@@ -471,12 +472,9 @@ impl<T: Facet<'static>> Rx<T> {
     fn poll_recv(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<Option<T>, ChannelError>> {
         match self.poll_recv_bytes(cx) {
             Poll::Ready(Ok(Some(bytes))) => {
-                let item = match self.translation.as_deref() {
+                let item = match &self.translation {
                     None => codec::decode(&bytes),
-                    Some(Ok(t)) => roam_codec::decode_translated::<T>(t, &bytes)
-                        .map_err(codec::decode_error::<T>),
-                    // `take_rx` refuses the call before such an `Rx` exists.
-                    Some(Err(e)) => Err(codec::decode_error::<T>(e)),
+                    Some(t) => schemas::decode_translated(t, &bytes),
                 };
                 Poll::Ready(item.map(Some).map_err(ChannelError::from))
             }

@@ -146,22 +146,9 @@ pub mod __private {
     ) -> Result<crate::Rx<T>, Vec<u8>> {
         let translation = match cx.channels_schema() {
             None => None,
-            Some(remote) => match remote.reader_for(schemas::Part::Item(index), T::SHAPE) {
-                Ok(None) => None,
-                Ok(Some(t)) => match &*t {
-                    Ok(_) => Some(t),
-                    Err(e) => {
-                        return Err(response::incompatible(&format!(
-                            "channel argument {index}: {e}"
-                        )));
-                    }
-                },
-                Err(e) => {
-                    return Err(response::incompatible(&format!(
-                        "channel argument {index}: {e}"
-                    )));
-                }
-            },
+            Some(remote) => remote
+                .reader_for(schemas::Part::Item(index), T::SHAPE)
+                .map_err(|e| response::incompatible(&format!("channel argument {index}: {e}")))?,
         };
         match cx.take_channel(index) {
             Some(crate::context::ChannelEnd::Rx(wire)) => {

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use facet::Facet;
 use facet::Shape;
-use roam_codec::{TranslateError, Translation};
+use roam_codec::Translation;
 use roam_core::schema::{ChannelDirection, Schema, SchemaDecodeError, StructKind, Variant};
 
 use crate::codec::{self, CodecError};
@@ -31,29 +31,30 @@ pub struct LocalSchema {
     pub hash: u64,
 }
 
-/// Local schemas by (shape, second shape) address; the second is the error type of a response
-/// and 0 otherwise. Entries are leaked on purpose: there is one per payload type in the program.
-type LocalCache = RwLock<HashMap<(usize, usize), Option<&'static LocalSchema>>>;
-
-fn local_cache() -> &'static LocalCache {
-    static CACHE: OnceLock<LocalCache> = OnceLock::new();
-    CACHE.get_or_init(Default::default)
-}
-
-fn cached(
-    key: (usize, usize),
-    build: impl FnOnce() -> Option<Schema>,
-) -> Option<&'static LocalSchema> {
-    if let Some(found) = local_cache().read().ok().and_then(|c| c.get(&key).copied()) {
-        return found;
-    }
-    let schema = build().map(|schema| {
+impl LocalSchema {
+    /// Our schema `schema`, kept for the life of the process: there is one per payload type
+    /// (or channel signature) in the program, so the caches below leak them on purpose.
+    pub(crate) fn leak(schema: &Schema) -> &'static LocalSchema {
         let canonical = schema.to_canonical_bytes();
         let hash = roam_core::schema::hash_of_canonical_bytes(&canonical);
-        &*Box::leak(Box::new(LocalSchema { canonical, hash }))
-    });
-    match local_cache().write() {
-        Ok(mut cache) => *cache.entry(key).or_insert(schema),
+        Box::leak(Box::new(LocalSchema { canonical, hash }))
+    }
+}
+
+type Cache<K> = RwLock<HashMap<K, Option<&'static LocalSchema>>>;
+
+/// Looks `key` up in `cache`, building (and leaking) the schema on first use.
+fn cached<K: std::hash::Hash + Eq>(
+    cache: &Cache<K>,
+    key: K,
+    build: impl FnOnce() -> Option<Schema>,
+) -> Option<&'static LocalSchema> {
+    if let Some(found) = cache.read().ok().and_then(|c| c.get(&key).copied()) {
+        return found;
+    }
+    let schema = build().map(|schema| LocalSchema::leak(&schema));
+    match cache.write() {
+        Ok(mut c) => *c.entry(key).or_insert(schema),
         Err(_) => schema,
     }
 }
@@ -65,14 +66,19 @@ fn shape_key(shape: &'static Shape) -> usize {
 /// The schema of a type, or `None` when the schema model cannot describe it (then nothing is
 /// announced and the peer decodes as if the types were equal).
 pub fn local_of(shape: &'static Shape) -> Option<&'static LocalSchema> {
-    cached((shape_key(shape), 0), || {
-        roam_codec::schema_of_shape(shape).ok()
-    })
+    static CACHE: OnceLock<Cache<usize>> = OnceLock::new();
+    cached(
+        CACHE.get_or_init(Default::default),
+        shape_key(shape),
+        || roam_codec::schema_of_shape(shape).ok(),
+    )
 }
 
 /// The schema of a method's response: `Result<T, E>`.
 pub fn local_response(ok: &'static Shape, err: &'static Shape) -> Option<&'static LocalSchema> {
-    cached((shape_key(ok), shape_key(err)), || {
+    static CACHE: OnceLock<Cache<(usize, usize)>> = OnceLock::new();
+    let key = (shape_key(ok), shape_key(err));
+    cached(CACHE.get_or_init(Default::default), key, || {
         Some(Schema::result(
             roam_codec::schema_of_shape(ok).ok()?,
             roam_codec::schema_of_shape(err).ok()?,
@@ -80,44 +86,28 @@ pub fn local_response(ok: &'static Shape, err: &'static Shape) -> Option<&'stati
     })
 }
 
-/// Channel-argument schemas by (direction, item shape address) list; leaked like the others
-/// (one per method with channel arguments).
-type ChannelsCache = RwLock<HashMap<Vec<(bool, usize)>, Option<&'static LocalSchema>>>;
-
 /// The schema of a request's channel arguments: a tuple of `Channel` nodes (direction as the
 /// callee sees it, item type) in argument order.
 pub fn local_channels(
     channels: &[(ChannelDirection, &'static Shape)],
 ) -> Option<&'static LocalSchema> {
-    static CACHE: OnceLock<ChannelsCache> = OnceLock::new();
-    let cache = CACHE.get_or_init(Default::default);
-    let key: Vec<(bool, usize)> = channels
+    static CACHE: OnceLock<Cache<Vec<(bool, usize)>>> = OnceLock::new();
+    let key = channels
         .iter()
         .map(|(d, shape)| (*d == ChannelDirection::Tx, shape_key(shape)))
         .collect();
-    if let Some(found) = cache.read().ok().and_then(|c| c.get(&key).copied()) {
-        return found;
-    }
-    let schema = channels
-        .iter()
-        .map(|(direction, shape)| {
-            Some(Schema::Channel {
-                direction: *direction,
-                item: Box::new(roam_codec::schema_of_shape(shape).ok()?),
+    cached(CACHE.get_or_init(Default::default), key, || {
+        let items = channels
+            .iter()
+            .map(|(direction, shape)| {
+                Some(Schema::Channel {
+                    direction: *direction,
+                    item: Box::new(roam_codec::schema_of_shape(shape).ok()?),
+                })
             })
-        })
-        .collect::<Option<Vec<_>>>()
-        .filter(|items| !items.is_empty())
-        .map(|items| {
-            let schema = Schema::tuple(items);
-            let canonical = schema.to_canonical_bytes();
-            let hash = roam_core::schema::hash_of_canonical_bytes(&canonical);
-            &*Box::leak(Box::new(LocalSchema { canonical, hash }))
-        });
-    match cache.write() {
-        Ok(mut c) => *c.entry(key).or_insert(schema),
-        Err(_) => schema,
-    }
+            .collect::<Option<Vec<_>>>()?;
+        (!items.is_empty()).then(|| Schema::tuple(items))
+    })
 }
 
 /// Two announcements are the same when their schemas are (translation caches aside).
@@ -156,8 +146,8 @@ pub enum PayloadError {
 /// Most local types one remote schema is translated into on one session (normally one).
 const MAX_TRANSLATIONS_PER_SCHEMA: usize = 8;
 
-/// A translation compiled against an announced schema, or why it could not be.
-pub type CachedTranslation = Arc<Result<Translation, TranslateError>>;
+/// A translation compiled against an announced schema, or why it could not be (rendered once).
+type CachedTranslation = Result<Arc<Translation>, String>;
 
 /// The peer's schema for one payload of one method, as announced on a session.
 #[derive(Debug)]
@@ -216,11 +206,7 @@ impl RemoteSchema {
     pub fn decode<T: Facet<'static>>(&self, part: Part, bytes: &[u8]) -> Result<T, PayloadError> {
         match self.reader_for(part, T::SHAPE)? {
             None => Ok(codec::decode(bytes)?),
-            Some(translation) => match &*translation {
-                Ok(t) => roam_codec::decode_translated::<T>(t, bytes)
-                    .map_err(|e| PayloadError::Codec(codec::decode_error::<T>(e))),
-                Err(e) => Err(PayloadError::Incompatible(e.to_string())),
-            },
+            Some(t) => Ok(decode_translated::<T>(&t, bytes)?),
         }
     }
 
@@ -241,21 +227,21 @@ impl RemoteSchema {
     }
 
     /// How to read `part` as a `reader` value: `None` to decode directly (same schema), or the
-    /// translation (compiled once; its error if the types are incompatible).
+    /// translation (compiled once), or why the types are incompatible.
     pub fn reader_for(
         &self,
         part: Part,
         reader: &'static Shape,
-    ) -> Result<Option<CachedTranslation>, PayloadError> {
+    ) -> Result<Option<Arc<Translation>>, PayloadError> {
         let (writer, hash) = self.part(part)?;
         if local_of(reader).is_some_and(|local| local.hash == *hash) {
             return Ok(None);
         }
-        let translation = self.translation(part, writer, reader);
-        Ok(match &*translation {
-            Ok(t) if t.is_identity() => None,
-            _ => Some(translation),
-        })
+        match self.translation(part, writer, reader) {
+            Ok(t) if t.is_identity() => Ok(None),
+            Ok(t) => Ok(Some(t)),
+            Err(detail) => Err(PayloadError::Incompatible(detail)),
+        }
     }
 
     /// The type expression and hash of the announced `part` (for error messages).
@@ -275,16 +261,18 @@ impl RemoteSchema {
         }
         // Compiled without holding the lock: other calls of the method keep running meanwhile
         // (at worst two compile the same plan once each).
-        let compiled = Arc::new(Translation::compile(writer, reader));
+        let compiled = Translation::compile(writer, reader)
+            .map(Arc::new)
+            .map_err(|e| e.to_string());
         let mut cache = match self.translations.lock() {
             Ok(cache) => cache,
             Err(poisoned) => poisoned.into_inner(),
         };
         if let Some((_, existing)) = cache.iter().find(|(k, _)| *k == key) {
-            return Arc::clone(existing);
+            return existing.clone();
         }
         if cache.len() < MAX_TRANSLATIONS_PER_SCHEMA {
-            cache.push((key, Arc::clone(&compiled)));
+            cache.push((key, compiled.clone()));
         }
         compiled
     }
@@ -297,8 +285,16 @@ impl RemoteSchema {
         cache
             .iter()
             .find(|(k, _)| *k == key)
-            .map(|(_, t)| Arc::clone(t))
+            .map(|(_, t)| t.clone())
     }
+}
+
+/// Decodes `bytes` through a compiled translation, with the runtime's codec error.
+pub(crate) fn decode_translated<T: Facet<'static>>(
+    t: &Translation,
+    bytes: &[u8],
+) -> Result<T, CodecError> {
+    roam_codec::decode_translated::<T>(t, bytes).map_err(codec::decode_error::<T>)
 }
 
 /// The single field of the `Ok` or `Err` variant of a `Result` schema.
@@ -311,7 +307,7 @@ fn result_part(variants: &[Variant], name: &str) -> Option<(Schema, u64)> {
 }
 
 fn with_hash(schema: Schema) -> (Schema, u64) {
-    let hash = roam_core::schema::hash_of_canonical_bytes(&schema.to_canonical_bytes());
+    let hash = schema.content_hash();
     (schema, hash)
 }
 

@@ -402,9 +402,7 @@ fn goodbye_from_the_peer_ends_the_session() {
 }
 
 fn leaked_schema(schema: roam_core::schema::Schema) -> &'static LocalSchema {
-    let canonical = schema.to_canonical_bytes();
-    let hash = roam_core::schema::hash_of_canonical_bytes(&canonical);
-    Box::leak(Box::new(LocalSchema { canonical, hash }))
+    LocalSchema::leak(&schema)
 }
 
 fn schema_messages(frames: &[Bytes]) -> Vec<SchemaAnnouncement> {
