@@ -45,6 +45,10 @@ use crate::wire::{
     Response, SchemaAnnouncement, SchemaKind,
 };
 
+/// Bytes a `Schema` message adds around the schema: tag, `conn`, `method_id` (varint, at most
+/// 10), kind, and the length varint (at most 5).
+const SCHEMA_MESSAGE_OVERHEAD: usize = 1 + 10 + 10 + 1 + 5;
+
 /// Configuration of one side of a session.
 #[derive(Debug, Clone, Default)]
 pub struct SessionConfig {
@@ -780,35 +784,21 @@ impl Session {
     /// Sends our schema for a method payload unless the peer already has it (or withdraws the
     /// one we sent before, when we have none now).
     fn announce(&mut self, method_id: u64, kind: SchemaKind, local: Option<&LocalSchema>) {
+        // A schema the peer's frame limit cannot carry is treated like one we do not have:
+        // not sent, and any older one withdrawn.
+        let max = self.max_frame_size() as usize;
+        let local = local.filter(|l| l.canonical.len() + SCHEMA_MESSAGE_OVERHEAD <= max);
         let schema = match self.schemas.announcement(method_id, kind, local) {
             Announcement::Nothing => return,
             Announcement::Schema(bytes) => bytes.to_vec(),
             Announcement::Retract => Vec::new(),
         };
-        let bytes = wire::encode(&Message::Schema(SchemaAnnouncement {
+        self.send(&Message::Schema(SchemaAnnouncement {
             conn: 0,
             method_id,
             kind,
             schema,
         }));
-        if bytes.len() <= self.max_frame_size() as usize {
-            return self.send_encoded(bytes);
-        }
-        // The peer's frame limit is below our schema: it cannot have it, so it must not keep
-        // an older one either.
-        tracing::warn!(
-            method_id,
-            len = bytes.len(),
-            "schema does not fit in one frame; payloads go unannounced"
-        );
-        if self.schemas.announcement(method_id, kind, None) == Announcement::Retract {
-            self.send(&Message::Schema(SchemaAnnouncement {
-                conn: 0,
-                method_id,
-                kind,
-                schema: Vec::new(),
-            }));
-        }
     }
 
     /// The one place every outgoing message passes through.

@@ -586,3 +586,38 @@ fn the_peers_schemas_are_bounded_in_total_bytes() {
     }
     assert!(goodbye_reason(&mut s).unwrap().starts_with("bad-schema"));
 }
+
+#[test]
+fn a_schema_the_peers_frames_cannot_carry_is_withdrawn_not_sent() {
+    use roam_core::schema::{PrimitiveKind, Schema};
+    let small = Limits {
+        max_frame_size: 128,
+        ..Limits::default()
+    };
+    let mut p = Pair::new(small, small);
+    let fits = leaked_schema(Schema::tuple(vec![Schema::Primitive(PrimitiveKind::U8)]));
+    let too_big = leaked_schema(Schema::tuple(vec![
+        Schema::Primitive(PrimitiveKind::U8);
+        200
+    ]));
+    let mut sent = Vec::new();
+    for schema in [fits, too_big] {
+        p.client
+            .call(OutgoingCall {
+                args_schema: Some(schema),
+                ..call(7)
+            })
+            .unwrap();
+        sent.extend(std::iter::from_fn(|| p.client.poll_transmit()));
+    }
+    let announced: Vec<usize> = schema_messages(&sent)
+        .iter()
+        .map(|a| a.schema.len())
+        .collect();
+    assert_eq!(
+        announced,
+        vec![fits.canonical.len(), 0],
+        "sent, then withdrawn"
+    );
+    assert!(sent.iter().all(|f| f.len() <= 128));
+}
