@@ -1,98 +1,9 @@
-//! Deterministic tests of the session state machine: two `Session`s wired back to back, no
-//! tasks, no clocks.
+//! Calls, limits, violations and schema exchange on a `Pair` at a fixed time.
 
-use super::*;
+use std::time::Instant;
 
-/// Two sessions with the wire between them.
-struct Pair {
-    client: Session,
-    server: Session,
-}
-
-impl Pair {
-    fn new(client: Limits, server: Limits) -> Self {
-        let mut p = Pair {
-            client: Session::new(Role::Initiator, SessionConfig { limits: client }, None),
-            server: Session::new(
-                Role::Acceptor,
-                SessionConfig { limits: server },
-                Some([9; 16]),
-            ),
-        };
-        p.drive();
-        p
-    }
-
-    /// Moves frames both ways until neither side has anything to send. Bounded so a livelock
-    /// fails the test instead of hanging it.
-    fn drive(&mut self) {
-        for _ in 0..100 {
-            let mut moved = false;
-            while let Some(f) = self.client.poll_transmit() {
-                self.server.handle_frame(&f);
-                moved = true;
-            }
-            while let Some(f) = self.server.poll_transmit() {
-                self.client.handle_frame(&f);
-                moved = true;
-            }
-            if !moved {
-                return;
-            }
-        }
-        panic!("sessions did not go idle within 100 steps");
-    }
-
-    fn events(s: &mut Session) -> Vec<SessionEvent> {
-        std::iter::from_fn(|| s.poll_event()).collect()
-    }
-}
-
-fn call(method_id: u64) -> OutgoingCall {
-    OutgoingCall {
-        method_id,
-        metadata: Metadata::new(),
-        timeout_micros: None,
-        payload: vec![1, 2],
-        channels: vec![],
-        args_schema: None,
-        channels_schema: None,
-    }
-}
-
-fn raw_request(id: u64) -> Vec<u8> {
-    wire::encode(&Message::Request(Request {
-        conn: 0,
-        id,
-        method_id: 5,
-        metadata: Metadata::new(),
-        channels: vec![],
-        timeout_micros: None,
-        payload: vec![],
-    }))
-}
-
-/// A server session that has completed its handshake with a scripted (raw) client.
-fn established_server(limits: Limits) -> Session {
-    let mut s = Session::new(Role::Acceptor, SessionConfig { limits }, Some([1; 16]));
-    let hello = wire::encode(&Message::Hello(Hello {
-        version: PROTOCOL_VERSION,
-        limits: Limits::default(),
-        session_key: None,
-        resume: None,
-    }));
-    s.handle_frame(&hello);
-    while s.poll_transmit().is_some() {}
-    while s.poll_event().is_some() {}
-    s
-}
-
-fn goodbye_reason(s: &mut Session) -> Option<String> {
-    std::iter::from_fn(|| s.poll_transmit()).find_map(|f| match wire::decode(&f) {
-        Ok(Message::Goodbye { reason }) => Some(reason),
-        _ => None,
-    })
-}
+use super::super::*;
+use super::util::*;
 
 #[test]
 fn handshake_takes_the_minimum_of_both_limits_and_shares_the_key() {
@@ -134,8 +45,8 @@ fn calls_flow_both_ways_with_parity_ids() {
     let mut p = Pair::new(Limits::default(), Limits::default());
     Pair::events(&mut p.client);
     Pair::events(&mut p.server);
-    let c1 = p.client.call(call(7)).unwrap().id;
-    let s1 = p.server.call(call(8)).unwrap().id;
+    let c1 = p.client.call(p.now, ROOT, call(7)).unwrap().id;
+    let s1 = p.server.call(p.now, ROOT, call(8)).unwrap().id;
     assert_eq!((c1, s1), (1, 2));
     p.drive();
     let SessionEvent::Request(req) = p.server.poll_event().unwrap() else {
@@ -146,8 +57,10 @@ fn calls_flow_both_ways_with_parity_ids() {
         panic!()
     };
     assert_eq!((req.id, req.method_id), (2, 8));
-    p.server.respond(1, Metadata::new(), vec![0, 42], None);
-    p.client.respond(2, Metadata::new(), vec![0, 43], None);
+    p.server
+        .respond(p.now, ROOT, 1, Metadata::new(), vec![0, 42], None);
+    p.client
+        .respond(p.now, ROOT, 2, Metadata::new(), vec![0, 43], None);
     p.drive();
     assert!(
         matches!(p.client.poll_event(), Some(SessionEvent::Response { id: 1, ref payload, .. }) if payload == &[0, 42])
@@ -165,13 +78,14 @@ fn calls_beyond_the_peer_limit_wait_in_the_session() {
     };
     let mut p = Pair::new(Limits::default(), small);
     for _ in 0..5 {
-        p.client.call(call(1)).unwrap();
+        p.client.call(p.now, ROOT, call(1)).unwrap();
     }
     p.drive();
     assert_eq!(p.client.outgoing_in_flight(), 2);
     assert_eq!(p.client.waiting_calls(), 3);
     assert_eq!(p.server.incoming_in_flight(), 2);
-    p.server.respond(1, Metadata::new(), vec![0], None);
+    p.server
+        .respond(p.now, ROOT, 1, Metadata::new(), vec![0], None);
     p.drive();
     assert_eq!(p.client.outgoing_in_flight(), 2);
     assert_eq!(p.client.waiting_calls(), 2);
@@ -179,12 +93,12 @@ fn calls_beyond_the_peer_limit_wait_in_the_session() {
 
 #[test]
 fn a_peer_over_our_limit_gets_overloaded_answers() {
-    let mut s = established_server(Limits {
+    let (mut s, now) = established_server(Limits {
         max_concurrent_requests: 1,
         ..Limits::default()
     });
-    s.handle_frame(&raw_request(1));
-    s.handle_frame(&raw_request(3));
+    s.handle_frame(now, &raw_request(1));
+    s.handle_frame(now, &raw_request(3));
     assert_eq!(s.incoming_in_flight(), 1);
     let out: Vec<_> = std::iter::from_fn(|| s.poll_transmit()).collect();
     assert_eq!(out.len(), 1);
@@ -199,10 +113,10 @@ fn a_peer_over_our_limit_gets_overloaded_answers() {
 
 #[test]
 fn draining_answers_new_calls_unavailable() {
-    let mut s = established_server(Limits::default());
-    s.handle_frame(&raw_request(1));
-    s.start_drain();
-    s.handle_frame(&raw_request(3));
+    let (mut s, now) = established_server(Limits::default());
+    s.handle_frame(now, &raw_request(1));
+    s.start_drain(now, "shutting down");
+    s.handle_frame(now, &raw_request(3));
     assert_eq!(s.incoming_in_flight(), 1);
     let Message::Response(r) = wire::decode(&s.poll_transmit().unwrap()).unwrap() else {
         panic!()
@@ -215,9 +129,9 @@ fn draining_answers_new_calls_unavailable() {
 
 #[test]
 fn duplicate_request_ids_end_the_session() {
-    let mut s = established_server(Limits::default());
-    s.handle_frame(&raw_request(1));
-    s.handle_frame(&raw_request(1));
+    let (mut s, now) = established_server(Limits::default());
+    s.handle_frame(now, &raw_request(1));
+    s.handle_frame(now, &raw_request(1));
     assert!(s.is_closed());
     assert!(
         goodbye_reason(&mut s)
@@ -229,8 +143,8 @@ fn duplicate_request_ids_end_the_session() {
 #[test]
 fn wrong_parity_and_zero_ids_end_the_session() {
     for id in [0, 2] {
-        let mut s = established_server(Limits::default());
-        s.handle_frame(&raw_request(id));
+        let (mut s, now) = established_server(Limits::default());
+        s.handle_frame(now, &raw_request(id));
         assert!(
             goodbye_reason(&mut s).unwrap().starts_with("wrong-parity"),
             "id {id}"
@@ -240,9 +154,9 @@ fn wrong_parity_and_zero_ids_end_the_session() {
 
 #[test]
 fn unknown_connections_end_the_session() {
-    let mut s = established_server(Limits::default());
-    let frame = wire::encode(&Message::Cancel(Cancel { conn: 9, id: 1 }));
-    s.handle_frame(&frame);
+    let (mut s, now) = established_server(Limits::default());
+    let frame = encode(&Message::Cancel(Cancel { conn: 9, id: 1 }));
+    s.handle_frame(now, &frame);
     assert!(
         goodbye_reason(&mut s)
             .unwrap()
@@ -252,14 +166,14 @@ fn unknown_connections_end_the_session() {
 
 #[test]
 fn responses_to_nothing_end_the_session() {
-    let mut s = established_server(Limits::default());
-    let frame = wire::encode(&Message::Response(Response {
+    let (mut s, now) = established_server(Limits::default());
+    let frame = encode(&Message::Response(Response {
         conn: 0,
         id: 2,
         metadata: Metadata::new(),
         payload: vec![],
     }));
-    s.handle_frame(&frame);
+    s.handle_frame(now, &frame);
     assert!(
         goodbye_reason(&mut s)
             .unwrap()
@@ -269,8 +183,9 @@ fn responses_to_nothing_end_the_session() {
 
 #[test]
 fn the_first_message_must_be_hello() {
-    let mut s = Session::new(Role::Acceptor, SessionConfig::default(), Some([0; 16]));
-    s.handle_frame(&raw_request(1));
+    let now = Instant::now();
+    let mut s = Session::new(Role::Acceptor, SessionConfig::default(), Some([0; 16]), now);
+    s.handle_frame(now, &raw_request(1));
     assert!(goodbye_reason(&mut s).unwrap().starts_with("handshake"));
     assert!(matches!(
         s.poll_event(),
@@ -280,8 +195,8 @@ fn the_first_message_must_be_hello() {
 
 #[test]
 fn garbage_frames_end_the_session() {
-    let mut s = established_server(Limits::default());
-    s.handle_frame(&[0xde, 0xad, 0xbe, 0xef]);
+    let (mut s, now) = established_server(Limits::default());
+    s.handle_frame(now, &[0xde, 0xad, 0xbe, 0xef]);
     assert!(
         goodbye_reason(&mut s)
             .unwrap()
@@ -291,14 +206,15 @@ fn garbage_frames_end_the_session() {
 
 #[test]
 fn an_unknown_version_gets_a_goodbye_naming_it() {
-    let mut s = Session::new(Role::Acceptor, SessionConfig::default(), Some([0; 16]));
-    let hello = wire::encode(&Message::Hello(Hello {
+    let now = Instant::now();
+    let mut s = Session::new(Role::Acceptor, SessionConfig::default(), Some([0; 16]), now);
+    let hello = encode(&Message::Hello(Hello {
         version: 99,
         limits: Limits::default(),
         session_key: None,
         resume: None,
     }));
-    s.handle_frame(&hello);
+    s.handle_frame(now, &hello);
     let reason = goodbye_reason(&mut s).unwrap();
     assert!(
         reason.starts_with("version-mismatch") && reason.contains("99"),
@@ -311,33 +227,33 @@ fn an_unknown_version_gets_a_goodbye_naming_it() {
 }
 
 #[test]
-fn cancel_reaches_the_callee_and_its_answer_still_arrives() {
+fn cancel_stops_the_handler_and_the_late_answer_is_dropped_quietly() {
     let mut p = Pair::new(Limits::default(), Limits::default());
     Pair::events(&mut p.server);
     Pair::events(&mut p.client);
-    let id = p.client.call(call(1)).unwrap().id;
+    let id = p.client.call(p.now, ROOT, call(1)).unwrap().id;
     p.drive();
     Pair::events(&mut p.server);
-    p.client.cancel(id);
+    p.client.cancel(ROOT, id);
     p.drive();
+    // The callee's session answers `Cancelled` itself and asks for the handler to stop.
     assert_eq!(
-        p.server.poll_event(),
-        Some(SessionEvent::CancelRequested { id })
+        Pair::events(&mut p.server),
+        vec![SessionEvent::StopHandler {
+            conn: ROOT,
+            id,
+            reason: StopReason::Cancelled
+        }]
     );
-    p.server.respond(
-        id,
-        Metadata::new(),
-        response::remote(RemoteError::Cancelled),
-        None,
-    );
-    // A second answer (e.g. the handler raced the cancel) is dropped by the session.
-    p.server.respond(id, Metadata::new(), vec![0], None);
+    assert_eq!(p.server.incoming_in_flight(), 0);
+    // The handler's own answer, racing the cancel, is dropped by the session.
+    p.server
+        .respond(p.now, ROOT, id, Metadata::new(), vec![0], None);
+    assert!(p.server.poll_transmit().is_none());
     p.drive();
-    let events = Pair::events(&mut p.client);
-    assert_eq!(events.len(), 1);
-    assert!(
-        matches!(&events[0], SessionEvent::Response { payload, .. } if payload == &response::remote(RemoteError::Cancelled))
-    );
+    // The caller gave up, so the `Cancelled` answer is not reported, and not a violation.
+    assert!(Pair::events(&mut p.client).is_empty());
+    assert_eq!(p.client.outgoing_in_flight(), 0);
     assert!(!p.client.is_closed() && !p.server.is_closed());
 }
 
@@ -350,9 +266,9 @@ fn cancelling_a_waiting_call_never_sends_it() {
             ..Limits::default()
         },
     );
-    let _first = p.client.call(call(1)).unwrap();
-    let second = p.client.call(call(2)).unwrap().id;
-    p.client.cancel(second);
+    let _first = p.client.call(p.now, ROOT, call(1)).unwrap();
+    let second = p.client.call(p.now, ROOT, call(2)).unwrap().id;
+    p.client.cancel(ROOT, second);
     p.drive();
     assert_eq!(p.client.waiting_calls(), 0);
     assert_eq!(p.server.incoming_in_flight(), 1);
@@ -372,14 +288,14 @@ fn oversize_calls_are_refused_locally() {
         ..call(1)
     };
     assert!(matches!(
-        p.client.call(big),
+        p.client.call(p.now, ROOT, big),
         Err(CallRejected::TooLarge { len: 100, max: 64 })
     ));
     let almost = OutgoingCall {
         payload: vec![0; 60],
         ..call(1)
     };
-    let id = p.client.call(almost).unwrap().id;
+    let id = p.client.call(p.now, ROOT, almost).unwrap().id;
     assert!(
         Pair::events(&mut p.client)
             .iter()
@@ -391,7 +307,7 @@ fn oversize_calls_are_refused_locally() {
 fn goodbye_from_the_peer_ends_the_session() {
     let mut p = Pair::new(Limits::default(), Limits::default());
     Pair::events(&mut p.client);
-    p.server.close("maintenance");
+    p.server.close(p.now, "maintenance");
     p.drive();
     assert_eq!(
         p.client.poll_event(),
@@ -402,7 +318,7 @@ fn goodbye_from_the_peer_ends_the_session() {
 }
 
 fn leaked_schema(schema: roam_core::schema::Schema) -> &'static LocalSchema {
-    LocalSchema::leak(&schema)
+    Box::leak(Box::new(LocalSchema::new(&schema)))
 }
 
 fn schema_messages(frames: &[Bytes]) -> Vec<SchemaAnnouncement> {
@@ -429,7 +345,7 @@ fn schemas_are_announced_once_per_method_and_again_when_they_change() {
     };
     let mut sent = Vec::new();
     for schema in [v1, v1, v2, v1] {
-        p.client.call(with(schema)).unwrap();
+        p.client.call(p.now, ROOT, with(schema)).unwrap();
         sent.extend(std::iter::from_fn(|| p.client.poll_transmit()));
     }
     let announced = schema_messages(&sent);
@@ -462,12 +378,16 @@ fn announced_schemas_travel_with_the_requests_and_responses_that_follow() {
         Schema::Primitive(PrimitiveKind::String),
     ));
     p.client
-        .call(OutgoingCall {
-            args_schema: Some(args),
-            ..call(7)
-        })
+        .call(
+            p.now,
+            ROOT,
+            OutgoingCall {
+                args_schema: Some(args),
+                ..call(7)
+            },
+        )
         .unwrap();
-    p.client.call(call(8)).unwrap();
+    p.client.call(p.now, ROOT, call(8)).unwrap();
     p.drive();
     let events = Pair::events(&mut p.server);
     let requests: Vec<&IncomingCall> = events
@@ -488,8 +408,9 @@ fn announced_schemas_travel_with_the_requests_and_responses_that_follow() {
     );
     let (first, second) = (requests[0].id, requests[1].id);
     p.server
-        .respond(first, Metadata::new(), vec![0, 1], Some(reply));
-    p.server.respond(second, Metadata::new(), vec![0, 1], None);
+        .respond(p.now, ROOT, first, Metadata::new(), vec![0, 1], Some(reply));
+    p.server
+        .respond(p.now, ROOT, second, Metadata::new(), vec![0, 1], None);
     p.drive();
     let schemas: Vec<Option<u64>> = Pair::events(&mut p.client)
         .into_iter()
@@ -503,28 +424,34 @@ fn announced_schemas_travel_with_the_requests_and_responses_that_follow() {
 
 #[test]
 fn invalid_schema_bytes_end_the_session_naming_the_rule() {
-    let mut s = established_server(Limits::default());
-    s.handle_frame(&wire::encode(&Message::Schema(SchemaAnnouncement {
-        conn: 0,
-        method_id: 1,
-        kind: SchemaKind::Args,
-        schema: vec![0x01, 0x7f],
-    })));
+    let (mut s, now) = established_server(Limits::default());
+    s.handle_frame(
+        now,
+        &encode(&Message::Schema(SchemaAnnouncement {
+            conn: 0,
+            method_id: 1,
+            kind: SchemaKind::Args,
+            schema: vec![0x01, 0x7f],
+        })),
+    );
     assert!(goodbye_reason(&mut s).unwrap().starts_with("bad-schema"));
 }
 
 #[test]
 fn a_peer_cannot_grow_the_schema_table_without_bound() {
     use roam_core::schema::{PrimitiveKind, Schema};
-    let mut s = established_server(Limits::default());
+    let (mut s, now) = established_server(Limits::default());
     let canonical = Schema::Primitive(PrimitiveKind::U8).to_canonical_bytes();
     for method_id in 0..=MAX_REMOTE_SCHEMAS as u64 {
-        s.handle_frame(&wire::encode(&Message::Schema(SchemaAnnouncement {
-            conn: 0,
-            method_id,
-            kind: SchemaKind::Args,
-            schema: canonical.clone(),
-        })));
+        s.handle_frame(
+            now,
+            &encode(&Message::Schema(SchemaAnnouncement {
+                conn: 0,
+                method_id,
+                kind: SchemaKind::Args,
+                schema: canonical.clone(),
+            })),
+        );
     }
     assert!(
         goodbye_reason(&mut s)
@@ -539,12 +466,16 @@ fn a_type_without_a_schema_withdraws_the_one_announced_before() {
     let mut p = Pair::new(Limits::default(), Limits::default());
     let v1 = leaked_schema(Schema::tuple(vec![Schema::Primitive(PrimitiveKind::U32)]));
     p.client
-        .call(OutgoingCall {
-            args_schema: Some(v1),
-            ..call(7)
-        })
+        .call(
+            p.now,
+            ROOT,
+            OutgoingCall {
+                args_schema: Some(v1),
+                ..call(7)
+            },
+        )
         .unwrap();
-    p.client.call(call(7)).unwrap();
+    p.client.call(p.now, ROOT, call(7)).unwrap();
     p.drive();
     let schemas: Vec<Option<u64>> = Pair::events(&mut p.server)
         .into_iter()
@@ -558,31 +489,37 @@ fn a_type_without_a_schema_withdraws_the_one_announced_before() {
 
 #[test]
 fn oversized_schemas_are_refused() {
-    let mut s = established_server(Limits::default());
-    s.handle_frame(&wire::encode(&Message::Schema(SchemaAnnouncement {
-        conn: 0,
-        method_id: 1,
-        kind: SchemaKind::Args,
-        schema: vec![0; MAX_SCHEMA_BYTES + 1],
-    })));
+    let (mut s, now) = established_server(Limits::default());
+    s.handle_frame(
+        now,
+        &encode(&Message::Schema(SchemaAnnouncement {
+            conn: 0,
+            method_id: 1,
+            kind: SchemaKind::Args,
+            schema: vec![0; MAX_SCHEMA_BYTES + 1],
+        })),
+    );
     assert!(goodbye_reason(&mut s).unwrap().starts_with("bad-schema"));
 }
 
 #[test]
 fn the_peers_schemas_are_bounded_in_total_bytes() {
     use roam_core::schema::{PrimitiveKind, Schema};
-    let mut s = established_server(Limits::default());
+    let (mut s, now) = established_server(Limits::default());
     // A tuple of ~60 KiB: legal alone, but twenty of them exceed the session's total.
     let big =
         Schema::tuple(vec![Schema::Primitive(PrimitiveKind::U8); 30_000]).to_canonical_bytes();
     assert!(big.len() <= MAX_SCHEMA_BYTES);
     for method_id in 0..(MAX_SCHEMA_TABLE_BYTES / big.len() + 1) as u64 {
-        s.handle_frame(&wire::encode(&Message::Schema(SchemaAnnouncement {
-            conn: 0,
-            method_id,
-            kind: SchemaKind::Args,
-            schema: big.clone(),
-        })));
+        s.handle_frame(
+            now,
+            &encode(&Message::Schema(SchemaAnnouncement {
+                conn: 0,
+                method_id,
+                kind: SchemaKind::Args,
+                schema: big.clone(),
+            })),
+        );
     }
     assert!(goodbye_reason(&mut s).unwrap().starts_with("bad-schema"));
 }
@@ -603,10 +540,14 @@ fn a_schema_the_peers_frames_cannot_carry_is_withdrawn_not_sent() {
     let mut sent = Vec::new();
     for schema in [fits, too_big] {
         p.client
-            .call(OutgoingCall {
-                args_schema: Some(schema),
-                ..call(7)
-            })
+            .call(
+                p.now,
+                ROOT,
+                OutgoingCall {
+                    args_schema: Some(schema),
+                    ..call(7)
+                },
+            )
             .unwrap();
         sent.extend(std::iter::from_fn(|| p.client.poll_transmit()));
     }

@@ -4,14 +4,14 @@
 //! (so each schema is sent once, before its first use, and again only if our type for it
 //! changes) and the peer's latest announcement, bounded in count ([`MAX_REMOTE_SCHEMAS`]),
 //! in size per schema ([`MAX_SCHEMA_BYTES`]) and in total ([`MAX_SCHEMA_TABLE_BYTES`]).
-//! Must not: decode payloads or compile translations (that is `crate::schemas`, on the
-//! caller's and handler's tasks, not in the session).
+//! Must not: decode payloads or compile translations (the runtime does, on the caller's and
+//! handler's tasks, not in the session).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::error::ProtocolViolation;
-use crate::schemas::{LocalSchema, RemoteSchema};
+use crate::schema::{LocalSchema, PeerSchema};
 use crate::wire::{SchemaAnnouncement, SchemaKind};
 
 /// Most (method, kind) schemas a peer may announce on one session. Far above any real service
@@ -41,7 +41,7 @@ pub enum Announcement<'a> {
 pub struct SchemaTable {
     /// The hash we last announced per (method, kind); `None` after a retraction.
     announced: HashMap<(u64, SchemaKind), Option<u64>>,
-    received: HashMap<(u64, SchemaKind), Arc<RemoteSchema>>,
+    received: HashMap<(u64, SchemaKind), Arc<PeerSchema>>,
     received_bytes: usize,
 }
 
@@ -108,14 +108,14 @@ impl SchemaTable {
                 "the session's schemas would take more than {MAX_SCHEMA_TABLE_BYTES} bytes"
             )));
         }
-        let remote = RemoteSchema::parse(msg.kind, &msg.schema).map_err(|e| bad(e.to_string()))?;
+        let remote = PeerSchema::parse(msg.kind, &msg.schema).map_err(|e| bad(e.to_string()))?;
         self.received_bytes = self.received_bytes - old_len + msg.schema.len();
         self.received.insert(key, Arc::new(remote));
         Ok(())
     }
 
     /// The peer's current schema for `(method_id, kind)`, if it announced one.
-    pub fn remote(&self, method_id: u64, kind: SchemaKind) -> Option<Arc<RemoteSchema>> {
+    pub fn remote(&self, method_id: u64, kind: SchemaKind) -> Option<Arc<PeerSchema>> {
         self.received.get(&(method_id, kind)).cloned()
     }
 

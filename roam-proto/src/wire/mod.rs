@@ -6,17 +6,44 @@
 mod message;
 
 pub use message::{
-    Cancel, ChannelDirection, ChannelSpec, Hello, Limits, Message, PROTOCOL_VERSION, Request,
-    Response, Resume, SchemaAnnouncement, SchemaKind,
+    Cancel, ChannelDirection, ChannelSpec, Class, Hello, Limits, Message, PROTOCOL_VERSION,
+    Request, Response, Resume, SchemaAnnouncement, SchemaKind,
 };
 
 use crate::error::ProtocolViolation;
 
-/// Encodes a message into a frame body.
-pub fn encode(msg: &Message) -> Vec<u8> {
-    // Serialising an in-memory message with owned data into a Vec cannot fail: every type in
-    // `Message` is postcard-representable and `Vec` grows as needed.
-    postcard::to_allocvec(msg).unwrap_or_default()
+/// Why a message could not become a frame body.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EncodeError {
+    /// The encoded message is longer than one frame may be.
+    #[error("the message is {len} bytes encoded but a frame may carry at most {max}")]
+    TooLarge {
+        /// Encoded length.
+        len: usize,
+        /// The frame limit.
+        max: u32,
+    },
+    /// The serializer refused the message.
+    #[error("the message could not be encoded: {0}")]
+    Serialize(String),
+}
+
+/// Encodes a message into a frame body. Never returns empty bytes: a message that does not
+/// encode is an error, not an empty frame.
+pub fn encode(msg: &Message) -> Result<Vec<u8>, EncodeError> {
+    postcard::to_allocvec(msg).map_err(|e| EncodeError::Serialize(e.to_string()))
+}
+
+/// Encodes a message that must fit in a frame of at most `max` bytes.
+pub fn encode_bounded(msg: &Message, max: u32) -> Result<Vec<u8>, EncodeError> {
+    let bytes = encode(msg)?;
+    if bytes.len() > max as usize {
+        return Err(EncodeError::TooLarge {
+            len: bytes.len(),
+            max,
+        });
+    }
+    Ok(bytes)
 }
 
 /// Decodes one frame body. The body is already bounded by the framing layer; trailing bytes are
@@ -49,8 +76,11 @@ mod tests {
             timeout_micros: None,
             payload: vec![0x04, 0x06],
         });
-        assert_eq!(encode(&msg), vec![2, 0, 1, 0x82, 0x02, 0, 0, 0, 2, 4, 6]);
-        assert_eq!(decode(&encode(&msg)).unwrap(), msg);
+        assert_eq!(
+            encode(&msg).unwrap(),
+            vec![2, 0, 1, 0x82, 0x02, 0, 0, 0, 2, 4, 6]
+        );
+        assert_eq!(decode(&encode(&msg).unwrap()).unwrap(), msg);
     }
 
     #[test]
@@ -61,8 +91,11 @@ mod tests {
             kind: SchemaKind::Response,
             schema: vec![0x01, 0x00, 0x04],
         });
-        assert_eq!(encode(&msg), vec![0x0b, 0, 1, 1, 3, 0x01, 0x00, 0x04]);
-        assert_eq!(decode(&encode(&msg)).unwrap(), msg);
+        assert_eq!(
+            encode(&msg).unwrap(),
+            vec![0x0b, 0, 1, 1, 3, 0x01, 0x00, 0x04]
+        );
+        assert_eq!(decode(&encode(&msg).unwrap()).unwrap(), msg);
     }
 
     #[test]
@@ -72,19 +105,21 @@ mod tests {
             channel: 3,
             payload: vec![9],
         };
-        assert_eq!(encode(&data), vec![7, 0, 3, 1, 9]);
+        assert_eq!(encode(&data).unwrap(), vec![7, 0, 3, 1, 9]);
         assert_eq!(
             encode(&Message::Close {
                 conn: 0,
                 channel: 3
-            }),
+            })
+            .unwrap(),
             vec![8, 0, 3]
         );
         assert_eq!(
             encode(&Message::Reset {
                 conn: 0,
                 channel: 3
-            }),
+            })
+            .unwrap(),
             vec![9, 0, 3]
         );
         assert_eq!(
@@ -92,7 +127,8 @@ mod tests {
                 conn: 0,
                 channel: 3,
                 n: 200
-            }),
+            })
+            .unwrap(),
             vec![10, 0, 3, 0xc8, 0x01]
         );
         let spec = ChannelSpec {
@@ -110,19 +146,57 @@ mod tests {
             session_key: Some([7; 16]),
             resume: None,
         });
-        assert_eq!(decode(&encode(&msg)).unwrap(), msg);
+        assert_eq!(decode(&encode(&msg).unwrap()).unwrap(), msg);
     }
 
     #[test]
     fn garbage_and_trailing_bytes_are_violations() {
         assert!(decode(&[0xff, 0xff, 0xff]).is_err());
         assert!(decode(&[]).is_err());
-        let mut bytes = encode(&Message::Ping { nonce: 3 });
+        let mut bytes = encode(&Message::Ping { nonce: 3 }).unwrap();
         bytes.push(0);
         assert!(matches!(
             decode(&bytes),
             Err(ProtocolViolation::MalformedMessage(_))
         ));
+    }
+
+    #[test]
+    fn encoding_over_the_frame_limit_is_an_error_not_a_frame() {
+        let msg = Message::Goodbye {
+            reason: "x".repeat(100),
+        };
+        assert_eq!(
+            encode_bounded(&msg, 50),
+            Err(EncodeError::TooLarge { len: 102, max: 50 })
+        );
+        assert_eq!(encode_bounded(&msg, 102).unwrap().len(), 102);
+    }
+
+    #[test]
+    fn link_messages_and_session_messages_are_told_apart() {
+        assert_eq!(Message::Ping { nonce: 1 }.class(), Class::Link);
+        assert_eq!(Message::Pong { nonce: 1 }.class(), Class::Link);
+        assert_eq!(
+            Message::Goodbye {
+                reason: String::new()
+            }
+            .class(),
+            Class::Link
+        );
+        assert_eq!(
+            Message::Cancel(Cancel { conn: 0, id: 1 }).class(),
+            Class::Session
+        );
+        assert_eq!(
+            Message::Credit {
+                conn: 0,
+                channel: 1,
+                n: 1
+            }
+            .class(),
+            Class::Session
+        );
     }
 
     #[test]

@@ -46,7 +46,7 @@ impl From<u64> for MetadataValue {
 /// An ordered list of metadata entries. Keys may repeat; [`Metadata::get`] returns the first.
 ///
 /// ```
-/// use roam::{Metadata, MetadataValue};
+/// use roam_proto::{Metadata, MetadataValue};
 /// let mut md = Metadata::new();
 /// md.insert("trace-id", "abc");
 /// md.insert("attempt", 2u64);

@@ -73,6 +73,36 @@ pub enum Message {
     Schema(SchemaAnnouncement),
 }
 
+/// Which layer a message belongs to, which decides how it travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// About the link itself (`Hello`, `Goodbye`, `Ping`, `Pong`): never numbered, never replayed.
+    Link,
+    /// Part of the session's conversation (calls, channels, schemas): numbered in send order so
+    /// that resumption can replay what the peer missed.
+    Session,
+}
+
+impl Message {
+    /// The message's [`Class`].
+    pub fn class(&self) -> Class {
+        match self {
+            Message::Hello(_)
+            | Message::Goodbye { .. }
+            | Message::Ping { .. }
+            | Message::Pong { .. } => Class::Link,
+            Message::Request(_)
+            | Message::Response(_)
+            | Message::Cancel(_)
+            | Message::Data { .. }
+            | Message::Close { .. }
+            | Message::Reset { .. }
+            | Message::Credit { .. }
+            | Message::Schema(_) => Class::Session,
+        }
+    }
+}
+
 /// Which payload of a method a [`SchemaAnnouncement`] describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum SchemaKind {

@@ -1,0 +1,59 @@
+//! What one side of a session is configured with: its announced limits and its timers.
+
+use std::time::Duration;
+
+use crate::wire::Limits;
+
+/// Keepalive: a `Ping` every `interval`; a `Pong` must come back within `timeout`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keepalive {
+    /// Time from the handshake (or the last `Pong`) to the next `Ping`.
+    pub interval: Duration,
+    /// How long a `Ping` may go unanswered before the link is declared dead.
+    pub timeout: Duration,
+}
+
+impl Keepalive {
+    /// The defaults: a ping every 15 s, answered within 20 s. A dead peer is noticed within
+    /// 35 s; a live one costs two tiny frames per 15 s.
+    pub const DEFAULT: Keepalive = Keepalive {
+        interval: Duration::from_secs(15),
+        timeout: Duration::from_secs(20),
+    };
+}
+
+impl Default for Keepalive {
+    fn default() -> Self {
+        Keepalive::DEFAULT
+    }
+}
+
+/// Configuration of one side of a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionConfig {
+    /// The limits this side announces.
+    pub limits: Limits,
+    /// The peer's `Hello` must arrive within this long (default 10 s).
+    pub handshake_timeout: Duration,
+    /// Keepalive pings; `None` turns them off (the session then relies on the transport to
+    /// report a dead peer, which TCP may take many minutes to do).
+    pub keepalive: Option<Keepalive>,
+    /// Draining (graceful shutdown): how long calls in flight may keep running before they are
+    /// stopped and answered `Unavailable` (default 30 s).
+    pub drain_grace: Duration,
+    /// Closing: how long the final frames (`Goodbye` and what precedes it) may take to reach a
+    /// peer before the link is dropped anyway (default 2 s).
+    pub close_linger: Duration,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            limits: Limits::default(),
+            handshake_timeout: Duration::from_secs(10),
+            keepalive: Some(Keepalive::DEFAULT),
+            drain_grace: Duration::from_secs(30),
+            close_linger: Duration::from_secs(2),
+        }
+    }
+}

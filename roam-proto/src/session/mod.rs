@@ -1,0 +1,1436 @@
+//! The session: roam's protocol state machine, free of I/O and of the clock.
+//!
+//! `Session` owns the handshake, the phases of a session's life, keepalive, request-ID
+//! allocation and parity, the calls in flight in each direction with their deadlines, the
+//! peer's concurrency limit (calls beyond it wait here), overload and drain answers, and every
+//! protocol-violation check. State is kept **per connection** (`conn` in every message; only
+//! the root connection, 0, exists today). It **never touches sockets, tasks or clocks**: time
+//! arrives as the `now` argument of every input, and the driver carries out what it asks for,
+//! so every edge is testable deterministically (see `session/tests/`).
+//!
+//! # Using a `Session`
+//! - Inputs: [`Session::handle_frame`] (one frame body from the link),
+//!   [`Session::handle_timeout`] (the time [`Session::poll_timeout`] named has come),
+//!   [`Session::handle_link_closed`], [`Session::handle_flushed`].
+//! - Commands: [`Session::call`], [`Session::cancel`], [`Session::respond`],
+//!   [`Session::send_data`], [`Session::close_channel`], [`Session::reset_channel`],
+//!   [`Session::grant_credit`], [`Session::start_drain`], [`Session::close`].
+//! - Outputs, drained after every input or command, in this order: [`Session::poll_transmit`]
+//!   (frame bodies to write, in order), [`Session::poll_event`] (what the application must act
+//!   on), then [`Session::poll_timeout`] (when to call `handle_timeout` next).
+//!
+//! `now` must never go backwards between calls.
+//!
+//! # Phases
+//! `Handshaking` → `Established` → (`Draining` →) `Closing` → `Closed`. `Closing` means the
+//! session has ended for the application (every call failed, [`SessionEvent::Closed`] emitted)
+//! but its last frames (a `Goodbye`) are still being flushed; the driver reports the flush with
+//! [`Session::handle_flushed`], or the close-linger timer gives up on it.
+//!
+//! # One send path
+//! Every message this side sends goes through one private method, `send`, which knows the
+//! message's [`Class`]: session-level messages are numbered in send order (the numbers that
+//! resumption will acknowledge and replay), link-level ones (`Hello`, `Goodbye`, `Ping`,
+//! `Pong`) are not.
+
+mod channels;
+mod config;
+mod conn;
+mod deadlines;
+mod ids;
+mod schemas;
+#[cfg(test)]
+mod tests;
+pub mod timer;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+pub use channels::{ChannelSendError, Direction};
+pub use config::{Keepalive, SessionConfig};
+pub use ids::{IdAllocator, Role};
+pub use schemas::{MAX_REMOTE_SCHEMAS, MAX_SCHEMA_BYTES, MAX_SCHEMA_TABLE_BYTES};
+
+use channels::{Abandon, DataVerdict, Opened, ResetVerdict};
+use conn::{Conn, Incoming, Outgoing, Waiting};
+use deadlines::{Deadlines, Side};
+use schemas::Announcement;
+use timer::{Timer, TimerTable};
+
+use crate::error::{ProtocolViolation, RemoteError, SessionError, TimedOut};
+use crate::metadata::Metadata;
+use crate::response;
+use crate::schema::{LocalSchema, PeerSchema};
+use crate::wire::{
+    self, Cancel, ChannelDirection, ChannelSpec, Class, EncodeError, Hello, Limits, Message,
+    PROTOCOL_VERSION, Request, Response, SchemaAnnouncement, SchemaKind,
+};
+
+/// A connection ID; [`ROOT`] is the one every session has.
+pub type ConnId = u64;
+
+/// The root connection, open for the whole session.
+pub const ROOT: ConnId = 0;
+
+/// Bytes a `Schema` message adds around the schema: tag, `conn`, `method_id` (varint, at most
+/// 10), kind, and the length varint (at most 5).
+const SCHEMA_MESSAGE_OVERHEAD: usize = 1 + 10 + 10 + 1 + 5;
+
+/// A call this side wants to make.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingCall {
+    /// The method to call.
+    pub method_id: u64,
+    /// Metadata sent with the request.
+    pub metadata: Metadata,
+    /// How long the caller waits. The session fails the call with
+    /// [`CallRejected::DeadlineExceeded`] then (sending `Cancel` if it went out), and the
+    /// request tells the callee how much of it is left.
+    pub timeout: Option<Duration>,
+    /// The encoded argument tuple.
+    pub payload: Vec<u8>,
+    /// One entry per channel argument, in order: `Outgoing` if this side (the caller) sends.
+    pub channels: Vec<Direction>,
+    /// Our schema of the argument tuple, announced before the method's first request.
+    pub args_schema: Option<&'static LocalSchema>,
+    /// Our schema of the channel arguments' item types, likewise.
+    pub channels_schema: Option<&'static LocalSchema>,
+}
+
+/// A call the session accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallStarted {
+    /// The request ID.
+    pub id: u64,
+    /// The channel IDs allocated for the call's channel arguments, in order.
+    pub channels: Vec<u64>,
+}
+
+/// A call the peer made that the application must serve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncomingCall {
+    /// The connection it arrived on.
+    pub conn: ConnId,
+    /// Request ID (to pass to [`Session::respond`]).
+    pub id: u64,
+    /// The method.
+    pub method_id: u64,
+    /// Request metadata.
+    pub metadata: Metadata,
+    /// When the caller stops waiting, if it set a deadline. The session answers
+    /// `DeadlineExceeded` then and emits [`SessionEvent::StopHandler`].
+    pub deadline: Option<Instant>,
+    /// The encoded argument tuple.
+    pub payload: Vec<u8>,
+    /// The call's channels in argument order, with the direction seen from this side.
+    pub channels: Vec<(u64, Direction)>,
+    /// The peer's schema of the argument tuple, if it announced one.
+    pub args_schema: Option<Arc<PeerSchema>>,
+    /// The peer's schema of the channel arguments' item types, if it announced one.
+    pub channels_schema: Option<Arc<PeerSchema>>,
+}
+
+/// Why a call of ours failed without a response from the peer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallRejected {
+    /// The request would not fit in one frame.
+    #[error(
+        "the request is {len} bytes but the session allows {max} per message; send less per call or raise max_frame_size on both sides"
+    )]
+    TooLarge {
+        /// Encoded size.
+        len: usize,
+        /// Effective maximum.
+        max: u32,
+    },
+    /// The request's metadata breaks the protocol's limits, so the peer would refuse it.
+    #[error("the call's metadata is over the protocol limits ({0}); send fewer or shorter entries")]
+    Metadata(&'static str),
+    /// The call's timeout passed before its response arrived.
+    #[error("the call's deadline passed before it completed")]
+    DeadlineExceeded,
+    /// The connection is not open.
+    #[error("connection {0} is not open on this session")]
+    UnknownConnection(ConnId),
+    /// The session has ended.
+    #[error(transparent)]
+    Closed(SessionError),
+}
+
+/// Why the session stopped a call we were serving. It has already answered the caller; the
+/// application only has to stop the handler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// The caller sent `Cancel` (answered `Cancelled`).
+    Cancelled,
+    /// The caller's deadline passed (answered `DeadlineExceeded`).
+    DeadlineExceeded,
+    /// The drain grace ran out during shutdown (answered `Unavailable`).
+    Shutdown,
+}
+
+/// Something the application must act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionEvent {
+    /// The handshake finished.
+    Established {
+        /// The effective limits (minimum of both sides).
+        limits: Limits,
+        /// The session key issued by the acceptor.
+        session_key: Option<[u8; 16]>,
+    },
+    /// The peer made a call; answer it with [`Session::respond`].
+    Request(IncomingCall),
+    /// The peer answered one of our calls.
+    Response {
+        /// The connection of the call.
+        conn: ConnId,
+        /// The ID [`Session::call`] returned.
+        id: u64,
+        /// Response metadata.
+        metadata: Metadata,
+        /// The encoded `Result<T, RoamError<E>>`.
+        payload: Vec<u8>,
+        /// The peer's schema of the method's response, if it announced one.
+        schema: Option<Arc<PeerSchema>>,
+    },
+    /// One of our calls failed without a response: too large once the handshake set the
+    /// limits, or its deadline passed.
+    CallFailed {
+        /// The connection of the call.
+        conn: ConnId,
+        /// The ID [`Session::call`] returned.
+        id: u64,
+        /// Why.
+        reason: CallRejected,
+    },
+    /// Stop the handler serving this call: the session has answered it already.
+    StopHandler {
+        /// The connection of the call.
+        conn: ConnId,
+        /// Request ID.
+        id: u64,
+        /// Why it was stopped.
+        reason: StopReason,
+    },
+    /// An item arrived on a channel we receive on.
+    ChannelData {
+        /// Connection of the channel.
+        conn: ConnId,
+        /// Channel ID.
+        channel: u64,
+        /// The encoded item.
+        payload: Vec<u8>,
+    },
+    /// The peer's sender on a channel is done: no more items follow.
+    ChannelClosed {
+        /// Connection of the channel.
+        conn: ConnId,
+        /// Channel ID.
+        channel: u64,
+    },
+    /// The peer's receiver gave up: our sender must stop (the session already answered `Close`).
+    ChannelReset {
+        /// Connection of the channel.
+        conn: ConnId,
+        /// Channel ID.
+        channel: u64,
+    },
+    /// Our sender on `channel` may send `n` more items (initial credit included).
+    ChannelCredit {
+        /// Connection of the channel.
+        conn: ConnId,
+        /// Channel ID.
+        channel: u64,
+        /// Additional items.
+        n: u64,
+    },
+    /// The session has ended; every call still pending has failed with this error.
+    Closed(SessionError),
+}
+
+/// Where a session is in its life.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    /// Our `Hello` is queued; the peer's has not arrived.
+    Handshaking,
+    /// Both `Hello`s exchanged.
+    Established,
+    /// New calls from the peer are refused; the session closes once the calls in flight are
+    /// answered, or when the drain grace runs out.
+    Draining {
+        /// The `Goodbye` reason sent at the end.
+        reason: String,
+    },
+    /// Ended for the application; the final frames are being flushed.
+    Closing,
+    /// Ended; nothing more is accepted or sent.
+    Closed,
+}
+
+/// Frames and events waiting for the driver, and the numbering of session-level messages.
+#[derive(Debug, Default)]
+struct Output {
+    transmit: VecDeque<Bytes>,
+    events: VecDeque<SessionEvent>,
+    /// Session-level messages sent so far (the last one's sequence number).
+    sent_seq: u64,
+}
+
+impl Output {
+    /// Encodes and sends a message that must fit in `max_frame` bytes.
+    fn send(&mut self, msg: &Message, max_frame: u32) -> Result<(), EncodeError> {
+        let bytes = wire::encode_bounded(msg, max_frame)?;
+        self.push(msg.class(), bytes);
+        Ok(())
+    }
+
+    /// The one place every outgoing frame passes through (messages whose size had to be
+    /// checked before a side effect arrive here already encoded).
+    fn push(&mut self, class: Class, bytes: Vec<u8>) {
+        if class == Class::Session {
+            self.sent_seq += 1;
+        }
+        self.transmit.push_back(Bytes::from(bytes));
+    }
+
+    /// Sends a message whose size is bounded by construction (everything but requests,
+    /// responses and channel items); one that still fails is logged and dropped, never sent
+    /// as an empty or cut frame.
+    fn send_small(&mut self, msg: &Message, max_frame: u32) {
+        if let Err(e) = self.send(msg, max_frame) {
+            tracing::error!(error = %e, "protocol message not sent");
+        }
+    }
+
+    fn event(&mut self, event: SessionEvent) {
+        self.events.push_back(event);
+    }
+}
+
+/// The protocol state of one session. See the module docs.
+#[derive(Debug)]
+pub struct Session {
+    role: Role,
+    config: SessionConfig,
+    phase: Phase,
+    session_key: Option<[u8; 16]>,
+    /// Effective limits, once the handshake is done.
+    limits: Option<Limits>,
+    conns: HashMap<ConnId, Conn>,
+    timers: TimerTable,
+    deadlines: Deadlines,
+    /// The nonce of the `Ping` waiting for its `Pong`.
+    ping_outstanding: Option<u64>,
+    next_nonce: u64,
+    /// Session-level messages received so far.
+    received_seq: u64,
+    out: Output,
+}
+
+impl Session {
+    /// A new session started at `now`; its `Hello` is queued for transmission at once. The
+    /// acceptor passes the random session key it issues (the session itself never draws
+    /// randomness).
+    pub fn new(
+        role: Role,
+        config: SessionConfig,
+        session_key: Option<[u8; 16]>,
+        now: Instant,
+    ) -> Self {
+        let mut s = Session {
+            role,
+            phase: Phase::Handshaking,
+            session_key: if role == Role::Acceptor {
+                session_key
+            } else {
+                None
+            },
+            limits: None,
+            conns: HashMap::from([(ROOT, Conn::new(role))]),
+            timers: TimerTable::default(),
+            deadlines: Deadlines::default(),
+            ping_outstanding: None,
+            next_nonce: 1,
+            received_seq: 0,
+            out: Output::default(),
+            config,
+        };
+        s.timers
+            .set(Timer::Handshake, now + s.config.handshake_timeout);
+        let hello = Message::Hello(Hello {
+            version: PROTOCOL_VERSION,
+            limits: s.config.limits,
+            session_key: s.session_key,
+            resume: None,
+        });
+        s.send_small(&hello);
+        s
+    }
+
+    // ----- getters -----
+
+    /// This side's role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Where the session is in its life.
+    pub fn phase(&self) -> &Phase {
+        &self.phase
+    }
+
+    /// The effective limits once established.
+    pub fn limits(&self) -> Option<Limits> {
+        self.limits
+    }
+
+    /// Whether the session has ended for the application (closing or closed): commands are
+    /// refused and inputs ignored.
+    pub fn is_closed(&self) -> bool {
+        matches!(self.phase, Phase::Closing | Phase::Closed)
+    }
+
+    /// Whether nothing is left to do, not even flushing: the driver can drop the link.
+    pub fn is_finished(&self) -> bool {
+        self.phase == Phase::Closed
+    }
+
+    /// Number of the peer's calls being served (all connections).
+    pub fn incoming_in_flight(&self) -> usize {
+        self.conns.values().map(|c| c.incoming.len()).sum()
+    }
+
+    /// Number of our calls sent and not yet answered (all connections).
+    pub fn outgoing_in_flight(&self) -> usize {
+        self.conns.values().map(|c| c.outgoing.len()).sum()
+    }
+
+    /// Number of open channels (both directions, all connections).
+    pub fn open_channels(&self) -> usize {
+        self.conns.values().map(|c| c.channels.len()).sum()
+    }
+
+    /// Number of our calls waiting for a slot under the peer's limit.
+    pub fn waiting_calls(&self) -> usize {
+        self.conns.values().map(|c| c.waiting.len()).sum()
+    }
+
+    /// Call deadlines being tracked (both directions).
+    pub fn pending_deadlines(&self) -> usize {
+        self.deadlines.len()
+    }
+
+    /// Session-level messages sent so far; each got the next sequence number.
+    pub fn sent_seq(&self) -> u64 {
+        self.out.sent_seq
+    }
+
+    /// Session-level messages received so far.
+    pub fn received_seq(&self) -> u64 {
+        self.received_seq
+    }
+
+    // ----- outputs -----
+
+    /// The next frame body to write, in order.
+    #[must_use]
+    pub fn poll_transmit(&mut self) -> Option<Bytes> {
+        self.out.transmit.pop_front()
+    }
+
+    /// The next event for the application.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<SessionEvent> {
+        self.out.events.pop_front()
+    }
+
+    /// When [`Session::handle_timeout`] must be called next, if any timer is armed.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match (self.timers.next(), self.deadlines.next()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    // ----- inputs -----
+
+    /// Handles one frame body received from the link at `now`.
+    pub fn handle_frame(&mut self, now: Instant, frame: &[u8]) {
+        if self.is_closed() {
+            return;
+        }
+        match wire::decode(frame) {
+            Ok(msg) => self.handle_message(now, msg),
+            Err(violation) => self.violate(now, violation),
+        }
+    }
+
+    /// Handles every timer and call deadline due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(timer) = self.timers.take_expired(now) {
+            self.on_timer(now, timer);
+        }
+        while let Some((_, side, conn, id)) = self.deadlines.pop_expired(now) {
+            self.on_deadline(now, side, conn, id);
+        }
+    }
+
+    /// The link failed or hit a framing error; `violation` is set when the peer caused it.
+    pub fn handle_link_closed(
+        &mut self,
+        now: Instant,
+        violation: Option<ProtocolViolation>,
+        detail: String,
+    ) {
+        match (&self.phase, violation) {
+            (Phase::Closed, _) => {}
+            // Nothing more can be flushed.
+            (Phase::Closing, _) => self.finish(),
+            (_, Some(v)) => self.violate(now, v),
+            (_, None) => self.end(now, SessionError::Transport(detail), false),
+        }
+    }
+
+    /// The driver wrote every frame it was given: a closing session is done.
+    pub fn handle_flushed(&mut self) {
+        if self.phase == Phase::Closing && self.out.transmit.is_empty() {
+            self.finish();
+        }
+    }
+
+    fn on_timer(&mut self, now: Instant, timer: Timer) {
+        match timer {
+            Timer::Handshake => {
+                if self.phase == Phase::Handshaking {
+                    let after = self.config.handshake_timeout;
+                    self.send_small(&Message::Goodbye {
+                        reason: format!("handshake-timeout: no Hello within {after:?}"),
+                    });
+                    self.end(
+                        now,
+                        SessionError::TimedOut(TimedOut::Handshake(after)),
+                        true,
+                    );
+                }
+            }
+            Timer::KeepAliveSend => {
+                if let Some(keepalive) = self.config.keepalive
+                    && !self.is_closed()
+                {
+                    let nonce = self.next_nonce;
+                    self.next_nonce += 1;
+                    self.ping_outstanding = Some(nonce);
+                    self.send_small(&Message::Ping { nonce });
+                    self.timers.set(Timer::PongTimeout, now + keepalive.timeout);
+                }
+            }
+            Timer::PongTimeout => {
+                if let Some(keepalive) = self.config.keepalive
+                    && !self.is_closed()
+                {
+                    tracing::warn!(timeout = ?keepalive.timeout, "keepalive: no Pong; the link is dead");
+                    // The link is presumed dead: no Goodbye, nothing to flush.
+                    self.end(
+                        now,
+                        SessionError::TimedOut(TimedOut::Keepalive(keepalive.timeout)),
+                        false,
+                    );
+                }
+            }
+            Timer::DrainGrace => {
+                if matches!(self.phase, Phase::Draining { .. }) {
+                    self.stop_all_handlers(StopReason::Shutdown, RemoteError::Unavailable);
+                    self.close_drained(now);
+                }
+            }
+            Timer::CloseLinger => {
+                if self.phase == Phase::Closing {
+                    tracing::debug!("close linger over; dropping frames the peer did not read");
+                    self.out.transmit.clear();
+                    self.finish();
+                }
+            }
+        }
+    }
+
+    fn on_deadline(&mut self, now: Instant, side: Side, conn_id: ConnId, id: u64) {
+        let max = self.max_frame_size();
+        let Some(conn) = self.conns.get_mut(&conn_id) else {
+            return;
+        };
+        match side {
+            Side::Outgoing => {
+                if let Some(pos) = conn.waiting.iter().position(|w| w.started.id == id) {
+                    if let Some(w) = conn.waiting.remove(pos) {
+                        for channel in w.started.channels {
+                            conn.channels.forget_queued(channel);
+                        }
+                    }
+                } else if let Some(call) = conn.outgoing.get_mut(&id) {
+                    if call.abandoned {
+                        return;
+                    }
+                    call.abandoned = true;
+                    self.out
+                        .send_small(&Message::Cancel(Cancel { conn: conn_id, id }), max);
+                } else {
+                    return;
+                }
+                self.out.event(SessionEvent::CallFailed {
+                    conn: conn_id,
+                    id,
+                    reason: CallRejected::DeadlineExceeded,
+                });
+            }
+            Side::Incoming => {
+                if conn.incoming.contains_key(&id) {
+                    self.stop_handler(
+                        now,
+                        conn_id,
+                        id,
+                        StopReason::DeadlineExceeded,
+                        RemoteError::DeadlineExceeded,
+                    );
+                }
+            }
+        }
+    }
+
+    fn handle_message(&mut self, now: Instant, msg: Message) {
+        if msg.class() == Class::Session {
+            self.received_seq += 1;
+        }
+        match (&self.phase, msg) {
+            (Phase::Closing | Phase::Closed, _) => {}
+            (Phase::Handshaking, Message::Hello(hello)) => self.handle_hello(now, hello),
+            (Phase::Handshaking, Message::Goodbye { reason }) => self.end(
+                now,
+                SessionError::HandshakeFailed(format!("peer said goodbye: {reason}")),
+                false,
+            ),
+            (Phase::Handshaking, _) => self.violate(
+                now,
+                ProtocolViolation::Handshake("the first message must be Hello"),
+            ),
+            (Phase::Established | Phase::Draining { .. }, msg) => match msg {
+                Message::Hello(_) => {
+                    self.violate(now, ProtocolViolation::Handshake("Hello sent twice"))
+                }
+                Message::Goodbye { reason } => {
+                    self.end(now, SessionError::ClosedByPeer { reason }, false)
+                }
+                Message::Request(req) => self.handle_request(now, req),
+                Message::Response(resp) => self.handle_response(now, resp),
+                Message::Cancel(c) => self.handle_cancel(now, c),
+                Message::Ping { nonce } => self.send_small(&Message::Pong { nonce }),
+                Message::Pong { nonce } => self.handle_pong(now, nonce),
+                Message::Data {
+                    conn,
+                    channel,
+                    payload,
+                } => self.handle_data(now, conn, channel, payload),
+                Message::Close { conn, channel } => self.handle_channel_close(now, conn, channel),
+                Message::Reset { conn, channel } => self.handle_channel_reset(now, conn, channel),
+                Message::Credit { conn, channel, n } => self.handle_credit(now, conn, channel, n),
+                Message::Schema(announcement) => self.handle_schema(now, announcement),
+            },
+        }
+    }
+
+    fn handle_hello(&mut self, now: Instant, hello: Hello) {
+        if hello.version != PROTOCOL_VERSION {
+            let reason = format!(
+                "version-mismatch: peer speaks protocol version {}, this side speaks {}; upgrade the older side",
+                hello.version, PROTOCOL_VERSION
+            );
+            self.send_small(&Message::Goodbye {
+                reason: reason.clone(),
+            });
+            return self.end(now, SessionError::HandshakeFailed(reason), true);
+        }
+        if hello.resume.is_some() {
+            let reason = "resume-refused: this peer does not support session resumption".to_owned();
+            self.send_small(&Message::Goodbye {
+                reason: reason.clone(),
+            });
+            return self.end(now, SessionError::HandshakeFailed(reason), true);
+        }
+        if self.role == Role::Initiator {
+            self.session_key = hello.session_key;
+        }
+        let limits = self.config.limits.effective(hello.limits);
+        self.limits = Some(limits);
+        self.phase = Phase::Established;
+        self.timers.clear(Timer::Handshake);
+        if let Some(keepalive) = self.config.keepalive {
+            self.timers
+                .set(Timer::KeepAliveSend, now + keepalive.interval);
+        }
+        self.out.event(SessionEvent::Established {
+            limits,
+            session_key: self.session_key,
+        });
+        self.pump_waiting(now, ROOT);
+    }
+
+    fn handle_pong(&mut self, now: Instant, nonce: u64) {
+        // A Pong for an older Ping (or an unsolicited one) proves nothing about the current one.
+        if self.ping_outstanding != Some(nonce) {
+            return;
+        }
+        self.ping_outstanding = None;
+        self.timers.clear(Timer::PongTimeout);
+        if let Some(keepalive) = self.config.keepalive {
+            self.timers
+                .set(Timer::KeepAliveSend, now + keepalive.interval);
+        }
+    }
+
+    fn handle_request(&mut self, now: Instant, req: Request) {
+        let initial_credit = self.limits.map_or(0, |l| l.initial_credit);
+        let max_concurrent = self.config.limits.max_concurrent_requests as usize;
+        let draining = matches!(self.phase, Phase::Draining { .. });
+        let Some(conn) = self.conns.get_mut(&req.conn) else {
+            return self.violate(now, ProtocolViolation::UnknownConnection(req.conn));
+        };
+        if !self.role.peer().owns(req.id) {
+            return self.violate(now, ProtocolViolation::WrongParity(req.id));
+        }
+        if conn.incoming.contains_key(&req.id) {
+            return self.violate(now, ProtocolViolation::DuplicateRequestId(req.id));
+        }
+        if let Err(limit) = req.metadata.check_limits() {
+            return self.violate(now, ProtocolViolation::Metadata(limit));
+        }
+        let mut channels = Vec::with_capacity(req.channels.len());
+        let mut credits = Vec::new();
+        for ChannelSpec { id, direction } in &req.channels {
+            let ours = match direction {
+                ChannelDirection::CallerToCallee => Direction::Incoming,
+                ChannelDirection::CalleeToCaller => Direction::Outgoing,
+            };
+            match conn.channels.register_remote(*id, ours, initial_credit) {
+                Ok(credit) => {
+                    channels.push((*id, ours));
+                    if credit > 0 {
+                        credits.push(SessionEvent::ChannelCredit {
+                            conn: req.conn,
+                            channel: *id,
+                            n: credit,
+                        });
+                    }
+                }
+                Err(v) => return self.violate(now, v),
+            }
+        }
+        let refusal = if draining {
+            Some(RemoteError::Unavailable)
+        } else if conn.incoming.len() >= max_concurrent {
+            Some(RemoteError::Overloaded)
+        } else {
+            None
+        };
+        if let Some(refusal) = refusal {
+            self.abandon_channels(req.conn, channels.iter().map(|(id, _)| *id));
+            return self.send_response(
+                req.conn,
+                req.id,
+                Metadata::new(),
+                response::remote(refusal),
+            );
+        }
+        let deadline = req
+            .timeout_micros
+            .and_then(|t| now.checked_add(Duration::from_micros(t)));
+        conn.incoming.insert(
+            req.id,
+            Incoming {
+                method_id: req.method_id,
+                deadline,
+            },
+        );
+        if let Some(at) = deadline {
+            self.deadlines.insert(at, Side::Incoming, req.conn, req.id);
+        }
+        self.out.event(SessionEvent::Request(IncomingCall {
+            conn: req.conn,
+            args_schema: conn.schemas.remote(req.method_id, SchemaKind::Args),
+            channels_schema: if req.channels.is_empty() {
+                None
+            } else {
+                conn.schemas.remote(req.method_id, SchemaKind::Channels)
+            },
+            id: req.id,
+            method_id: req.method_id,
+            metadata: req.metadata,
+            deadline,
+            payload: req.payload,
+            channels,
+        }));
+        // After the request, so the driver has created the channel ends the credit is for.
+        self.out.events.extend(credits);
+    }
+
+    fn handle_data(&mut self, now: Instant, conn_id: ConnId, channel: u64, payload: Vec<u8>) {
+        let Some(conn) = self.conns.get_mut(&conn_id) else {
+            return self.violate(now, ProtocolViolation::UnknownConnection(conn_id));
+        };
+        match conn.channels.on_data(channel) {
+            Ok(DataVerdict::Deliver) => self.out.event(SessionEvent::ChannelData {
+                conn: conn_id,
+                channel,
+                payload,
+            }),
+            Ok(DataVerdict::Drop) => {}
+            Err(v) => self.violate(now, v),
+        }
+    }
+
+    fn handle_channel_close(&mut self, now: Instant, conn_id: ConnId, channel: u64) {
+        let Some(conn) = self.conns.get_mut(&conn_id) else {
+            return self.violate(now, ProtocolViolation::UnknownConnection(conn_id));
+        };
+        match conn.channels.on_close(channel) {
+            Ok(true) => self.out.event(SessionEvent::ChannelClosed {
+                conn: conn_id,
+                channel,
+            }),
+            Ok(false) => {}
+            Err(v) => self.violate(now, v),
+        }
+    }
+
+    fn handle_channel_reset(&mut self, now: Instant, conn_id: ConnId, channel: u64) {
+        let max = self.max_frame_size();
+        let Some(conn) = self.conns.get_mut(&conn_id) else {
+            return self.violate(now, ProtocolViolation::UnknownConnection(conn_id));
+        };
+        if conn.channels.on_reset(channel) == ResetVerdict::StopSending {
+            self.out.send_small(
+                &Message::Close {
+                    conn: conn_id,
+                    channel,
+                },
+                max,
+            );
+            self.out.event(SessionEvent::ChannelReset {
+                conn: conn_id,
+                channel,
+            });
+        }
+    }
+
+    fn handle_credit(&mut self, now: Instant, conn_id: ConnId, channel: u64, n: u32) {
+        let Some(conn) = self.conns.get_mut(&conn_id) else {
+            return self.violate(now, ProtocolViolation::UnknownConnection(conn_id));
+        };
+        let added = conn.channels.on_credit(channel, n);
+        if added > 0 {
+            self.out.event(SessionEvent::ChannelCredit {
+                conn: conn_id,
+                channel,
+                n: added,
+            });
+        }
+    }
+
+    fn handle_response(&mut self, now: Instant, resp: Response) {
+        let Some(conn) = self.conns.get_mut(&resp.conn) else {
+            return self.violate(now, ProtocolViolation::UnknownConnection(resp.conn));
+        };
+        let Some(call) = conn.outgoing.remove(&resp.id) else {
+            return self.violate(now, ProtocolViolation::UnknownResponse(resp.id));
+        };
+        if let Err(limit) = resp.metadata.check_limits() {
+            return self.violate(now, ProtocolViolation::Metadata(limit));
+        }
+        if let Some(at) = call.deadline {
+            self.deadlines
+                .remove(at, Side::Outgoing, resp.conn, resp.id);
+        }
+        if !call.abandoned {
+            self.out.event(SessionEvent::Response {
+                conn: resp.conn,
+                id: resp.id,
+                metadata: resp.metadata,
+                payload: resp.payload,
+                schema: conn.schemas.remote(call.method_id, SchemaKind::Response),
+            });
+        }
+        self.pump_waiting(now, resp.conn);
+    }
+
+    fn handle_schema(&mut self, now: Instant, announcement: SchemaAnnouncement) {
+        let Some(conn) = self.conns.get_mut(&announcement.conn) else {
+            return self.violate(now, ProtocolViolation::UnknownConnection(announcement.conn));
+        };
+        if let Err(v) = conn.schemas.receive(&announcement) {
+            self.violate(now, v);
+        }
+    }
+
+    fn handle_cancel(&mut self, now: Instant, cancel: Cancel) {
+        let Some(conn) = self.conns.get(&cancel.conn) else {
+            return self.violate(now, ProtocolViolation::UnknownConnection(cancel.conn));
+        };
+        // A cancel for a call already answered crossed our response on the wire: not an error.
+        if conn.incoming.contains_key(&cancel.id) {
+            self.stop_handler(
+                now,
+                cancel.conn,
+                cancel.id,
+                StopReason::Cancelled,
+                RemoteError::Cancelled,
+            );
+        }
+    }
+
+    // ----- commands -----
+
+    /// Starts a call on connection `conn` at `now` and returns its request ID. The call waits
+    /// inside the session while the handshake is running or the peer's concurrency limit is
+    /// reached; its deadline (if any) counts from `now`.
+    pub fn call(
+        &mut self,
+        now: Instant,
+        conn_id: ConnId,
+        call: OutgoingCall,
+    ) -> Result<CallStarted, CallRejected> {
+        if self.is_closed() {
+            return Err(CallRejected::Closed(SessionError::LocallyClosed));
+        }
+        // Refused here, at the caller, rather than sent: the peer would end the whole session.
+        call.metadata
+            .check_limits()
+            .map_err(CallRejected::Metadata)?;
+        let max = self.max_frame_size();
+        // Every field but the payload is bounded by the metadata limits; reject early what
+        // cannot possibly fit so the caller gets the error at once.
+        if call.payload.len() > max as usize {
+            return Err(CallRejected::TooLarge {
+                len: call.payload.len(),
+                max,
+            });
+        }
+        let Some(conn) = self.conns.get_mut(&conn_id) else {
+            return Err(CallRejected::UnknownConnection(conn_id));
+        };
+        let id = conn.request_ids.next_id();
+        let channels = call
+            .channels
+            .iter()
+            .map(|d| conn.channels.allocate(*d))
+            .collect();
+        let started = CallStarted { id, channels };
+        let deadline = call.timeout.and_then(|t| now.checked_add(t));
+        if let Some(at) = deadline {
+            self.deadlines.insert(at, Side::Outgoing, conn_id, id);
+        }
+        conn.waiting.push_back(Waiting {
+            started: started.clone(),
+            call,
+            deadline,
+        });
+        self.pump_waiting(now, conn_id);
+        Ok(started)
+    }
+
+    /// Gives up on a call. A call still waiting is dropped silently (returns `true`: it was
+    /// never sent, and neither were its channels); a call already sent gets a `Cancel`, and its
+    /// late `Response` is dropped.
+    pub fn cancel(&mut self, conn_id: ConnId, id: u64) -> bool {
+        let max = self.max_frame_size();
+        let closed = self.is_closed();
+        let Some(conn) = self.conns.get_mut(&conn_id) else {
+            return false;
+        };
+        if let Some(pos) = conn.waiting.iter().position(|w| w.started.id == id) {
+            if let Some(w) = conn.waiting.remove(pos) {
+                for channel in w.started.channels {
+                    conn.channels.forget_queued(channel);
+                }
+                if let Some(at) = w.deadline {
+                    self.deadlines.remove(at, Side::Outgoing, conn_id, id);
+                }
+            }
+            return true;
+        }
+        if let Some(call) = conn.outgoing.get_mut(&id)
+            && !call.abandoned
+            && !closed
+        {
+            call.abandoned = true;
+            if let Some(at) = call.deadline.take() {
+                self.deadlines.remove(at, Side::Outgoing, conn_id, id);
+            }
+            self.out
+                .send_small(&Message::Cancel(Cancel { conn: conn_id, id }), max);
+        }
+        false
+    }
+
+    /// Answers the peer's call `id`. Ignored if the call was already answered (or stopped).
+    /// `schema` is our schema of the method's response, announced before its first response on
+    /// this connection (pass `None` for runtime-level failures, whose bytes do not depend on
+    /// it). Metadata over the protocol limits is not sent: the caller gets `Internal` instead.
+    pub fn respond(
+        &mut self,
+        now: Instant,
+        conn_id: ConnId,
+        id: u64,
+        metadata: Metadata,
+        payload: Vec<u8>,
+        schema: Option<&'static LocalSchema>,
+    ) {
+        if self.is_closed() {
+            return;
+        }
+        let Some(call) = self
+            .conns
+            .get_mut(&conn_id)
+            .and_then(|c| c.incoming.remove(&id))
+        else {
+            return;
+        };
+        if let Some(at) = call.deadline {
+            self.deadlines.remove(at, Side::Incoming, conn_id, id);
+        }
+        if let Err(limit) = metadata.check_limits() {
+            tracing::error!(
+                id,
+                limit,
+                "response metadata over the protocol limits; answering Internal"
+            );
+            self.send_response(
+                conn_id,
+                id,
+                Metadata::new(),
+                response::remote(RemoteError::Internal),
+            );
+        } else {
+            // `None` here means a runtime-level answer, which needs no schema (not a retraction).
+            if schema.is_some() {
+                self.announce(conn_id, call.method_id, SchemaKind::Response, schema);
+            }
+            self.send_response(conn_id, id, metadata, payload);
+        }
+        self.check_drained(now);
+    }
+
+    /// Sends one item on a channel we send on, spending one credit.
+    pub fn send_data(
+        &mut self,
+        conn_id: ConnId,
+        channel: u64,
+        payload: Vec<u8>,
+    ) -> Result<(), ChannelSendError> {
+        if self.is_closed() {
+            return Err(ChannelSendError::NotOpen);
+        }
+        let max = self.max_frame_size();
+        let Some(conn) = self.conns.get_mut(&conn_id) else {
+            return Err(ChannelSendError::NotOpen);
+        };
+        let msg = Message::Data {
+            conn: conn_id,
+            channel,
+            payload,
+        };
+        // Checked before spending credit, so a refused item costs the sender nothing.
+        let bytes = wire::encode_bounded(&msg, max).map_err(|e| match e {
+            EncodeError::TooLarge { len, max } => ChannelSendError::TooLarge { len, max },
+            EncodeError::Serialize(_) => ChannelSendError::NotOpen,
+        })?;
+        conn.channels.send_data(channel)?;
+        self.out.push(Class::Session, bytes);
+        Ok(())
+    }
+
+    /// Our sender on `channel` is done.
+    pub fn close_channel(&mut self, conn_id: ConnId, channel: u64) {
+        let max = self.max_frame_size();
+        if !self.is_closed()
+            && let Some(conn) = self.conns.get_mut(&conn_id)
+            && conn.channels.close(channel)
+        {
+            self.out.send_small(
+                &Message::Close {
+                    conn: conn_id,
+                    channel,
+                },
+                max,
+            );
+        }
+    }
+
+    /// Our receiver on `channel` gives up.
+    pub fn reset_channel(&mut self, conn_id: ConnId, channel: u64) {
+        let max = self.max_frame_size();
+        if !self.is_closed()
+            && let Some(conn) = self.conns.get_mut(&conn_id)
+            && conn.channels.reset(channel)
+        {
+            self.out.send_small(
+                &Message::Reset {
+                    conn: conn_id,
+                    channel,
+                },
+                max,
+            );
+        }
+    }
+
+    /// Lets the peer send `n` more items on `channel`.
+    pub fn grant_credit(&mut self, conn_id: ConnId, channel: u64, n: u32) {
+        let max = self.max_frame_size();
+        if !self.is_closed()
+            && n > 0
+            && let Some(conn) = self.conns.get_mut(&conn_id)
+            && conn.channels.grant(channel, n)
+        {
+            self.out.send_small(
+                &Message::Credit {
+                    conn: conn_id,
+                    channel,
+                    n,
+                },
+                max,
+            );
+        }
+    }
+
+    /// Ends channels whose call failed before anything used them.
+    pub fn abandon_channels(&mut self, conn_id: ConnId, channels: impl IntoIterator<Item = u64>) {
+        let max = self.max_frame_size();
+        let Some(conn) = self.conns.get_mut(&conn_id) else {
+            return;
+        };
+        for channel in channels {
+            let msg = match conn.channels.abandon(channel) {
+                Some(Abandon::Close) => Message::Close {
+                    conn: conn_id,
+                    channel,
+                },
+                Some(Abandon::Reset) => Message::Reset {
+                    conn: conn_id,
+                    channel,
+                },
+                None => continue,
+            };
+            self.out.send_small(&msg, max);
+        }
+    }
+
+    /// Stops taking new calls from the peer (they are answered `Unavailable`) and closes the
+    /// session with `Goodbye{reason}` once the calls in flight are answered, or when the drain
+    /// grace runs out (then their handlers are stopped and they are answered `Unavailable`).
+    /// A session still handshaking closes at once.
+    pub fn start_drain(&mut self, now: Instant, reason: &str) {
+        match self.phase {
+            Phase::Handshaking => self.close(now, reason),
+            Phase::Established => {
+                self.phase = Phase::Draining {
+                    reason: reason.to_owned(),
+                };
+                self.timers
+                    .set(Timer::DrainGrace, now + self.config.drain_grace);
+                self.check_drained(now);
+            }
+            Phase::Draining { .. } | Phase::Closing | Phase::Closed => {}
+        }
+    }
+
+    /// Ends the session now, telling the peer why.
+    pub fn close(&mut self, now: Instant, reason: &str) {
+        if self.is_closed() {
+            return;
+        }
+        self.send_small(&Message::Goodbye {
+            reason: reason.to_owned(),
+        });
+        self.end(now, SessionError::LocallyClosed, true);
+    }
+
+    // ----- internals -----
+
+    fn max_frame_size(&self) -> u32 {
+        self.limits.unwrap_or(self.config.limits).max_frame_size
+    }
+
+    fn send_small(&mut self, msg: &Message) {
+        let max = self.max_frame_size();
+        self.out.send_small(msg, max);
+    }
+
+    /// Answers a call we serve and tells the application to stop its handler.
+    fn stop_handler(
+        &mut self,
+        now: Instant,
+        conn_id: ConnId,
+        id: u64,
+        reason: StopReason,
+        answer: RemoteError,
+    ) {
+        self.respond(
+            now,
+            conn_id,
+            id,
+            Metadata::new(),
+            response::remote(answer),
+            None,
+        );
+        self.out.event(SessionEvent::StopHandler {
+            conn: conn_id,
+            id,
+            reason,
+        });
+    }
+
+    fn stop_all_handlers(&mut self, reason: StopReason, answer: RemoteError) {
+        let calls: Vec<(ConnId, u64)> = self
+            .conns
+            .iter()
+            .flat_map(|(c, conn)| conn.incoming.keys().map(move |id| (*c, *id)))
+            .collect();
+        for (conn_id, id) in calls {
+            if let Some(call) = self
+                .conns
+                .get_mut(&conn_id)
+                .and_then(|c| c.incoming.remove(&id))
+                && let Some(at) = call.deadline
+            {
+                self.deadlines.remove(at, Side::Incoming, conn_id, id);
+            }
+            self.send_response(conn_id, id, Metadata::new(), response::remote(answer));
+            self.out.event(SessionEvent::StopHandler {
+                conn: conn_id,
+                id,
+                reason,
+            });
+        }
+    }
+
+    /// A draining session whose calls are all answered says `Goodbye`.
+    fn check_drained(&mut self, now: Instant) {
+        if matches!(self.phase, Phase::Draining { .. }) && self.incoming_in_flight() == 0 {
+            self.close_drained(now);
+        }
+    }
+
+    fn close_drained(&mut self, now: Instant) {
+        if let Phase::Draining { reason } = &self.phase {
+            let reason = reason.clone();
+            self.close(now, &reason);
+        }
+    }
+
+    /// Sends waiting calls of `conn_id` while the peer has free slots.
+    fn pump_waiting(&mut self, now: Instant, conn_id: ConnId) {
+        let Some(limits) = self.limits else {
+            return;
+        };
+        if self.is_closed() {
+            return;
+        }
+        loop {
+            let Some(conn) = self.conns.get_mut(&conn_id) else {
+                return;
+            };
+            if conn.outgoing.len() >= limits.max_concurrent_requests as usize {
+                return;
+            }
+            let Some(Waiting {
+                started,
+                call,
+                deadline,
+            }) = conn.waiting.pop_front()
+            else {
+                return;
+            };
+            let id = started.id;
+            let specs = started
+                .channels
+                .iter()
+                .zip(&call.channels)
+                .map(|(&id, direction)| ChannelSpec {
+                    id,
+                    direction: match direction {
+                        Direction::Outgoing => ChannelDirection::CallerToCallee,
+                        Direction::Incoming => ChannelDirection::CalleeToCaller,
+                    },
+                })
+                .collect();
+            // What is left of the caller's patience when the request leaves.
+            let timeout_micros = deadline.map(|at| {
+                u64::try_from(at.saturating_duration_since(now).as_micros()).unwrap_or(u64::MAX)
+            });
+            let msg = Message::Request(Request {
+                conn: conn_id,
+                id,
+                method_id: call.method_id,
+                metadata: call.metadata,
+                channels: specs,
+                timeout_micros,
+                payload: call.payload,
+            });
+            let bytes = match wire::encode_bounded(&msg, limits.max_frame_size) {
+                Ok(bytes) => bytes,
+                Err(e) => {
+                    for channel in &started.channels {
+                        conn.channels.forget_queued(*channel);
+                    }
+                    if let Some(at) = deadline {
+                        self.deadlines.remove(at, Side::Outgoing, conn_id, id);
+                    }
+                    let reason = match e {
+                        EncodeError::TooLarge { len, max } => CallRejected::TooLarge { len, max },
+                        EncodeError::Serialize(detail) => {
+                            CallRejected::Closed(SessionError::Transport(detail))
+                        }
+                    };
+                    self.out.event(SessionEvent::CallFailed {
+                        conn: conn_id,
+                        id,
+                        reason,
+                    });
+                    continue;
+                }
+            };
+            conn.outgoing.insert(
+                id,
+                Outgoing {
+                    method_id: call.method_id,
+                    deadline,
+                    abandoned: false,
+                },
+            );
+            self.announce(conn_id, call.method_id, SchemaKind::Args, call.args_schema);
+            if !call.channels.is_empty() {
+                self.announce(
+                    conn_id,
+                    call.method_id,
+                    SchemaKind::Channels,
+                    call.channels_schema,
+                );
+            }
+            self.out.push(Class::Session, bytes);
+            for channel in started.channels {
+                let Some(conn) = self.conns.get_mut(&conn_id) else {
+                    return;
+                };
+                match conn.channels.open_queued(channel, limits.initial_credit) {
+                    Some(Opened::Sending { credit }) if credit > 0 => {
+                        self.out.event(SessionEvent::ChannelCredit {
+                            conn: conn_id,
+                            channel,
+                            n: credit,
+                        })
+                    }
+                    Some(Opened::ClosedBeforeOpening) => self.out.send_small(
+                        &Message::Close {
+                            conn: conn_id,
+                            channel,
+                        },
+                        limits.max_frame_size,
+                    ),
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    fn send_response(&mut self, conn_id: ConnId, id: u64, metadata: Metadata, payload: Vec<u8>) {
+        let max = self.max_frame_size();
+        let msg = Message::Response(Response {
+            conn: conn_id,
+            id,
+            metadata,
+            payload,
+        });
+        if let Err(e) = self.out.send(&msg, max) {
+            tracing::error!(id, error = %e, "response not sendable; answering Internal");
+            self.out.send_small(
+                &Message::Response(Response {
+                    conn: conn_id,
+                    id,
+                    metadata: Metadata::new(),
+                    payload: response::remote(RemoteError::Internal),
+                }),
+                max,
+            );
+        }
+    }
+
+    /// Sends our schema for a method payload unless the peer already has it (or withdraws the
+    /// one we sent before, when we have none now).
+    fn announce(
+        &mut self,
+        conn_id: ConnId,
+        method_id: u64,
+        kind: SchemaKind,
+        local: Option<&LocalSchema>,
+    ) {
+        // A schema the peer's frame limit cannot carry is treated like one we do not have:
+        // not sent, and any older one withdrawn.
+        let max = self.max_frame_size();
+        let local = local.filter(|l| l.canonical.len() + SCHEMA_MESSAGE_OVERHEAD <= max as usize);
+        let Some(conn) = self.conns.get_mut(&conn_id) else {
+            return;
+        };
+        let schema = match conn.schemas.announcement(method_id, kind, local) {
+            Announcement::Nothing => return,
+            Announcement::Schema(bytes) => bytes.to_vec(),
+            Announcement::Retract => Vec::new(),
+        };
+        self.out.send_small(
+            &Message::Schema(SchemaAnnouncement {
+                conn: conn_id,
+                method_id,
+                kind,
+                schema,
+            }),
+            max,
+        );
+    }
+
+    fn violate(&mut self, now: Instant, violation: ProtocolViolation) {
+        tracing::warn!(rule = violation.rule(), %violation, "peer broke the protocol; ending the session");
+        self.send_small(&Message::Goodbye {
+            reason: violation.goodbye_reason(),
+        });
+        self.end(now, SessionError::Protocol(violation), true);
+    }
+
+    /// Ends the session for the application. With `flush`, the frames already queued (a
+    /// `Goodbye`) are still written, for at most the close linger.
+    fn end(&mut self, now: Instant, error: SessionError, flush: bool) {
+        for conn in self.conns.values_mut() {
+            conn.waiting.clear();
+            conn.outgoing.clear();
+            conn.incoming.clear();
+            conn.channels.clear();
+            conn.schemas.clear();
+        }
+        self.deadlines.clear();
+        self.timers.clear_all();
+        self.ping_outstanding = None;
+        self.out.event(SessionEvent::Closed(error));
+        if flush && !self.out.transmit.is_empty() {
+            self.phase = Phase::Closing;
+            self.timers
+                .set(Timer::CloseLinger, now + self.config.close_linger);
+        } else {
+            self.finish();
+        }
+    }
+
+    fn finish(&mut self) {
+        self.phase = Phase::Closed;
+        self.timers.clear_all();
+    }
+}

@@ -1,0 +1,6 @@
+//! Deterministic tests of the session state machine: two `Session`s wired back to back on a
+//! virtual clock; no tasks, no sockets, no wall-clock time.
+
+mod calls;
+mod time;
+mod util;
