@@ -26,8 +26,9 @@
 //! closes, its `Rx` resets), while an end it moved into a spawned task stays open. If the
 //! session ends, both ends fail with [`ChannelError::ConnectionLost`].
 //!
-//! This module owns the user-facing ends and their binding to wire channels; credit accounting
-//! and violations are the session's, moving bytes is the driver's.
+//! This module owns the user-facing ends and their binding to wire channels (the untyped ends
+//! are `inbox.rs`'s); credit accounting and violations are the session's, moving bytes is the
+//! driver's.
 
 use std::fmt;
 use std::future::{Future, poll_fn};
@@ -38,215 +39,12 @@ use std::task::{Context as TaskContext, Poll};
 
 use facet::{Facet, Shape};
 use roam_codec::Translation;
-use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
+use tokio::sync::{Notify, oneshot};
 
-use crate::codec::{self, CodecError};
-use crate::connection::Command;
-use crate::error::SessionError;
+use crate::codec;
+use crate::error::ChannelError;
+use crate::inbox::{WireRx, WireTx};
 use crate::schemas;
-
-/// Why a channel operation failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ChannelError {
-    /// The receiver gave up on the stream (its `Rx` was dropped); stop sending.
-    #[error("the receiver reset the channel; stop sending")]
-    Reset,
-    /// The call the channel belongs to was cancelled before it was sent.
-    #[error("the call this channel belongs to was cancelled")]
-    Cancelled,
-    /// The session ended.
-    #[error("the connection was lost: {0}")]
-    ConnectionLost(SessionError),
-    /// An item could not be encoded or decoded.
-    #[error(transparent)]
-    Codec(#[from] CodecError),
-    /// An item is larger than one frame may carry.
-    #[error("the item is {len} bytes but the session allows {max} per message; send smaller items")]
-    TooLarge {
-        /// Encoded size.
-        len: usize,
-        /// Frame limit.
-        max: u32,
-    },
-    /// The other end of this pair was dropped without being passed to a call.
-    #[error("the other end of this channel was dropped without being passed to a call")]
-    Unbound,
-    /// A channel end already bound to one call was passed to another.
-    #[error("this channel end already belongs to a call; create a new pair with roam::channel()")]
-    AlreadyBound,
-}
-
-/// Bytes of a `Data` message besides the payload: tag, conn, channel and length varints.
-const DATA_OVERHEAD: usize = 1 + 10 + 10 + 5;
-
-/// Shared between a bound sender and the driver: the credit and why the channel failed.
-#[derive(Debug)]
-pub(crate) struct SenderState {
-    pub(crate) credit: Semaphore,
-    failure: Mutex<Option<ChannelError>>,
-}
-
-impl SenderState {
-    pub(crate) fn new() -> Arc<Self> {
-        Arc::new(SenderState {
-            credit: Semaphore::new(0),
-            failure: Mutex::new(None),
-        })
-    }
-
-    /// Ends the channel for the sender: pending and future sends fail with `error`.
-    pub(crate) fn fail(&self, error: ChannelError) {
-        if let Ok(mut f) = self.failure.lock() {
-            f.get_or_insert(error);
-        }
-        self.credit.close();
-    }
-
-    pub(crate) fn add_credit(&self, n: u64) {
-        let n = usize::try_from(n)
-            .unwrap_or(usize::MAX)
-            .min(Semaphore::MAX_PERMITS - self.credit.available_permits());
-        self.credit.add_permits(n);
-    }
-
-    fn failure(&self) -> ChannelError {
-        self.failure
-            .lock()
-            .ok()
-            .and_then(|f| f.clone())
-            .unwrap_or(ChannelError::ConnectionLost(SessionError::LocallyClosed))
-    }
-}
-
-/// The sending side of a wire channel (untyped).
-#[derive(Debug)]
-pub(crate) struct WireTx {
-    channel: u64,
-    commands: mpsc::UnboundedSender<Command>,
-    state: Arc<SenderState>,
-    max_frame: u32,
-}
-
-impl WireTx {
-    pub(crate) fn new(
-        channel: u64,
-        commands: mpsc::UnboundedSender<Command>,
-        state: Arc<SenderState>,
-        max_frame: u32,
-    ) -> Self {
-        WireTx {
-            channel,
-            commands,
-            state,
-            max_frame,
-        }
-    }
-
-    async fn send(&self, payload: Vec<u8>) -> Result<(), ChannelError> {
-        if payload.len() + DATA_OVERHEAD > self.max_frame as usize {
-            return Err(ChannelError::TooLarge {
-                len: payload.len() + DATA_OVERHEAD,
-                max: self.max_frame,
-            });
-        }
-        match self.state.credit.acquire().await {
-            Ok(permit) => permit.forget(),
-            Err(_) => return Err(self.state.failure()),
-        }
-        self.commands
-            .send(Command::ChannelData {
-                channel: self.channel,
-                payload,
-            })
-            .map_err(|_| ChannelError::ConnectionLost(SessionError::LocallyClosed))
-    }
-}
-
-impl Drop for WireTx {
-    fn drop(&mut self) {
-        let _ = self.commands.send(Command::ChannelClose {
-            channel: self.channel,
-        });
-    }
-}
-
-/// The receiving side of a wire channel (untyped).
-#[derive(Debug)]
-pub(crate) struct WireRx {
-    channel: u64,
-    commands: mpsc::UnboundedSender<Command>,
-    items: mpsc::UnboundedReceiver<Result<Vec<u8>, ChannelError>>,
-    /// Items consumed since the last credit grant.
-    consumed: u32,
-    /// Grant credit back once this many items were consumed.
-    grant_every: u32,
-    finished: bool,
-}
-
-impl WireRx {
-    pub(crate) fn new(
-        channel: u64,
-        commands: mpsc::UnboundedSender<Command>,
-        items: mpsc::UnboundedReceiver<Result<Vec<u8>, ChannelError>>,
-        initial_credit: u32,
-    ) -> Self {
-        // Granting in batches of half the window keeps the producer busy without a Credit per item.
-        WireRx {
-            channel,
-            commands,
-            items,
-            consumed: 0,
-            grant_every: (initial_credit / 2).max(1),
-            finished: false,
-        }
-    }
-
-    fn poll_recv(
-        &mut self,
-        cx: &mut TaskContext<'_>,
-    ) -> Poll<Result<Option<Vec<u8>>, ChannelError>> {
-        if self.finished {
-            return Poll::Ready(Ok(None));
-        }
-        match self.items.poll_recv(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Some(Ok(item))) => {
-                self.consumed += 1;
-                if self.consumed >= self.grant_every {
-                    let _ = self.commands.send(Command::ChannelCredit {
-                        channel: self.channel,
-                        n: self.consumed,
-                    });
-                    self.consumed = 0;
-                }
-                Poll::Ready(Ok(Some(item)))
-            }
-            Poll::Ready(Some(Err(e))) => {
-                self.finished = true;
-                Poll::Ready(Err(e))
-            }
-            Poll::Ready(None) => {
-                self.finished = true;
-                Poll::Ready(Ok(None))
-            }
-        }
-    }
-
-    fn buffered(&self) -> usize {
-        self.items.len()
-    }
-}
-
-impl Drop for WireRx {
-    fn drop(&mut self) {
-        if !self.finished {
-            let _ = self.commands.send(Command::ChannelReset {
-                channel: self.channel,
-            });
-        }
-    }
-}
 
 /// Where a kept `Tx` finds the wire channel once its `Rx` was passed to a call. (A kept `Rx`
 /// gets its wire channel through a oneshot instead, since only one task reads it.)
@@ -389,12 +187,12 @@ impl<T> Tx<T> {
     /// Items that may be sent now without waiting (0 before the channel is bound to a call).
     pub fn credit(&self) -> usize {
         match &self.inner {
-            Some(TxInner::Wire(w)) => w.state.credit.available_permits(),
+            Some(TxInner::Wire(w)) => w.credit(),
             Some(TxInner::Paired { half, .. }) => half
                 .pairing
                 .tx_end
                 .get()
-                .map_or(0, |w| w.state.credit.available_permits()),
+                .map_or(0, WireTx::credit),
             None => 0,
         }
     }

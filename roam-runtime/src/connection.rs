@@ -1,8 +1,8 @@
 //! The handle application code holds: [`Connection`] (one session, cheap to clone) and
 //! [`Call`] (one call being built: timeout, metadata, then `.await`).
 //!
-//! Handles only send commands to the session's driver task and wait for answers; they never
-//! touch protocol state.
+//! Handles only put commands in the driver's inbox and wait for answers; they never touch
+//! protocol state. A call's deadline is kept by the session, on the driver's clock.
 
 use std::fmt;
 use std::future::IntoFuture;
@@ -17,94 +17,15 @@ use roam_core::schema::ChannelDirection as SchemaDirection;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::BoxFuture;
-use crate::channel::{ChannelArg, ChannelError};
+use crate::channel::ChannelArg;
 use crate::codec::{self, CodecError};
-use crate::error::{CallError, SessionError};
+use crate::error::{CallError, ChannelError, SessionError};
+use crate::inbox::{CallFailure, ChannelBind, Command, RawResponse, SessionInfo};
 use crate::metadata::{Metadata, MetadataValue};
 use crate::response;
-use crate::schemas::{self, LocalSchema, RemoteSchema};
-use crate::session::{CallRejected, Direction, OutgoingCall};
+use crate::schemas::{self, LocalSchema};
+use crate::session::{Direction, OutgoingCall};
 use crate::wire::Limits;
-
-/// What a handle asks the driver to do.
-#[derive(Debug)]
-pub(crate) enum Command {
-    Call {
-        token: u64,
-        call: OutgoingCall,
-        channels: Vec<ChannelArg>,
-        reply: oneshot::Sender<Result<RawResponse, CallFailure>>,
-    },
-    Cancel {
-        token: u64,
-    },
-    /// A handler finished (sent through this queue, after its channel commands, so a call's
-    /// last items and `Close` always precede its `Response`).
-    Finished {
-        id: u64,
-        payload: Vec<u8>,
-        /// Our schema of the method's response, when the handler produced a typed answer.
-        schema: Option<&'static LocalSchema>,
-    },
-    ChannelData {
-        channel: u64,
-        payload: Vec<u8>,
-    },
-    ChannelClose {
-        channel: u64,
-    },
-    ChannelReset {
-        channel: u64,
-    },
-    ChannelCredit {
-        channel: u64,
-        n: u32,
-    },
-    /// The last user handle was dropped (the driver re-checks, a new one may exist).
-    HandlesDropped,
-    /// Close the session now.
-    Close,
-}
-
-/// A response before decoding.
-#[derive(Debug)]
-pub(crate) struct RawResponse {
-    #[allow(dead_code)] // response metadata is surfaced by a later API
-    pub(crate) metadata: Metadata,
-    pub(crate) payload: Vec<u8>,
-    /// The peer's schema of the response, if it announced one.
-    pub(crate) schema: Option<Arc<RemoteSchema>>,
-}
-
-/// Why a call produced no response.
-#[derive(Debug)]
-pub(crate) enum CallFailure {
-    Rejected(CallRejected),
-    Lost(SessionError),
-}
-
-impl<E> From<CallFailure> for CallError<E> {
-    fn from(f: CallFailure) -> Self {
-        match f {
-            CallFailure::Rejected(CallRejected::TooLarge { len, max }) => {
-                CallError::Codec(CodecError::Encode(format!(
-                    "the request is {len} bytes, over the session's {max}-byte frame limit"
-                )))
-            }
-            CallFailure::Rejected(CallRejected::Closed(e)) | CallFailure::Lost(e) => {
-                CallError::ConnectionLost(e)
-            }
-        }
-    }
-}
-
-/// Facts about a session fixed at the handshake.
-#[derive(Debug, Clone)]
-pub(crate) struct SessionInfo {
-    pub(crate) limits: Limits,
-    pub(crate) session_key: Option<[u8; 16]>,
-    pub(crate) peer: String,
-}
 
 pub(crate) struct Shared {
     pub(crate) commands: mpsc::UnboundedSender<Command>,
@@ -209,7 +130,7 @@ impl Connection {
     pub(crate) async fn raw_call(
         &self,
         call: OutgoingCall,
-        channels: Vec<ChannelArg>,
+        channels: Vec<ChannelBind>,
     ) -> Result<RawResponse, CallFailure> {
         let token = self.shared.next_token.fetch_add(1, Ordering::Relaxed);
         let (reply, rx) = oneshot::channel();
@@ -295,8 +216,9 @@ impl<T, E> fmt::Debug for Call<T, E> {
 }
 
 impl<T, E> Call<T, E> {
-    /// Gives up (with [`CallError::DeadlineExceeded`]) after `timeout`. The deadline travels
-    /// with the request, so the peer stops the handler then too.
+    /// Gives up (with [`CallError::DeadlineExceeded`]) after `timeout`, counted from when the
+    /// call reaches the session. The time left travels with the request, so the peer stops the
+    /// handler then too.
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
@@ -313,6 +235,96 @@ impl<T, E> Call<T, E> {
     }
 }
 
+impl<T, E> Call<T, E>
+where
+    T: Facet<'static> + Send + 'static,
+    E: Facet<'static> + Send + 'static,
+{
+    /// Also returns the metadata the handler attached to its response.
+    ///
+    /// ```no_run
+    /// # #[roam::service] trait Calculator { async fn add(&self, a: i32, b: i32) -> i32; }
+    /// # async fn demo(calc: CalculatorClient) {
+    /// let reply = calc.add(1, 2).with_response_metadata().await;
+    /// println!("served by {:?}: {:?}", reply.metadata.get_str("served-by"), reply.result);
+    /// # }
+    /// ```
+    pub fn with_response_metadata(self) -> BoxFuture<'static, Reply<T, E>> {
+        Box::pin(self.run())
+    }
+
+    async fn run(self) -> Reply<T, E> {
+        let mut directions = Vec::with_capacity(self.channels.len());
+        let mut items = Vec::with_capacity(self.channels.len());
+        let mut binds = Vec::with_capacity(self.channels.len());
+        for arg in self.channels {
+            let (direction, item, bind) = match arg {
+                // Directions as the callee's signature reads: it takes an `Rx` where we send.
+                ChannelArg::CallerSends(binding, item) => (
+                    Direction::Outgoing,
+                    (SchemaDirection::Rx, item),
+                    ChannelBind::Send(Box::new(move |wire| binding.bind(wire))),
+                ),
+                ChannelArg::CallerReceives(binding, item) => (
+                    Direction::Incoming,
+                    (SchemaDirection::Tx, item),
+                    ChannelBind::Receive(Box::new(move |wire| binding.bind(wire))),
+                ),
+                ChannelArg::Invalid => {
+                    return Reply::failed(CallError::Channel(ChannelError::AlreadyBound));
+                }
+            };
+            directions.push(direction);
+            items.push(item);
+            binds.push(bind);
+        }
+        let channels_schema = if items.is_empty() {
+            None
+        } else {
+            schemas::local_channels(&items)
+        };
+        let payload = match self.payload {
+            Ok(payload) => payload,
+            Err(e) => return Reply::failed(e.into()),
+        };
+        let call = OutgoingCall {
+            method_id: self.method_id,
+            metadata: self.metadata,
+            timeout: self.timeout,
+            payload,
+            channels: directions,
+            args_schema: self.args_schema,
+            channels_schema,
+        };
+        match self.conn.raw_call(call, binds).await {
+            Ok(raw) => Reply {
+                result: response::decode(&raw.payload, raw.schema.as_deref()),
+                metadata: raw.metadata,
+            },
+            Err(failure) => Reply::failed(failure.into()),
+        }
+    }
+}
+
+/// A call's outcome together with the response metadata the handler set (empty when no
+/// response arrived). See [`Call::with_response_metadata`].
+#[derive(Debug)]
+pub struct Reply<T, E> {
+    /// What the call returned.
+    pub result: Result<T, CallError<E>>,
+    /// The response's metadata.
+    pub metadata: Metadata,
+}
+
+impl<T, E> Reply<T, E> {
+    fn failed(error: CallError<E>) -> Self {
+        Reply {
+            result: Err(error),
+            metadata: Metadata::new(),
+        }
+    }
+}
+
 impl<T, E> IntoFuture for Call<T, E>
 where
     T: Facet<'static> + Send + 'static,
@@ -322,51 +334,6 @@ where
     type IntoFuture = BoxFuture<'static, Self::Output>;
 
     fn into_future(self) -> Self::IntoFuture {
-        Box::pin(async move {
-            let mut directions = Vec::with_capacity(self.channels.len());
-            let mut items = Vec::with_capacity(self.channels.len());
-            for arg in &self.channels {
-                let (direction, item) = match arg {
-                    // Directions as the callee's signature reads: it takes an `Rx` where we send.
-                    ChannelArg::CallerSends(_, item) => {
-                        (Direction::Outgoing, (SchemaDirection::Rx, *item))
-                    }
-                    ChannelArg::CallerReceives(_, item) => {
-                        (Direction::Incoming, (SchemaDirection::Tx, *item))
-                    }
-                    ChannelArg::Invalid => {
-                        return Err(CallError::Channel(ChannelError::AlreadyBound));
-                    }
-                };
-                directions.push(direction);
-                items.push(item);
-            }
-            let channels_schema = if items.is_empty() {
-                None
-            } else {
-                schemas::local_channels(&items)
-            };
-            let call = OutgoingCall {
-                method_id: self.method_id,
-                metadata: self.metadata,
-                timeout_micros: self
-                    .timeout
-                    .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
-                payload: self.payload?,
-                channels: directions,
-                args_schema: self.args_schema,
-                channels_schema,
-            };
-            let raw = self.conn.raw_call(call, self.channels);
-            let raw = match self.timeout {
-                // Dropping `raw` on expiry sends `Cancel`, so the peer stops too.
-                Some(timeout) => match tokio::time::timeout(timeout, raw).await {
-                    Ok(r) => r,
-                    Err(_) => return Err(CallError::DeadlineExceeded),
-                },
-                None => raw.await,
-            }?;
-            response::decode(&raw.payload, raw.schema.as_deref())
-        })
+        Box::pin(async move { self.run().await.result })
     }
 }

@@ -1,15 +1,15 @@
 //! The call context a handler can ask for by taking `cx: &roam::Context` as its first
-//! argument: metadata, deadline, peer, and a [`Connection`] to call the peer back on the same
-//! session.
+//! argument: metadata (the request's, and the response's to set), deadline, peer, and a
+//! [`Connection`] to call the peer back on the same session.
 
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use roam_core::{MethodDescriptor, ServiceDescriptor};
 
-use crate::channel::{WireRx, WireTx};
+use crate::inbox::{WireRx, WireTx};
 use crate::connection::Connection;
-use crate::metadata::Metadata;
+use crate::metadata::{Metadata, MetadataValue};
 use crate::schemas::{LocalSchema, RemoteSchema};
 
 /// What a handler knows about the call it is serving. Cheap to clone.
@@ -46,9 +46,28 @@ struct Inner {
     args_schema: Option<Arc<RemoteSchema>>,
     /// The caller's schema of the channel arguments' items, if it announced one.
     channels_schema: Option<Arc<RemoteSchema>>,
+    /// What travels with the response besides the payload, read by the driver after the
+    /// handler returns.
+    reply: Arc<ReplyParts>,
+}
+
+/// The parts of a response a handler sets through its context.
+#[derive(Debug, Default)]
+pub(crate) struct ReplyParts {
     /// Our schema of the response, set by the dispatcher when it encodes the answer; the
     /// driver announces it before the response.
-    reply_schema: Arc<OnceLock<&'static LocalSchema>>,
+    pub(crate) schema: OnceLock<&'static LocalSchema>,
+    /// Response metadata the handler set.
+    pub(crate) metadata: Mutex<Metadata>,
+}
+
+impl ReplyParts {
+    pub(crate) fn take_metadata(&self) -> Metadata {
+        self.metadata
+            .lock()
+            .map(|mut m| std::mem::take(&mut *m))
+            .unwrap_or_default()
+    }
 }
 
 /// A channel end bound to one of the call's channel arguments.
@@ -86,7 +105,7 @@ impl Context {
                 channels: Mutex::new(parts.channels.into_iter().map(Some).collect()),
                 args_schema: parts.args_schema,
                 channels_schema: parts.channels_schema,
-                reply_schema: Arc::default(),
+                reply: Arc::default(),
             }),
         }
     }
@@ -110,13 +129,42 @@ impl Context {
     /// of one method).
     pub(crate) fn set_reply_schema(&self, schema: Option<&'static LocalSchema>) {
         if let Some(schema) = schema {
-            let _ = self.inner.reply_schema.set(schema);
+            let _ = self.inner.reply.schema.set(schema);
         }
     }
 
-    /// The slot [`Context::set_reply_schema`] fills, for the driver to read after the handler.
-    pub(crate) fn reply_schema(&self) -> Arc<OnceLock<&'static LocalSchema>> {
-        Arc::clone(&self.inner.reply_schema)
+    /// What [`Context::set_reply_schema`] and [`Context::insert_response_metadata`] fill, for
+    /// the driver to read after the handler.
+    pub(crate) fn reply_parts(&self) -> Arc<ReplyParts> {
+        Arc::clone(&self.inner.reply)
+    }
+
+    /// Adds an entry to the response's metadata; the caller reads it with
+    /// [`Call::with_response_metadata`](crate::Call::with_response_metadata). The protocol's
+    /// limits apply ([`Metadata::MAX_ENTRIES`] entries, keys of [`Metadata::MAX_KEY_LEN`]
+    /// bytes): a response over them is answered `Internal` instead.
+    ///
+    /// ```
+    /// #[roam::service]
+    /// trait Greeter {
+    ///     async fn hello(&self, cx: &roam::Context) -> String;
+    /// }
+    /// struct G;
+    /// impl Greeter for G {
+    ///     async fn hello(&self, cx: &roam::Context) -> String {
+    ///         cx.insert_response_metadata("served-by", "node-3");
+    ///         "hello".into()
+    ///     }
+    /// }
+    /// ```
+    pub fn insert_response_metadata(
+        &self,
+        key: impl Into<String>,
+        value: impl Into<MetadataValue>,
+    ) {
+        if let Ok(mut metadata) = self.inner.reply.metadata.lock() {
+            metadata.insert(key, value);
+        }
     }
 
     /// The method ID being called.

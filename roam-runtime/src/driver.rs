@@ -2,9 +2,18 @@
 //!
 //! It owns the session, a reader task (frames in) and a writer task (frames out), the table of
 //! callers waiting for responses, and the handler tasks serving the peer. It feeds the session
-//! what arrives (frames, handle commands, finished handlers, shutdown) and carries out what the
-//! session asks (write frames, spawn handlers, wake callers). Protocol decisions stay in the
-//! session; this module only does I/O, tasks and time.
+//! what arrives (frames, commands from the [inbox](crate::inbox), shutdown, and the time when
+//! the session's next timer is due) and carries out what the session asks (write frames,
+//! spawn and stop handlers, wake callers). Protocol decisions, timers and deadlines stay in the
+//! session; this module only does I/O, tasks and reading the clock.
+//!
+//! **One sleep.** The driver keeps a single `Sleep`, reset to [`Session::poll_timeout`] after
+//! every input; when it fires, [`Session::handle_timeout`] does whatever is due (keepalive,
+//! handshake timeout, call deadlines both ways, drain grace, close linger).
+//!
+//! **Ending.** When the session ends with frames left to say (a `Goodbye`), the driver stops
+//! reading, hands the writer its last frames, and waits for it to flush, at most the close
+//! linger; a peer that stopped reading cannot hold the task (or a server's shutdown) forever.
 //!
 //! The driver never blocks on writing: frames go to the writer task through a queue whose size
 //! in bytes is watched. A peer that stops reading while it keeps sending makes that queue grow;
@@ -20,21 +29,23 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures::{FutureExt, SinkExt, StreamExt};
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio::task::AbortHandle;
+use tokio::task::{AbortHandle, JoinHandle};
 use tokio_util::codec::{FramedRead, FramedWrite};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::channel::{ChannelArg, ChannelError, SenderState, WireRx, WireTx};
-use crate::connection::{CallFailure, Command, Connection, RawResponse, SessionInfo, Shared};
+use crate::connection::{Connection, Shared};
 use crate::context::{CallParts, ChannelEnd, Context};
 use crate::dispatch::Router;
-use crate::error::{ProtocolViolation, RemoteError, SessionError};
+use crate::error::{ChannelError, ProtocolViolation, RemoteError, SessionError};
 use crate::framing::{FrameCodec, FrameError, MaxFrame};
+use crate::inbox::{
+    CallFailure, ChannelBind, Command, RawResponse, SenderState, SessionInfo, WireRx, WireTx,
+};
 use crate::metadata::Metadata;
 use crate::response;
 use crate::session::{
-    ChannelSendError, Direction, IncomingCall, Role, Session, SessionConfig, SessionEvent,
+    ChannelSendError, Direction, IncomingCall, ROOT, Role, Session, SessionConfig, SessionEvent,
 };
 use crate::transport::{Link, LinkWriter};
 
@@ -44,24 +55,19 @@ pub const MAX_WRITE_BACKLOG: usize = 64 * 1024 * 1024;
 const READ_AHEAD: usize = 64;
 
 /// How a session is set up.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct SessionOptions {
-    /// Limits announced in the handshake.
+    /// Limits announced in the handshake, and the session's timers (handshake timeout,
+    /// keepalive, drain grace, close linger).
     pub config: SessionConfig,
     /// Services this side serves to the peer (may be empty: calls get `UnknownMethod`).
     pub router: Arc<Router>,
-    /// Give up if the handshake has not finished after this long.
-    pub handshake_timeout: Duration,
 }
 
-impl Default for SessionOptions {
-    fn default() -> Self {
-        SessionOptions {
-            config: SessionConfig::default(),
-            router: Arc::new(Router::new()),
-            handshake_timeout: Duration::from_secs(10),
-        }
-    }
+/// The clock the driver feeds the session: tokio's, so paused time in tests is virtual time
+/// for the session too.
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
 }
 
 /// Handles to a running session kept by its owner (a server, or `connect`).
@@ -72,19 +78,20 @@ pub(crate) struct Running {
 /// Starts a session over `link` and waits for its handshake.
 ///
 /// `shutdown`, when cancelled, makes the session drain: new calls from the peer are answered
-/// `Unavailable`, calls in flight finish, then the session says `Goodbye`. The returned join
-/// handle ends when the session has ended and its frames are flushed.
+/// `Unavailable`, calls in flight finish (for at most the drain grace), then the session says
+/// `Goodbye`. The returned join handle ends when the session has ended and its frames are
+/// flushed (or the close linger gave up on them).
 pub(crate) async fn start(
     link: Link,
     role: Role,
     options: SessionOptions,
     shutdown: CancellationToken,
-) -> Result<(Running, tokio::task::JoinHandle<()>), SessionError> {
+) -> Result<(Running, JoinHandle<()>), SessionError> {
     let session_key = match role {
         Role::Acceptor => Some(rand::random::<[u8; 16]>()),
         Role::Initiator => None,
     };
-    let session = Session::new(role, options.config.clone(), session_key);
+    let session = Session::new(role, options.config.clone(), session_key, now());
     let max_frame = MaxFrame::new(options.config.limits.max_frame_size);
     let peer = link.peer.clone();
     let span = tracing::debug_span!("roam.session", peer = %peer, role = ?role);
@@ -115,7 +122,8 @@ pub(crate) async fn start(
         role,
         router: options.router,
         frames: frames_rx,
-        out: out_tx,
+        out: Some(out_tx),
+        writer: Some(writer),
         backlog,
         max_frame,
         commands: commands_rx,
@@ -133,14 +141,11 @@ pub(crate) async fn start(
         channels: HashMap::new(),
         shutdown,
         draining: false,
-        handshake_deadline: tokio::time::Instant::now() + options.handshake_timeout,
     };
     let task = tokio::spawn(
         async move {
             driver.run().await;
             reader.abort();
-            // The writer ends by itself once the driver's sender is gone and the queue is flushed.
-            let _ = writer.await;
         }
         .instrument(span),
     );
@@ -231,7 +236,10 @@ struct Driver {
     role: Role,
     router: Arc<Router>,
     frames: mpsc::Receiver<Result<Bytes, FrameError>>,
-    out: mpsc::UnboundedSender<Bytes>,
+    /// To the writer task; dropped when the session closes, so the writer flushes and ends.
+    out: Option<mpsc::UnboundedSender<Bytes>>,
+    /// The writer task, until it has ended.
+    writer: Option<JoinHandle<()>>,
     backlog: Arc<AtomicUsize>,
     max_frame: MaxFrame,
     commands: mpsc::UnboundedReceiver<Command>,
@@ -255,35 +263,59 @@ struct Driver {
     channels: HashMap<u64, End>,
     shutdown: CancellationToken,
     draining: bool,
-    handshake_deadline: tokio::time::Instant,
 }
 
 impl Driver {
     async fn run(mut self) {
+        let sleep = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(sleep);
+        let mut armed: Option<Instant> = None;
         loop {
             self.process_events();
             self.transmit();
-            if self.session.is_closed() {
+            if self.session.is_finished() {
                 break;
             }
-            if self.draining && self.session.incoming_in_flight() == 0 {
-                self.session.close("shutting down");
-                continue;
+            let closing = self.session.is_closed();
+            if closing {
+                // Everything there is to say is with the writer: let it flush and end.
+                self.out = None;
             }
-            let handshaking = self.info.is_none();
-            tokio::select! {
-                frame = self.frames.recv() => self.on_frame(frame),
-                Some(cmd) = self.commands.recv() => self.on_command(cmd),
-                _ = self.shutdown.cancelled(), if !self.draining => {
-                    self.draining = true;
-                    self.session.start_drain();
+            let next = self.session.poll_timeout();
+            if next != armed {
+                if let Some(at) = next {
+                    sleep.as_mut().reset(tokio::time::Instant::from_std(at));
                 }
-                _ = tokio::time::sleep_until(self.handshake_deadline), if handshaking => {
-                    self.session.handle_link_closed(None, "the peer did not complete the handshake in time".into());
+                armed = next;
+            }
+            let writer_running = self.writer.is_some();
+            let writer = &mut self.writer;
+            let writer_done = async {
+                if let Some(w) = writer.as_mut() {
+                    let _ = w.await;
+                }
+            };
+            tokio::select! {
+                frame = self.frames.recv(), if !closing => self.on_frame(frame),
+                Some(cmd) = self.commands.recv(), if !closing => self.on_command(cmd),
+                _ = self.shutdown.cancelled(), if !self.draining && !closing => {
+                    self.draining = true;
+                    self.session.start_drain(now(), "shutting down");
+                }
+                _ = &mut sleep, if armed.is_some() => {
+                    armed = None;
+                    self.session.handle_timeout(now());
+                }
+                _ = writer_done, if closing && writer_running => {
+                    self.writer = None;
+                    self.session.handle_flushed();
                 }
             }
         }
-        self.transmit();
+        // The link is done: a writer still running is stuck on a peer that does not read.
+        if let Some(writer) = self.writer.take() {
+            writer.abort();
+        }
         for (_, handler) in self.running.drain() {
             handler.abort();
         }
@@ -328,44 +360,50 @@ impl Driver {
     }
 
     fn on_frame(&mut self, frame: Option<Result<Bytes, FrameError>>) {
+        let now = now();
         match frame {
-            Some(Ok(bytes)) => self.session.handle_frame(&bytes),
-            Some(Err(FrameError::TooLarge { len, max })) => self.session.handle_link_closed(
-                Some(ProtocolViolation::FrameTooLarge { len, max }),
-                String::new(),
+            Some(Ok(bytes)) => self.session.handle_frame(now, &bytes),
+            Some(Err(FrameError::Frame(roam_proto::frame::FrameError::TooLarge { len, max }))) => {
+                self.session.handle_link_closed(
+                    now,
+                    Some(ProtocolViolation::FrameTooLarge { len, max }),
+                    String::new(),
+                )
+            }
+            Some(Err(FrameError::Frame(roam_proto::frame::FrameError::Truncated { buffered }))) => {
+                self.session.handle_link_closed(
+                    now,
+                    Some(ProtocolViolation::MalformedMessage(format!(
+                        "the link ended inside a frame ({buffered} bytes buffered)"
+                    ))),
+                    String::new(),
+                )
+            }
+            Some(Err(FrameError::Io(e))) => {
+                self.session.handle_link_closed(now, None, e.to_string())
+            }
+            None => self.session.handle_link_closed(
+                now,
+                None,
+                "the peer closed the connection".into(),
             ),
-            Some(Err(FrameError::Truncated { buffered })) => self.session.handle_link_closed(
-                Some(ProtocolViolation::MalformedMessage(format!(
-                    "the link ended inside a frame ({buffered} bytes buffered)"
-                ))),
-                String::new(),
-            ),
-            Some(Err(FrameError::Io(e))) => self.session.handle_link_closed(None, e.to_string()),
-            None => self
-                .session
-                .handle_link_closed(None, "the peer closed the connection".into()),
         }
     }
 
     fn on_command(&mut self, cmd: Command) {
+        let now = now();
         match cmd {
             Command::Call {
                 token,
                 call,
                 channels,
                 reply,
-            } => match self.session.call(call) {
+            } => match self.session.call(now, ROOT, call) {
                 Ok(started) => {
-                    for (arg, &id) in channels.into_iter().zip(&started.channels) {
-                        match arg {
-                            ChannelArg::CallerSends(binding, _) => {
-                                binding.bind(self.open_sender(id))
-                            }
-                            ChannelArg::CallerReceives(binding, _) => {
-                                binding.bind(self.open_receiver(id))
-                            }
-                            // Refused by `Call` before the command was sent.
-                            ChannelArg::Invalid => {}
+                    for (bind, &id) in channels.into_iter().zip(&started.channels) {
+                        match bind {
+                            ChannelBind::Send(bind) => bind(self.open_sender(id)),
+                            ChannelBind::Receive(bind) => bind(self.open_receiver(id)),
                         }
                     }
                     self.tokens.insert(token, started.id);
@@ -385,7 +423,7 @@ impl Driver {
             Command::Cancel { token } => {
                 if let Some(id) = self.tokens.remove(&token)
                     && let Some(pending) = self.pending.remove(&id)
-                    && self.session.cancel(id)
+                    && self.session.cancel(ROOT, id)
                 {
                     // Never sent: its channels never opened on the peer.
                     self.fail_channels(&pending.channels, &ChannelError::Cancelled);
@@ -393,15 +431,17 @@ impl Driver {
             }
             Command::Finished {
                 id,
+                metadata,
                 payload,
                 schema,
             } => {
                 if self.running.remove(&id).is_some() {
-                    self.session.respond(id, Metadata::new(), payload, schema);
+                    self.session
+                        .respond(now, ROOT, id, metadata, payload, schema);
                 }
             }
             Command::ChannelData { channel, payload } => {
-                match self.session.send_data(channel, payload) {
+                match self.session.send_data(ROOT, channel, payload) {
                     Ok(()) => {}
                     // The receiver reset the channel while this item was on its way: drop it; the
                     // sender sees `Reset` on its next send.
@@ -410,30 +450,31 @@ impl Driver {
                         tracing::warn!(channel, error = %e, "channel item not sent");
                         if let Some(end) = self.channels.remove(&channel) {
                             end.fail(ChannelError::Reset);
-                            self.session.close_channel(channel);
+                            self.session.close_channel(ROOT, channel);
                         }
                     }
                 }
             }
             Command::ChannelClose { channel } => {
                 self.channels.remove(&channel);
-                self.session.close_channel(channel);
+                self.session.close_channel(ROOT, channel);
             }
             Command::ChannelReset { channel } => {
                 self.channels.remove(&channel);
-                self.session.reset_channel(channel);
+                self.session.reset_channel(ROOT, channel);
             }
-            Command::ChannelCredit { channel, n } => self.session.grant_credit(channel, n),
+            Command::ChannelCredit { channel, n } => self.session.grant_credit(ROOT, channel, n),
             Command::HandlesDropped => {
                 // Only the side that connected closes when unused; an acceptor's session lives
-                // as long as its peer keeps it. Handler contexts hold handles too, so a count of
-                // zero also means no handler of ours is still running.
+                // as long as its peer keeps it. Handler contexts hold handles too, but a handler
+                // drops its context before its answer reaches this queue: draining (rather
+                // than closing) lets calls we still serve be answered before the `Goodbye`.
                 if self.role == Role::Initiator && self.handle.strong_count() == 0 {
                     self.session
-                        .close("the client dropped its last connection handle");
+                        .start_drain(now, "the client dropped its last connection handle");
                 }
             }
-            Command::Close => self.session.close("closed by the application"),
+            Command::Close => self.session.close(now, "closed by the application"),
         }
     }
 
@@ -461,6 +502,7 @@ impl Driver {
                     metadata,
                     payload,
                     schema,
+                    ..
                 } => {
                     if let Some(p) = self.pending.remove(&id) {
                         self.tokens.remove(&p.token);
@@ -471,42 +513,44 @@ impl Driver {
                         }));
                     }
                 }
-                SessionEvent::CallFailed { id, reason } => {
+                SessionEvent::CallFailed {
+                    id, reason, sent, ..
+                } => {
                     if let Some(p) = self.pending.remove(&id) {
                         self.tokens.remove(&p.token);
-                        self.fail_channels(&p.channels, &ChannelError::Cancelled);
+                        if !sent {
+                            self.fail_channels(&p.channels, &ChannelError::Cancelled);
+                        }
                         let _ = p.reply.send(Err(CallFailure::Rejected(reason)));
                     }
                 }
-                SessionEvent::ChannelData { channel, payload } => {
+                SessionEvent::ChannelData {
+                    channel, payload, ..
+                } => {
                     if let Some(End::Receiver(items)) = self.channels.get(&channel) {
                         // A receiver dropped meanwhile has already sent `Reset`; its items are moot.
                         let _ = items.send(Ok(payload));
                     }
                 }
-                SessionEvent::ChannelClosed { channel } => {
+                SessionEvent::ChannelClosed { channel, .. } => {
                     // Dropping the item sender ends the `Rx` after the queued items.
                     self.channels.remove(&channel);
                 }
-                SessionEvent::ChannelReset { channel } => {
+                SessionEvent::ChannelReset { channel, .. } => {
                     if let Some(end) = self.channels.remove(&channel) {
                         end.fail(ChannelError::Reset);
                     }
                 }
-                SessionEvent::ChannelCredit { channel, n } => {
+                SessionEvent::ChannelCredit { channel, n, .. } => {
                     if let Some(End::Sender(state)) = self.channels.get(&channel) {
                         state.add_credit(n);
                     }
                 }
-                SessionEvent::CancelRequested { id } => {
+                SessionEvent::StopHandler { id, reason, .. } => {
+                    // The session has answered the caller already.
                     if let Some(handler) = self.running.remove(&id) {
+                        tracing::debug!(id, ?reason, "stopping handler");
                         handler.abort();
-                        self.session.respond(
-                            id,
-                            Metadata::new(),
-                            response::remote(RemoteError::Cancelled),
-                            None,
-                        );
                     }
                 }
                 SessionEvent::Closed(error) => {
@@ -518,9 +562,14 @@ impl Driver {
                     for (_, end) in self.channels.drain() {
                         end.fail(ChannelError::ConnectionLost(error.clone()));
                     }
+                    for (_, handler) in self.running.drain() {
+                        handler.abort();
+                    }
                     if let Some(tx) = self.established.take() {
                         let e = match &error {
-                            SessionError::HandshakeFailed(_) => error.clone(),
+                            SessionError::HandshakeFailed(_) | SessionError::TimedOut(_) => {
+                                error.clone()
+                            }
                             other => SessionError::HandshakeFailed(other.to_string()),
                         };
                         let _ = tx.send(Err(e));
@@ -534,11 +583,16 @@ impl Driver {
     /// Hands queued frames to the writer task, ending the session if the peer is not reading.
     fn transmit(&mut self) {
         while let Some(frame) = self.session.poll_transmit() {
+            let Some(out) = &self.out else {
+                // The writer was let go; nothing sent now could be flushed in order.
+                continue;
+            };
             let len = frame.len();
             let queued = self.backlog.fetch_add(len, Ordering::Relaxed) + len;
-            let _ = self.out.send(frame);
+            let _ = out.send(frame);
             if queued > MAX_WRITE_BACKLOG && !self.session.is_closed() {
                 self.session.handle_link_closed(
+                    now(),
                     Some(ProtocolViolation::WriteBacklog { queued }),
                     String::new(),
                 );
@@ -564,9 +618,15 @@ impl Driver {
     fn serve(&mut self, call: IncomingCall) {
         let refuse = |this: &mut Self, error: RemoteError| {
             this.session
-                .abandon_channels(call.channels.iter().map(|(id, _)| *id));
-            this.session
-                .respond(call.id, Metadata::new(), response::remote(error), None);
+                .abandon_channels(call.conn, call.channels.iter().map(|(id, _)| *id));
+            this.session.respond(
+                now(),
+                call.conn,
+                call.id,
+                Metadata::new(),
+                response::remote(error),
+                None,
+            );
         };
         let Some(route) = self.router.route(call.method_id).cloned() else {
             tracing::debug!(method_id = call.method_id, "unknown method");
@@ -583,20 +643,18 @@ impl Driver {
                 Direction::Incoming => ChannelEnd::Rx(self.open_receiver(id)),
             })
             .collect();
-        let timeout = call.timeout_micros.map(Duration::from_micros);
-        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let cx = Context::new(CallParts {
             service: route.service.descriptor(),
             method: route.method,
             request_id: call.id,
             metadata: call.metadata,
-            deadline,
+            deadline: call.deadline,
             connection,
             channels: ends,
             args_schema: call.args_schema,
             channels_schema: call.channels_schema,
         });
-        let reply = cx.reply_schema();
+        let reply = cx.reply_parts();
         let span = tracing::debug_span!(
             "roam.call",
             service = route.service.descriptor().name,
@@ -606,23 +664,19 @@ impl Driver {
         let handler = AssertUnwindSafe(route.service.dispatch(cx, call.payload)).catch_unwind();
         let finished = self.commands_tx.clone();
         let id = call.id;
+        // The deadline is the session's: it answers `DeadlineExceeded` and asks for this task
+        // to be aborted.
         let task = tokio::spawn(
             async move {
-                let outcome = match timeout {
-                    Some(t) => tokio::time::timeout(t, handler)
-                        .await
-                        .unwrap_or(Ok(response::remote(RemoteError::DeadlineExceeded))),
-                    None => handler.await,
-                };
-                let payload = outcome.unwrap_or_else(|_| {
+                let payload = handler.await.unwrap_or_else(|_| {
                     tracing::error!("handler panicked; answering Internal");
                     response::remote(RemoteError::Internal)
                 });
-                let schema = reply.get().copied();
                 let _ = finished.send(Command::Finished {
                     id,
+                    metadata: reply.take_metadata(),
                     payload,
-                    schema,
+                    schema: reply.schema.get().copied(),
                 });
             }
             .instrument(span),

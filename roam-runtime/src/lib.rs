@@ -36,9 +36,10 @@
 //! ```
 //!
 //! ## Layers
-//! link ([`transport`], `framing`) → session (sans-IO state machine, `session`) → driver (the
-//! tokio task) → [`Connection`] / [`Call`] on the calling side and [`Dispatch`] / [`Context`]
-//! on the serving side. `docs/architecture.md` in the repository is the map.
+//! link ([`transport`], [`framing`]) → session (the sans-IO state machine of `roam-proto`,
+//! re-exported as [`session`] and [`wire`]) → driver (the tokio task) → [`Connection`] /
+//! [`Call`] on the calling side and [`Dispatch`] / [`Context`] on the serving side.
+//! `docs/architecture.md` in the repository is the map.
 
 mod channel;
 pub mod codec;
@@ -48,21 +49,27 @@ mod dispatch;
 mod driver;
 mod error;
 pub mod framing;
-mod metadata;
+mod inbox;
 mod response;
 mod schemas;
 mod server;
-pub mod session;
 pub mod transport;
-pub mod wire;
 
-pub use channel::{ChannelArg, ChannelError, ReceiveBinding, Rx, SendBinding, Tx, channel};
-pub use connection::{Call, Connection};
+/// The protocol state machine (from `roam-proto`): no I/O, no clock.
+pub use roam_proto::session;
+/// Protocol messages and their bytes (from `roam-proto`).
+pub use roam_proto::wire;
+/// Call metadata (from `roam-proto`).
+use roam_proto::metadata;
+
+pub use channel::{ChannelArg, ReceiveBinding, Rx, SendBinding, Tx, channel};
+pub use connection::{Call, Connection, Reply};
 pub use context::Context;
 pub use dispatch::{Dispatch, DuplicateMethod, Router};
 pub use driver::{MAX_WRITE_BACKLOG, SessionOptions};
-pub use error::{CallError, ProtocolViolation, RemoteError, SessionError};
+pub use error::{CallError, ChannelError, ProtocolViolation, RemoteError, SessionError, TimedOut};
 pub use metadata::{Metadata, MetadataValue};
+pub use roam_proto::session::Keepalive;
 pub use roam_core::{ArgDescriptor, MethodDescriptor, ServiceDescriptor, method_id};
 pub use roam_macros::service;
 pub use server::{
@@ -83,6 +90,7 @@ pub mod __private {
     use facet::Facet;
 
     use crate::error::RemoteError;
+    use crate::schemas::RemoteSchemaExt;
     use crate::{response, schemas};
 
     /// Decodes an argument tuple (translating from the caller's schema if it differs), or

@@ -1,29 +1,16 @@
-//! Response payloads: the bytes of `Result<T, RoamError<E>>`.
+//! Response payloads: the bytes of `Result<T, RoamError<E>>` with the user's types.
 //!
-//! `Result` and `RoamError` are postcard enums, so the payload starts with a varint variant
-//! number. Both are below 128, so each is one byte:
-//!
-//! | bytes                 | meaning                          |
-//! |-----------------------|----------------------------------|
-//! | `00` + `T`            | `Ok(value)`                      |
-//! | `01 00` + `E`         | `Err(User(error))`               |
-//! | `01 <code>`           | `Err(<RemoteError>)`, code 1..=7 |
-//! | `01 08` + `String`    | `Err(IncompatibleSchema(detail))`: the callee could not read the arguments' schema |
-//!
-//! This module encodes them for the dispatcher and decodes them for the caller. It knows
-//! nothing about sessions.
+//! The layout and codes are `roam_proto::response`'s; this module encodes `T` and `E` for the
+//! dispatcher and decodes them for the caller. It knows nothing about sessions.
 
 use facet::Facet;
 
+pub use roam_proto::response::{incompatible, remote};
+use roam_proto::response::{ERR, INCOMPATIBLE, OK, USER};
+
 use crate::codec;
 use crate::error::{CallError, RemoteError};
-use crate::schemas::{Part, PayloadError, RemoteSchema};
-
-const OK: u8 = 0;
-const ERR: u8 = 1;
-const USER: u8 = 0;
-/// `RoamError` variant for a schema the callee cannot read; carries a `String`.
-const INCOMPATIBLE: u8 = 8;
+use crate::schemas::{Part, PayloadError, RemoteSchema, RemoteSchemaExt};
 
 /// `Ok(value)`.
 pub fn ok<'a, T: Facet<'a>>(value: &T) -> Vec<u8> {
@@ -52,26 +39,6 @@ pub fn result<'a, T: Facet<'a>, E: Facet<'a>>(value: &Result<T, E>) -> Vec<u8> {
             }
         }
     }
-}
-
-/// `Err(<runtime failure>)`.
-pub fn remote(e: RemoteError) -> Vec<u8> {
-    vec![ERR, e.code()]
-}
-
-/// Longest schema-error text sent to a peer; the rest is cut (the callee's logs have it all).
-const MAX_INCOMPATIBLE_TEXT: usize = 4096;
-
-/// `Err(IncompatibleSchema(detail))`: the arguments' schema cannot be read as ours.
-pub fn incompatible(detail: &str) -> Vec<u8> {
-    let detail = match detail.char_indices().nth(MAX_INCOMPATIBLE_TEXT) {
-        Some((cut, _)) => &format!("{} … (cut; see the callee's logs)", &detail[..cut]),
-        None => detail,
-    };
-    let mut out = vec![ERR, INCOMPATIBLE];
-    // A `&str` always encodes.
-    let _ = codec::encode_into(&detail, &mut out);
-    out
 }
 
 /// Decodes one part of a payload, through the peer's schema when it announced one.

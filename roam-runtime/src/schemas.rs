@@ -1,11 +1,11 @@
 //! Schema exchange, runtime side: our schemas for the payloads we send, the peer's schemas for
 //! the payloads it sends, and decoding a payload written with the peer's schema into our type.
 //!
-//! Owns: [`LocalSchema`] (computed once per Rust type from its facet `Shape`, cached for the life
-//! of the process), [`RemoteSchema`] (one per method payload the peer announced on a session,
-//! with the translation plans compiled against it), and the choice between the identity fast
-//! path (equal content hashes) and a translation plan. Must not: decide *when* schemas are sent
-//! (the session does, in `session/schemas.rs`) or touch I/O.
+//! Owns: our [`LocalSchema`]s (computed once per Rust type from its facet `Shape`, cached for
+//! the life of the process), reading the peer's [`RemoteSchema`]s (the plain-data
+//! announcements `roam-proto` keeps per connection) with the translation plans compiled
+//! against them, and the choice between the identity fast path (equal content hashes) and a
+//! translation plan. Must not: decide *when* schemas are sent (the session does) or touch I/O.
 //!
 //! A payload whose peer never announced a schema is decoded as if both sides had the same type:
 //! peers that do not exchange schemas keep working, with the old "same types on both sides"
@@ -17,28 +17,18 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use facet::Facet;
 use facet::Shape;
 use roam_codec::Translation;
-use roam_core::schema::{ChannelDirection, Schema, SchemaDecodeError, StructKind, Variant};
+use roam_core::schema::{ChannelDirection, Schema};
+pub use roam_proto::schema::{LocalSchema, Part};
 
 use crate::codec::{self, CodecError};
-use crate::wire::SchemaKind;
 
-/// Our canonical schema for one payload type.
-#[derive(Debug, PartialEq, Eq)]
-pub struct LocalSchema {
-    /// Canonical bytes, as announced to the peer.
-    pub canonical: Vec<u8>,
-    /// Content hash of `canonical`.
-    pub hash: u64,
-}
+/// The peer's schema for one payload of one method, as announced on a connection.
+pub type RemoteSchema = roam_proto::schema::PeerSchema;
 
-impl LocalSchema {
-    /// Our schema `schema`, kept for the life of the process: there is one per payload type
-    /// (or channel signature) in the program, so the caches below leak them on purpose.
-    pub(crate) fn leak(schema: &Schema) -> &'static LocalSchema {
-        let canonical = schema.to_canonical_bytes();
-        let hash = roam_core::schema::hash_of_canonical_bytes(&canonical);
-        Box::leak(Box::new(LocalSchema { canonical, hash }))
-    }
+/// Our schema `schema`, kept for the life of the process: there is one per payload type (or
+/// channel signature) in the program, so the caches below leak them on purpose.
+fn leak(schema: &Schema) -> &'static LocalSchema {
+    Box::leak(Box::new(LocalSchema::new(schema)))
 }
 
 type Cache<K> = RwLock<HashMap<K, Option<&'static LocalSchema>>>;
@@ -52,7 +42,7 @@ fn cached<K: std::hash::Hash + Eq>(
     if let Some(found) = cache.read().ok().and_then(|c| c.get(&key).copied()) {
         return found;
     }
-    let schema = build().map(|schema| LocalSchema::leak(&schema));
+    let schema = build().map(|schema| leak(&schema));
     match cache.write() {
         Ok(mut c) => *c.entry(key).or_insert(schema),
         Err(_) => schema,
@@ -110,28 +100,6 @@ pub fn local_channels(
     })
 }
 
-/// Two announcements are the same when their schemas are (translation caches aside).
-impl PartialEq for RemoteSchema {
-    fn eq(&self, other: &Self) -> bool {
-        self.whole == other.whole
-    }
-}
-
-impl Eq for RemoteSchema {}
-
-/// Which part of an announced payload schema a decode reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Part {
-    /// The whole payload (an argument tuple).
-    Whole,
-    /// The `Ok` value of a response.
-    Ok,
-    /// The user error of a response.
-    Err,
-    /// The item type of the `k`-th channel argument of a request.
-    Item(usize),
-}
-
 /// A payload could not be decoded into the local type.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PayloadError {
@@ -149,114 +117,71 @@ const MAX_TRANSLATIONS_PER_SCHEMA: usize = 8;
 /// A translation compiled against an announced schema, or why it could not be (rendered once).
 type CachedTranslation = Result<Arc<Translation>, String>;
 
-/// The peer's schema for one payload of one method, as announced on a session.
-#[derive(Debug)]
-pub struct RemoteSchema {
-    canonical_len: usize,
-    whole: (Schema, u64),
-    ok: Option<(Schema, u64)>,
-    err: Option<(Schema, u64)>,
-    items: Vec<(Schema, u64)>,
-    translations: Mutex<Vec<((usize, Part), CachedTranslation)>>,
+/// The translation plans compiled against one announcement, kept in its
+/// [`derived`](RemoteSchema::derived) slot so they live exactly as long as it does.
+#[derive(Default)]
+struct Translations(Mutex<Vec<((usize, Part), CachedTranslation)>>);
+
+fn translations(remote: &RemoteSchema) -> Option<&Translations> {
+    remote
+        .derived
+        .get_or_init(|| Box::new(Translations::default()))
+        .downcast_ref()
 }
 
-impl RemoteSchema {
-    /// Parses announced canonical bytes.
-    pub fn parse(kind: SchemaKind, canonical: &[u8]) -> Result<RemoteSchema, SchemaDecodeError> {
-        let schema = Schema::from_canonical_bytes(canonical)?;
-        let hash = roam_core::schema::hash_of_canonical_bytes(canonical);
-        let (ok, err) = match (kind, &schema) {
-            (SchemaKind::Response, Schema::Enum { variants, .. }) => {
-                (result_part(variants, "Ok"), result_part(variants, "Err"))
-            }
-            _ => (None, None),
-        };
-        let items = match (kind, &schema) {
-            (SchemaKind::Channels, Schema::Tuple(channels)) => channels
-                .iter()
-                .filter_map(|c| match c {
-                    Schema::Channel { item, .. } => Some(with_hash((**item).clone())),
-                    _ => None,
-                })
-                .collect(),
-            _ => Vec::new(),
-        };
-        Ok(RemoteSchema {
-            canonical_len: canonical.len(),
-            whole: (schema, hash),
-            ok,
-            err,
-            items,
-            translations: Mutex::new(Vec::new()),
-        })
-    }
-
-    /// Length of the announced canonical bytes (what the session's table bound counts).
-    pub fn canonical_len(&self) -> usize {
-        self.canonical_len
-    }
-
-    /// The content hash of the whole announced schema.
-    pub fn hash(&self) -> u64 {
-        self.whole.1
-    }
-
+/// Reading payloads written with a peer's announced schema.
+pub trait RemoteSchemaExt {
     /// Decodes `bytes`, written with this schema's `part`, as a `T`: directly when the schemas
     /// are equal, through a translation plan (compiled once) when they differ compatibly.
-    pub fn decode<T: Facet<'static>>(&self, part: Part, bytes: &[u8]) -> Result<T, PayloadError> {
+    fn decode<T: Facet<'static>>(&self, part: Part, bytes: &[u8]) -> Result<T, PayloadError>;
+
+    /// How to read `part` as a `reader` value: `None` to decode directly (same schema), or the
+    /// translation (compiled once), or why the types are incompatible.
+    fn reader_for(
+        &self,
+        part: Part,
+        reader: &'static Shape,
+    ) -> Result<Option<Arc<Translation>>, PayloadError>;
+}
+
+impl RemoteSchemaExt for RemoteSchema {
+    fn decode<T: Facet<'static>>(&self, part: Part, bytes: &[u8]) -> Result<T, PayloadError> {
         match self.reader_for(part, T::SHAPE)? {
             None => Ok(codec::decode(bytes)?),
             Some(t) => Ok(decode_translated::<T>(&t, bytes)?),
         }
     }
 
-    /// The announced schema of `part`, with its hash.
-    fn part(&self, part: Part) -> Result<&(Schema, u64), PayloadError> {
-        match part {
-            Part::Whole => Some(&self.whole),
-            Part::Ok => self.ok.as_ref(),
-            Part::Err => self.err.as_ref(),
-            Part::Item(k) => self.items.get(k),
-        }
-        .ok_or_else(|| {
-            PayloadError::Incompatible(format!(
-                "the peer's announced type `{}` has no {part:?} part",
-                self.whole.0.type_expr()
-            ))
-        })
-    }
-
-    /// How to read `part` as a `reader` value: `None` to decode directly (same schema), or the
-    /// translation (compiled once), or why the types are incompatible.
-    pub fn reader_for(
+    fn reader_for(
         &self,
         part: Part,
         reader: &'static Shape,
     ) -> Result<Option<Arc<Translation>>, PayloadError> {
-        let (writer, hash) = self.part(part)?;
+        let (writer, hash) = self.part(part).map_err(PayloadError::Incompatible)?;
         if local_of(reader).is_some_and(|local| local.hash == *hash) {
             return Ok(None);
         }
-        match self.translation(part, writer, reader) {
+        match translation(self, part, writer, reader) {
             Ok(t) if t.is_identity() => Ok(None),
             Ok(t) => Ok(Some(t)),
             Err(detail) => Err(PayloadError::Incompatible(detail)),
         }
     }
+}
 
-    /// The type expression and hash of the announced `part` (for error messages).
-    pub fn describe(&self, part: Part) -> Option<(String, u64)> {
-        self.part(part).ok().map(|(s, h)| (s.type_expr(), *h))
-    }
-
-    fn translation(
-        &self,
+fn translation(
+        remote: &RemoteSchema,
         part: Part,
         writer: &Schema,
         reader: &'static Shape,
     ) -> CachedTranslation {
         let key = (shape_key(reader), part);
-        if let Some(found) = self.cached_translation(key) {
+        let Some(cache) = translations(remote) else {
+            return Translation::compile(writer, reader)
+                .map(Arc::new)
+                .map_err(|e| e.to_string());
+        };
+        if let Some(found) = cached_translation(cache, key) {
             return found;
         }
         // Compiled without holding the lock: other calls of the method keep running meanwhile
@@ -264,7 +189,7 @@ impl RemoteSchema {
         let compiled = Translation::compile(writer, reader)
             .map(Arc::new)
             .map_err(|e| e.to_string());
-        let mut cache = match self.translations.lock() {
+        let mut cache = match cache.0.lock() {
             Ok(cache) => cache,
             Err(poisoned) => poisoned.into_inner(),
         };
@@ -277,8 +202,8 @@ impl RemoteSchema {
         compiled
     }
 
-    fn cached_translation(&self, key: (usize, Part)) -> Option<CachedTranslation> {
-        let cache = match self.translations.lock() {
+fn cached_translation(cache: &Translations, key: (usize, Part)) -> Option<CachedTranslation> {
+        let cache = match cache.0.lock() {
             Ok(cache) => cache,
             Err(poisoned) => poisoned.into_inner(),
         };
@@ -286,7 +211,6 @@ impl RemoteSchema {
             .iter()
             .find(|(k, _)| *k == key)
             .map(|(_, t)| t.clone())
-    }
 }
 
 /// Decodes `bytes` through a compiled translation, with the runtime's codec error.
@@ -297,23 +221,10 @@ pub(crate) fn decode_translated<T: Facet<'static>>(
     roam_codec::decode_translated::<T>(t, bytes).map_err(codec::decode_error::<T>)
 }
 
-/// The single field of the `Ok` or `Err` variant of a `Result` schema.
-fn result_part(variants: &[Variant], name: &str) -> Option<(Schema, u64)> {
-    let variant = variants.iter().find(|v| v.name == name)?;
-    match (variant.kind, variant.fields.as_slice()) {
-        (StructKind::Tuple, [field]) => Some(with_hash(field.schema.clone())),
-        _ => None,
-    }
-}
-
-fn with_hash(schema: Schema) -> (Schema, u64) {
-    let hash = schema.content_hash();
-    (schema, hash)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use roam_proto::wire::SchemaKind;
 
     #[derive(Facet, Debug, PartialEq)]
     struct V1 {
@@ -327,6 +238,10 @@ mod tests {
         a: u32,
         #[facet(default)]
         c: Option<u8>,
+    }
+
+    fn cached_plans(remote: &RemoteSchema) -> usize {
+        translations(remote).map_or(0, |t| t.0.lock().unwrap().len())
     }
 
     fn announce<T: Facet<'static>>(kind: SchemaKind) -> RemoteSchema {
@@ -362,7 +277,7 @@ mod tests {
                 b: "x".into()
             }
         );
-        assert!(remote.translations.lock().unwrap().is_empty());
+        assert_eq!(cached_plans(&remote), 0);
     }
 
     #[test]
@@ -382,7 +297,7 @@ mod tests {
                 c: None
             }
         );
-        assert_eq!(remote.translations.lock().unwrap().len(), 1);
+        assert_eq!(cached_plans(&remote), 1);
     }
 
     #[test]

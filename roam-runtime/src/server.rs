@@ -15,7 +15,7 @@ use crate::connection::Connection;
 use crate::dispatch::Router;
 use crate::driver::{self, SessionOptions};
 use crate::error::SessionError;
-use crate::session::Role;
+use crate::session::{Keepalive, Role};
 use crate::transport::{self, Address, AddressError, Listener};
 use crate::wire::Limits;
 
@@ -88,9 +88,24 @@ impl Connector {
         self
     }
 
-    /// How long to wait for the peer's `Hello`.
+    /// How long to wait for the peer's `Hello` (default 10 s).
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
-        self.options.handshake_timeout = timeout;
+        self.options.config.handshake_timeout = timeout;
+        self
+    }
+
+    /// Keepalive pings, or `None` for none (default [`Keepalive::DEFAULT`]: a ping every 15 s,
+    /// answered within 20 s). A peer that stops answering ends the session with
+    /// [`SessionError::TimedOut`].
+    pub fn keepalive(mut self, keepalive: Option<Keepalive>) -> Self {
+        self.options.config.keepalive = keepalive;
+        self
+    }
+
+    /// How long the final frames (the `Goodbye`) may take to reach the peer when the session
+    /// closes (default 2 s).
+    pub fn close_linger(mut self, linger: Duration) -> Self {
+        self.options.config.close_linger = linger;
         self
     }
 
@@ -193,6 +208,34 @@ impl Server {
         self
     }
 
+    /// How long a client may take to complete the handshake (default 10 s).
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.options.config.handshake_timeout = timeout;
+        self
+    }
+
+    /// Keepalive pings on every session, or `None` for none (default
+    /// [`Keepalive::DEFAULT`]). A client that stops answering is dropped with
+    /// [`SessionError::TimedOut`].
+    pub fn keepalive(mut self, keepalive: Option<Keepalive>) -> Self {
+        self.options.config.keepalive = keepalive;
+        self
+    }
+
+    /// How long [`ServerHandle::shutdown`] lets calls in flight run before stopping their
+    /// handlers and answering them `Unavailable` (default 30 s).
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.options.config.drain_grace = grace;
+        self
+    }
+
+    /// How long a closing session's final frames may take to reach a peer that reads slowly or
+    /// not at all, before the link is dropped (default 2 s).
+    pub fn close_linger(mut self, linger: Duration) -> Self {
+        self.options.config.close_linger = linger;
+        self
+    }
+
     /// Starts accepting sessions and serving `router` on each (a dispatcher or a [`Router`]).
     pub fn serve(self, router: impl Into<Router>) -> ServerHandle {
         let mut options = self.options;
@@ -276,7 +319,11 @@ impl ServerHandle {
 
     /// Graceful shutdown: stops accepting, answers new calls on open sessions `Unavailable`,
     /// lets calls in flight finish, says `Goodbye` to every peer, and returns when all sessions
-    /// have ended.
+    /// have ended. Bounded: handlers still running after the [shutdown
+    /// grace](Server::shutdown_grace) are stopped (their callers get `Unavailable`), and a
+    /// peer that does not read its `Goodbye` is dropped after the [close
+    /// linger](Server::close_linger), so this returns within grace + linger (plus the handshake
+    /// timeout for a session still handshaking).
     pub async fn shutdown(self) {
         self.shutdown.cancel();
         let _ = self.accept.await;

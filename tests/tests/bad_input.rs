@@ -38,7 +38,7 @@ unsafe impl GlobalAlloc for Watermark {
 static ALLOC: Watermark = Watermark;
 
 fn frame(msg: &Message) -> Vec<u8> {
-    let body = wire::encode(msg);
+    let body = wire::encode(msg).expect("test messages encode");
     let mut out = (body.len() as u32).to_le_bytes().to_vec();
     out.extend_from_slice(&body);
     out

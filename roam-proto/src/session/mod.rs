@@ -206,6 +206,10 @@ pub enum SessionEvent {
         id: u64,
         /// Why.
         reason: CallRejected,
+        /// Whether the request (and so its channels) reached the peer: if not, the call's
+        /// channels never opened and their local ends must be failed; if so, they end when the
+        /// peer's handler stops.
+        sent: bool,
     },
     /// Stop the handler serving this call: the session has answered it already.
     StopHandler {
@@ -565,12 +569,14 @@ impl Session {
         };
         match side {
             Side::Outgoing => {
-                if let Some(pos) = conn.waiting.iter().position(|w| w.started.id == id) {
+                let sent = if let Some(pos) = conn.waiting.iter().position(|w| w.started.id == id)
+                {
                     if let Some(w) = conn.waiting.remove(pos) {
                         for channel in w.started.channels {
                             conn.channels.forget_queued(channel);
                         }
                     }
+                    false
                 } else if let Some(call) = conn.outgoing.get_mut(&id) {
                     if call.abandoned {
                         return;
@@ -578,13 +584,15 @@ impl Session {
                     call.abandoned = true;
                     self.out
                         .send_small(&Message::Cancel(Cancel { conn: conn_id, id }), max);
+                    true
                 } else {
                     return;
-                }
+                };
                 self.out.event(SessionEvent::CallFailed {
                     conn: conn_id,
                     id,
                     reason: CallRejected::DeadlineExceeded,
+                    sent,
                 });
             }
             Side::Incoming => {
@@ -1297,6 +1305,7 @@ impl Session {
                         conn: conn_id,
                         id,
                         reason,
+                        sent: false,
                     });
                     continue;
                 }

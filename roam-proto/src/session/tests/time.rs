@@ -179,7 +179,8 @@ fn our_deadline_fails_the_call_and_cancels_it_on_the_peer() {
         vec![SessionEvent::CallFailed {
             conn: ROOT,
             id,
-            reason: CallRejected::DeadlineExceeded
+            reason: CallRejected::DeadlineExceeded,
+            sent: true
         }]
     );
     assert_eq!(
@@ -262,7 +263,8 @@ fn a_waiting_call_whose_deadline_passes_is_never_sent() {
         Pair::events(&mut p.client).contains(&SessionEvent::CallFailed {
             conn: ROOT,
             id: waiting,
-            reason: CallRejected::DeadlineExceeded
+            reason: CallRejected::DeadlineExceeded,
+            sent: false
         })
     );
     assert_eq!(p.client.waiting_calls(), 0);

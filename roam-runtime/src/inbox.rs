@@ -1,0 +1,301 @@
+//! The driver's inbox: the [`Command`]s handles send to a session's driver, and the untyped
+//! wire ends of channels ([`WireTx`], [`WireRx`]) built on it.
+//!
+//! This is the one interface between the handles application code holds (`Connection`, `Tx`,
+//! `Rx`, handler contexts) and the driver that owns the session: handles put commands in, the
+//! driver takes them out. It sits below both, so neither imports the other to talk.
+
+use std::sync::{Arc, Mutex};
+use std::task::{Context as TaskContext, Poll};
+
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+use crate::codec::CodecError;
+use crate::error::{CallError, ChannelError, SessionError};
+use crate::metadata::Metadata;
+use crate::schemas::{LocalSchema, RemoteSchema};
+use crate::session::{CallRejected, OutgoingCall};
+use crate::wire::Limits;
+
+/// Connects the caller's kept end of a channel argument to the wire once the session has
+/// allocated its ID.
+pub(crate) enum ChannelBind {
+    /// The caller sends on the channel.
+    Send(Box<dyn FnOnce(WireTx) + Send>),
+    /// The caller receives on the channel.
+    Receive(Box<dyn FnOnce(WireRx) + Send>),
+}
+
+impl std::fmt::Debug for ChannelBind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ChannelBind::Send(_) => "ChannelBind::Send",
+            ChannelBind::Receive(_) => "ChannelBind::Receive",
+        })
+    }
+}
+
+/// What a handle asks the driver to do.
+#[derive(Debug)]
+pub(crate) enum Command {
+    Call {
+        token: u64,
+        call: OutgoingCall,
+        channels: Vec<ChannelBind>,
+        reply: oneshot::Sender<Result<RawResponse, CallFailure>>,
+    },
+    Cancel {
+        token: u64,
+    },
+    /// A handler finished (sent through this queue, after its channel commands, so a call's
+    /// last items and `Close` always precede its `Response`).
+    Finished {
+        id: u64,
+        /// Response metadata the handler set.
+        metadata: Metadata,
+        payload: Vec<u8>,
+        /// Our schema of the method's response, when the handler produced a typed answer.
+        schema: Option<&'static LocalSchema>,
+    },
+    ChannelData {
+        channel: u64,
+        payload: Vec<u8>,
+    },
+    ChannelClose {
+        channel: u64,
+    },
+    ChannelReset {
+        channel: u64,
+    },
+    ChannelCredit {
+        channel: u64,
+        n: u32,
+    },
+    /// The last user handle was dropped (the driver re-checks, a new one may exist).
+    HandlesDropped,
+    /// Close the session now.
+    Close,
+}
+
+/// A response before decoding.
+#[derive(Debug)]
+pub(crate) struct RawResponse {
+    pub(crate) metadata: Metadata,
+    pub(crate) payload: Vec<u8>,
+    /// The peer's schema of the response, if it announced one.
+    pub(crate) schema: Option<Arc<RemoteSchema>>,
+}
+
+/// Why a call produced no response.
+#[derive(Debug)]
+pub(crate) enum CallFailure {
+    Rejected(CallRejected),
+    Lost(SessionError),
+}
+
+impl<E> From<CallFailure> for CallError<E> {
+    fn from(f: CallFailure) -> Self {
+        match f {
+            CallFailure::Rejected(CallRejected::TooLarge { len, max }) => {
+                CallError::Codec(CodecError::Encode(format!(
+                    "the request is {len} bytes, over the session's {max}-byte frame limit"
+                )))
+            }
+            CallFailure::Rejected(CallRejected::Metadata(limit)) => CallError::Metadata(limit),
+            CallFailure::Rejected(CallRejected::DeadlineExceeded) => CallError::DeadlineExceeded,
+            CallFailure::Rejected(CallRejected::UnknownConnection(_)) => {
+                CallError::ConnectionLost(SessionError::LocallyClosed)
+            }
+            CallFailure::Rejected(CallRejected::Closed(e)) | CallFailure::Lost(e) => {
+                CallError::ConnectionLost(e)
+            }
+        }
+    }
+}
+
+/// Facts about a session fixed at the handshake.
+#[derive(Debug, Clone)]
+pub(crate) struct SessionInfo {
+    pub(crate) limits: Limits,
+    pub(crate) session_key: Option<[u8; 16]>,
+    pub(crate) peer: String,
+}
+
+/// Bytes of a `Data` message besides the payload: tag, conn, channel and length varints.
+const DATA_OVERHEAD: usize = 1 + 10 + 10 + 5;
+
+/// Shared between a bound sender and the driver: the credit and why the channel failed.
+#[derive(Debug)]
+pub(crate) struct SenderState {
+    pub(crate) credit: Semaphore,
+    failure: Mutex<Option<ChannelError>>,
+}
+
+impl SenderState {
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(SenderState {
+            credit: Semaphore::new(0),
+            failure: Mutex::new(None),
+        })
+    }
+
+    /// Ends the channel for the sender: pending and future sends fail with `error`.
+    pub(crate) fn fail(&self, error: ChannelError) {
+        if let Ok(mut f) = self.failure.lock() {
+            f.get_or_insert(error);
+        }
+        self.credit.close();
+    }
+
+    pub(crate) fn add_credit(&self, n: u64) {
+        let n = usize::try_from(n)
+            .unwrap_or(usize::MAX)
+            .min(Semaphore::MAX_PERMITS - self.credit.available_permits());
+        self.credit.add_permits(n);
+    }
+
+    fn failure(&self) -> ChannelError {
+        self.failure
+            .lock()
+            .ok()
+            .and_then(|f| f.clone())
+            .unwrap_or(ChannelError::ConnectionLost(SessionError::LocallyClosed))
+    }
+}
+
+/// The sending side of a wire channel (untyped).
+#[derive(Debug)]
+pub(crate) struct WireTx {
+    channel: u64,
+    commands: mpsc::UnboundedSender<Command>,
+    state: Arc<SenderState>,
+    max_frame: u32,
+}
+
+impl WireTx {
+    pub(crate) fn new(
+        channel: u64,
+        commands: mpsc::UnboundedSender<Command>,
+        state: Arc<SenderState>,
+        max_frame: u32,
+    ) -> Self {
+        WireTx {
+            channel,
+            commands,
+            state,
+            max_frame,
+        }
+    }
+
+    pub(crate) async fn send(&self, payload: Vec<u8>) -> Result<(), ChannelError> {
+        if payload.len() + DATA_OVERHEAD > self.max_frame as usize {
+            return Err(ChannelError::TooLarge {
+                len: payload.len() + DATA_OVERHEAD,
+                max: self.max_frame,
+            });
+        }
+        match self.state.credit.acquire().await {
+            Ok(permit) => permit.forget(),
+            Err(_) => return Err(self.state.failure()),
+        }
+        self.commands
+            .send(Command::ChannelData {
+                channel: self.channel,
+                payload,
+            })
+            .map_err(|_| ChannelError::ConnectionLost(SessionError::LocallyClosed))
+    }
+}
+
+impl WireTx {
+    /// Items that may be sent now without waiting.
+    pub(crate) fn credit(&self) -> usize {
+        self.state.credit.available_permits()
+    }
+}
+
+impl Drop for WireTx {
+    fn drop(&mut self) {
+        let _ = self.commands.send(Command::ChannelClose {
+            channel: self.channel,
+        });
+    }
+}
+
+/// The receiving side of a wire channel (untyped).
+#[derive(Debug)]
+pub(crate) struct WireRx {
+    channel: u64,
+    commands: mpsc::UnboundedSender<Command>,
+    items: mpsc::UnboundedReceiver<Result<Vec<u8>, ChannelError>>,
+    /// Items consumed since the last credit grant.
+    consumed: u32,
+    /// Grant credit back once this many items were consumed.
+    grant_every: u32,
+    finished: bool,
+}
+
+impl WireRx {
+    pub(crate) fn new(
+        channel: u64,
+        commands: mpsc::UnboundedSender<Command>,
+        items: mpsc::UnboundedReceiver<Result<Vec<u8>, ChannelError>>,
+        initial_credit: u32,
+    ) -> Self {
+        // Granting in batches of half the window keeps the producer busy without a Credit per item.
+        WireRx {
+            channel,
+            commands,
+            items,
+            consumed: 0,
+            grant_every: (initial_credit / 2).max(1),
+            finished: false,
+        }
+    }
+
+    pub(crate) fn poll_recv(
+        &mut self,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<Result<Option<Vec<u8>>, ChannelError>> {
+        if self.finished {
+            return Poll::Ready(Ok(None));
+        }
+        match self.items.poll_recv(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Some(Ok(item))) => {
+                self.consumed += 1;
+                if self.consumed >= self.grant_every {
+                    let _ = self.commands.send(Command::ChannelCredit {
+                        channel: self.channel,
+                        n: self.consumed,
+                    });
+                    self.consumed = 0;
+                }
+                Poll::Ready(Ok(Some(item)))
+            }
+            Poll::Ready(Some(Err(e))) => {
+                self.finished = true;
+                Poll::Ready(Err(e))
+            }
+            Poll::Ready(None) => {
+                self.finished = true;
+                Poll::Ready(Ok(None))
+            }
+        }
+    }
+
+    pub(crate) fn buffered(&self) -> usize {
+        self.items.len()
+    }
+}
+
+impl Drop for WireRx {
+    fn drop(&mut self) {
+        if !self.finished {
+            let _ = self.commands.send(Command::ChannelReset {
+                channel: self.channel,
+            });
+        }
+    }
+}
+
