@@ -188,11 +188,9 @@ impl<T> Tx<T> {
     pub fn credit(&self) -> usize {
         match &self.inner {
             Some(TxInner::Wire(w)) => w.credit(),
-            Some(TxInner::Paired { half, .. }) => half
-                .pairing
-                .tx_end
-                .get()
-                .map_or(0, WireTx::credit),
+            Some(TxInner::Paired { half, .. }) => {
+                half.pairing.tx_end.get().map_or(0, WireTx::credit)
+            }
             None => 0,
         }
     }

@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use roam_core::{MethodDescriptor, ServiceDescriptor};
 
-use crate::inbox::{WireRx, WireTx};
 use crate::connection::Connection;
+use crate::inbox::{WireRx, WireTx};
 use crate::metadata::{Metadata, MetadataValue};
 use crate::schemas::{LocalSchema, RemoteSchema};
 

@@ -128,4 +128,3 @@ pub enum ChannelError {
     #[error("this channel end already belongs to a call; create a new pair with roam::channel()")]
     AlreadyBound,
 }
-

@@ -55,12 +55,12 @@ mod schemas;
 mod server;
 pub mod transport;
 
+/// Call metadata (from `roam-proto`).
+use roam_proto::metadata;
 /// The protocol state machine (from `roam-proto`): no I/O, no clock.
 pub use roam_proto::session;
 /// Protocol messages and their bytes (from `roam-proto`).
 pub use roam_proto::wire;
-/// Call metadata (from `roam-proto`).
-use roam_proto::metadata;
 
 pub use channel::{ChannelArg, ReceiveBinding, Rx, SendBinding, Tx, channel};
 pub use connection::{Call, Connection, Reply};
@@ -69,9 +69,9 @@ pub use dispatch::{Dispatch, DuplicateMethod, Router};
 pub use driver::{MAX_WRITE_BACKLOG, SessionOptions};
 pub use error::{CallError, ChannelError, ProtocolViolation, RemoteError, SessionError, TimedOut};
 pub use metadata::{Metadata, MetadataValue};
-pub use roam_proto::session::Keepalive;
 pub use roam_core::{ArgDescriptor, MethodDescriptor, ServiceDescriptor, method_id};
 pub use roam_macros::service;
+pub use roam_proto::session::Keepalive;
 pub use server::{
     ConnectError, Connector, Server, ServerHandle, connect, memory_pair, memory_pair_with,
 };

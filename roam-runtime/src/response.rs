@@ -5,8 +5,8 @@
 
 use facet::Facet;
 
-pub use roam_proto::response::{incompatible, remote};
 use roam_proto::response::{ERR, INCOMPATIBLE, OK, USER};
+pub use roam_proto::response::{incompatible, remote};
 
 use crate::codec;
 use crate::error::{CallError, RemoteError};

@@ -170,47 +170,47 @@ impl RemoteSchemaExt for RemoteSchema {
 }
 
 fn translation(
-        remote: &RemoteSchema,
-        part: Part,
-        writer: &Schema,
-        reader: &'static Shape,
-    ) -> CachedTranslation {
-        let key = (shape_key(reader), part);
-        let Some(cache) = translations(remote) else {
-            return Translation::compile(writer, reader)
-                .map(Arc::new)
-                .map_err(|e| e.to_string());
-        };
-        if let Some(found) = cached_translation(cache, key) {
-            return found;
-        }
-        // Compiled without holding the lock: other calls of the method keep running meanwhile
-        // (at worst two compile the same plan once each).
-        let compiled = Translation::compile(writer, reader)
+    remote: &RemoteSchema,
+    part: Part,
+    writer: &Schema,
+    reader: &'static Shape,
+) -> CachedTranslation {
+    let key = (shape_key(reader), part);
+    let Some(cache) = translations(remote) else {
+        return Translation::compile(writer, reader)
             .map(Arc::new)
             .map_err(|e| e.to_string());
-        let mut cache = match cache.0.lock() {
-            Ok(cache) => cache,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        if let Some((_, existing)) = cache.iter().find(|(k, _)| *k == key) {
-            return existing.clone();
-        }
-        if cache.len() < MAX_TRANSLATIONS_PER_SCHEMA {
-            cache.push((key, compiled.clone()));
-        }
-        compiled
+    };
+    if let Some(found) = cached_translation(cache, key) {
+        return found;
     }
+    // Compiled without holding the lock: other calls of the method keep running meanwhile
+    // (at worst two compile the same plan once each).
+    let compiled = Translation::compile(writer, reader)
+        .map(Arc::new)
+        .map_err(|e| e.to_string());
+    let mut cache = match cache.0.lock() {
+        Ok(cache) => cache,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    if let Some((_, existing)) = cache.iter().find(|(k, _)| *k == key) {
+        return existing.clone();
+    }
+    if cache.len() < MAX_TRANSLATIONS_PER_SCHEMA {
+        cache.push((key, compiled.clone()));
+    }
+    compiled
+}
 
 fn cached_translation(cache: &Translations, key: (usize, Part)) -> Option<CachedTranslation> {
-        let cache = match cache.0.lock() {
-            Ok(cache) => cache,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        cache
-            .iter()
-            .find(|(k, _)| *k == key)
-            .map(|(_, t)| t.clone())
+    let cache = match cache.0.lock() {
+        Ok(cache) => cache,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    cache
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, t)| t.clone())
 }
 
 /// Decodes `bytes` through a compiled translation, with the runtime's codec error.

@@ -109,7 +109,7 @@ async fn a_deadline_stops_a_handler_that_never_returns() {
     assert_eq!(echo.hanging.load(Ordering::SeqCst), 0);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn dropping_a_call_cancels_the_handler() {
     let echo = Echo::default();
     let conn = pair(echo.clone()).await;

@@ -62,7 +62,7 @@ pub trait Notebook {
 #[derive(Default)]
 pub struct Calc {
     /// Handlers of `slow` running now.
-    pub running: AtomicUsize,
+    pub running: Gauge,
     /// Most handlers of `slow` seen running at once.
     pub peak: AtomicUsize,
 }
@@ -103,10 +103,10 @@ impl Calculator for Arc<Calc> {
     }
 
     async fn slow(&self, millis: u64) -> u64 {
-        let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+        let now = self.running.add(1);
         self.peak.fetch_max(now, Ordering::SeqCst);
+        let _running = Running(&self.running);
         tokio::time::sleep(Duration::from_millis(millis)).await;
-        self.running.fetch_sub(1, Ordering::SeqCst);
         millis
     }
 
@@ -214,14 +214,49 @@ pub struct Streams {
     /// Released by the test to let `stall` start reading.
     pub go: tokio::sync::Notify,
     /// `hang` handlers currently running.
-    pub hanging: AtomicUsize,
+    pub hanging: Gauge,
 }
 
-/// Decrements a counter when dropped: how a handler observes that it was stopped.
-struct Running<'a>(&'a AtomicUsize);
+/// A count that tests can wait on without polling: handlers move it, tests await a value.
+#[derive(Debug, Default)]
+pub struct Gauge(tokio::sync::watch::Sender<usize>);
+
+impl Gauge {
+    /// Adds `n` (may be negative through [`Gauge::sub`]); returns the new value.
+    pub fn add(&self, n: usize) -> usize {
+        let mut now = 0;
+        self.0.send_modify(|v| {
+            *v += n;
+            now = *v;
+        });
+        now
+    }
+
+    /// Subtracts `n`.
+    pub fn sub(&self, n: usize) {
+        self.0.send_modify(|v| *v = v.saturating_sub(n));
+    }
+
+    /// The current value.
+    pub fn get(&self) -> usize {
+        *self.0.borrow()
+    }
+
+    /// Waits until the value is `want`. The 60 s bound only turns a hang into a failure; it is
+    /// not a timing assertion.
+    pub async fn reaches(&self, want: usize) -> bool {
+        let mut rx = self.0.subscribe();
+        tokio::time::timeout(Duration::from_secs(60), rx.wait_for(|v| *v == want))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+}
+
+/// Decrements a gauge when dropped: how a handler observes that it was stopped.
+struct Running<'a>(&'a Gauge);
 impl Drop for Running<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+        self.0.sub(1);
     }
 }
 
@@ -261,7 +296,7 @@ impl Streamer for Arc<Streams> {
     }
 
     async fn hang(&self) {
-        self.hanging.fetch_add(1, Ordering::SeqCst);
+        self.hanging.add(1);
         let _running = Running(&self.hanging);
         std::future::pending::<()>().await
     }
@@ -302,15 +337,4 @@ pub async fn stream_fixture(
             (streams, conn, Some(server))
         }
     }
-}
-
-/// Polls `cond` every few milliseconds, up to ten seconds; returns whether it became true.
-pub async fn eventually(mut cond: impl FnMut() -> bool) -> bool {
-    for _ in 0..2000 {
-        if cond() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    cond()
 }

@@ -4,7 +4,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use roam::{CallError, Limits};
-use roam_tests::{CalculatorClient, StreamerClient, Transport, eventually, stream_fixture};
+use roam_tests::{CalculatorClient, StreamerClient, Transport, stream_fixture};
 
 #[tokio::test]
 async fn dropping_a_call_stops_the_handler() {
@@ -15,13 +15,10 @@ async fn dropping_a_call_stops_the_handler() {
             let client = client.clone();
             async move { client.hang().await }
         });
-        assert!(
-            eventually(|| streams.hanging.load(Ordering::SeqCst) == 1).await,
-            "handler started"
-        );
+        assert!(streams.hanging.reaches(1).await, "handler started");
         call.abort();
         assert!(
-            eventually(|| streams.hanging.load(Ordering::SeqCst) == 0).await,
+            streams.hanging.reaches(0).await,
             "handler stopped after cancel"
         );
         // The session is unaffected.
@@ -45,7 +42,7 @@ async fn a_deadline_fails_the_call_and_stops_the_handler() {
         let got = client.hang().with_timeout(Duration::from_millis(50)).await;
         assert!(matches!(got, Err(CallError::DeadlineExceeded)), "{got:?}");
         assert!(
-            eventually(|| streams.hanging.load(Ordering::SeqCst) == 0).await,
+            streams.hanging.reaches(0).await,
             "handler stopped at the deadline"
         );
     }

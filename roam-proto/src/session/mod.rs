@@ -569,8 +569,7 @@ impl Session {
         };
         match side {
             Side::Outgoing => {
-                let sent = if let Some(pos) = conn.waiting.iter().position(|w| w.started.id == id)
-                {
+                let sent = if let Some(pos) = conn.waiting.iter().position(|w| w.started.id == id) {
                     if let Some(w) = conn.waiting.remove(pos) {
                         for channel in w.started.channels {
                             conn.channels.forget_queued(channel);

@@ -49,6 +49,9 @@ use crate::session::{
 };
 use crate::transport::{Link, LinkWriter};
 
+#[cfg(test)]
+mod tests;
+
 /// Most bytes queued for writing before the session is ended as unable to keep up.
 pub const MAX_WRITE_BACKLOG: usize = 64 * 1024 * 1024;
 /// Frames read ahead of the driver.
@@ -382,11 +385,10 @@ impl Driver {
             Some(Err(FrameError::Io(e))) => {
                 self.session.handle_link_closed(now, None, e.to_string())
             }
-            None => self.session.handle_link_closed(
-                now,
-                None,
-                "the peer closed the connection".into(),
-            ),
+            None => {
+                self.session
+                    .handle_link_closed(now, None, "the peer closed the connection".into())
+            }
         }
     }
 

@@ -1,0 +1,295 @@
+//! The driver on tokio's paused clock over an in-memory link, against a scripted raw peer:
+//! keepalive, the handshake timeout, and bounded shutdown when the peer stops reading or a
+//! handler never returns. Virtual time makes "within N seconds" exact and instant to test.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use roam_core::{MethodDescriptor, ServiceDescriptor};
+use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio_util::sync::CancellationToken;
+
+use super::*;
+use crate::dispatch::Dispatch;
+use crate::framing::{FrameCodec, MaxFrame};
+use crate::session::Keepalive;
+use crate::transport::{LinkReader, duplex_link};
+use crate::wire::{self, Hello, Limits, Message, PROTOCOL_VERSION, Request, Response};
+use crate::{BoxFuture, Connector, Router};
+
+static PROBE: ServiceDescriptor = ServiceDescriptor {
+    name: "Probe",
+    doc: "",
+    methods: &[
+        MethodDescriptor {
+            name: "big",
+            doc: "",
+            id: 1,
+            args: &[],
+            returns: "Vec<u8>",
+            error: None,
+        },
+        MethodDescriptor {
+            name: "hang",
+            doc: "",
+            id: 2,
+            args: &[],
+            returns: "()",
+            error: None,
+        },
+    ],
+};
+
+/// `big` answers 64 KiB; `hang` never returns.
+struct Probe;
+
+impl Dispatch for Probe {
+    fn descriptor(&self) -> &'static ServiceDescriptor {
+        &PROBE
+    }
+
+    fn dispatch(&self, cx: Context, _payload: Vec<u8>) -> BoxFuture<'static, Vec<u8>> {
+        Box::pin(async move {
+            match cx.method_id() {
+                1 => crate::__private::ok_response(&cx, &vec![7u8; 64 * 1024]),
+                _ => std::future::pending().await,
+            }
+        })
+    }
+}
+
+/// The far end of a link, speaking raw frames.
+struct RawPeer {
+    reader: FramedRead<LinkReader, FrameCodec>,
+    writer: FramedWrite<LinkWriter, FrameCodec>,
+}
+
+impl RawPeer {
+    fn new(link: Link) -> Self {
+        let codec = FrameCodec::new(MaxFrame::new(Limits::default().max_frame_size));
+        RawPeer {
+            reader: FramedRead::new(link.reader, codec.clone()),
+            writer: FramedWrite::new(link.writer, codec),
+        }
+    }
+
+    async fn send(&mut self, msg: &Message) {
+        let body = wire::encode(msg).expect("test messages encode");
+        self.writer
+            .send(Bytes::from(body))
+            .await
+            .expect("the link is up");
+    }
+
+    async fn recv(&mut self) -> Option<Message> {
+        let frame = self.reader.next().await?.ok()?;
+        Some(wire::decode(&frame).expect("the driver sends valid messages"))
+    }
+
+    async fn hello(&mut self, session_key: Option<[u8; 16]>) {
+        self.send(&Message::Hello(Hello {
+            version: PROTOCOL_VERSION,
+            limits: Limits::default(),
+            session_key,
+            resume: None,
+        }))
+        .await;
+    }
+
+    fn request(id: u64, method_id: u64) -> Message {
+        Message::Request(Request {
+            conn: 0,
+            id,
+            method_id,
+            metadata: Metadata::new(),
+            channels: vec![],
+            timeout_micros: None,
+            payload: vec![],
+        })
+    }
+}
+
+fn options(config: SessionConfig) -> SessionOptions {
+    SessionOptions {
+        config,
+        router: Arc::new(Router::new().with(Probe)),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_peer_that_stops_answering_pings_is_dropped_within_interval_plus_timeout() {
+    let keepalive = Keepalive {
+        interval: Duration::from_secs(5),
+        timeout: Duration::from_secs(3),
+    };
+    let (ours, theirs) = duplex_link();
+    let mut peer = RawPeer::new(theirs);
+    let config = SessionConfig {
+        keepalive: Some(keepalive),
+        ..SessionConfig::default()
+    };
+    let (handshake, ()) = tokio::join!(
+        start(
+            ours,
+            Role::Initiator,
+            options(config),
+            CancellationToken::new()
+        ),
+        async {
+            assert!(matches!(peer.recv().await, Some(Message::Hello(_))));
+            peer.hello(Some([1; 16])).await;
+        }
+    );
+    let (running, task) = handshake.expect("handshake");
+    let established = tokio::time::Instant::now();
+    // The peer reads (so writes never block) but never answers.
+    let pings = tokio::spawn(async move {
+        let mut pings = 0;
+        while let Some(msg) = peer.recv().await {
+            if matches!(msg, Message::Ping { .. }) {
+                pings += 1;
+            }
+        }
+        pings
+    });
+    let error = running.connection.closed().await;
+    let took = established.elapsed();
+    assert_eq!(
+        error,
+        SessionError::TimedOut(crate::error::TimedOut::Keepalive(keepalive.timeout))
+    );
+    assert!(error.to_string().contains("keepalive"), "{error}");
+    assert!(
+        took <= keepalive.interval + keepalive.timeout,
+        "noticed after {took:?}"
+    );
+    task.await.expect("the session task ends");
+    assert_eq!(pings.await.expect("peer task"), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_peer_that_answers_pings_keeps_the_session_for_hours() {
+    let keepalive = Connector::new().keepalive(Some(Keepalive {
+        interval: Duration::from_secs(2),
+        timeout: Duration::from_secs(1),
+    }));
+    let (client, server) = crate::memory_pair_with(keepalive.clone(), keepalive.serve(Probe))
+        .await
+        .expect("handshake");
+    tokio::time::sleep(Duration::from_secs(3 * 3600)).await;
+    assert!(!client.is_closed() && !server.is_closed());
+    let got: Result<Vec<u8>, crate::CallError<std::convert::Infallible>> =
+        client.call(&PROBE.methods[0], &()).await;
+    assert_eq!(got.expect("the session still serves").len(), 64 * 1024);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_missing_hello_is_a_handshake_timeout() {
+    let (ours, theirs) = duplex_link();
+    let config = SessionConfig {
+        handshake_timeout: Duration::from_secs(4),
+        ..SessionConfig::default()
+    };
+    let started = tokio::time::Instant::now();
+    let result = start(
+        ours,
+        Role::Initiator,
+        options(config),
+        CancellationToken::new(),
+    )
+    .await;
+    match result {
+        Err(SessionError::TimedOut(crate::error::TimedOut::Handshake(after))) => {
+            assert_eq!(after, Duration::from_secs(4))
+        }
+        Err(other) => panic!("expected a handshake timeout, got {other}"),
+        Ok(_) => panic!("expected a handshake timeout, got a session"),
+    }
+    assert!(started.elapsed() <= Duration::from_secs(4) + Duration::from_millis(10));
+    drop(theirs);
+}
+
+/// An acceptor-side session with a raw client that has done its handshake.
+async fn served(config: SessionConfig) -> (RawPeer, JoinHandle<()>, CancellationToken) {
+    let (ours, theirs) = duplex_link();
+    let mut peer = RawPeer::new(theirs);
+    let shutdown = CancellationToken::new();
+    let (handshake, ()) = tokio::join!(
+        start(ours, Role::Acceptor, options(config), shutdown.clone()),
+        async {
+            peer.hello(None).await;
+            assert!(matches!(peer.recv().await, Some(Message::Hello(_))));
+        }
+    );
+    let (running, task) = handshake.expect("handshake");
+    drop(running);
+    (peer, task, shutdown)
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_is_bounded_when_the_peer_stops_reading() {
+    let config = SessionConfig {
+        drain_grace: Duration::from_secs(5),
+        close_linger: Duration::from_secs(2),
+        keepalive: None,
+        ..SessionConfig::default()
+    };
+    let (mut peer, task, shutdown) = served(config.clone()).await;
+    // 64 answers of 64 KiB each: far more than the in-memory pipe holds, and never read.
+    for i in 0..64 {
+        peer.send(&RawPeer::request(2 * i + 1, 1)).await;
+    }
+    // Let the server answer until its writer is stuck on the full pipe.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = tokio::time::Instant::now();
+    shutdown.cancel();
+    // A regression would hang here forever; on the paused clock this guard fails it instead.
+    tokio::time::timeout(Duration::from_secs(600), task)
+        .await
+        .expect("shutdown finished")
+        .expect("the session task ends");
+    let took = started.elapsed();
+    assert!(
+        took <= config.drain_grace + config.close_linger,
+        "shutdown took {took:?}"
+    );
+    drop(peer);
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_is_bounded_when_a_handler_never_returns() {
+    let config = SessionConfig {
+        drain_grace: Duration::from_secs(5),
+        keepalive: None,
+        ..SessionConfig::default()
+    };
+    let (mut peer, task, shutdown) = served(config.clone()).await;
+    peer.send(&RawPeer::request(1, 2)).await;
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let started = tokio::time::Instant::now();
+    shutdown.cancel();
+    // The hung call is answered `Unavailable` when the grace ends, then the session says
+    // Goodbye.
+    let mut answered = None;
+    let mut goodbye = None;
+    while let Ok(Some(msg)) = tokio::time::timeout(Duration::from_secs(600), peer.recv()).await {
+        match msg {
+            Message::Response(Response { id, payload, .. }) => {
+                answered = Some((id, payload, started.elapsed()))
+            }
+            Message::Goodbye { reason } => goodbye = Some(reason),
+            _ => {}
+        }
+    }
+    let (id, payload, at) = answered.expect("the hung call was answered");
+    assert_eq!(id, 1);
+    assert_eq!(payload, response::remote(RemoteError::Unavailable));
+    assert_eq!(at, config.drain_grace);
+    assert_eq!(goodbye.as_deref(), Some("shutting down"));
+    tokio::time::timeout(Duration::from_secs(600), task)
+        .await
+        .expect("shutdown finished")
+        .expect("the session task ends");
+    assert!(started.elapsed() <= config.drain_grace + config.close_linger);
+}
