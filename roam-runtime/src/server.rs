@@ -43,6 +43,41 @@ pub enum ConnectError {
     },
 }
 
+/// The session settings [`Connector`] and [`Server`] share, written once: both keep them in
+/// `self.options: SessionOptions`.
+macro_rules! session_settings {
+    () => {
+        /// Sets all announced limits at once (frame size, initial channel credit, concurrent
+        /// requests); the effective limits are the minimum of both sides'.
+        pub fn limits(mut self, limits: Limits) -> Self {
+            self.options.config.limits = limits;
+            self
+        }
+
+        /// How long the peer may take to complete the handshake (default 10 s); then the
+        /// session fails with [`SessionError::TimedOut`].
+        pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+            self.options.config.handshake_timeout = timeout;
+            self
+        }
+
+        /// Keepalive pings, or `None` for none (default [`Keepalive::DEFAULT`]: a ping every
+        /// 15 s, answered within 20 s). A peer that stops answering ends the session with
+        /// [`SessionError::TimedOut`].
+        pub fn keepalive(mut self, keepalive: Option<Keepalive>) -> Self {
+            self.options.config.keepalive = keepalive;
+            self
+        }
+
+        /// How long a closing session's final frames (its `Goodbye`) may take to reach a peer
+        /// that reads slowly or not at all, before the link is dropped (default 2 s).
+        pub fn close_linger(mut self, linger: Duration) -> Self {
+            self.options.config.close_linger = linger;
+            self
+        }
+    };
+}
+
 /// Options for the connecting side of a session.
 ///
 /// ```no_run
@@ -70,11 +105,7 @@ impl Connector {
         self
     }
 
-    /// Sets all announced limits at once.
-    pub fn limits(mut self, limits: Limits) -> Self {
-        self.options.config.limits = limits;
-        self
-    }
+    session_settings!();
 
     /// Largest frame accepted from the peer.
     pub fn max_frame_size(mut self, bytes: u32) -> Self {
@@ -85,27 +116,6 @@ impl Connector {
     /// Calls from the peer served at once; more get `Overloaded`.
     pub fn max_concurrent_requests(mut self, n: u32) -> Self {
         self.options.config.limits.max_concurrent_requests = n;
-        self
-    }
-
-    /// How long to wait for the peer's `Hello` (default 10 s).
-    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
-        self.options.config.handshake_timeout = timeout;
-        self
-    }
-
-    /// Keepalive pings, or `None` for none (default [`Keepalive::DEFAULT`]: a ping every 15 s,
-    /// answered within 20 s). A peer that stops answering ends the session with
-    /// [`SessionError::TimedOut`].
-    pub fn keepalive(mut self, keepalive: Option<Keepalive>) -> Self {
-        self.options.config.keepalive = keepalive;
-        self
-    }
-
-    /// How long the final frames (the `Goodbye`) may take to reach the peer when the session
-    /// closes (default 2 s).
-    pub fn close_linger(mut self, linger: Duration) -> Self {
-        self.options.config.close_linger = linger;
         self
     }
 
@@ -202,37 +212,12 @@ impl Server {
         &self.url
     }
 
-    /// Limits announced to every client.
-    pub fn limits(mut self, limits: Limits) -> Self {
-        self.options.config.limits = limits;
-        self
-    }
-
-    /// How long a client may take to complete the handshake (default 10 s).
-    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
-        self.options.config.handshake_timeout = timeout;
-        self
-    }
-
-    /// Keepalive pings on every session, or `None` for none (default
-    /// [`Keepalive::DEFAULT`]). A client that stops answering is dropped with
-    /// [`SessionError::TimedOut`].
-    pub fn keepalive(mut self, keepalive: Option<Keepalive>) -> Self {
-        self.options.config.keepalive = keepalive;
-        self
-    }
+    session_settings!();
 
     /// How long [`ServerHandle::shutdown`] lets calls in flight run before stopping their
     /// handlers and answering them `Unavailable` (default 30 s).
     pub fn shutdown_grace(mut self, grace: Duration) -> Self {
         self.options.config.drain_grace = grace;
-        self
-    }
-
-    /// How long a closing session's final frames may take to reach a peer that reads slowly or
-    /// not at all, before the link is dropped (default 2 s).
-    pub fn close_linger(mut self, linger: Duration) -> Self {
-        self.options.config.close_linger = linger;
         self
     }
 

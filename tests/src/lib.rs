@@ -309,6 +309,17 @@ pub async fn stream_fixture(
 ) -> (Arc<Streams>, Connection, Option<ServerHandle>) {
     let streams = Arc::new(Streams::default());
     let router = Router::new().with(StreamerDispatcher::new(streams.clone()));
+    let (conn, server) = serve_on(transport, limits, router).await;
+    (streams, conn, server)
+}
+
+/// Serves `router` on `transport` (both sides announcing `limits`) and connects a client
+/// session to it; the server handle is `None` for the in-memory transport.
+pub async fn serve_on(
+    transport: Transport,
+    limits: roam::Limits,
+    router: Router,
+) -> (Connection, Option<ServerHandle>) {
     match transport {
         Transport::Memory => {
             let (conn, _server_side) = roam::memory_pair_with(
@@ -317,7 +328,7 @@ pub async fn stream_fixture(
             )
             .await
             .expect("in-memory handshake");
-            (streams, conn, None)
+            (conn, None)
         }
         Transport::Tcp | Transport::Unix => {
             let url = match transport {
@@ -334,7 +345,7 @@ pub async fn stream_fixture(
                 .connect(server.local_url())
                 .await
                 .expect("connect");
-            (streams, conn, Some(server))
+            (conn, Some(server))
         }
     }
 }

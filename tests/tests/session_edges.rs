@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use roam::wire::{Hello, Limits, Message, PROTOCOL_VERSION, Request};
-use roam::{CallError, Connection, Connector, Context, Server, ServerHandle};
-use roam_tests::{Notebook, NotebookClient, NotebookDispatcher, Transport, unique_socket_path};
+use roam::{CallError, Connection, Connector, Context, Router, Server, ServerHandle};
+use roam_tests::{Notebook, NotebookClient, NotebookDispatcher, Transport, serve_on};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Notify;
 
@@ -55,36 +55,8 @@ async fn edges(transport: Transport) -> (EdgesClient, Option<ServerHandle>, Conn
         max_frame_size: FRAME,
         ..Limits::default()
     };
-    let (conn, server) = match transport {
-        Transport::Memory => {
-            let (conn, _server_side) = roam::memory_pair_with(
-                Connector::new().limits(limits),
-                Connector::new()
-                    .limits(limits)
-                    .serve(EdgesDispatcher::new(E)),
-            )
-            .await
-            .expect("in-memory handshake");
-            (conn, None)
-        }
-        Transport::Tcp | Transport::Unix => {
-            let url = match transport {
-                Transport::Tcp => "tcp://127.0.0.1:0".to_owned(),
-                _ => format!("unix://{}", unique_socket_path().display()),
-            };
-            let server = Server::bind(&url)
-                .await
-                .expect("bind")
-                .limits(limits)
-                .serve(EdgesDispatcher::new(E));
-            let conn = Connector::new()
-                .limits(limits)
-                .connect(server.local_url())
-                .await
-                .expect("connect");
-            (conn, Some(server))
-        }
-    };
+    let router = Router::new().with(EdgesDispatcher::new(E));
+    let (conn, server) = serve_on(transport, limits, router).await;
     (EdgesClient::new(conn.clone()), server, conn)
 }
 

@@ -425,15 +425,7 @@ fn announced_schemas_travel_with_the_requests_and_responses_that_follow() {
 #[test]
 fn invalid_schema_bytes_end_the_session_naming_the_rule() {
     let (mut s, now) = established_server(Limits::default());
-    s.handle_frame(
-        now,
-        &encode(&Message::Schema(SchemaAnnouncement {
-            conn: 0,
-            method_id: 1,
-            kind: SchemaKind::Args,
-            schema: vec![0x01, 0x7f],
-        })),
-    );
+    s.handle_frame(now, &args_schema_frame(1, vec![0x01, 0x7f]));
     assert!(goodbye_reason(&mut s).unwrap().starts_with("bad-schema"));
 }
 
@@ -443,15 +435,7 @@ fn a_peer_cannot_grow_the_schema_table_without_bound() {
     let (mut s, now) = established_server(Limits::default());
     let canonical = Schema::Primitive(PrimitiveKind::U8).to_canonical_bytes();
     for method_id in 0..=MAX_REMOTE_SCHEMAS as u64 {
-        s.handle_frame(
-            now,
-            &encode(&Message::Schema(SchemaAnnouncement {
-                conn: 0,
-                method_id,
-                kind: SchemaKind::Args,
-                schema: canonical.clone(),
-            })),
-        );
+        s.handle_frame(now, &args_schema_frame(method_id, canonical.clone()));
     }
     assert!(
         goodbye_reason(&mut s)
@@ -490,15 +474,7 @@ fn a_type_without_a_schema_withdraws_the_one_announced_before() {
 #[test]
 fn oversized_schemas_are_refused() {
     let (mut s, now) = established_server(Limits::default());
-    s.handle_frame(
-        now,
-        &encode(&Message::Schema(SchemaAnnouncement {
-            conn: 0,
-            method_id: 1,
-            kind: SchemaKind::Args,
-            schema: vec![0; MAX_SCHEMA_BYTES + 1],
-        })),
-    );
+    s.handle_frame(now, &args_schema_frame(1, vec![0; MAX_SCHEMA_BYTES + 1]));
     assert!(goodbye_reason(&mut s).unwrap().starts_with("bad-schema"));
 }
 
@@ -511,15 +487,7 @@ fn the_peers_schemas_are_bounded_in_total_bytes() {
         Schema::tuple(vec![Schema::Primitive(PrimitiveKind::U8); 30_000]).to_canonical_bytes();
     assert!(big.len() <= MAX_SCHEMA_BYTES);
     for method_id in 0..(MAX_SCHEMA_TABLE_BYTES / big.len() + 1) as u64 {
-        s.handle_frame(
-            now,
-            &encode(&Message::Schema(SchemaAnnouncement {
-                conn: 0,
-                method_id,
-                kind: SchemaKind::Args,
-                schema: big.clone(),
-            })),
-        );
+        s.handle_frame(now, &args_schema_frame(method_id, big.clone()));
     }
     assert!(goodbye_reason(&mut s).unwrap().starts_with("bad-schema"));
 }
@@ -561,4 +529,14 @@ fn a_schema_the_peers_frames_cannot_carry_is_withdrawn_not_sent() {
         "sent, then withdrawn"
     );
     assert!(sent.iter().all(|f| f.len() <= 128));
+}
+
+/// A `Schema` message announcing `schema` as the arguments of `method_id`.
+fn args_schema_frame(method_id: u64, schema: Vec<u8>) -> Vec<u8> {
+    encode(&Message::Schema(SchemaAnnouncement {
+        conn: 0,
+        method_id,
+        kind: SchemaKind::Args,
+        schema,
+    }))
 }

@@ -275,15 +275,11 @@ fn a_waiting_call_whose_deadline_passes_is_never_sent() {
 fn over_limit_metadata_is_refused_at_the_caller_and_the_session_stays_up() {
     let mut p = Pair::new(Limits::default(), Limits::default());
     Pair::events(&mut p.client);
-    let mut metadata = Metadata::new();
-    for i in 0..=Metadata::MAX_ENTRIES {
-        metadata.insert(format!("k{i}"), "v");
-    }
     let refused = p.client.call(
         p.now,
         ROOT,
         OutgoingCall {
-            metadata,
+            metadata: oversized_metadata(),
             ..call(1)
         },
     );
@@ -312,16 +308,9 @@ fn over_limit_metadata_is_refused_at_the_caller_and_the_session_stays_up() {
 
 #[test]
 fn over_limit_response_metadata_becomes_internal() {
-    let mut p = Pair::new(Limits::default(), Limits::default());
-    Pair::events(&mut p.client);
-    let id = p.client.call(p.now, ROOT, call(1)).unwrap().id;
-    p.drive();
-    Pair::events(&mut p.server);
-    let mut metadata = Metadata::new();
-    for i in 0..=Metadata::MAX_ENTRIES {
-        metadata.insert(format!("k{i}"), "v");
-    }
-    p.server.respond(p.now, ROOT, id, metadata, vec![0], None);
+    let (mut p, id) = pair_with_a_call(Limits::default(), Limits::default());
+    p.server
+        .respond(p.now, ROOT, id, oversized_metadata(), vec![0], None);
     p.drive();
     assert!(matches!(
         &Pair::events(&mut p.client)[..],
@@ -333,10 +322,7 @@ fn over_limit_response_metadata_becomes_internal() {
 
 #[test]
 fn response_metadata_travels_to_the_caller() {
-    let mut p = Pair::new(Limits::default(), Limits::default());
-    Pair::events(&mut p.client);
-    let id = p.client.call(p.now, ROOT, call(1)).unwrap().id;
-    p.drive();
+    let (mut p, id) = pair_with_a_call(Limits::default(), Limits::default());
     let mut metadata = Metadata::new();
     metadata.insert("served-by", "node-3");
     p.server
@@ -354,10 +340,7 @@ fn a_response_too_big_for_a_frame_becomes_internal() {
         max_frame_size: 64,
         ..Limits::default()
     };
-    let mut p = Pair::new(small, small);
-    Pair::events(&mut p.client);
-    let id = p.client.call(p.now, ROOT, call(1)).unwrap().id;
-    p.drive();
+    let (mut p, id) = pair_with_a_call(small, small);
     p.server
         .respond(p.now, ROOT, id, Metadata::new(), vec![0; 100], None);
     p.drive();
@@ -370,11 +353,7 @@ fn a_response_too_big_for_a_frame_becomes_internal() {
 
 #[test]
 fn draining_says_goodbye_once_the_last_call_is_answered() {
-    let mut p = Pair::new(Limits::default(), Limits::default());
-    Pair::events(&mut p.client);
-    let id = p.client.call(p.now, ROOT, call(1)).unwrap().id;
-    p.drive();
-    Pair::events(&mut p.server);
+    let (mut p, id) = pair_with_a_call(Limits::default(), Limits::default());
     p.server.start_drain(p.now, "shutting down");
     assert!(matches!(p.server.phase(), Phase::Draining { .. }));
     p.drive();
@@ -487,11 +466,7 @@ fn a_dead_link_fails_calls_in_flight_on_both_sides() {
 
 #[test]
 fn a_cancel_delivered_after_the_answer_is_harmless() {
-    let mut p = Pair::new(Limits::default(), Limits::default());
-    Pair::events(&mut p.client);
-    let id = p.client.call(p.now, ROOT, call(1)).unwrap().id;
-    p.drive();
-    Pair::events(&mut p.server);
+    let (mut p, id) = pair_with_a_call(Limits::default(), Limits::default());
     // The answer and the cancel cross on the wire.
     p.hold(Way::ServerToClient);
     p.server

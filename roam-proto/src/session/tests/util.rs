@@ -292,3 +292,27 @@ pub fn goodbye_reason(s: &mut Session) -> Option<String> {
         _ => None,
     })
 }
+
+/// Metadata with one entry more than the protocol allows.
+pub fn oversized_metadata() -> Metadata {
+    let mut metadata = Metadata::new();
+    for i in 0..=Metadata::MAX_ENTRIES {
+        metadata.insert(format!("k{i}"), "v");
+    }
+    metadata
+}
+
+/// An established pair with one call from the client delivered to the server (events drained
+/// on both sides); returns the call's ID.
+pub fn pair_with_a_call(client: Limits, server: Limits) -> (Pair, u64) {
+    let mut p = Pair::new(client, server);
+    Pair::events(&mut p.client);
+    let id = p
+        .client
+        .call(p.now, ROOT, call(1))
+        .expect("the call is accepted")
+        .id;
+    p.drive();
+    Pair::events(&mut p.server);
+    (p, id)
+}
