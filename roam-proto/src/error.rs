@@ -165,6 +165,10 @@ pub enum ProtocolViolation {
     /// The peer announced schemas for more method payloads than a session keeps.
     #[error("more than {0} schemas announced on one session")]
     TooManySchemas(usize),
+    /// The peer has more channels open (or reset and not yet closed) on one connection than a
+    /// session keeps.
+    #[error("more than {0} channels on one connection")]
+    TooManyChannels(usize),
     /// The peer kept sending while not reading what we sent back.
     #[error("{queued} bytes wait to be written; the peer does not read")]
     WriteBacklog {
@@ -193,6 +197,7 @@ impl ProtocolViolation {
             ProtocolViolation::CreditExceeded(_) => "credit-exceeded",
             ProtocolViolation::BadSchema { .. } => "bad-schema",
             ProtocolViolation::TooManySchemas(_) => "too-many-schemas",
+            ProtocolViolation::TooManyChannels(_) => "too-many-channels",
         }
     }
 

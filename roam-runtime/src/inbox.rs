@@ -51,6 +51,8 @@ pub(crate) enum Command {
     /// last items and `Close` always precede its `Response`).
     Finished {
         id: u64,
+        /// Which spawn of a handler for `id` finished (IDs may be reused once answered).
+        handler: u64,
         /// Response metadata the handler set.
         metadata: Metadata,
         payload: Vec<u8>,

@@ -77,12 +77,37 @@ fn first_segment(path: &str) -> String {
         .collect()
 }
 
+/// Items the crate root re-exports from its modules (`pub use server::{Connector, ..}`), so a
+/// `crate::Connector` path counts as an edge to `server`.
+fn root_reexports(lib: &str, modules: &BTreeSet<String>) -> BTreeMap<String, String> {
+    let mut items = BTreeMap::new();
+    for stmt in lib.split(';') {
+        let Some(rest) = stmt.trim().strip_prefix("pub use ") else {
+            continue;
+        };
+        let module = first_segment(rest);
+        if !modules.contains(&module) {
+            continue;
+        }
+        let names = rest[module.len()..].trim_start_matches("::");
+        for name in names.trim_matches(|c| c == '{' || c == '}').split(',') {
+            let name = first_segment(name.rsplit("::").next().unwrap_or(""));
+            if !name.is_empty() {
+                items.insert(name, module.clone());
+            }
+        }
+    }
+    items
+}
+
 /// Module -> the other top-level modules it names.
 fn graph() -> BTreeMap<String, BTreeSet<String>> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut files = Vec::new();
     rust_files(&src, &mut files);
     let modules: BTreeSet<String> = files.iter().filter_map(|f| module_of(&src, f)).collect();
+    let lib = std::fs::read_to_string(src.join("lib.rs")).expect("lib.rs");
+    let reexports = root_reexports(&lib, &modules);
     let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for file in &files {
         let Some(module) = module_of(&src, file) else {
@@ -96,7 +121,8 @@ fn graph() -> BTreeMap<String, BTreeSet<String>> {
             .collect::<Vec<_>>()
             .join("\n");
         let entry = graph.entry(module.clone()).or_default();
-        for target in crate_refs(&code) {
+        for name in crate_refs(&code) {
+            let target = reexports.get(&name).cloned().unwrap_or(name);
             if target != module && modules.contains(&target) {
                 entry.insert(target);
             }
@@ -187,4 +213,13 @@ fn the_cycle_finder_finds_cycles() {
         crate_refs("use crate::{a::X, b, c::{d, e}};\nlet x = crate::f::g();"),
         vec!["a", "b", "c", "f"]
     );
+    let modules = BTreeSet::from(["server".to_owned(), "channel".to_owned()]);
+    let items = root_reexports(
+        "mod server;\npub use server::{Connector, connect};\npub use channel::Tx;\npub use facet;",
+        &modules,
+    );
+    assert_eq!(items.get("Connector").map(String::as_str), Some("server"));
+    assert_eq!(items.get("connect").map(String::as_str), Some("server"));
+    assert_eq!(items.get("Tx").map(String::as_str), Some("channel"));
+    assert!(!items.contains_key("facet"));
 }

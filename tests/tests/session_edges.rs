@@ -22,6 +22,8 @@ pub trait Edges {
     async fn tagged(&self, cx: &Context, entries: u32) -> String;
     /// How many request metadata entries arrived.
     async fn count_metadata(&self, cx: &Context) -> u32;
+    /// Sets response metadata, then panics.
+    async fn tag_then_boom(&self, cx: &Context) -> u32;
 }
 
 struct E;
@@ -44,6 +46,11 @@ impl Edges for E {
 
     async fn count_metadata(&self, cx: &Context) -> u32 {
         cx.metadata().len() as u32
+    }
+
+    async fn tag_then_boom(&self, cx: &Context) -> u32 {
+        cx.insert_response_metadata("half-done", "yes");
+        panic!("the handler blew up after tagging its answer")
     }
 }
 
@@ -73,6 +80,10 @@ async fn a_panicking_handler_answers_internal_and_the_session_stays_up() {
         );
         assert!(!conn.is_closed());
         assert_eq!(client.big(3).await.unwrap(), vec![1, 1, 1], "{transport:?}");
+        // The runtime's own `Internal` answer carries none of the dead handler's metadata.
+        let reply = client.tag_then_boom().with_response_metadata().await;
+        assert!(matches!(reply.result, Err(CallError::Internal)));
+        assert!(reply.metadata.is_empty(), "{:?}", reply.metadata);
     }
 }
 

@@ -96,6 +96,11 @@ pub enum ChannelSendError {
     },
 }
 
+/// Most channels one connection keeps at once, open or waiting for the peer's `Close` after our
+/// `Reset`. Far above any real use; it exists so that a peer cannot grow the table without
+/// bound (for example with refused requests listing thousands of channels it never closes).
+pub const MAX_CHANNELS: usize = 16 * 1024;
+
 /// The channel table of one session.
 #[derive(Debug)]
 pub struct Channels {
@@ -175,6 +180,9 @@ impl Channels {
         }
         if self.table.contains_key(&id) {
             return Err(ProtocolViolation::DuplicateChannelId(id));
+        }
+        if self.table.len() >= MAX_CHANNELS {
+            return Err(ProtocolViolation::TooManyChannels(MAX_CHANNELS));
         }
         let credit = u64::from(initial_credit);
         Ok(match direction {
@@ -326,6 +334,18 @@ mod tests {
         let mut c = Channels::new(Role::Acceptor);
         assert_eq!(c.register_remote(1, Direction::Incoming, credit), Ok(0));
         (c, 1)
+    }
+
+    #[test]
+    fn the_peer_cannot_grow_the_table_without_bound() {
+        let mut c = Channels::new(Role::Acceptor);
+        for i in 0..MAX_CHANNELS as u64 {
+            assert!(c.register_remote(2 * i + 1, Direction::Incoming, 4).is_ok());
+        }
+        assert_eq!(
+            c.register_remote(2 * MAX_CHANNELS as u64 + 1, Direction::Incoming, 4),
+            Err(ProtocolViolation::TooManyChannels(MAX_CHANNELS))
+        );
     }
 
     #[test]

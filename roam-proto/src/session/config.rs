@@ -14,6 +14,15 @@ pub struct Keepalive {
 }
 
 impl Keepalive {
+    /// The shortest interval used: a smaller (or zero) one is raised to this, so a peer that
+    /// answers at once cannot be pinged in a busy loop.
+    pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
+
+    /// The interval in force: [`Keepalive::interval`], at least [`Keepalive::MIN_INTERVAL`].
+    pub fn interval(&self) -> Duration {
+        self.interval.max(Self::MIN_INTERVAL)
+    }
+
     /// The defaults: a ping every 15 s, answered within 20 s. A dead peer is noticed within
     /// 35 s; a live one costs two tiny frames per 15 s.
     pub const DEFAULT: Keepalive = Keepalive {

@@ -15,9 +15,10 @@
 //! - Commands: [`Session::call`], [`Session::cancel`], [`Session::respond`],
 //!   [`Session::send_data`], [`Session::close_channel`], [`Session::reset_channel`],
 //!   [`Session::grant_credit`], [`Session::start_drain`], [`Session::close`].
-//! - Outputs, drained after every input or command, in this order: [`Session::poll_transmit`]
-//!   (frame bodies to write, in order), [`Session::poll_event`] (what the application must act
-//!   on), then [`Session::poll_timeout`] (when to call `handle_timeout` next).
+//! - Outputs, drained after every input or command: [`Session::poll_event`] (what the
+//!   application must act on; acting on an event may queue more frames), then
+//!   [`Session::poll_transmit`] (frame bodies to write, in order), then
+//!   [`Session::poll_timeout`] (when to call `handle_timeout` next).
 //!
 //! `now` must never go backwards between calls.
 //!
@@ -28,10 +29,11 @@
 //! [`Session::handle_flushed`], or the close-linger timer gives up on it.
 //!
 //! # One send path
-//! Every message this side sends goes through one private method, `send`, which knows the
-//! message's [`Class`]: session-level messages are numbered in send order (the numbers that
-//! resumption will acknowledge and replay), link-level ones (`Hello`, `Goodbye`, `Ping`,
-//! `Pong`) are not.
+//! Every frame this side sends passes through one private function, `Output::push`, which
+//! knows the message's [`Class`]: session-level messages are numbered in send order (the
+//! numbers that resumption will acknowledge and replay), link-level ones (`Hello`, `Goodbye`,
+//! `Ping`, `Pong`) are not. (Requests and channel items are encoded first, because their size
+//! decides whether they can be sent at all, and reach `push` already encoded.)
 
 mod channels;
 mod config;
@@ -49,6 +51,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+pub use channels::MAX_CHANNELS;
 pub use channels::{ChannelSendError, Direction};
 pub use config::{Keepalive, SessionConfig};
 pub use ids::{IdAllocator, Role};
@@ -329,6 +332,10 @@ pub struct Session {
     deadlines: Deadlines,
     /// The nonce of the `Ping` waiting for its `Pong`.
     ping_outstanding: Option<u64>,
+    /// When that `Ping` was queued.
+    ping_sent_at: Instant,
+    /// When the last frame from the peer arrived.
+    last_heard: Instant,
     next_nonce: u64,
     /// Session-level messages received so far.
     received_seq: u64,
@@ -358,13 +365,15 @@ impl Session {
             timers: TimerTable::default(),
             deadlines: Deadlines::default(),
             ping_outstanding: None,
+            ping_sent_at: now,
+            last_heard: now,
             next_nonce: 1,
             received_seq: 0,
             out: Output::default(),
             config,
         };
         s.timers
-            .set(Timer::Handshake, now + s.config.handshake_timeout);
+            .set_after(Timer::Handshake, now, s.config.handshake_timeout);
         let hello = Message::Hello(Hello {
             version: PROTOCOL_VERSION,
             limits: s.config.limits,
@@ -468,6 +477,7 @@ impl Session {
         if self.is_closed() {
             return;
         }
+        self.last_heard = now;
         match wire::decode(frame) {
             Ok(msg) => self.handle_message(now, msg),
             Err(violation) => self.violate(now, violation),
@@ -530,14 +540,27 @@ impl Session {
                     self.next_nonce += 1;
                     self.ping_outstanding = Some(nonce);
                     self.send_small(&Message::Ping { nonce });
-                    self.timers.set(Timer::PongTimeout, now + keepalive.timeout);
+                    self.ping_sent_at = now;
+                    self.timers
+                        .set_after(Timer::PongTimeout, now, keepalive.timeout);
                 }
             }
             Timer::PongTimeout => {
                 if let Some(keepalive) = self.config.keepalive
                     && !self.is_closed()
                 {
-                    tracing::warn!(timeout = ?keepalive.timeout, "keepalive: no Pong; the link is dead");
+                    // Any frame heard since the Ping proves the link carries bytes: its Pong may be
+                    // queued behind bulk data on either side. Only silence for a whole timeout
+                    // after the Ping means the link is dead.
+                    let alive_until = self.last_heard.checked_add(keepalive.timeout);
+                    if self.last_heard > self.ping_sent_at
+                        && let Some(until) = alive_until
+                        && until > now
+                    {
+                        self.timers.set(Timer::PongTimeout, until);
+                        return;
+                    }
+                    tracing::warn!(timeout = ?keepalive.timeout, "keepalive: the peer went silent; the link is dead");
                     // The link is presumed dead: no Goodbye, nothing to flush.
                     self.end(
                         now,
@@ -676,7 +699,7 @@ impl Session {
         self.timers.clear(Timer::Handshake);
         if let Some(keepalive) = self.config.keepalive {
             self.timers
-                .set(Timer::KeepAliveSend, now + keepalive.interval);
+                .set_after(Timer::KeepAliveSend, now, keepalive.interval());
         }
         self.out.event(SessionEvent::Established {
             limits,
@@ -694,7 +717,7 @@ impl Session {
         self.timers.clear(Timer::PongTimeout);
         if let Some(keepalive) = self.config.keepalive {
             self.timers
-                .set(Timer::KeepAliveSend, now + keepalive.interval);
+                .set_after(Timer::KeepAliveSend, now, keepalive.interval());
         }
     }
 
@@ -1145,7 +1168,7 @@ impl Session {
                     reason: reason.to_owned(),
                 };
                 self.timers
-                    .set(Timer::DrainGrace, now + self.config.drain_grace);
+                    .set_after(Timer::DrainGrace, now, self.config.drain_grace);
                 self.check_drained(now);
             }
             Phase::Draining { .. } | Phase::Closing | Phase::Closed => {}
@@ -1428,10 +1451,14 @@ impl Session {
         self.timers.clear_all();
         self.ping_outstanding = None;
         self.out.event(SessionEvent::Closed(error));
+        if !flush {
+            // Nothing queued can reach the peer any more.
+            self.out.transmit.clear();
+        }
         if flush && !self.out.transmit.is_empty() {
             self.phase = Phase::Closing;
             self.timers
-                .set(Timer::CloseLinger, now + self.config.close_linger);
+                .set_after(Timer::CloseLinger, now, self.config.close_linger);
         } else {
             self.finish();
         }

@@ -3,7 +3,7 @@
 //!
 //! Per-call deadlines are not here: there can be many, so they live in `session/deadlines.rs`.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// One of the session's own timers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +47,15 @@ impl TimerTable {
         self.at[timer.index()] = Some(at);
     }
 
+    /// Arms `timer` to fire `after` from `from`. A delay too long for the clock to represent
+    /// (e.g. `Duration::MAX`, "wait forever") leaves the timer disarmed: it never fires.
+    pub fn set_after(&mut self, timer: Timer, from: Instant, after: Duration) {
+        match from.checked_add(after) {
+            Some(at) => self.set(timer, at),
+            None => self.clear(timer),
+        }
+    }
+
     /// Disarms `timer`.
     pub fn clear(&mut self, timer: Timer) {
         self.at[timer.index()] = None;
@@ -80,7 +89,6 @@ impl TimerTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn the_earliest_armed_timer_comes_first_and_fires_once() {
@@ -100,6 +108,13 @@ mod tests {
             Some(Timer::PongTimeout)
         );
         assert_eq!(table.take_expired(t0 + Duration::from_secs(6)), None);
+        assert_eq!(table.next(), None);
+    }
+
+    #[test]
+    fn a_delay_past_the_clock_means_never() {
+        let mut table = TimerTable::default();
+        table.set_after(Timer::DrainGrace, Instant::now(), Duration::MAX);
         assert_eq!(table.next(), None);
     }
 }

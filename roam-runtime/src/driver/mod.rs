@@ -141,6 +141,7 @@ pub(crate) async fn start(
         pending: HashMap::new(),
         tokens: HashMap::new(),
         running: HashMap::new(),
+        next_handler: 0,
         channels: HashMap::new(),
         shutdown,
         draining: false,
@@ -260,8 +261,10 @@ struct Driver {
     pending: HashMap<u64, Pending>,
     /// Request ID by caller token (for cancellation).
     tokens: HashMap<u64, u64>,
-    /// Handlers serving the peer, by request ID.
-    running: HashMap<u64, AbortHandle>,
+    /// Handlers serving the peer, by request ID, with the token their `Finished` carries (so a
+    /// stale answer from a stopped handler cannot answer a later call that reuses the ID).
+    running: HashMap<u64, (u64, AbortHandle)>,
+    next_handler: u64,
     /// Open channels by ID.
     channels: HashMap<u64, End>,
     shutdown: CancellationToken,
@@ -319,7 +322,7 @@ impl Driver {
         if let Some(writer) = self.writer.take() {
             writer.abort();
         }
-        for (_, handler) in self.running.drain() {
+        for (_, (_, handler)) in self.running.drain() {
             handler.abort();
         }
     }
@@ -433,11 +436,13 @@ impl Driver {
             }
             Command::Finished {
                 id,
+                handler,
                 metadata,
                 payload,
                 schema,
             } => {
-                if self.running.remove(&id).is_some() {
+                if self.running.get(&id).is_some_and(|(h, _)| *h == handler) {
+                    self.running.remove(&id);
                     self.session
                         .respond(now, ROOT, id, metadata, payload, schema);
                 }
@@ -550,7 +555,7 @@ impl Driver {
                 }
                 SessionEvent::StopHandler { id, reason, .. } => {
                     // The session has answered the caller already.
-                    if let Some(handler) = self.running.remove(&id) {
+                    if let Some((_, handler)) = self.running.remove(&id) {
                         tracing::debug!(id, ?reason, "stopping handler");
                         handler.abort();
                     }
@@ -564,7 +569,7 @@ impl Driver {
                     for (_, end) in self.channels.drain() {
                         end.fail(ChannelError::ConnectionLost(error.clone()));
                     }
-                    for (_, handler) in self.running.drain() {
+                    for (_, (_, handler)) in self.running.drain() {
                         handler.abort();
                     }
                     if let Some(tx) = self.established.take() {
@@ -666,23 +671,34 @@ impl Driver {
         let handler = AssertUnwindSafe(route.service.dispatch(cx, call.payload)).catch_unwind();
         let finished = self.commands_tx.clone();
         let id = call.id;
+        let token = self.next_handler;
+        self.next_handler += 1;
         // The deadline is the session's: it answers `DeadlineExceeded` and asks for this task
         // to be aborted.
         let task = tokio::spawn(
             async move {
-                let payload = handler.await.unwrap_or_else(|_| {
-                    tracing::error!("handler panicked; answering Internal");
-                    response::remote(RemoteError::Internal)
-                });
+                let (payload, metadata, schema) = match handler.await {
+                    Ok(payload) => (payload, reply.take_metadata(), reply.schema.get().copied()),
+                    // An answer the runtime makes by itself carries no metadata and no schema.
+                    Err(_) => {
+                        tracing::error!("handler panicked; answering Internal");
+                        (
+                            response::remote(RemoteError::Internal),
+                            Metadata::new(),
+                            None,
+                        )
+                    }
+                };
                 let _ = finished.send(Command::Finished {
                     id,
-                    metadata: reply.take_metadata(),
+                    handler: token,
+                    metadata,
                     payload,
-                    schema: reply.schema.get().copied(),
+                    schema,
                 });
             }
             .instrument(span),
         );
-        self.running.insert(id, task.abort_handle());
+        self.running.insert(id, (token, task.abort_handle()));
     }
 }

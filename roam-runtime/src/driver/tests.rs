@@ -11,12 +11,13 @@ use tokio_util::codec::{FramedRead, FramedWrite};
 use tokio_util::sync::CancellationToken;
 
 use super::*;
+use crate::BoxFuture;
 use crate::dispatch::Dispatch;
+use crate::dispatch::Router;
 use crate::framing::{FrameCodec, MaxFrame};
 use crate::session::Keepalive;
 use crate::transport::{LinkReader, duplex_link};
 use crate::wire::{self, Hello, Limits, Message, PROTOCOL_VERSION, Request, Response};
-use crate::{BoxFuture, Connector, Router};
 
 static PROBE: ServiceDescriptor = ServiceDescriptor {
     name: "Probe",
@@ -170,13 +171,23 @@ async fn a_peer_that_stops_answering_pings_is_dropped_within_interval_plus_timeo
 
 #[tokio::test(start_paused = true)]
 async fn a_peer_that_answers_pings_keeps_the_session_for_hours() {
-    let keepalive = Connector::new().keepalive(Some(Keepalive {
-        interval: Duration::from_secs(2),
-        timeout: Duration::from_secs(1),
-    }));
-    let (client, server) = crate::memory_pair_with(keepalive.clone(), keepalive.serve(Probe))
-        .await
-        .expect("handshake");
+    let config = SessionConfig {
+        keepalive: Some(Keepalive {
+            interval: Duration::from_secs(2),
+            timeout: Duration::from_secs(1),
+        }),
+        ..SessionConfig::default()
+    };
+    let (a, b) = duplex_link();
+    let never = CancellationToken::new();
+    let (client, server) = tokio::join!(
+        start(a, Role::Initiator, options(config.clone()), never.clone()),
+        start(b, Role::Acceptor, options(config), never),
+    );
+    let (client, server) = (
+        client.expect("handshake").0.connection,
+        server.expect("handshake").0.connection,
+    );
     tokio::time::sleep(Duration::from_secs(3 * 3600)).await;
     assert!(!client.is_closed() && !server.is_closed());
     let got: Result<Vec<u8>, crate::CallError<std::convert::Infallible>> =
@@ -227,6 +238,8 @@ async fn served(config: SessionConfig) -> (RawPeer, JoinHandle<()>, Cancellation
     (peer, task, shutdown)
 }
 
+/// Both at once: a handler that never returns holds the drain for its whole grace while the
+/// writer is stuck on a peer that reads nothing; the grace, then the linger, still end it.
 #[tokio::test(start_paused = true)]
 async fn shutdown_is_bounded_when_the_peer_stops_reading() {
     let config = SessionConfig {
@@ -240,6 +253,7 @@ async fn shutdown_is_bounded_when_the_peer_stops_reading() {
     for i in 0..64 {
         peer.send(&RawPeer::request(2 * i + 1, 1)).await;
     }
+    peer.send(&RawPeer::request(999, 2)).await;
     // Let the server answer until its writer is stuck on the full pipe.
     tokio::time::sleep(Duration::from_millis(100)).await;
     let started = tokio::time::Instant::now();
@@ -250,6 +264,10 @@ async fn shutdown_is_bounded_when_the_peer_stops_reading() {
         .expect("shutdown finished")
         .expect("the session task ends");
     let took = started.elapsed();
+    assert!(
+        took >= config.drain_grace,
+        "the hung handler held the drain: {took:?}"
+    );
     assert!(
         took <= config.drain_grace + config.close_linger,
         "shutdown took {took:?}"

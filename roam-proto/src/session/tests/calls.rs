@@ -540,3 +540,44 @@ fn args_schema_frame(method_id: u64, schema: Vec<u8>) -> Vec<u8> {
         schema,
     }))
 }
+
+#[test]
+fn refused_requests_cannot_pile_up_channels_without_bound() {
+    // Every request is refused (Overloaded), its channels reset and left waiting for a `Close`
+    // the peer never sends.
+    let (mut s, now) = established_server(Limits {
+        max_concurrent_requests: 0,
+        ..Limits::default()
+    });
+    let per_request = 1000;
+    let mut next = 1;
+    for id in 0..(MAX_CHANNELS / per_request + 1) as u64 {
+        let channels = (0..per_request)
+            .map(|_| {
+                next += 2;
+                ChannelSpec {
+                    id: next,
+                    direction: ChannelDirection::CallerToCallee,
+                }
+            })
+            .collect();
+        s.handle_frame(
+            now,
+            &encode(&Message::Request(Request {
+                conn: 0,
+                id: 2 * id + 1,
+                method_id: 5,
+                metadata: Metadata::new(),
+                channels,
+                timeout_micros: None,
+                payload: vec![],
+            })),
+        );
+        assert!(s.open_channels() <= MAX_CHANNELS);
+    }
+    assert!(
+        goodbye_reason(&mut s)
+            .unwrap()
+            .starts_with("too-many-channels")
+    );
+}

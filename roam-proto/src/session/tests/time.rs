@@ -492,3 +492,115 @@ fn session_messages_are_numbered_and_link_messages_are_not() {
     assert_eq!(p.server.received_seq(), 2);
     assert_eq!(p.server.sent_seq(), 1, "the Cancelled response");
 }
+
+#[test]
+fn a_busy_peer_whose_pong_is_stuck_behind_data_is_not_dropped() {
+    let config = keepalive(5, 3);
+    let now = Instant::now();
+    let mut s = Session::new(Role::Initiator, config, None, now);
+    s.handle_frame(
+        now,
+        &encode(&Message::Hello(Hello {
+            version: PROTOCOL_VERSION,
+            limits: Limits::default(),
+            session_key: Some([1; 16]),
+            resume: None,
+        })),
+    );
+    sent(&mut s);
+    s.handle_timeout(now + 5 * SEC);
+    assert!(matches!(sent(&mut s)[..], [Message::Ping { .. }]));
+    // The Pong is late, but the peer keeps talking: the link is alive.
+    for t in 6..=10 {
+        s.handle_timeout(now + t * SEC);
+        s.handle_frame(
+            now + t * SEC,
+            &encode(&Message::Ping {
+                nonce: 100 + u64::from(t),
+            }),
+        );
+    }
+    s.handle_timeout(now + 12 * SEC);
+    assert!(!s.is_closed(), "heard from 3 s ago at most");
+    // Then silence: dead one timeout after the last frame heard.
+    assert_eq!(s.poll_timeout(), Some(now + 13 * SEC));
+    s.handle_timeout(now + 13 * SEC);
+    assert!(s.is_finished());
+    assert!(
+        s.poll_transmit().is_none(),
+        "nothing is left queued for a dead link"
+    );
+}
+
+#[test]
+fn a_zero_keepalive_interval_does_not_ping_in_a_busy_loop() {
+    let mut p = Pair::with_configs(keepalive(0, 1), SessionConfig::default());
+    let established = p.now;
+    assert_eq!(
+        p.client.poll_timeout(),
+        Some(established + Keepalive::MIN_INTERVAL)
+    );
+    p.advance(SEC);
+    assert!(!p.client.is_closed());
+    assert!(p.client.poll_timeout().unwrap() > p.now);
+}
+
+#[test]
+fn an_endless_drain_grace_never_fires_and_never_panics() {
+    let config = SessionConfig {
+        drain_grace: Duration::MAX,
+        keepalive: None,
+        ..SessionConfig::default()
+    };
+    let mut p = Pair::with_configs(SessionConfig::default(), config);
+    Pair::events(&mut p.client);
+    p.client.call(p.now, ROOT, call(1)).unwrap();
+    p.drive();
+    p.server.start_drain(p.now, "shutting down");
+    assert_eq!(p.server.poll_timeout(), None);
+    p.advance(Duration::from_secs(24 * 3600));
+    assert!(matches!(p.server.phase(), Phase::Draining { .. }));
+}
+
+#[test]
+fn completed_calls_leave_no_deadline_behind() {
+    let mut p = Pair::new(Limits::default(), Limits::default());
+    Pair::events(&mut p.client);
+    let timed = |method| OutgoingCall {
+        timeout: Some(60 * SEC),
+        ..call(method)
+    };
+    let answered = p.client.call(p.now, ROOT, timed(1)).unwrap().id;
+    let cancelled = p.client.call(p.now, ROOT, timed(2)).unwrap().id;
+    p.drive();
+    assert_eq!(p.client.pending_deadlines(), 2);
+    assert_eq!(p.server.pending_deadlines(), 2);
+    p.server
+        .respond(p.now, ROOT, answered, Metadata::new(), vec![0], None);
+    p.client.cancel(ROOT, cancelled);
+    p.drive();
+    assert_eq!(p.client.pending_deadlines(), 0, "answered and cancelled");
+    assert_eq!(p.server.pending_deadlines(), 0, "answered and stopped");
+    // A waiting call cancelled before it was sent leaves nothing either.
+    let mut q = Pair::new(
+        Limits::default(),
+        Limits {
+            max_concurrent_requests: 1,
+            ..Limits::default()
+        },
+    );
+    q.client.call(q.now, ROOT, call(1)).unwrap();
+    let waiting = q.client.call(q.now, ROOT, timed(2)).unwrap().id;
+    assert!(q.client.cancel(ROOT, waiting));
+    assert_eq!(q.client.pending_deadlines(), 0);
+}
+
+#[test]
+fn a_timeout_handled_late_still_ends_a_silent_link() {
+    let (mut s, now) = established_server_with(keepalive(5, 3));
+    s.handle_timeout(now + 5 * SEC);
+    s.handle_frame(now + 6 * SEC, &encode(&Message::Ping { nonce: 9 }));
+    // The driver was descheduled for a long while: everything due is handled at once.
+    s.handle_timeout(now + 100 * SEC);
+    assert!(s.is_finished());
+}
