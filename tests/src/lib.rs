@@ -217,12 +217,20 @@ pub struct Streams {
     pub hanging: Gauge,
 }
 
+/// `msg` as one length-prefixed frame, the way a raw peer writes it to a socket.
+pub fn raw_frame(msg: &roam::wire::Message) -> Vec<u8> {
+    let body = roam::wire::encode(msg).expect("test messages encode");
+    let mut out = (body.len() as u32).to_le_bytes().to_vec();
+    out.extend_from_slice(&body);
+    out
+}
+
 /// A count that tests can wait on without polling: handlers move it, tests await a value.
 #[derive(Debug, Default)]
 pub struct Gauge(tokio::sync::watch::Sender<usize>);
 
 impl Gauge {
-    /// Adds `n` (may be negative through [`Gauge::sub`]); returns the new value.
+    /// Adds `n`; returns the new value.
     pub fn add(&self, n: usize) -> usize {
         let mut now = 0;
         self.0.send_modify(|v| {

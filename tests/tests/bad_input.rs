@@ -11,7 +11,7 @@ use roam::wire::{
     self, ChannelDirection, ChannelSpec, Hello, Limits, Message, PROTOCOL_VERSION, Request,
     SchemaAnnouncement, SchemaKind,
 };
-use roam_tests::{CalculatorClient, Transport, fixture};
+use roam_tests::{CalculatorClient, Transport, fixture, raw_frame};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -37,15 +37,8 @@ unsafe impl GlobalAlloc for Watermark {
 #[global_allocator]
 static ALLOC: Watermark = Watermark;
 
-fn frame(msg: &Message) -> Vec<u8> {
-    let body = wire::encode(msg).expect("test messages encode");
-    let mut out = (body.len() as u32).to_le_bytes().to_vec();
-    out.extend_from_slice(&body);
-    out
-}
-
 fn hello() -> Vec<u8> {
-    frame(&Message::Hello(Hello {
+    raw_frame(&Message::Hello(Hello {
         version: PROTOCOL_VERSION,
         limits: Limits::default(),
         session_key: None,
@@ -54,7 +47,7 @@ fn hello() -> Vec<u8> {
 }
 
 fn request(conn: u64, id: u64, method_id: u64, payload: Vec<u8>) -> Vec<u8> {
-    frame(&Message::Request(Request {
+    raw_frame(&Message::Request(Request {
         conn,
         id,
         method_id,
@@ -235,7 +228,7 @@ async fn data_beyond_the_credit() {
             session_key: None,
             resume: None,
         });
-        s.write_all(&frame(&hello)).await.unwrap();
+        s.write_all(&raw_frame(&hello)).await.unwrap();
         let stall = roam_tests::STREAMER_DESCRIPTOR
             .method_named("stall")
             .unwrap()
@@ -252,10 +245,12 @@ async fn data_beyond_the_credit() {
             timeout_micros: None,
             payload: vec![],
         };
-        s.write_all(&frame(&Message::Request(req))).await.unwrap();
+        s.write_all(&raw_frame(&Message::Request(req)))
+            .await
+            .unwrap();
         // `stall` reads nothing, so no credit comes back: the fifth item is one too many.
         for n in 0..5u8 {
-            s.write_all(&frame(&Message::Data {
+            s.write_all(&raw_frame(&Message::Data {
                 conn: 0,
                 channel: 1,
                 payload: vec![n],
@@ -272,7 +267,7 @@ async fn data_beyond_the_credit() {
 async fn data_on_an_unknown_channel() {
     let reason = misbehave(async |s: &mut TcpStream| {
         s.write_all(&hello()).await.unwrap();
-        s.write_all(&frame(&Message::Data {
+        s.write_all(&raw_frame(&Message::Data {
             conn: 0,
             channel: 9,
             payload: vec![1],
@@ -304,7 +299,9 @@ async fn a_channel_with_the_servers_parity() {
             timeout_micros: None,
             payload: vec![],
         };
-        s.write_all(&frame(&Message::Request(req))).await.unwrap();
+        s.write_all(&raw_frame(&Message::Request(req)))
+            .await
+            .unwrap();
     })
     .await;
     assert!(reason.starts_with("wrong-parity"), "{reason}");
@@ -328,7 +325,7 @@ async fn an_unknown_protocol_version() {
             session_key: None,
             resume: None,
         });
-        s.write_all(&frame(&hello)).await.unwrap();
+        s.write_all(&raw_frame(&hello)).await.unwrap();
     })
     .await;
     assert!(reason.starts_with("version-mismatch"), "{reason}");
@@ -345,7 +342,7 @@ async fn a_malformed_schema_announcement() {
             // Version 1, then a struct whose field count claims far more than follows.
             schema: vec![0x01, 0x07, 0x01, b'P', 0x00, 0xff, 0xff, 0xff, 0x0f],
         });
-        s.write_all(&frame(&announcement)).await.unwrap();
+        s.write_all(&raw_frame(&announcement)).await.unwrap();
     })
     .await;
     assert!(reason.starts_with("bad-schema"), "{reason}");

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use roam::wire::{Hello, Limits, Message, PROTOCOL_VERSION, Request};
 use roam::{CallError, Connection, Connector, Context, Router, Server, ServerHandle};
-use roam_tests::{Notebook, NotebookClient, NotebookDispatcher, Transport, serve_on};
+use roam_tests::{Notebook, NotebookClient, NotebookDispatcher, Transport, raw_frame, serve_on};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Notify;
 
@@ -217,13 +217,7 @@ async fn shutdown_finishes_when_a_peer_never_reads_its_answers() {
     let mut raw = tokio::net::TcpStream::connect(&addr)
         .await
         .expect("connect");
-    let frame = |msg: &Message| {
-        let body = roam::wire::encode(msg).expect("test messages encode");
-        let mut out = (body.len() as u32).to_le_bytes().to_vec();
-        out.extend_from_slice(&body);
-        out
-    };
-    raw.write_all(&frame(&Message::Hello(Hello {
+    raw.write_all(&raw_frame(&Message::Hello(Hello {
         version: PROTOCOL_VERSION,
         limits: Limits::default(),
         session_key: None,
@@ -243,7 +237,7 @@ async fn shutdown_finishes_when_a_peer_never_reads_its_answers() {
             timeout_micros: None,
             payload: big.clone(),
         });
-        raw.write_all(&frame(&request)).await.unwrap();
+        raw.write_all(&raw_frame(&request)).await.unwrap();
     }
     // A guard against a hang, not a timing assertion: the bound is grace + linger (1.3 s).
     tokio::time::timeout(Duration::from_secs(60), server.shutdown())

@@ -571,7 +571,7 @@ impl Session {
             }
             Timer::DrainGrace => {
                 if matches!(self.phase, Phase::Draining { .. }) {
-                    self.stop_all_handlers(StopReason::Shutdown, RemoteError::Unavailable);
+                    self.stop_all_handlers(now, StopReason::Shutdown, RemoteError::Unavailable);
                     self.close_drained(now);
                 }
             }
@@ -1206,6 +1206,13 @@ impl Session {
         reason: StopReason,
         answer: RemoteError,
     ) {
+        // Before the answer: answering the last call of a drain closes the session, and the
+        // application should hear about the handler before it hears about the end.
+        self.out.event(SessionEvent::StopHandler {
+            conn: conn_id,
+            id,
+            reason,
+        });
         self.respond(
             now,
             conn_id,
@@ -1214,34 +1221,16 @@ impl Session {
             response::remote(answer),
             None,
         );
-        self.out.event(SessionEvent::StopHandler {
-            conn: conn_id,
-            id,
-            reason,
-        });
     }
 
-    fn stop_all_handlers(&mut self, reason: StopReason, answer: RemoteError) {
+    fn stop_all_handlers(&mut self, now: Instant, reason: StopReason, answer: RemoteError) {
         let calls: Vec<(ConnId, u64)> = self
             .conns
             .iter()
             .flat_map(|(c, conn)| conn.incoming.keys().map(move |id| (*c, *id)))
             .collect();
         for (conn_id, id) in calls {
-            if let Some(call) = self
-                .conns
-                .get_mut(&conn_id)
-                .and_then(|c| c.incoming.remove(&id))
-                && let Some(at) = call.deadline
-            {
-                self.deadlines.remove(at, Side::Incoming, conn_id, id);
-            }
-            self.send_response(conn_id, id, Metadata::new(), response::remote(answer));
-            self.out.event(SessionEvent::StopHandler {
-                conn: conn_id,
-                id,
-                reason,
-            });
+            self.stop_handler(now, conn_id, id, reason, answer);
         }
     }
 

@@ -93,10 +93,7 @@ fn calls_beyond_the_peer_limit_wait_in_the_session() {
 
 #[test]
 fn a_peer_over_our_limit_gets_overloaded_answers() {
-    let (mut s, now) = established_server(Limits {
-        max_concurrent_requests: 1,
-        ..Limits::default()
-    });
+    let (mut s, now) = established_server(one_slot());
     s.handle_frame(now, &raw_request(1));
     s.handle_frame(now, &raw_request(3));
     assert_eq!(s.incoming_in_flight(), 1);
@@ -259,13 +256,7 @@ fn cancel_stops_the_handler_and_the_late_answer_is_dropped_quietly() {
 
 #[test]
 fn cancelling_a_waiting_call_never_sends_it() {
-    let mut p = Pair::new(
-        Limits::default(),
-        Limits {
-            max_concurrent_requests: 1,
-            ..Limits::default()
-        },
-    );
+    let mut p = Pair::new(Limits::default(), one_slot());
     let _first = p.client.call(p.now, ROOT, call(1)).unwrap();
     let second = p.client.call(p.now, ROOT, call(2)).unwrap().id;
     p.client.cancel(ROOT, second);

@@ -202,13 +202,7 @@ fn our_deadline_fails_the_call_and_cancels_it_on_the_peer() {
 
 #[test]
 fn a_call_that_waited_for_a_slot_sends_only_the_time_left() {
-    let mut p = Pair::new(
-        Limits::default(),
-        Limits {
-            max_concurrent_requests: 1,
-            ..Limits::default()
-        },
-    );
+    let mut p = Pair::new(Limits::default(), one_slot());
     p.client.call(p.now, ROOT, call(1)).unwrap();
     p.client
         .call(
@@ -238,13 +232,7 @@ fn a_call_that_waited_for_a_slot_sends_only_the_time_left() {
 
 #[test]
 fn a_waiting_call_whose_deadline_passes_is_never_sent() {
-    let mut p = Pair::new(
-        Limits::default(),
-        Limits {
-            max_concurrent_requests: 1,
-            ..Limits::default()
-        },
-    );
+    let mut p = Pair::new(Limits::default(), one_slot());
     p.client.call(p.now, ROOT, call(1)).unwrap();
     let waiting = p
         .client
@@ -582,13 +570,7 @@ fn completed_calls_leave_no_deadline_behind() {
     assert_eq!(p.client.pending_deadlines(), 0, "answered and cancelled");
     assert_eq!(p.server.pending_deadlines(), 0, "answered and stopped");
     // A waiting call cancelled before it was sent leaves nothing either.
-    let mut q = Pair::new(
-        Limits::default(),
-        Limits {
-            max_concurrent_requests: 1,
-            ..Limits::default()
-        },
-    );
+    let mut q = Pair::new(Limits::default(), one_slot());
     q.client.call(q.now, ROOT, call(1)).unwrap();
     let waiting = q.client.call(q.now, ROOT, timed(2)).unwrap().id;
     assert!(q.client.cancel(ROOT, waiting));

@@ -316,3 +316,11 @@ pub fn pair_with_a_call(client: Limits, server: Limits) -> (Pair, u64) {
     Pair::events(&mut p.server);
     (p, id)
 }
+
+/// Limits that let one call at a time in: the next ones wait in the caller's session.
+pub fn one_slot() -> Limits {
+    Limits {
+        max_concurrent_requests: 1,
+        ..Limits::default()
+    }
+}
