@@ -104,6 +104,9 @@ pub enum TimedOut {
         "the peer did not answer a keepalive ping within {0:?}; the link is dead or the peer is stalled"
     )]
     Keepalive(Duration),
+    /// Our queued output stayed blocked (the peer read none of it) for this long.
+    #[error("the peer read nothing of this session's queued output for {0:?}; it stopped reading")]
+    OutputStalled(Duration),
 }
 
 /// A protocol rule a peer broke. Carried in `Goodbye` as [`ProtocolViolation::rule`] plus detail.

@@ -1,7 +1,8 @@
-//! The tokio-util codec for byte-stream links (TCP, Unix sockets, in-memory duplex pipes): a
-//! thin adapter over [`roam_proto::frame`], which owns the format and its size check.
+//! Frames on links: the error a link's frames can fail with, the shared frame-size limit, and
+//! the tokio-util codec that cuts byte-stream links (TCP, Unix sockets) into frames, a thin
+//! adapter over [`roam_proto::frame`], which owns the format and its size check.
 //!
-//! Owns only the adapter and the shared, adjustable maximum; it never decodes messages.
+//! Owns only these; it never decodes messages and knows nothing of sockets.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -12,19 +13,33 @@ use tokio_util::codec::{Decoder, Encoder};
 
 pub use roam_proto::frame::HEADER_LEN;
 
-/// Why a byte stream could not be split into frames.
+/// Why a link could not deliver (or take) a frame.
 #[derive(Debug, thiserror::Error)]
-pub enum FrameError {
-    /// The bytes broke the framing rules (see [`roam_proto::frame::FrameError`]).
+pub enum LinkError {
+    /// The bytes broke the framing rules (see [`roam_proto::frame::FrameError`]): a frame
+    /// longer than the limit, or a link that ended inside one.
     #[error(transparent)]
     Frame(#[from] frame::FrameError),
+    /// A WebSocket peer sent a text message; roam frames travel as binary messages only.
+    #[error("a text WebSocket message: roam frames travel as binary WebSocket messages")]
+    TextMessage,
     /// The underlying transport failed.
     #[error("transport: {0}")]
     Io(#[from] std::io::Error),
 }
 
+impl LinkError {
+    /// `len` bytes offered where at most `max` are accepted.
+    pub(crate) fn too_large(len: usize, max: u32) -> LinkError {
+        LinkError::Frame(frame::FrameError::TooLarge {
+            len: u64::try_from(len).unwrap_or(u64::MAX),
+            max: u64::from(max),
+        })
+    }
+}
+
 /// The largest frame currently accepted. Shared so the session can tighten it after the
-/// handshake while the reader task keeps decoding.
+/// handshake while the link keeps decoding.
 #[derive(Debug, Clone)]
 pub struct MaxFrame(Arc<AtomicU32>);
 
@@ -41,9 +56,17 @@ impl MaxFrame {
     pub fn set(&self, max: u32) {
         self.0.store(max, Ordering::Relaxed)
     }
+    /// `frame` if it is within the limit.
+    pub(crate) fn check(&self, frame: Bytes) -> Result<Bytes, LinkError> {
+        let max = self.get();
+        if frame.len() > max as usize {
+            return Err(LinkError::too_large(frame.len(), max));
+        }
+        Ok(frame)
+    }
 }
 
-/// tokio-util codec for roam frames.
+/// tokio-util codec for roam frames on byte streams.
 #[derive(Debug, Clone)]
 pub struct FrameCodec {
     max: MaxFrame,
@@ -57,22 +80,22 @@ impl FrameCodec {
 }
 
 impl Decoder for FrameCodec {
-    type Item = BytesMut;
-    type Error = FrameError;
+    type Item = Bytes;
+    type Error = LinkError;
 
-    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<BytesMut>, FrameError> {
-        Ok(frame::decode(src, self.max.get())?)
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, LinkError> {
+        Ok(frame::decode(src, self.max.get())?.map(BytesMut::freeze))
     }
 
-    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<BytesMut>, FrameError> {
-        Ok(frame::decode_eof(src, self.max.get())?)
+    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, LinkError> {
+        Ok(frame::decode_eof(src, self.max.get())?.map(BytesMut::freeze))
     }
 }
 
 impl Encoder<Bytes> for FrameCodec {
-    type Error = FrameError;
+    type Error = LinkError;
 
-    fn encode(&mut self, body: Bytes, dst: &mut BytesMut) -> Result<(), FrameError> {
+    fn encode(&mut self, body: Bytes, dst: &mut BytesMut) -> Result<(), LinkError> {
         Ok(frame::encode(&body, dst)?)
     }
 }

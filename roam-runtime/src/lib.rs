@@ -66,14 +66,16 @@ pub use channel::{ChannelArg, ReceiveBinding, Rx, SendBinding, Tx, channel};
 pub use connection::{Call, Connection, Reply};
 pub use context::Context;
 pub use dispatch::{Dispatch, DuplicateMethod, Router};
-pub use driver::{MAX_WRITE_BACKLOG, SessionOptions};
+pub use driver::output::OutputBudget;
+pub use driver::{DEFAULT_OUTPUT_BOUND, MAX_WRITE_BACKLOG, SessionOptions};
 pub use error::{CallError, ChannelError, ProtocolViolation, RemoteError, SessionError, TimedOut};
 pub use metadata::{Metadata, MetadataValue};
 pub use roam_core::{ArgDescriptor, MethodDescriptor, ServiceDescriptor, method_id};
 pub use roam_macros::service;
 pub use roam_proto::session::Keepalive;
 pub use server::{
-    ConnectError, Connector, Server, ServerHandle, connect, memory_pair, memory_pair_with,
+    ConnectError, Connector, DEFAULT_OUTPUT_BUDGET, Server, ServerHandle, connect, memory_pair,
+    memory_pair_with,
 };
 pub use wire::Limits;
 

@@ -13,6 +13,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::connection::Connection;
 use crate::dispatch::Router;
+use crate::driver::output::OutputBudget;
 use crate::driver::{self, SessionOptions};
 use crate::error::SessionError;
 use crate::session::{Keepalive, Role};
@@ -69,6 +70,22 @@ macro_rules! session_settings {
             self
         }
 
+        /// Output backpressure: once this many bytes wait to be written to a peer (default
+        /// 256 KiB), its session stops reading from it (no new calls or stream items are
+        /// taken) until the peer has read them.
+        pub fn output_bound(mut self, bytes: usize) -> Self {
+            self.options.output_bound = bytes;
+            self
+        }
+
+        /// How long a peer may read nothing of its session's output while reading from it is
+        /// stopped (see [`output_bound`](Self::output_bound)) before the session is ended with
+        /// a `Goodbye` (default 30 s).
+        pub fn output_stall_timeout(mut self, timeout: Duration) -> Self {
+            self.options.config.output_stall_timeout = timeout;
+            self
+        }
+
         /// How long a closing session's final frames (its `Goodbye`) may take to reach a peer
         /// that reads slowly or not at all, before the link is dropped (default 2 s).
         pub fn close_linger(mut self, linger: Duration) -> Self {
@@ -119,17 +136,31 @@ impl Connector {
         self
     }
 
-    /// Connects to `url` (`tcp://host:port` or `unix:///path`) and completes the handshake.
+    /// Connects to `url` (`tcp://host:port`, `unix:///path`, `ws://host:port/path` or
+    /// `mem://name`) and completes the handshake. Making the link (for WebSocket, its upgrade)
+    /// is bounded by the handshake timeout too.
     pub async fn connect(&self, url: &str) -> Result<Connection, ConnectError> {
         let addr = Address::parse(url)?;
-        let link = transport::connect(&addr)
-            .await
-            .map_err(|source| ConnectError::Io {
-                url: url.to_owned(),
-                source,
-            })?;
+        let max_frame = self.options.max_frame();
+        let io_err = |source| ConnectError::Io {
+            url: url.to_owned(),
+            source,
+        };
+        let link = tokio::time::timeout(
+            self.options.config.handshake_timeout,
+            transport::connect(&addr, &max_frame),
+        )
+        .await
+        .map_err(|_| {
+            io_err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the link was not made within the handshake timeout",
+            ))
+        })?
+        .map_err(io_err)?;
         let (running, _task) = driver::start(
             link,
+            max_frame,
             Role::Initiator,
             self.options.clone(),
             CancellationToken::new(),
@@ -162,11 +193,12 @@ pub async fn memory_pair_with(
     initiator: Connector,
     acceptor: Connector,
 ) -> Result<(Connection, Connection), SessionError> {
-    let (a, b) = transport::duplex_link();
+    let (a_max, b_max) = (initiator.options.max_frame(), acceptor.options.max_frame());
+    let (a, b) = transport::memory_link_pair(&a_max, &b_max);
     let never = CancellationToken::new();
     let (ra, rb) = tokio::join!(
-        driver::start(a, Role::Initiator, initiator.options, never.clone()),
-        driver::start(b, Role::Acceptor, acceptor.options, never),
+        driver::start(a, a_max, Role::Initiator, initiator.options, never.clone()),
+        driver::start(b, b_max, Role::Acceptor, acceptor.options, never),
     );
     Ok((ra?.0.connection, rb?.0.connection))
 }
@@ -188,10 +220,16 @@ pub struct Server {
     listener: Listener,
     url: String,
     options: SessionOptions,
+    output_budget: usize,
 }
 
+/// Default for [`Server::output_budget`].
+pub const DEFAULT_OUTPUT_BUDGET: usize = 64 * 1024 * 1024;
+
 impl Server {
-    /// Binds `url` (`tcp://host:port`, port 0 for any; `unix:///path`).
+    /// Binds `url`: `tcp://host:port` (port 0 for any), `unix:///path`, `ws://host:port/path`
+    /// (WebSocket; the path a client asks for is not checked), or `mem://name` (in this process;
+    /// `mem://` alone picks a fresh name).
     pub async fn bind(url: &str) -> Result<Server, ConnectError> {
         let addr = Address::parse(url)?;
         let io_err = |source| ConnectError::Io {
@@ -204,6 +242,7 @@ impl Server {
             listener,
             url,
             options: SessionOptions::default(),
+            output_budget: DEFAULT_OUTPUT_BUDGET,
         })
     }
 
@@ -221,10 +260,21 @@ impl Server {
         self
     }
 
+    /// Output queued for all of this server's peers together (default 64 MiB). Over it,
+    /// sessions holding more than an eighth of their own [output
+    /// bound](Self::output_bound) stop reading from their peers until the total is back under
+    /// it; sessions with little queued (peers that read their answers) are read as always.
+    pub fn output_budget(mut self, bytes: usize) -> Self {
+        self.output_budget = bytes;
+        self
+    }
+
     /// Starts accepting sessions and serving `router` on each (a dispatcher or a [`Router`]).
     pub fn serve(self, router: impl Into<Router>) -> ServerHandle {
         let mut options = self.options;
         options.router = Arc::new(router.into());
+        let budget = OutputBudget::new(self.output_budget);
+        options.output_budget = Some(Arc::clone(&budget));
         let shutdown = CancellationToken::new();
         let sessions = TaskTracker::new();
         let accept = tokio::spawn(accept_loop(
@@ -238,28 +288,44 @@ impl Server {
             shutdown,
             sessions,
             accept,
+            budget,
         }
     }
 }
 
 async fn accept_loop(
-    listener: Listener,
+    mut listener: Listener,
     options: SessionOptions,
     shutdown: CancellationToken,
     sessions: TaskTracker,
 ) {
     loop {
-        let link = tokio::select! {
+        let max_frame = options.max_frame();
+        let incoming = tokio::select! {
             _ = shutdown.cancelled() => break,
-            link = listener.accept() => link,
+            incoming = listener.accept(&max_frame) => incoming,
         };
-        match link {
-            Ok(link) => {
+        match incoming {
+            Ok(incoming) => {
                 let options = options.clone();
                 let shutdown = shutdown.child_token();
                 sessions.spawn(async move {
-                    let peer = link.peer.clone();
-                    match driver::start(link, Role::Acceptor, options, shutdown).await {
+                    let peer = incoming.peer();
+                    let link = match tokio::time::timeout(
+                        options.config.handshake_timeout,
+                        incoming.into_link(&max_frame),
+                    )
+                    .await
+                    {
+                        Ok(Ok(link)) => link,
+                        Ok(Err(e)) => {
+                            return tracing::debug!(%peer, error = %e, "link not made");
+                        }
+                        Err(_) => {
+                            return tracing::debug!(%peer, "link not made within the handshake timeout");
+                        }
+                    };
+                    match driver::start(link, max_frame, Role::Acceptor, options, shutdown).await {
                         Ok((running, task)) => {
                             drop(running);
                             let _ = task.await;
@@ -275,10 +341,8 @@ async fn accept_loop(
             }
         }
     }
-    #[cfg(unix)]
-    if let Listener::Unix(_, path) = &listener {
-        let _ = std::fs::remove_file(path);
-    }
+    // Dropping the listener removes a Unix socket's file and a `mem://` name.
+    drop(listener);
 }
 
 /// A running server. Dropping it leaves the server running in the background; call
@@ -289,12 +353,18 @@ pub struct ServerHandle {
     shutdown: CancellationToken,
     sessions: TaskTracker,
     accept: JoinHandle<()>,
+    budget: Arc<OutputBudget>,
 }
 
 impl ServerHandle {
     /// The bound address as a URL.
     pub fn local_url(&self) -> &str {
         &self.url
+    }
+
+    /// Bytes queued for writing to all peers now (see [`Server::output_budget`]).
+    pub fn queued_output(&self) -> usize {
+        self.budget.queued()
     }
 
     /// Number of sessions currently open.

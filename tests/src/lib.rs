@@ -129,14 +129,41 @@ impl Notebook for Shouter {
 }
 
 /// The transports every end-to-end test runs over.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
-    /// In-memory duplex pipe.
+    /// In-process (`mem://`), a channel of frames.
     Memory,
     /// TCP loopback.
     Tcp,
     /// Unix socket in a temp dir.
     Unix,
+    /// WebSocket over TCP loopback.
+    WebSocket,
+}
+
+impl Transport {
+    /// A fresh address to bind on this transport.
+    pub fn bind_url(self) -> String {
+        match self {
+            Transport::Memory => "mem://".to_owned(),
+            Transport::Tcp => "tcp://127.0.0.1:0".to_owned(),
+            Transport::Unix => format!("unix://{}", unique_socket_path().display()),
+            Transport::WebSocket => "ws://127.0.0.1:0/roam".to_owned(),
+        }
+    }
+}
+
+/// Runs each listed `async fn name(transport: Transport)` once per transport, as
+/// `memory::name`, `tcp::name`, `unix::name` and `websocket::name`.
+#[macro_export]
+macro_rules! per_transport {
+    ($($name:ident),* $(,)?) => {
+        mod memory { $( #[tokio::test] async fn $name() { super::$name($crate::Transport::Memory).await } )* }
+        mod tcp { $( #[tokio::test] async fn $name() { super::$name($crate::Transport::Tcp).await } )* }
+        #[cfg(unix)]
+        mod unix { $( #[tokio::test] async fn $name() { super::$name($crate::Transport::Unix).await } )* }
+        mod websocket { $( #[tokio::test] async fn $name() { super::$name($crate::Transport::WebSocket).await } )* }
+    };
 }
 
 /// A calculator server on one transport and a client session to it.
@@ -145,8 +172,8 @@ pub struct Fixture {
     pub calc: Arc<Calc>,
     /// The client's session (which also serves `Notebook`).
     pub conn: Connection,
-    /// The server, if the transport has one.
-    pub server: Option<ServerHandle>,
+    /// The server.
+    pub server: ServerHandle,
 }
 
 /// Starts a calculator server on `transport` and connects to it.
@@ -154,32 +181,8 @@ pub async fn fixture(transport: Transport) -> Fixture {
     let calc = Arc::new(Calc::default());
     let router = Router::new().with(CalculatorDispatcher::new(calc.clone()));
     let client = Connector::new().serve(NotebookDispatcher::new(Shouter));
-    match transport {
-        Transport::Memory => {
-            let (conn, _server_side) =
-                roam::memory_pair_with(client, Connector::new().serve(router))
-                    .await
-                    .expect("in-memory handshake");
-            Fixture {
-                calc,
-                conn,
-                server: None,
-            }
-        }
-        Transport::Tcp | Transport::Unix => {
-            let url = match transport {
-                Transport::Tcp => "tcp://127.0.0.1:0".to_owned(),
-                _ => format!("unix://{}", unique_socket_path().display()),
-            };
-            let server = Server::bind(&url).await.expect("bind").serve(router);
-            let conn = client.connect(server.local_url()).await.expect("connect");
-            Fixture {
-                calc,
-                conn,
-                server: Some(server),
-            }
-        }
-    }
+    let (conn, server) = serve_with(transport, |s| s, client, router).await;
+    Fixture { calc, conn, server }
 }
 
 /// A socket path unique to this process and call.
@@ -314,7 +317,7 @@ impl Streamer for Arc<Streams> {
 pub async fn stream_fixture(
     transport: Transport,
     limits: roam::Limits,
-) -> (Arc<Streams>, Connection, Option<ServerHandle>) {
+) -> (Arc<Streams>, Connection, ServerHandle) {
     let streams = Arc::new(Streams::default());
     let router = Router::new().with(StreamerDispatcher::new(streams.clone()));
     let (conn, server) = serve_on(transport, limits, router).await;
@@ -322,38 +325,94 @@ pub async fn stream_fixture(
 }
 
 /// Serves `router` on `transport` (both sides announcing `limits`) and connects a client
-/// session to it; the server handle is `None` for the in-memory transport.
+/// session to it.
 pub async fn serve_on(
     transport: Transport,
     limits: roam::Limits,
     router: Router,
-) -> (Connection, Option<ServerHandle>) {
-    match transport {
-        Transport::Memory => {
-            let (conn, _server_side) = roam::memory_pair_with(
-                Connector::new().limits(limits),
-                Connector::new().limits(limits).serve(router),
-            )
+) -> (Connection, ServerHandle) {
+    serve_with(
+        transport,
+        |s| s.limits(limits),
+        Connector::new().limits(limits),
+        router,
+    )
+    .await
+}
+
+/// Serves `router` on `transport` with the server configured by `server`, and connects
+/// `client` to it.
+pub async fn serve_with(
+    transport: Transport,
+    server: impl FnOnce(Server) -> Server,
+    client: Connector,
+    router: Router,
+) -> (Connection, ServerHandle) {
+    let bound = Server::bind(&transport.bind_url()).await.expect("bind");
+    let server = server(bound).serve(router);
+    let conn = client.connect(server.local_url()).await.expect("connect");
+    (conn, server)
+}
+
+/// A peer speaking raw frames over any transport, for tests that misbehave on purpose.
+pub struct RawClient {
+    link: roam::transport::Link,
+}
+
+impl RawClient {
+    /// Connects a raw link to `url`.
+    pub async fn connect(url: &str) -> RawClient {
+        let addr = roam::transport::Address::parse(url).expect("a valid address");
+        let max = roam::framing::MaxFrame::new(u32::MAX);
+        let link = roam::transport::connect(&addr, &max)
             .await
-            .expect("in-memory handshake");
-            (conn, None)
-        }
-        Transport::Tcp | Transport::Unix => {
-            let url = match transport {
-                Transport::Tcp => "tcp://127.0.0.1:0".to_owned(),
-                _ => format!("unix://{}", unique_socket_path().display()),
-            };
-            let server = Server::bind(&url)
-                .await
-                .expect("bind")
-                .limits(limits)
-                .serve(router);
-            let conn = Connector::new()
-                .limits(limits)
-                .connect(server.local_url())
-                .await
-                .expect("connect");
-            (conn, Some(server))
-        }
+            .expect("the raw link connects");
+        RawClient { link }
+    }
+
+    /// A raw client over a link made by hand.
+    pub fn from_link(link: roam::transport::Link) -> RawClient {
+        RawClient { link }
+    }
+
+    /// Sends `msg` as one frame.
+    pub async fn send(&mut self, msg: &roam::wire::Message) {
+        let body = roam::wire::encode(msg).expect("test messages encode");
+        self.send_body(body).await;
+    }
+
+    /// Sends `body` as one frame, whatever it holds.
+    pub async fn send_body(&mut self, body: Vec<u8>) {
+        use futures::SinkExt;
+        self.link
+            .outgoing
+            .send(body.into())
+            .await
+            .expect("the raw link is up");
+    }
+
+    /// Reads frames until the server's `Goodbye`, then checks the server ends the link.
+    pub async fn goodbye(&mut self) -> String {
+        use futures::StreamExt;
+        let read = async {
+            loop {
+                let frame = self
+                    .link
+                    .incoming
+                    .next()
+                    .await
+                    .expect("server closed without Goodbye")
+                    .expect("a valid frame from the server");
+                if let roam::wire::Message::Goodbye { reason } =
+                    roam::wire::decode(&frame).expect("server sent a valid message")
+                {
+                    while let Some(Ok(_)) = self.link.incoming.next().await {}
+                    return reason;
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), read)
+            .await
+            .expect("no Goodbye within 10 s")
     }
 }

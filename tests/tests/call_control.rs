@@ -8,7 +8,12 @@ use roam_tests::{CalculatorClient, StreamerClient, Transport, stream_fixture};
 
 #[tokio::test]
 async fn dropping_a_call_stops_the_handler() {
-    for transport in [Transport::Memory, Transport::Tcp] {
+    for transport in [
+        Transport::Memory,
+        Transport::Tcp,
+        Transport::Unix,
+        Transport::WebSocket,
+    ] {
         let (streams, conn, _server) = stream_fixture(transport, Limits::default()).await;
         let client = StreamerClient::new(conn);
         let call = tokio::spawn({
@@ -36,7 +41,12 @@ async fn dropping_a_call_stops_the_handler() {
 
 #[tokio::test]
 async fn a_deadline_fails_the_call_and_stops_the_handler() {
-    for transport in [Transport::Memory, Transport::Tcp] {
+    for transport in [
+        Transport::Memory,
+        Transport::Tcp,
+        Transport::Unix,
+        Transport::WebSocket,
+    ] {
         let (streams, conn, _server) = stream_fixture(transport, Limits::default()).await;
         let client = StreamerClient::new(conn);
         let got = client.hang().with_timeout(Duration::from_millis(50)).await;
@@ -79,9 +89,5 @@ async fn fixture_with_limits(limits: Limits) -> roam_tests::Fixture {
         .limits(limits)
         .serve(roam_tests::CalculatorDispatcher::new(calc.clone()));
     let conn = roam::connect(server.local_url()).await.unwrap();
-    roam_tests::Fixture {
-        calc,
-        conn,
-        server: Some(server),
-    }
+    roam_tests::Fixture { calc, conn, server }
 }

@@ -57,7 +57,7 @@ impl Edges for E {
 /// A small frame limit, so "too big for a frame" is cheap to reach.
 const FRAME: u32 = 64 * 1024;
 
-async fn edges(transport: Transport) -> (EdgesClient, Option<ServerHandle>, Connection) {
+async fn edges(transport: Transport) -> (EdgesClient, ServerHandle, Connection) {
     let limits = Limits {
         max_frame_size: FRAME,
         ..Limits::default()
@@ -67,7 +67,12 @@ async fn edges(transport: Transport) -> (EdgesClient, Option<ServerHandle>, Conn
     (EdgesClient::new(conn.clone()), server, conn)
 }
 
-const TRANSPORTS: [Transport; 3] = [Transport::Memory, Transport::Tcp, Transport::Unix];
+const TRANSPORTS: [Transport; 4] = [
+    Transport::Memory,
+    Transport::Tcp,
+    Transport::Unix,
+    Transport::WebSocket,
+];
 
 #[tokio::test]
 async fn a_panicking_handler_answers_internal_and_the_session_stays_up() {
@@ -226,22 +231,29 @@ async fn shutdown_finishes_when_a_peer_never_reads_its_answers() {
     .await
     .unwrap();
     let big = roam::codec::encode(&(FRAME,)).unwrap();
-    // 16 MiB of answers requested, none read: the server's writer blocks on the socket.
-    for i in 0..256u64 {
-        let request = Message::Request(Request {
-            conn: 0,
-            id: 2 * i + 1,
-            method_id: EDGES_DESCRIPTOR.methods[1].id,
-            metadata: roam::Metadata::new(),
-            channels: vec![],
-            timeout_micros: None,
-            payload: big.clone(),
-        });
-        raw.write_all(&raw_frame(&request)).await.unwrap();
-    }
+    // 16 MiB of answers requested, none read: the server's writer blocks on the socket, and
+    // then the server stops reading, so this side's writes block too (in a task of their own).
+    let (_read_half, mut raw) = raw.into_split();
+    let flood = tokio::spawn(async move {
+        for i in 0..256u64 {
+            let request = Message::Request(Request {
+                conn: 0,
+                id: 2 * i + 1,
+                method_id: EDGES_DESCRIPTOR.methods[1].id,
+                metadata: roam::Metadata::new(),
+                channels: vec![],
+                timeout_micros: None,
+                payload: big.clone(),
+            });
+            if raw.write_all(&raw_frame(&request)).await.is_err() {
+                return;
+            }
+        }
+        std::future::pending::<()>().await
+    });
     // A guard against a hang, not a timing assertion: the bound is grace + linger (1.3 s).
     tokio::time::timeout(Duration::from_secs(60), server.shutdown())
         .await
         .expect("shutdown finished although the peer never read");
-    drop(raw);
+    flood.abort();
 }

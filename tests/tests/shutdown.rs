@@ -1,15 +1,15 @@
 //! Graceful shutdown: calls in flight complete, new calls are refused with a clear error, new
-//! sessions are refused, and `shutdown()` returns once every session has ended.
+//! sessions are refused, and `shutdown()` returns once every session has ended. On every
+//! transport.
 
 use std::time::Duration;
 
 use roam::CallError;
 use roam_tests::{CalculatorClient, Transport, fixture};
 
-#[tokio::test]
-async fn in_flight_calls_finish_and_new_calls_are_refused() {
-    let f = fixture(Transport::Tcp).await;
-    let server = f.server.expect("tcp fixture has a server");
+async fn in_flight_calls_finish_and_new_calls_are_refused(transport: Transport) {
+    let f = fixture(transport).await;
+    let server = f.server;
     let url = server.local_url().to_owned();
     let calc = CalculatorClient::new(f.conn.clone());
 
@@ -59,3 +59,5 @@ async fn in_flight_calls_finish_and_new_calls_are_refused() {
         "new sessions are refused after shutdown"
     );
 }
+
+roam_tests::per_transport!(in_flight_calls_finish_and_new_calls_are_refused);

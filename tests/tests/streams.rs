@@ -185,14 +185,7 @@ async fn a_connection_drop_fails_both_ends(transport: Transport) {
     drop(server);
 }
 
-macro_rules! per_transport {
-    ($($name:ident),* $(,)?) => {
-        mod memory { $( #[tokio::test] async fn $name() { super::$name(roam_tests::Transport::Memory).await } )* }
-        mod tcp { $( #[tokio::test] async fn $name() { super::$name(roam_tests::Transport::Tcp).await } )* }
-    };
-}
-
-per_transport!(
+roam_tests::per_transport!(
     sum_a_million_from_client,
     count_a_million_from_server,
     transform_both_ways_at_once,

@@ -121,16 +121,7 @@ async fn server_calls_back_into_the_client(transport: Transport) {
     );
 }
 
-macro_rules! per_transport {
-    ($($name:ident),* $(,)?) => {
-        mod memory { $( #[tokio::test] async fn $name() { super::$name(roam_tests::Transport::Memory).await } )* }
-        mod tcp { $( #[tokio::test] async fn $name() { super::$name(roam_tests::Transport::Tcp).await } )* }
-        #[cfg(unix)]
-        mod unix { $( #[tokio::test] async fn $name() { super::$name(roam_tests::Transport::Unix).await } )* }
-    };
-}
-
-per_transport!(
+roam_tests::per_transport!(
     every_unary_method,
     unknown_method_and_invalid_payload,
     ten_thousand_pipelined_calls,

@@ -53,6 +53,9 @@ pub struct SessionConfig {
     /// Closing: how long the final frames (`Goodbye` and what precedes it) may take to reach a
     /// peer before the link is dropped anyway (default 2 s).
     pub close_linger: Duration,
+    /// Output backpressure: how long the driver may report our output blocked (the peer
+    /// reading none of it) before the session is ended with a `Goodbye` (default 30 s).
+    pub output_stall_timeout: Duration,
 }
 
 impl Default for SessionConfig {
@@ -63,6 +66,7 @@ impl Default for SessionConfig {
             keepalive: Some(Keepalive::DEFAULT),
             drain_grace: Duration::from_secs(30),
             close_linger: Duration::from_secs(2),
+            output_stall_timeout: Duration::from_secs(30),
         }
     }
 }

@@ -259,6 +259,17 @@ pub enum SessionEvent {
     Closed(SessionError),
 }
 
+/// What the driver's outgoing queue is doing (see [`Session::handle_output`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputState {
+    /// The queue passed its bound: the driver stopped reading from the peer.
+    Blocked,
+    /// Frames left the queue while it was blocked: the peer is reading.
+    Progress,
+    /// The queue is back under its bound: the driver reads again.
+    Flowing,
+}
+
 /// Where a session is in its life.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Phase {
@@ -510,6 +521,34 @@ impl Session {
         }
     }
 
+    /// What the driver's output is doing, when that changes and whenever frames leave while it
+    /// is [`OutputState::Blocked`]. A blocked output that sees no [`OutputState::Progress`] for the
+    /// [output stall timeout](SessionConfig::output_stall_timeout) ends the session with a
+    /// `Goodbye`. Progress also counts as a sign of life for keepalive: while the driver has
+    /// stopped reading, the peer's `Pong`s wait unread, but a peer that takes our bytes is there.
+    pub fn handle_output(&mut self, now: Instant, output: OutputState) {
+        if self.is_closed() {
+            return;
+        }
+        match output {
+            OutputState::Blocked => {
+                if self.timers.get(Timer::OutputStall).is_none() {
+                    self.timers.set_after(
+                        Timer::OutputStall,
+                        now,
+                        self.config.output_stall_timeout,
+                    );
+                }
+            }
+            OutputState::Progress => {
+                self.last_heard = now;
+                self.timers
+                    .set_after(Timer::OutputStall, now, self.config.output_stall_timeout);
+            }
+            OutputState::Flowing => self.timers.clear(Timer::OutputStall),
+        }
+    }
+
     /// The driver wrote every frame it was given: a closing session is done.
     pub fn handle_flushed(&mut self) {
         if self.phase == Phase::Closing && self.out.transmit.is_empty() {
@@ -574,6 +613,18 @@ impl Session {
                     self.stop_all_handlers(now, StopReason::Shutdown, RemoteError::Unavailable);
                     self.close_drained(now);
                 }
+            }
+            Timer::OutputStall => {
+                let after = self.config.output_stall_timeout;
+                tracing::warn!(?after, "the peer stopped reading; ending the session");
+                self.send_small(&Message::Goodbye {
+                    reason: format!("output-stalled: nothing was read for {after:?}"),
+                });
+                self.end(
+                    now,
+                    SessionError::TimedOut(TimedOut::OutputStalled(after)),
+                    true,
+                );
             }
             Timer::CloseLinger => {
                 if self.phase == Phase::Closing {

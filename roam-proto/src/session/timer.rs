@@ -18,16 +18,20 @@ pub enum Timer {
     DrainGrace,
     /// Closing: give up flushing the final frames (the peer may not be reading) then.
     CloseLinger,
+    /// Output blocked: the peer has read none of our queued frames since this was armed; end
+    /// the session then.
+    OutputStall,
 }
 
 impl Timer {
     /// Every timer, in the order expired ones are handled.
-    pub const ALL: [Timer; 5] = [
+    pub const ALL: [Timer; 6] = [
         Timer::Handshake,
         Timer::KeepAliveSend,
         Timer::PongTimeout,
         Timer::DrainGrace,
         Timer::CloseLinger,
+        Timer::OutputStall,
     ];
 
     fn index(self) -> usize {
@@ -38,7 +42,7 @@ impl Timer {
 /// When each [`Timer`] fires, if armed.
 #[derive(Debug, Clone, Default)]
 pub struct TimerTable {
-    at: [Option<Instant>; 5],
+    at: [Option<Instant>; Timer::ALL.len()],
 }
 
 impl TimerTable {
@@ -63,7 +67,7 @@ impl TimerTable {
 
     /// Disarms every timer.
     pub fn clear_all(&mut self) {
-        self.at = [None; 5];
+        self.at = [None; Timer::ALL.len()];
     }
 
     /// When `timer` fires, if armed.

@@ -1,6 +1,6 @@
 //! The driver: the tokio task that runs one [`Session`] over one link.
 //!
-//! It owns the session, a reader task (frames in) and a writer task (frames out), the table of
+//! It owns the session, the link's incoming frames, a writer task (frames out), the table of
 //! callers waiting for responses, and the handler tasks serving the peer. It feeds the session
 //! what arrives (frames, commands from the [inbox](crate::inbox), shutdown, and the time when
 //! the session's next timer is due) and carries out what the session asks (write frames,
@@ -15,14 +15,20 @@
 //! reading, hands the writer its last frames, and waits for it to flush, at most the close
 //! linger; a peer that stopped reading cannot hold the task (or a server's shutdown) forever.
 //!
-//! The driver never blocks on writing: frames go to the writer task through a queue whose size
-//! in bytes is watched. A peer that stops reading while it keeps sending makes that queue grow;
-//! past [`MAX_WRITE_BACKLOG`] the session ends (`write-backlog` rule) instead of buffering
-//! without bound.
+//! **Reading** happens in the driver's own task: it polls the link's frame stream beside its
+//! other inputs, so an incoming frame costs no hand-off between tasks.
+//!
+//! **Writing** never blocks the driver: frames go to a writer task through a queue whose size
+//! in bytes is watched ([`output`]). The writer feeds every frame that is ready into the link
+//! and flushes once, so a burst leaves in one write. Past the queue's bound (or the server's
+//! budget) the driver stops reading from the peer until the writer has drained it
+//! (backpressure, like HTTP/2 flow control), and tells the session, whose output-stall timer
+//! ends a peer that never drains. [`MAX_WRITE_BACKLOG`] remains as a last resort against local
+//! producers: past it the session ends (`write-backlog` rule).
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -30,7 +36,6 @@ use bytes::Bytes;
 use futures::{FutureExt, SinkExt, StreamExt};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::{AbortHandle, JoinHandle};
-use tokio_util::codec::{FramedRead, FramedWrite};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -38,33 +43,60 @@ use crate::connection::{Connection, Shared};
 use crate::context::{CallParts, ChannelEnd, Context};
 use crate::dispatch::Router;
 use crate::error::{ChannelError, ProtocolViolation, RemoteError, SessionError};
-use crate::framing::{FrameCodec, FrameError, MaxFrame};
+use crate::framing::{LinkError, MaxFrame};
 use crate::inbox::{
     CallFailure, ChannelBind, Command, RawResponse, SenderState, SessionInfo, WireRx, WireTx,
 };
 use crate::metadata::Metadata;
 use crate::response;
 use crate::session::{
-    ChannelSendError, Direction, IncomingCall, ROOT, Role, Session, SessionConfig, SessionEvent,
+    ChannelSendError, Direction, IncomingCall, OutputState, ROOT, Role, Session, SessionConfig,
+    SessionEvent,
 };
-use crate::transport::{Link, LinkWriter};
+use crate::transport::{FrameSink, FrameStream, Link};
 
+pub mod output;
 #[cfg(test)]
 mod tests;
 
+use output::{OutputBudget, OutputQueue};
+
 /// Most bytes queued for writing before the session is ended as unable to keep up.
 pub const MAX_WRITE_BACKLOG: usize = 64 * 1024 * 1024;
-/// Frames read ahead of the driver.
-const READ_AHEAD: usize = 64;
+/// Default bound of one session's output queue: past it, the peer is not read until it drains.
+pub const DEFAULT_OUTPUT_BOUND: usize = 256 * 1024;
 
 /// How a session is set up.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct SessionOptions {
     /// Limits announced in the handshake, and the session's timers (handshake timeout,
-    /// keepalive, drain grace, close linger).
+    /// keepalive, drain grace, close linger, output stall).
     pub config: SessionConfig,
     /// Services this side serves to the peer (may be empty: calls get `UnknownMethod`).
     pub router: Arc<Router>,
+    /// Bytes of output queued before the driver stops reading from the peer.
+    pub output_bound: usize,
+    /// The group budget this session's output counts against (a server's), if any.
+    pub output_budget: Option<Arc<OutputBudget>>,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        SessionOptions {
+            config: SessionConfig::default(),
+            router: Arc::default(),
+            output_bound: DEFAULT_OUTPUT_BOUND,
+            output_budget: None,
+        }
+    }
+}
+
+impl SessionOptions {
+    /// The frame-size limit a link for this session starts with (the session tightens it to
+    /// the negotiated one after the handshake).
+    pub(crate) fn max_frame(&self) -> MaxFrame {
+        MaxFrame::new(self.config.limits.max_frame_size)
+    }
 }
 
 /// The clock the driver feeds the session: tokio's, so paused time in tests is virtual time
@@ -86,6 +118,7 @@ pub(crate) struct Running {
 /// flushed (or the close linger gave up on them).
 pub(crate) async fn start(
     link: Link,
+    max_frame: MaxFrame,
     role: Role,
     options: SessionOptions,
     shutdown: CancellationToken,
@@ -95,26 +128,17 @@ pub(crate) async fn start(
         Role::Initiator => None,
     };
     let session = Session::new(role, options.config.clone(), session_key, now());
-    let max_frame = MaxFrame::new(options.config.limits.max_frame_size);
-    let peer = link.peer.clone();
+    let Link {
+        incoming,
+        outgoing,
+        peer,
+    } = link;
     let span = tracing::debug_span!("roam.session", peer = %peer, role = ?role);
 
-    let (frames_tx, frames_rx) = mpsc::channel(READ_AHEAD);
-    let reader = tokio::spawn(
-        read_frames(link.reader, FrameCodec::new(max_frame.clone()), frames_tx)
-            .instrument(span.clone()),
-    );
-    let backlog = Arc::new(AtomicUsize::new(0));
+    let output = OutputQueue::new(options.output_bound, options.output_budget.clone());
     let (out_tx, out_rx) = mpsc::unbounded_channel();
-    let writer = tokio::spawn(
-        write_frames(
-            link.writer,
-            FrameCodec::new(max_frame.clone()),
-            out_rx,
-            Arc::clone(&backlog),
-        )
-        .instrument(span.clone()),
-    );
+    let writer =
+        tokio::spawn(write_frames(outgoing, out_rx, Arc::clone(&output)).instrument(span.clone()));
 
     let (commands_tx, commands_rx) = mpsc::unbounded_channel();
     let (closed_tx, closed_rx) = watch::channel(None);
@@ -124,10 +148,11 @@ pub(crate) async fn start(
         session,
         role,
         router: options.router,
-        frames: frames_rx,
+        incoming,
         out: Some(out_tx),
         writer: Some(writer),
-        backlog,
+        output,
+        blocked: false,
         max_frame,
         commands: commands_rx,
         commands_tx,
@@ -146,13 +171,7 @@ pub(crate) async fn start(
         shutdown,
         draining: false,
     };
-    let task = tokio::spawn(
-        async move {
-            driver.run().await;
-            reader.abort();
-        }
-        .instrument(span),
-    );
+    let task = tokio::spawn(driver.run().instrument(span));
     match established_rx.await {
         Ok(Ok(connection)) => Ok((Running { connection }, task)),
         Ok(Err(e)) => {
@@ -165,48 +184,33 @@ pub(crate) async fn start(
     }
 }
 
-async fn read_frames(
-    reader: crate::transport::LinkReader,
-    codec: FrameCodec,
-    frames: mpsc::Sender<Result<Bytes, FrameError>>,
-) {
-    let mut framed = FramedRead::new(reader, codec);
-    while let Some(item) = framed.next().await {
-        let stop = item.is_err();
-        if frames.send(item.map(|b| b.freeze())).await.is_err() || stop {
-            return;
-        }
-    }
-}
-
+/// Writes what the driver queues: every frame already waiting is fed to the link before one
+/// flush, so a burst leaves in one write.
 async fn write_frames(
-    writer: LinkWriter,
-    codec: FrameCodec,
+    mut sink: FrameSink,
     mut out: mpsc::UnboundedReceiver<Bytes>,
-    backlog: Arc<AtomicUsize>,
+    output: Arc<OutputQueue>,
 ) {
-    let mut framed = FramedWrite::new(writer, codec);
     while let Some(frame) = out.recv().await {
         let len = frame.len();
-        // Batch: feed everything already queued, flush once.
-        let mut result = framed.feed(frame).await;
-        backlog.fetch_sub(len, Ordering::Relaxed);
+        let mut result = sink.feed(frame).await;
+        output.sent(len);
         while result.is_ok() {
             match out.try_recv() {
                 Ok(frame) => {
                     let len = frame.len();
-                    result = framed.feed(frame).await;
-                    backlog.fetch_sub(len, Ordering::Relaxed);
+                    result = sink.feed(frame).await;
+                    output.sent(len);
                 }
                 Err(_) => break,
             }
         }
-        if result.is_err() || framed.flush().await.is_err() {
+        if result.is_err() || sink.flush().await.is_err() {
             // The peer is gone; the reader will notice and end the session.
             return;
         }
     }
-    let _ = framed.close().await;
+    let _ = sink.close().await;
 }
 
 struct Pending {
@@ -239,12 +243,15 @@ struct Driver {
     session: Session,
     role: Role,
     router: Arc<Router>,
-    frames: mpsc::Receiver<Result<Bytes, FrameError>>,
+    /// Frames from the peer, read in this task.
+    incoming: FrameStream,
     /// To the writer task; dropped when the session closes, so the writer flushes and ends.
     out: Option<mpsc::UnboundedSender<Bytes>>,
     /// The writer task, until it has ended.
     writer: Option<JoinHandle<()>>,
-    backlog: Arc<AtomicUsize>,
+    output: Arc<OutputQueue>,
+    /// Reading is stopped until the output queue drains.
+    blocked: bool,
     max_frame: MaxFrame,
     commands: mpsc::UnboundedReceiver<Command>,
     /// Kept so handles can be created for handler contexts even when no user handle exists.
@@ -295,6 +302,8 @@ impl Driver {
                 armed = next;
             }
             let writer_running = self.writer.is_some();
+            let reading = !closing && !self.blocked;
+            let output = Arc::clone(&self.output);
             let writer = &mut self.writer;
             let writer_done = async {
                 if let Some(w) = writer.as_mut() {
@@ -302,7 +311,8 @@ impl Driver {
                 }
             };
             tokio::select! {
-                frame = self.frames.recv(), if !closing => self.on_frame(frame),
+                frame = self.incoming.next(), if reading => self.on_frame(frame),
+                _ = output.drained.notified(), if self.blocked && !closing => self.on_drained(),
                 Some(cmd) = self.commands.recv(), if !closing => self.on_command(cmd),
                 _ = self.shutdown.cancelled(), if !self.draining && !closing => {
                     self.draining = true;
@@ -365,18 +375,19 @@ impl Driver {
         }
     }
 
-    fn on_frame(&mut self, frame: Option<Result<Bytes, FrameError>>) {
+    fn on_frame(&mut self, frame: Option<Result<Bytes, LinkError>>) {
+        use roam_proto::frame::FrameError;
         let now = now();
         match frame {
             Some(Ok(bytes)) => self.session.handle_frame(now, &bytes),
-            Some(Err(FrameError::Frame(roam_proto::frame::FrameError::TooLarge { len, max }))) => {
+            Some(Err(LinkError::Frame(FrameError::TooLarge { len, max }))) => {
                 self.session.handle_link_closed(
                     now,
                     Some(ProtocolViolation::FrameTooLarge { len, max }),
                     String::new(),
                 )
             }
-            Some(Err(FrameError::Frame(roam_proto::frame::FrameError::Truncated { buffered }))) => {
+            Some(Err(LinkError::Frame(FrameError::Truncated { buffered }))) => {
                 self.session.handle_link_closed(
                     now,
                     Some(ProtocolViolation::MalformedMessage(format!(
@@ -385,7 +396,14 @@ impl Driver {
                     String::new(),
                 )
             }
-            Some(Err(FrameError::Io(e))) => {
+            Some(Err(LinkError::TextMessage)) => self.session.handle_link_closed(
+                now,
+                Some(ProtocolViolation::MalformedMessage(
+                    "a text WebSocket message; roam frames are binary messages".into(),
+                )),
+                String::new(),
+            ),
+            Some(Err(LinkError::Io(e))) => {
                 self.session.handle_link_closed(now, None, e.to_string())
             }
             None => {
@@ -393,6 +411,30 @@ impl Driver {
                     .handle_link_closed(now, None, "the peer closed the connection".into())
             }
         }
+    }
+
+    /// The writer drained some output while reading was stopped.
+    fn on_drained(&mut self) {
+        if self.output.over() {
+            self.session.handle_output(now(), OutputState::Progress);
+        } else {
+            self.set_blocked(false);
+        }
+    }
+
+    fn set_blocked(&mut self, blocked: bool) {
+        if self.blocked == blocked {
+            return;
+        }
+        self.blocked = blocked;
+        self.output.set_blocked(blocked);
+        let state = if blocked {
+            tracing::debug!("output over its bound; not reading from the peer until it drains");
+            OutputState::Blocked
+        } else {
+            OutputState::Flowing
+        };
+        self.session.handle_output(now(), state);
     }
 
     fn on_command(&mut self, cmd: Command) {
@@ -587,15 +629,15 @@ impl Driver {
         }
     }
 
-    /// Hands queued frames to the writer task, ending the session if the peer is not reading.
+    /// Hands queued frames to the writer task; stops reading while the queue is over its
+    /// bound, and ends the session if local producers push it past [`MAX_WRITE_BACKLOG`].
     fn transmit(&mut self) {
         while let Some(frame) = self.session.poll_transmit() {
             let Some(out) = &self.out else {
                 // The writer was let go; nothing sent now could be flushed in order.
                 continue;
             };
-            let len = frame.len();
-            let queued = self.backlog.fetch_add(len, Ordering::Relaxed) + len;
+            let queued = self.output.add(frame.len());
             let _ = out.send(frame);
             if queued > MAX_WRITE_BACKLOG && !self.session.is_closed() {
                 self.session.handle_link_closed(
@@ -603,6 +645,14 @@ impl Driver {
                     Some(ProtocolViolation::WriteBacklog { queued }),
                     String::new(),
                 );
+            }
+        }
+        if !self.blocked && !self.session.is_closed() && self.output.over() {
+            self.set_blocked(true);
+            // The writer may have drained the queue before it could see the flag; then no
+            // wake-up is coming, and none is needed.
+            if !self.output.over() {
+                self.set_blocked(false);
             }
         }
     }

@@ -7,16 +7,14 @@ use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use roam_core::{MethodDescriptor, ServiceDescriptor};
-use tokio_util::codec::{FramedRead, FramedWrite};
 use tokio_util::sync::CancellationToken;
 
 use super::*;
 use crate::BoxFuture;
 use crate::dispatch::Dispatch;
 use crate::dispatch::Router;
-use crate::framing::{FrameCodec, MaxFrame};
 use crate::session::Keepalive;
-use crate::transport::{LinkReader, duplex_link};
+use crate::transport::memory_link_pair;
 use crate::wire::{self, Hello, Limits, Message, PROTOCOL_VERSION, Request, Response};
 
 static PROBE: ServiceDescriptor = ServiceDescriptor {
@@ -60,31 +58,34 @@ impl Dispatch for Probe {
     }
 }
 
+/// Two in-memory links with the default frame limit, and that limit for the driver's side.
+fn links() -> (Link, MaxFrame, Link) {
+    let max = MaxFrame::new(Limits::default().max_frame_size);
+    let (ours, theirs) = memory_link_pair(&max, &max.clone());
+    (ours, max, theirs)
+}
+
 /// The far end of a link, speaking raw frames.
 struct RawPeer {
-    reader: FramedRead<LinkReader, FrameCodec>,
-    writer: FramedWrite<LinkWriter, FrameCodec>,
+    link: Link,
 }
 
 impl RawPeer {
     fn new(link: Link) -> Self {
-        let codec = FrameCodec::new(MaxFrame::new(Limits::default().max_frame_size));
-        RawPeer {
-            reader: FramedRead::new(link.reader, codec.clone()),
-            writer: FramedWrite::new(link.writer, codec),
-        }
+        RawPeer { link }
     }
 
     async fn send(&mut self, msg: &Message) {
         let body = wire::encode(msg).expect("test messages encode");
-        self.writer
+        self.link
+            .outgoing
             .send(Bytes::from(body))
             .await
             .expect("the link is up");
     }
 
     async fn recv(&mut self) -> Option<Message> {
-        let frame = self.reader.next().await?.ok()?;
+        let frame = self.link.incoming.next().await?.ok()?;
         Some(wire::decode(&frame).expect("the driver sends valid messages"))
     }
 
@@ -115,6 +116,7 @@ fn options(config: SessionConfig) -> SessionOptions {
     SessionOptions {
         config,
         router: Arc::new(Router::new().with(Probe)),
+        ..SessionOptions::default()
     }
 }
 
@@ -124,7 +126,7 @@ async fn a_peer_that_stops_answering_pings_is_dropped_within_interval_plus_timeo
         interval: Duration::from_secs(5),
         timeout: Duration::from_secs(3),
     };
-    let (ours, theirs) = duplex_link();
+    let (ours, max, theirs) = links();
     let mut peer = RawPeer::new(theirs);
     let config = SessionConfig {
         keepalive: Some(keepalive),
@@ -133,6 +135,7 @@ async fn a_peer_that_stops_answering_pings_is_dropped_within_interval_plus_timeo
     let (handshake, ()) = tokio::join!(
         start(
             ours,
+            max,
             Role::Initiator,
             options(config),
             CancellationToken::new()
@@ -178,11 +181,17 @@ async fn a_peer_that_answers_pings_keeps_the_session_for_hours() {
         }),
         ..SessionConfig::default()
     };
-    let (a, b) = duplex_link();
+    let (a, max, b) = links();
     let never = CancellationToken::new();
     let (client, server) = tokio::join!(
-        start(a, Role::Initiator, options(config.clone()), never.clone()),
-        start(b, Role::Acceptor, options(config), never),
+        start(
+            a,
+            max.clone(),
+            Role::Initiator,
+            options(config.clone()),
+            never.clone()
+        ),
+        start(b, max, Role::Acceptor, options(config), never),
     );
     let (client, server) = (
         client.expect("handshake").0.connection,
@@ -197,7 +206,7 @@ async fn a_peer_that_answers_pings_keeps_the_session_for_hours() {
 
 #[tokio::test(start_paused = true)]
 async fn a_missing_hello_is_a_handshake_timeout() {
-    let (ours, theirs) = duplex_link();
+    let (ours, max, theirs) = links();
     let config = SessionConfig {
         handshake_timeout: Duration::from_secs(4),
         ..SessionConfig::default()
@@ -205,6 +214,7 @@ async fn a_missing_hello_is_a_handshake_timeout() {
     let started = tokio::time::Instant::now();
     let result = start(
         ours,
+        max,
         Role::Initiator,
         options(config),
         CancellationToken::new(),
@@ -223,11 +233,15 @@ async fn a_missing_hello_is_a_handshake_timeout() {
 
 /// An acceptor-side session with a raw client that has done its handshake.
 async fn served(config: SessionConfig) -> (RawPeer, JoinHandle<()>, CancellationToken) {
-    let (ours, theirs) = duplex_link();
+    served_with(options(config)).await
+}
+
+async fn served_with(options: SessionOptions) -> (RawPeer, JoinHandle<()>, CancellationToken) {
+    let (ours, max, theirs) = links();
     let mut peer = RawPeer::new(theirs);
     let shutdown = CancellationToken::new();
     let (handshake, ()) = tokio::join!(
-        start(ours, Role::Acceptor, options(config), shutdown.clone()),
+        start(ours, max, Role::Acceptor, options, shutdown.clone()),
         async {
             peer.hello(None).await;
             assert!(matches!(peer.recv().await, Some(Message::Hello(_))));
@@ -310,4 +324,114 @@ async fn shutdown_is_bounded_when_a_handler_never_returns() {
         .expect("shutdown finished")
         .expect("the session task ends");
     assert!(started.elapsed() <= config.drain_grace + config.close_linger);
+}
+
+fn backpressured(stall: Duration) -> SessionOptions {
+    SessionOptions {
+        output_bound: 128 * 1024,
+        ..options(SessionConfig {
+            keepalive: None,
+            output_stall_timeout: stall,
+            close_linger: Duration::from_secs(2),
+            ..SessionConfig::default()
+        })
+    }
+}
+
+/// Sends `n` requests for 64 KiB answers from a task of its own, then keeps the link open;
+/// reports how many went out.
+fn flood(mut outgoing: crate::transport::FrameSink, n: u64) -> (Arc<AtomicU64>, JoinHandle<()>) {
+    let sent = Arc::new(AtomicU64::new(0));
+    let counter = Arc::clone(&sent);
+    let task = tokio::spawn(async move {
+        for i in 0..n {
+            let body = wire::encode(&RawPeer::request(2 * i + 1, 1)).expect("encodes");
+            if outgoing.send(Bytes::from(body)).await.is_err() {
+                return;
+            }
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        // Closing our side would end the session before its answers are read.
+        std::future::pending::<()>().await;
+    });
+    (sent, task)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_peer_that_never_reads_stops_being_read_then_is_ended_after_the_stall_timeout() {
+    let stall = Duration::from_secs(10);
+    let (ours, max, theirs) = links();
+    let mut peer = RawPeer::new(theirs);
+    let (handshake, ()) = tokio::join!(
+        start(
+            ours,
+            max,
+            Role::Acceptor,
+            backpressured(stall),
+            CancellationToken::new()
+        ),
+        async {
+            peer.hello(None).await;
+            assert!(matches!(peer.recv().await, Some(Message::Hello(_))));
+        }
+    );
+    let (running, task) = handshake.expect("handshake");
+    let RawPeer { link } = peer;
+    let (sent, flooding) = flood(link.outgoing, 10_000);
+    // Let everything settle: the server answers until its queue passes the bound, then stops
+    // taking frames, so the flood stalls on the link's full queue.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let stuck_at = sent.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        stuck_at < 1_000,
+        "the server kept reading: {stuck_at} requests taken"
+    );
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        sent.load(std::sync::atomic::Ordering::SeqCst),
+        stuck_at,
+        "nothing is read while the output is blocked"
+    );
+    let error = tokio::time::timeout(Duration::from_secs(600), running.connection.closed())
+        .await
+        .expect("the session ended");
+    assert_eq!(
+        error,
+        SessionError::TimedOut(crate::error::TimedOut::OutputStalled(stall))
+    );
+    tokio::time::timeout(Duration::from_secs(600), task)
+        .await
+        .expect("the session task ended")
+        .expect("the session task ends");
+    flooding.abort();
+    drop(link.incoming);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_peer_that_reads_slowly_gets_every_answer() {
+    let (peer, task, _shutdown) = served_with(backpressured(Duration::from_secs(10))).await;
+    let RawPeer { link } = peer;
+    let n = 300;
+    let (sent, flooding) = flood(link.outgoing, n);
+    let mut incoming = link.incoming;
+    let mut answers = 0;
+    // 300 answers of 64 KiB, read 10 per second: half a minute, three stall timeouts, and the
+    // server waits for the reader each time instead of giving up on it.
+    while answers < n {
+        let frame = tokio::time::timeout(Duration::from_secs(600), incoming.next())
+            .await
+            .expect("an answer comes")
+            .unwrap_or_else(|| panic!("the link went down after {answers} answers"))
+            .expect("a valid frame");
+        if let Message::Response(r) = wire::decode(&frame).expect("valid message") {
+            assert!(r.payload.len() > 64 * 1024);
+            answers += 1;
+            if answers % 10 == 0 {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+    assert!(!task.is_finished(), "the session is still up");
+    assert_eq!(sent.load(std::sync::atomic::Ordering::SeqCst), n);
+    flooding.abort();
 }

@@ -5,16 +5,16 @@ use std::path::Path;
 
 use tokio::net::{UnixListener, UnixStream};
 
-use super::Link;
+use super::{Link, byte_stream_link};
+use crate::framing::MaxFrame;
 
-pub(super) async fn connect(path: &Path) -> io::Result<Link> {
-    let stream = UnixStream::connect(path).await?;
+fn link(stream: UnixStream, path: &Path, max: &MaxFrame) -> Link {
     let (r, w) = stream.into_split();
-    Ok(Link {
-        reader: Box::new(r),
-        writer: Box::new(w),
-        peer: format!("unix://{}", path.display()),
-    })
+    byte_stream_link(r, w, format!("unix://{}", path.display()), max)
+}
+
+pub(super) async fn connect(path: &Path, max: &MaxFrame) -> io::Result<Link> {
+    Ok(link(UnixStream::connect(path).await?, path, max))
 }
 
 pub(super) fn bind(path: &Path) -> io::Result<UnixListener> {
@@ -32,12 +32,11 @@ pub(super) fn bind(path: &Path) -> io::Result<UnixListener> {
     }
 }
 
-pub(super) async fn accept(listener: &UnixListener, path: &Path) -> io::Result<Link> {
+pub(super) async fn accept(
+    listener: &UnixListener,
+    path: &Path,
+    max: &MaxFrame,
+) -> io::Result<Link> {
     let (stream, _) = listener.accept().await?;
-    let (r, w) = stream.into_split();
-    Ok(Link {
-        reader: Box::new(r),
-        writer: Box::new(w),
-        peer: format!("unix://{}", path.display()),
-    })
+    Ok(link(stream, path, max))
 }

@@ -586,3 +586,68 @@ fn a_timeout_handled_late_still_ends_a_silent_link() {
     s.handle_timeout(now + 100 * SEC);
     assert!(s.is_finished());
 }
+
+fn no_keepalive_stall(secs: u64) -> SessionConfig {
+    SessionConfig {
+        keepalive: None,
+        output_stall_timeout: Duration::from_secs(secs),
+        ..SessionConfig::default()
+    }
+}
+
+#[test]
+fn blocked_output_without_progress_ends_the_session_after_the_stall_timeout() {
+    let (mut s, start) = established_server_with(no_keepalive_stall(30));
+    s.handle_output(start, OutputState::Blocked);
+    // Reporting the block again does not push the deadline back.
+    s.handle_output(start + 10 * SEC, OutputState::Blocked);
+    assert_eq!(s.poll_timeout(), Some(start + 30 * SEC));
+    s.handle_timeout(start + 30 * SEC - Duration::from_millis(1));
+    assert!(!s.is_closed());
+    s.handle_timeout(start + 30 * SEC);
+    assert!(s.is_closed());
+    let reason = goodbye_reason(&mut s).expect("a Goodbye is queued");
+    assert!(reason.starts_with("output-stalled"), "{reason}");
+    let events = Pair::events(&mut s);
+    assert_eq!(
+        closed_with(&events),
+        Some(&SessionError::TimedOut(TimedOut::OutputStalled(30 * SEC)))
+    );
+}
+
+#[test]
+fn progress_rearms_the_stall_timer_and_flowing_output_disarms_it() {
+    let (mut s, start) = established_server_with(no_keepalive_stall(30));
+    s.handle_output(start, OutputState::Blocked);
+    s.handle_output(start + 20 * SEC, OutputState::Progress);
+    assert_eq!(s.poll_timeout(), Some(start + 50 * SEC));
+    s.handle_timeout(start + 40 * SEC);
+    assert!(!s.is_closed(), "a peer that reads slowly is not dropped");
+    s.handle_output(start + 45 * SEC, OutputState::Flowing);
+    assert_eq!(s.poll_timeout(), None);
+    s.handle_timeout(start + 3600 * SEC);
+    assert!(!s.is_closed());
+}
+
+#[test]
+fn output_progress_counts_as_a_sign_of_life_for_keepalive() {
+    let mut config = keepalive(5, 3);
+    config.output_stall_timeout = Duration::from_secs(600);
+    let (mut s, start) = established_server_with(config);
+    s.handle_output(start, OutputState::Blocked);
+    // The driver has stopped reading: no Pong is heard, but the peer keeps taking our bytes.
+    let mut now = start;
+    for _ in 0..100 {
+        now += SEC;
+        s.handle_output(now, OutputState::Progress);
+        s.handle_timeout(now);
+        while s.poll_transmit().is_some() {}
+    }
+    assert!(
+        !s.is_closed(),
+        "a reading peer is alive even when its Pongs wait unread"
+    );
+    // When the progress stops, keepalive notices within interval + timeout.
+    s.handle_timeout(now + 9 * SEC);
+    assert!(s.is_closed());
+}

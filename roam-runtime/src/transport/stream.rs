@@ -1,0 +1,150 @@
+//! Byte-stream links (TCP, Unix sockets): frames cut by the length prefix of
+//! [`roam_proto::frame`] on the way in, and written through one reused buffer on the way out,
+//! so every frame fed before a flush leaves in one write.
+//!
+//! **Lean when idle.** Both buffers are allocated on first use and let go whenever they are
+//! empty and the link has nothing more to do at the moment (a read would block, a flush
+//! finished), so an idle session holds no buffer at all and a burst of large frames does not
+//! pin its peak size afterwards.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use bytes::{Bytes, BytesMut};
+use futures::{Sink, Stream};
+use roam_proto::frame;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_util::io::{poll_read_buf, poll_write_buf};
+
+use super::Link;
+use crate::framing::{LinkError, MaxFrame};
+
+/// Bytes asked of the socket per read when no frame is in progress.
+const READ_CHUNK: usize = 16 * 1024;
+/// Frames fed are written out once this many bytes are waiting, flush or not.
+const WRITE_BATCH: usize = 64 * 1024;
+
+/// A link over a byte stream, framed with the length prefix. `max` bounds incoming frames
+/// before anything is buffered for them.
+pub fn byte_stream_link<R, W>(reader: R, writer: W, peer: String, max: &MaxFrame) -> Link
+where
+    R: AsyncRead + Send + Unpin + 'static,
+    W: AsyncWrite + Send + Unpin + 'static,
+{
+    Link {
+        incoming: Box::pin(FrameReader {
+            reader,
+            buf: BytesMut::new(),
+            max: max.clone(),
+            eof: false,
+        }),
+        outgoing: Box::pin(FrameWriter {
+            writer,
+            buf: BytesMut::new(),
+        }),
+        peer,
+    }
+}
+
+struct FrameReader<R> {
+    reader: R,
+    buf: BytesMut,
+    max: MaxFrame,
+    eof: bool,
+}
+
+impl<R: AsyncRead + Unpin> Stream for FrameReader<R> {
+    type Item = Result<Bytes, LinkError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        loop {
+            let max = this.max.get();
+            if this.eof {
+                return Poll::Ready(match frame::decode_eof(&mut this.buf, max) {
+                    Ok(Some(f)) => Some(Ok(f.freeze())),
+                    Ok(None) => None,
+                    Err(e) => Some(Err(e.into())),
+                });
+            }
+            match frame::decode(&mut this.buf, max) {
+                Ok(Some(f)) => return Poll::Ready(Some(Ok(f.freeze()))),
+                Ok(None) => {}
+                Err(e) => {
+                    // Nothing after a framing error can be trusted: end the stream after it.
+                    this.eof = true;
+                    this.buf = BytesMut::new();
+                    return Poll::Ready(Some(Err(e.into())));
+                }
+            }
+            if this.buf.capacity() == this.buf.len() {
+                this.buf.reserve(READ_CHUNK);
+            }
+            match poll_read_buf(Pin::new(&mut this.reader), cx, &mut this.buf) {
+                Poll::Pending => {
+                    if this.buf.is_empty() {
+                        // Idle between frames: hold no buffer while waiting.
+                        this.buf = BytesMut::new();
+                    }
+                    return Poll::Pending;
+                }
+                Poll::Ready(Ok(0)) => this.eof = true,
+                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Err(e)) => {
+                    this.eof = true;
+                    return Poll::Ready(Some(Err(e.into())));
+                }
+            }
+        }
+    }
+}
+
+struct FrameWriter<W> {
+    writer: W,
+    buf: BytesMut,
+}
+
+impl<W: AsyncWrite + Unpin> FrameWriter<W> {
+    fn poll_write_all(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), LinkError>> {
+        while !self.buf.is_empty() {
+            let n = ready!(poll_write_buf(
+                Pin::new(&mut self.writer),
+                cx,
+                &mut self.buf
+            ))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::Error::from(io::ErrorKind::WriteZero).into()));
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<W: AsyncWrite + Unpin> Sink<Bytes> for FrameWriter<W> {
+    type Error = LinkError;
+
+    fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), LinkError>> {
+        if self.buf.len() >= WRITE_BATCH {
+            ready!(self.poll_write_all(cx))?;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn start_send(mut self: Pin<&mut Self>, body: Bytes) -> Result<(), LinkError> {
+        Ok(frame::encode(&body, &mut self.buf)?)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), LinkError>> {
+        ready!(self.poll_write_all(cx))?;
+        ready!(Pin::new(&mut self.writer).poll_flush(cx))?;
+        // Everything is out: hold no buffer until the next frame.
+        self.buf = BytesMut::new();
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), LinkError>> {
+        ready!(self.as_mut().poll_flush(cx))?;
+        Poll::Ready(Ok(ready!(Pin::new(&mut self.writer).poll_shutdown(cx))?))
+    }
+}
