@@ -55,6 +55,20 @@ macro_rules! session_settings {
             self
         }
 
+        /// Largest frame accepted from the peer.
+        pub fn max_frame_size(mut self, bytes: u32) -> Self {
+            self.options.config.limits.max_frame_size = bytes;
+            self
+        }
+
+        /// Calls from the peer served at once; more get `Overloaded`. With the [output
+        /// bound](Self::output_bound) this bounds what a peer that never reads can make this
+        /// side hold: about `output_bound + max_concurrent_requests × largest answer`.
+        pub fn max_concurrent_requests(mut self, n: u32) -> Self {
+            self.options.config.limits.max_concurrent_requests = n;
+            self
+        }
+
         /// How long the peer may take to complete the handshake (default 10 s); then the
         /// session fails with [`SessionError::TimedOut`].
         pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
@@ -123,18 +137,6 @@ impl Connector {
     }
 
     session_settings!();
-
-    /// Largest frame accepted from the peer.
-    pub fn max_frame_size(mut self, bytes: u32) -> Self {
-        self.options.config.limits.max_frame_size = bytes;
-        self
-    }
-
-    /// Calls from the peer served at once; more get `Overloaded`.
-    pub fn max_concurrent_requests(mut self, n: u32) -> Self {
-        self.options.config.limits.max_concurrent_requests = n;
-        self
-    }
 
     /// Connects to `url` (`tcp://host:port`, `unix:///path`, `ws://host:port/path` or
     /// `mem://name`) and completes the handshake. Making the link (for WebSocket, its upgrade)
