@@ -49,7 +49,9 @@ fn rss() -> usize {
 /// Connects, says Hello, then sends calls for large answers as fast as the server takes them,
 /// never reading; counts the calls the server took.
 async fn hog(addr: String, taken: Arc<AtomicU64>) {
-    let sock = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+    let sock = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
     // The read half is kept (so the socket stays open) and never read.
     let (_never_read, mut w) = sock.into_split();
     let hello = Message::Hello(Hello {
@@ -89,7 +91,10 @@ async fn peers_that_never_read_cost_a_bounded_amount_and_others_are_still_served
         .serve(BigDispatcher::new(B));
     let addr = server.local_url().trim_start_matches("tcp://").to_owned();
     let good = BigClient::new(roam::connect(server.local_url()).await.expect("connect"));
-    assert_eq!(good.answer(ANSWER).await.expect("warm-up").len(), ANSWER as usize);
+    assert_eq!(
+        good.answer(ANSWER).await.expect("warm-up").len(),
+        ANSWER as usize
+    );
     let before = rss();
 
     let counters: Vec<Arc<AtomicU64>> = (0..PEERS).map(|_| Arc::default()).collect();
@@ -109,7 +114,12 @@ async fn peers_that_never_read_cost_a_bounded_amount_and_others_are_still_served
 
     // Settle: wait until no hog gets another call taken (every session stopped reading). The
     // loop waits on the server; its bound only turns a hang into a failure.
-    let total = || counters.iter().map(|c| c.load(Ordering::Relaxed)).sum::<u64>();
+    let total = || {
+        counters
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum::<u64>()
+    };
     let mut last = total();
     let mut quiet = 0;
     for _ in 0..600 {
@@ -121,7 +131,10 @@ async fn peers_that_never_read_cost_a_bounded_amount_and_others_are_still_served
             break;
         }
     }
-    assert_eq!(quiet, 10, "the server kept taking calls from peers that never read");
+    assert_eq!(
+        quiet, 10,
+        "the server kept taking calls from peers that never read"
+    );
 
     let grown = rss().saturating_sub(before);
     let per_peer = grown / PEERS;

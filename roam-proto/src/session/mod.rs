@@ -293,6 +293,8 @@ pub enum Phase {
 #[derive(Debug, Default)]
 struct Output {
     transmit: VecDeque<Bytes>,
+    /// Bytes in `transmit`.
+    transmit_bytes: usize,
     events: VecDeque<SessionEvent>,
     /// Session-level messages sent so far (the last one's sequence number).
     sent_seq: u64,
@@ -312,7 +314,19 @@ impl Output {
         if class == Class::Session {
             self.sent_seq += 1;
         }
+        self.transmit_bytes += bytes.len();
         self.transmit.push_back(Bytes::from(bytes));
+    }
+
+    fn pop(&mut self) -> Option<Bytes> {
+        let frame = self.transmit.pop_front()?;
+        self.transmit_bytes -= frame.len();
+        Some(frame)
+    }
+
+    fn clear_transmit(&mut self) {
+        self.transmit.clear();
+        self.transmit_bytes = 0;
     }
 
     /// Sends a message whose size is bounded by construction (everything but requests,
@@ -463,7 +477,13 @@ impl Session {
     /// The next frame body to write, in order.
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Bytes> {
-        self.out.transmit.pop_front()
+        self.out.pop()
+    }
+
+    /// Bytes of frames queued for [`poll_transmit`](Self::poll_transmit) now: the driver's
+    /// measure of output it has not written yet.
+    pub fn transmit_bytes(&self) -> usize {
+        self.out.transmit_bytes
     }
 
     /// The next event for the application.
@@ -629,7 +649,7 @@ impl Session {
             Timer::CloseLinger => {
                 if self.phase == Phase::Closing {
                     tracing::debug!("close linger over; dropping frames the peer did not read");
-                    self.out.transmit.clear();
+                    self.out.clear_transmit();
                     self.finish();
                 }
             }
@@ -1493,7 +1513,7 @@ impl Session {
         self.out.event(SessionEvent::Closed(error));
         if !flush {
             // Nothing queued can reach the peer any more.
-            self.out.transmit.clear();
+            self.out.clear_transmit();
         }
         if flush && !self.out.transmit.is_empty() {
             self.phase = Phase::Closing;

@@ -1,6 +1,6 @@
 //! The driver: the tokio task that runs one [`Session`] over one link.
 //!
-//! It owns the session, the link's incoming frames, a writer task (frames out), the table of
+//! It owns the session, the link (frames in and out), the table of
 //! callers waiting for responses, and the handler tasks serving the peer. It feeds the session
 //! what arrives (frames, commands from the [inbox](crate::inbox), shutdown, and the time when
 //! the session's next timer is due) and carries out what the session asks (write frames,
@@ -12,28 +12,30 @@
 //! handshake timeout, call deadlines both ways, drain grace, close linger).
 //!
 //! **Ending.** When the session ends with frames left to say (a `Goodbye`), the driver stops
-//! reading, hands the writer its last frames, and waits for it to flush, at most the close
-//! linger; a peer that stopped reading cannot hold the task (or a server's shutdown) forever.
+//! reading, writes its last frames, and closes the link, for at most the close linger; a peer
+//! that stopped reading cannot hold the task (or a server's shutdown) forever.
 //!
-//! **Reading** happens in the driver's own task: it polls the link's frame stream beside its
-//! other inputs, so an incoming frame costs no hand-off between tasks.
+//! **One task.** The driver reads and writes the link itself, beside its other inputs: an
+//! incoming frame and an outgoing one each cost no hand-off between tasks. Every frame that is
+//! ready when the driver writes is fed to the link before one flush, so a burst of answers
+//! leaves in one write.
 //!
-//! **Writing** never blocks the driver: frames go to a writer task through a queue whose size
-//! in bytes is watched ([`output`]). The writer feeds every frame that is ready into the link
-//! and flushes once, so a burst leaves in one write. Past the queue's bound (or the server's
-//! budget) the driver stops reading from the peer until the writer has drained it
-//! (backpressure, like HTTP/2 flow control), and tells the session, whose output-stall timer
-//! ends a peer that never drains. [`MAX_WRITE_BACKLOG`] remains as a last resort against local
-//! producers: past it the session ends (`write-backlog` rule).
+//! **Backpressure.** Writing never blocks the other inputs: frames wait in the session until
+//! the link takes them. Past the session's output bound (or the server's budget) the driver
+//! stops reading from the peer until the link has taken enough ([`output`]), like HTTP/2 flow
+//! control, and tells the session, whose output-stall timer ends a peer that never drains.
+//! [`MAX_WRITE_BACKLOG`] remains as a last resort against local producers: past it the
+//! session ends (`write-backlog` rule).
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Weak};
+use std::task::{Context as TaskContext, Poll, ready};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures::{FutureExt, SinkExt, StreamExt};
+use futures::{FutureExt, StreamExt};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::{AbortHandle, JoinHandle};
 use tokio_util::sync::CancellationToken;
@@ -136,9 +138,6 @@ pub(crate) async fn start(
     let span = tracing::debug_span!("roam.session", peer = %peer, role = ?role);
 
     let output = OutputQueue::new(options.output_bound, options.output_budget.clone());
-    let (out_tx, out_rx) = mpsc::unbounded_channel();
-    let writer =
-        tokio::spawn(write_frames(outgoing, out_rx, Arc::clone(&output)).instrument(span.clone()));
 
     let (commands_tx, commands_rx) = mpsc::unbounded_channel();
     let (closed_tx, closed_rx) = watch::channel(None);
@@ -149,8 +148,9 @@ pub(crate) async fn start(
         role,
         router: options.router,
         incoming,
-        out: Some(out_tx),
-        writer: Some(writer),
+        outgoing,
+        unflushed: 0,
+        link_closed: false,
         output,
         blocked: false,
         max_frame,
@@ -184,33 +184,57 @@ pub(crate) async fn start(
     }
 }
 
-/// Writes what the driver queues: every frame already waiting is fed to the link before one
-/// flush, so a burst leaves in one write.
-async fn write_frames(
-    mut sink: FrameSink,
-    mut out: mpsc::UnboundedReceiver<Bytes>,
-    output: Arc<OutputQueue>,
-) {
-    while let Some(frame) = out.recv().await {
-        let len = frame.len();
-        let mut result = sink.feed(frame).await;
-        output.sent(len);
-        while result.is_ok() {
-            match out.try_recv() {
-                Ok(frame) => {
-                    let len = frame.len();
-                    result = sink.feed(frame).await;
-                    output.sent(len);
-                }
-                Err(_) => break,
+/// What one write step achieved.
+enum Written {
+    /// Everything the session had was fed to the link and flushed (and, when closing, the
+    /// link was closed).
+    All,
+    /// Some frames went out but the link takes no more for now; reported only while reading
+    /// is stopped, so the driver can tell progress from a stall.
+    Some,
+}
+
+/// Feeds every frame the session has queued into `link`, then flushes once; when `closing`,
+/// closes the link after the last flush.
+fn poll_write(
+    link: &mut FrameSink,
+    session: &mut Session,
+    unflushed: &mut usize,
+    closing: bool,
+    report_progress: bool,
+    cx: &mut TaskContext<'_>,
+) -> Poll<Result<Written, LinkError>> {
+    let mut progress = false;
+    while session.transmit_bytes() > 0 {
+        match link.as_mut().poll_ready(cx) {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending if progress && report_progress => {
+                return Poll::Ready(Ok(Written::Some));
             }
+            Poll::Pending => return Poll::Pending,
         }
-        if result.is_err() || sink.flush().await.is_err() {
-            // The peer is gone; the reader will notice and end the session.
-            return;
-        }
+        let Some(frame) = session.poll_transmit() else {
+            break;
+        };
+        *unflushed += frame.len();
+        link.as_mut().start_send(frame)?;
+        progress = true;
     }
-    let _ = sink.close().await;
+    if *unflushed > 0 {
+        match link.as_mut().poll_flush(cx) {
+            Poll::Ready(result) => result?,
+            Poll::Pending if progress && report_progress => {
+                return Poll::Ready(Ok(Written::Some));
+            }
+            Poll::Pending => return Poll::Pending,
+        }
+        *unflushed = 0;
+    }
+    if closing {
+        ready!(link.as_mut().poll_close(cx))?;
+    }
+    Poll::Ready(Ok(Written::All))
 }
 
 struct Pending {
@@ -245,11 +269,13 @@ struct Driver {
     router: Arc<Router>,
     /// Frames from the peer, read in this task.
     incoming: FrameStream,
-    /// To the writer task; dropped when the session closes, so the writer flushes and ends.
-    out: Option<mpsc::UnboundedSender<Bytes>>,
-    /// The writer task, until it has ended.
-    writer: Option<JoinHandle<()>>,
-    output: Arc<OutputQueue>,
+    /// Frames to the peer, written by this task.
+    outgoing: FrameSink,
+    /// Bytes fed to `outgoing` and not flushed yet.
+    unflushed: usize,
+    /// The link was closed after the session's last frame (or it failed).
+    link_closed: bool,
+    output: OutputQueue,
     /// Reading is stopped until the output queue drains.
     blocked: bool,
     max_frame: MaxFrame,
@@ -285,15 +311,11 @@ impl Driver {
         let mut armed: Option<Instant> = None;
         loop {
             self.process_events();
-            self.transmit();
+            self.account_output();
             if self.session.is_finished() {
                 break;
             }
             let closing = self.session.is_closed();
-            if closing {
-                // Everything there is to say is with the writer: let it flush and end.
-                self.out = None;
-            }
             let next = self.session.poll_timeout();
             if next != armed {
                 if let Some(at) = next {
@@ -301,18 +323,18 @@ impl Driver {
                 }
                 armed = next;
             }
-            let writer_running = self.writer.is_some();
             let reading = !closing && !self.blocked;
-            let output = Arc::clone(&self.output);
-            let writer = &mut self.writer;
-            let writer_done = async {
-                if let Some(w) = writer.as_mut() {
-                    let _ = w.await;
-                }
-            };
+            let writing = !self.link_closed
+                && (self.session.transmit_bytes() > 0 || self.unflushed > 0 || closing);
+            let blocked = self.blocked;
+            let (outgoing, session, unflushed) =
+                (&mut self.outgoing, &mut self.session, &mut self.unflushed);
+            let write = futures::future::poll_fn(|cx| {
+                poll_write(outgoing, session, unflushed, closing, blocked, cx)
+            });
             tokio::select! {
                 frame = self.incoming.next(), if reading => self.on_frame(frame),
-                _ = output.drained.notified(), if self.blocked && !closing => self.on_drained(),
+                written = write, if writing => self.on_written(written),
                 Some(cmd) = self.commands.recv(), if !closing => self.on_command(cmd),
                 _ = self.shutdown.cancelled(), if !self.draining && !closing => {
                     self.draining = true;
@@ -322,18 +344,34 @@ impl Driver {
                     armed = None;
                     self.session.handle_timeout(now());
                 }
-                _ = writer_done, if closing && writer_running => {
-                    self.writer = None;
-                    self.session.handle_flushed();
-                }
             }
-        }
-        // The link is done: a writer still running is stuck on a peer that does not read.
-        if let Some(writer) = self.writer.take() {
-            writer.abort();
         }
         for (_, (_, handler)) in self.running.drain() {
             handler.abort();
+        }
+    }
+
+    fn on_written(&mut self, written: Result<Written, LinkError>) {
+        match written {
+            Ok(Written::All) if self.session.is_closed() => {
+                self.link_closed = true;
+                self.session.handle_flushed();
+            }
+            Ok(Written::All) => {}
+            Ok(Written::Some) => {
+                if self.blocked {
+                    self.session.handle_output(now(), OutputState::Progress);
+                }
+            }
+            Err(e) => {
+                // The peer is gone; nothing more can be written.
+                self.link_closed = true;
+                let detail = match e {
+                    LinkError::Io(e) => e.to_string(),
+                    other => other.to_string(),
+                };
+                self.session.handle_link_closed(now(), None, detail);
+            }
         }
     }
 
@@ -413,21 +451,11 @@ impl Driver {
         }
     }
 
-    /// The writer drained some output while reading was stopped.
-    fn on_drained(&mut self) {
-        if self.output.over() {
-            self.session.handle_output(now(), OutputState::Progress);
-        } else {
-            self.set_blocked(false);
-        }
-    }
-
     fn set_blocked(&mut self, blocked: bool) {
         if self.blocked == blocked {
             return;
         }
         self.blocked = blocked;
-        self.output.set_blocked(blocked);
         let state = if blocked {
             tracing::debug!("output over its bound; not reading from the peer until it drains");
             OutputState::Blocked
@@ -629,31 +657,30 @@ impl Driver {
         }
     }
 
-    /// Hands queued frames to the writer task; stops reading while the queue is over its
-    /// bound, and ends the session if local producers push it past [`MAX_WRITE_BACKLOG`].
-    fn transmit(&mut self) {
-        while let Some(frame) = self.session.poll_transmit() {
-            let Some(out) = &self.out else {
-                // The writer was let go; nothing sent now could be flushed in order.
-                continue;
-            };
-            let queued = self.output.add(frame.len());
-            let _ = out.send(frame);
-            if queued > MAX_WRITE_BACKLOG && !self.session.is_closed() {
-                self.session.handle_link_closed(
-                    now(),
-                    Some(ProtocolViolation::WriteBacklog { queued }),
-                    String::new(),
-                );
-            }
+    /// Measures the output queue after a turn: stops reading while it is over its bound,
+    /// reads again once it is not, and ends the session if local producers push it past
+    /// [`MAX_WRITE_BACKLOG`].
+    fn account_output(&mut self) {
+        if self.link_closed {
+            // Nothing queued now can be written.
+            while self.session.poll_transmit().is_some() {}
         }
-        if !self.blocked && !self.session.is_closed() && self.output.over() {
-            self.set_blocked(true);
-            // The writer may have drained the queue before it could see the flag; then no
-            // wake-up is coming, and none is needed.
-            if !self.output.over() {
-                self.set_blocked(false);
-            }
+        let queued = self.session.transmit_bytes() + self.unflushed;
+        self.output.set(queued);
+        if self.session.is_closed() {
+            return;
+        }
+        if queued > MAX_WRITE_BACKLOG {
+            self.session.handle_link_closed(
+                now(),
+                Some(ProtocolViolation::WriteBacklog { queued }),
+                String::new(),
+            );
+            return;
+        }
+        let over = self.output.over();
+        if over != self.blocked {
+            self.set_blocked(over);
         }
     }
 

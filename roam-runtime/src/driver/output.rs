@@ -1,19 +1,17 @@
 //! Output backpressure: how many bytes a session has queued for its link and not yet written,
 //! and, for a server, how many all its sessions have together.
 //!
-//! The driver adds what it hands the writer task, the writer subtracts what it has passed to
-//! the link. When a session's queue passes its bound, or the server's total passes the
-//! server's budget while this session holds a real share of it, the driver stops reading from
-//! that peer: a peer that sends calls and never reads their answers then stops being served
-//! instead of growing the queue. The writer wakes the driver only while reading is stopped.
+//! The driver reports its queue after every turn (frames the session holds for it plus frames
+//! fed to the link and not yet flushed). When a session's queue passes its bound, or the
+//! server's total passes the server's budget while this session holds a real share of it, the
+//! driver stops reading from that peer: a peer that sends calls and never reads their answers
+//! then stops being served instead of growing the queue.
 //!
 //! Owns the counters and the stop rule; deciding to end a stalled session is the session's
-//! (its output-stall timer), and writing is the writer task's.
+//! (its output-stall timer), and writing is the driver's.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-
-use tokio::sync::Notify;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A bound on the output of a group of sessions (a server's): over it, sessions holding more
 /// than an eighth of their own bound stop reading until the group is back under it.
@@ -34,77 +32,58 @@ impl OutputBudget {
 
     /// Bytes queued by all sessions sharing it now.
     pub fn queued(&self) -> usize {
-        self.queued.load(Ordering::SeqCst)
+        self.queued.load(Ordering::Relaxed)
     }
 }
 
-/// One session's output queue, shared by its driver and its writer task.
+/// One session's output queue as the driver last measured it.
 #[derive(Debug)]
 pub(crate) struct OutputQueue {
-    queued: AtomicUsize,
+    queued: usize,
     bound: usize,
     group: Option<Arc<OutputBudget>>,
-    /// Set by the driver while it has stopped reading.
-    blocked: AtomicBool,
-    /// The writer's signal that bytes left while `blocked`.
-    pub(crate) drained: Notify,
 }
 
 impl OutputQueue {
-    pub(crate) fn new(bound: usize, group: Option<Arc<OutputBudget>>) -> Arc<OutputQueue> {
-        Arc::new(OutputQueue {
-            queued: AtomicUsize::new(0),
+    pub(crate) fn new(bound: usize, group: Option<Arc<OutputBudget>>) -> OutputQueue {
+        OutputQueue {
+            queued: 0,
             bound,
             group,
-            blocked: AtomicBool::new(false),
-            drained: Notify::new(),
-        })
+        }
     }
 
-    /// `len` bytes handed to the writer; returns this session's total.
-    pub(crate) fn add(&self, len: usize) -> usize {
+    /// The session's queue is now `queued` bytes.
+    pub(crate) fn set(&mut self, queued: usize) {
         if let Some(group) = &self.group {
-            group.queued.fetch_add(len, Ordering::SeqCst);
+            if queued > self.queued {
+                group
+                    .queued
+                    .fetch_add(queued - self.queued, Ordering::Relaxed);
+            } else if queued < self.queued {
+                group
+                    .queued
+                    .fetch_sub(self.queued - queued, Ordering::Relaxed);
+            }
         }
-        self.queued.fetch_add(len, Ordering::SeqCst) + len
-    }
-
-    /// `len` bytes taken by the link (it takes more only as it writes what it holds). Wakes
-    /// the driver if it is waiting for the queue to drain.
-    pub(crate) fn sent(&self, len: usize) {
-        if let Some(group) = &self.group {
-            group.queued.fetch_sub(len, Ordering::SeqCst);
-        }
-        self.queued.fetch_sub(len, Ordering::SeqCst);
-        if self.blocked.load(Ordering::SeqCst) {
-            self.drained.notify_one();
-        }
+        self.queued = queued;
     }
 
     /// Whether reading should stop now.
     pub(crate) fn over(&self) -> bool {
-        let mine = self.queued.load(Ordering::SeqCst);
-        mine > self.bound
+        self.queued > self.bound
             || self
                 .group
                 .as_ref()
-                .is_some_and(|g| g.queued() > g.budget && mine > self.bound / 8)
-    }
-
-    pub(crate) fn set_blocked(&self, blocked: bool) {
-        self.blocked.store(blocked, Ordering::SeqCst);
+                .is_some_and(|g| g.queued() > g.budget && self.queued > self.bound / 8)
     }
 }
 
 impl Drop for OutputQueue {
-    /// The session is gone (driver and writer both): what it still had queued, never to be
-    /// written, leaves the group's total.
+    /// The session is gone: what it still had queued, never to be written, leaves the group's
+    /// total.
     fn drop(&mut self) {
-        if let Some(group) = &self.group {
-            group
-                .queued
-                .fetch_sub(*self.queued.get_mut(), Ordering::SeqCst);
-        }
+        self.set(0);
     }
 }
 
@@ -114,27 +93,29 @@ mod tests {
 
     #[test]
     fn a_session_stops_past_its_own_bound() {
-        let q = OutputQueue::new(100, None);
-        assert_eq!(q.add(100), 100);
+        let mut q = OutputQueue::new(100, None);
+        q.set(100);
         assert!(!q.over());
-        q.add(1);
+        q.set(101);
         assert!(q.over());
-        q.sent(50);
+        q.set(50);
         assert!(!q.over());
     }
 
     #[test]
     fn a_group_over_budget_stops_only_sessions_holding_a_share() {
         let group = OutputBudget::new(1000);
-        let hog = OutputQueue::new(800, Some(Arc::clone(&group)));
-        let light = OutputQueue::new(800, Some(Arc::clone(&group)));
-        hog.add(700);
-        light.add(50);
+        let mut hog = OutputQueue::new(800, Some(Arc::clone(&group)));
+        let mut light = OutputQueue::new(800, Some(Arc::clone(&group)));
+        hog.set(700);
+        light.set(50);
         assert!(!hog.over() && !light.over(), "the group is within budget");
-        hog.add(300);
+        hog.set(1000);
         assert_eq!(group.queued(), 1050);
         assert!(hog.over(), "holds more than an eighth of its bound");
         assert!(!light.over(), "a light session keeps being read");
+        hog.set(400);
+        assert_eq!(group.queued(), 450);
         drop(hog);
         assert_eq!(
             group.queued(),
