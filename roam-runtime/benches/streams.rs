@@ -1,17 +1,19 @@
-//! Streaming throughput over TCP loopback, next to raw TCP moving the same bytes, measured in
-//! the same run.
+//! Streaming throughput, next to raw TCP moving the same frames, measured in the same run, on a
+//! current_thread runtime (`ct`) and a 2-worker multi-thread one (`mt`).
 //!
-//! - `stream/u64/roam`: a handler sends `N` `u64` items on a `Tx<u64>`; the client reads them all.
-//! - `stream/u64/raw`: the same number of length-prefixed frames carrying 8 bytes each, written
-//!   through a `BufWriter` and read with `read_exact`, with no roam code involved.
-//! - `stream/1KiB/…`: the same with 1 KiB `Vec<u8>` items.
+//! - `stream/<flavor>/u64/<transport>`: a handler sends `N` `u64` items on a `Tx<u64>`; the
+//!   client reads them all, over memory, TCP and WebSocket.
+//! - `stream/<flavor>/u64/raw`: the same number of length-prefixed frames carrying 8 bytes
+//!   each over loopback TCP, written through a `BufWriter` and read through a `BufReader`, with
+//!   no roam code involved.
+//! - `stream/<flavor>/1KiB/…`: the same with 1 KiB `Vec<u8>` items.
 
 mod support;
 
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
 
 #[roam::service]
 trait Feed {
@@ -59,10 +61,11 @@ async fn raw_stream(items: u64, body: usize) -> Duration {
         }
         w.flush().await.expect("raw flush");
     });
-    let mut s = tokio::net::TcpStream::connect(addr)
+    let s = tokio::net::TcpStream::connect(addr)
         .await
         .expect("connect raw");
     s.set_nodelay(true).expect("nodelay");
+    let mut s = BufReader::new(s);
     let start = Instant::now();
     let mut buf = vec![0u8; 4 + body];
     for _ in 0..items {
@@ -73,89 +76,91 @@ async fn raw_stream(items: u64, body: usize) -> Duration {
     elapsed
 }
 
+async fn roam_numbers(client: &FeedClient, iters: u64) -> Duration {
+    let start = Instant::now();
+    for _ in 0..iters {
+        let (tx, mut rx) = roam::channel::<u64>();
+        let call = client.numbers(U64_ITEMS, tx);
+        let read = async {
+            let mut n = 0;
+            while rx.recv().await.expect("recv").is_some() {
+                n += 1;
+            }
+            n
+        };
+        let (r, n) = tokio::join!(call.into_future(), read);
+        r.expect("numbers");
+        assert_eq!(n, U64_ITEMS);
+    }
+    start.elapsed()
+}
+
+async fn roam_blobs(client: &FeedClient, iters: u64) -> Duration {
+    let start = Instant::now();
+    for _ in 0..iters {
+        let (tx, mut rx) = roam::channel::<Vec<u8>>();
+        let call = client.blobs(BLOB_ITEMS, tx);
+        let read = async {
+            let mut n = 0;
+            while let Some(b) = rx.recv().await.expect("recv") {
+                assert_eq!(b.len(), 1024);
+                n += 1;
+            }
+            n
+        };
+        let (r, n) = tokio::join!(call.into_future(), read);
+        r.expect("blobs");
+        assert_eq!(n, BLOB_ITEMS);
+    }
+    start.elapsed()
+}
+
+async fn raw_streams(iters: u64, items: u64, body: usize) -> Duration {
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        total += raw_stream(items, body).await;
+    }
+    total
+}
+
 fn streams(c: &mut Criterion) {
-    let rt = support::runtime();
-    let (server, conn) = rt.block_on(support::serve_tcp(FeedDispatcher::new(F)));
-    let client = FeedClient::new(conn);
-    let mut g = c.benchmark_group("stream");
-    g.measurement_time(Duration::from_secs(4))
-        .warm_up_time(Duration::from_millis(500))
-        .sample_size(15);
-
-    g.throughput(Throughput::Elements(U64_ITEMS));
-    g.bench_function("u64/roam", |b| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    let (tx, mut rx) = roam::channel::<u64>();
-                    let call = client.numbers(U64_ITEMS, tx);
-                    let read = async {
-                        let mut n = 0;
-                        while rx.recv().await.expect("recv").is_some() {
-                            n += 1;
-                        }
-                        n
-                    };
-                    let (r, n) = tokio::join!(call.into_future(), read);
-                    r.expect("numbers");
-                    assert_eq!(n, U64_ITEMS);
-                }
-                start.elapsed()
-            })
-        })
-    });
-    // A u64 item on the wire is a postcard varint of up to 10 bytes; the raw baseline moves 8.
-    g.bench_function("u64/raw", |b| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    total += raw_stream(U64_ITEMS, 8).await;
-                }
-                total
-            })
-        })
-    });
-
-    g.throughput(Throughput::Elements(BLOB_ITEMS));
-    g.bench_function("1KiB/roam", |b| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    let (tx, mut rx) = roam::channel::<Vec<u8>>();
-                    let call = client.blobs(BLOB_ITEMS, tx);
-                    let read = async {
-                        let mut n = 0;
-                        while let Some(b) = rx.recv().await.expect("recv") {
-                            assert_eq!(b.len(), 1024);
-                            n += 1;
-                        }
-                        n
-                    };
-                    let (r, n) = tokio::join!(call.into_future(), read);
-                    r.expect("blobs");
-                    assert_eq!(n, BLOB_ITEMS);
-                }
-                start.elapsed()
-            })
-        })
-    });
-    g.bench_function("1KiB/raw", |b| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    total += raw_stream(BLOB_ITEMS, 1024).await;
-                }
-                total
-            })
-        })
-    });
-    g.finish();
-    drop(client);
-    rt.block_on(server.shutdown());
+    for (flavor, rt) in support::flavors() {
+        let mut g = c.benchmark_group("stream");
+        g.measurement_time(Duration::from_secs(4))
+            .warm_up_time(Duration::from_millis(500))
+            .sample_size(15);
+        let mut servers = Vec::new();
+        let mut clients = Vec::new();
+        for (name, url) in support::TRANSPORTS {
+            let (server, conn) = rt.block_on(support::serve(url, FeedDispatcher::new(F)));
+            servers.push(server);
+            clients.push((name, FeedClient::new(conn)));
+        }
+        g.throughput(Throughput::Elements(U64_ITEMS));
+        for (name, client) in &clients {
+            g.bench_function(format!("{flavor}/u64/{name}"), |b| {
+                b.iter_custom(|iters| rt.block_on(roam_numbers(client, iters)))
+            });
+        }
+        // A u64 item on the wire is a postcard varint of up to 10 bytes; the raw baseline moves 8.
+        g.bench_function(format!("{flavor}/u64/raw"), |b| {
+            b.iter_custom(|iters| rt.block_on(raw_streams(iters, U64_ITEMS, 8)))
+        });
+        g.throughput(Throughput::Elements(BLOB_ITEMS));
+        for (name, client) in &clients {
+            g.bench_function(format!("{flavor}/1KiB/{name}"), |b| {
+                b.iter_custom(|iters| rt.block_on(roam_blobs(client, iters)))
+            });
+        }
+        g.bench_function(format!("{flavor}/1KiB/raw"), |b| {
+            b.iter_custom(|iters| rt.block_on(raw_streams(iters, BLOB_ITEMS, 1024)))
+        });
+        g.finish();
+        drop(clients);
+        for server in servers {
+            rt.block_on(server.shutdown());
+        }
+    }
 }
 
 criterion_group!(benches, streams);

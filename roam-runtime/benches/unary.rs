@@ -1,9 +1,14 @@
-//! Unary call cost, next to the raw transport underneath, measured in the same run.
+//! Unary call cost, next to the raw floors underneath, measured in the same run, on a
+//! current_thread runtime (`ct`) and a 2-worker multi-thread one (`mt`).
 //!
-//! - `rtt/<transport>/roam`: one `echo(Vec<u8>)` call with a 32-byte argument, awaited.
-//! - `rtt/<transport>/raw`: a hand-written ping-pong of 36 bytes (4-byte length + 32-byte body)
-//!   over the same kind of link, in this file, with no roam code involved.
-//! - `pipelined/tcp/64`: 64 calls kept in flight on one TCP session; throughput in calls/s.
+//! - `rtt/<flavor>/<transport>/roam`: one `echo(Vec<u8>)` call with a 32-byte argument, awaited,
+//!   over memory, TCP and WebSocket.
+//! - `rtt/<flavor>/tcp/raw`: a hand-written ping-pong of 36 bytes (4-byte length + 32-byte
+//!   body) over loopback TCP, with no roam code involved.
+//! - `rtt/<flavor>/memory/floor`: a tokio mpsc + oneshot round trip to another task, the floor
+//!   of any in-process request/response.
+//! - `pipelined/<flavor>/tcp/64-in-flight`: 64 calls kept in flight on one TCP session;
+//!   throughput in calls/s.
 //!
 //! `docs/benchmarks.md` reports these as ratios (roam / raw).
 
@@ -15,6 +20,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot};
 
 #[roam::service]
 trait Echo {
@@ -55,6 +61,29 @@ async fn raw_round_trips<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin
     start.elapsed()
 }
 
+type Floor = mpsc::Sender<(Vec<u8>, oneshot::Sender<Vec<u8>>)>;
+
+fn floor_server() -> Floor {
+    let (tx, mut rx) = mpsc::channel::<(Vec<u8>, oneshot::Sender<Vec<u8>>)>(64);
+    tokio::spawn(async move {
+        while let Some((data, reply)) = rx.recv().await {
+            let _ = reply.send(data);
+        }
+    });
+    tx
+}
+
+async fn floor_round_trips(floor: &Floor, iters: u64) -> Duration {
+    let data = vec![7u8; BODY];
+    let start = Instant::now();
+    for _ in 0..iters {
+        let (tx, rx) = oneshot::channel();
+        floor.send((data.clone(), tx)).await.expect("floor send");
+        assert_eq!(rx.await.expect("floor reply").len(), BODY);
+    }
+    start.elapsed()
+}
+
 async fn roam_round_trips(client: &EchoClient, iters: u64) -> Duration {
     let data = vec![7u8; BODY];
     let start = Instant::now();
@@ -65,106 +94,89 @@ async fn roam_round_trips(client: &EchoClient, iters: u64) -> Duration {
     start.elapsed()
 }
 
-fn rtt(c: &mut Criterion) {
-    let rt = support::runtime();
-    let mut g = c.benchmark_group("rtt");
-    g.measurement_time(Duration::from_secs(3))
-        .warm_up_time(Duration::from_millis(500))
-        .sample_size(30);
-
-    // TCP loopback.
-    let (server, tcp_client) = rt.block_on(async {
-        let server = roam::Server::bind("tcp://127.0.0.1:0")
-            .await
-            .expect("bind")
-            .serve(EchoDispatcher::new(E));
-        let client = EchoClient::new(roam::connect(server.local_url()).await.expect("connect"));
-        (server, client)
-    });
-    let mut raw_tcp = rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind raw");
-        let addr = listener.local_addr().expect("addr");
-        tokio::spawn(async move {
-            let (s, _) = listener.accept().await.expect("accept raw");
-            s.set_nodelay(true).expect("nodelay");
-            raw_echo_server(s).await;
-        });
-        let s = tokio::net::TcpStream::connect(addr)
-            .await
-            .expect("connect raw");
-        s.set_nodelay(true).expect("nodelay");
-        s
-    });
-    g.bench_function("tcp/roam", |b| {
-        b.iter_custom(|n| rt.block_on(roam_round_trips(&tcp_client, n)))
-    });
-    g.bench_function("tcp/raw", |b| {
-        b.iter_custom(|n| rt.block_on(raw_round_trips(&mut raw_tcp, n)))
-    });
-
-    // In memory.
-    let mem_client = rt.block_on(async {
-        let (client, _server) = roam::memory_pair_with(
-            roam::Connector::new(),
-            roam::Connector::new().serve(EchoDispatcher::new(E)),
-        )
+async fn raw_tcp_pair() -> tokio::net::TcpStream {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
-        .expect("memory pair");
-        EchoClient::new(client)
+        .expect("bind raw");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let (s, _) = listener.accept().await.expect("accept raw");
+        s.set_nodelay(true).expect("nodelay");
+        raw_echo_server(s).await;
     });
-    let mut raw_mem = rt.block_on(async {
-        let (a, b) = tokio::io::duplex(256 * 1024);
-        tokio::spawn(raw_echo_server(b));
-        a
-    });
-    g.bench_function("memory/roam", |b| {
-        b.iter_custom(|n| rt.block_on(roam_round_trips(&mem_client, n)))
-    });
-    g.bench_function("memory/raw", |b| {
-        b.iter_custom(|n| rt.block_on(raw_round_trips(&mut raw_mem, n)))
-    });
-    g.finish();
+    let s = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connect raw");
+    s.set_nodelay(true).expect("nodelay");
+    s
+}
 
-    drop((tcp_client, mem_client));
-    rt.block_on(server.shutdown());
+fn rtt(c: &mut Criterion) {
+    for (flavor, rt) in support::flavors() {
+        let mut g = c.benchmark_group("rtt");
+        g.measurement_time(Duration::from_secs(3))
+            .warm_up_time(Duration::from_millis(500))
+            .sample_size(30);
+        let mut servers = Vec::new();
+        for (name, url) in support::TRANSPORTS {
+            let (server, conn) = rt.block_on(support::serve(url, EchoDispatcher::new(E)));
+            let client = EchoClient::new(conn);
+            g.bench_function(format!("{flavor}/{name}/roam"), |b| {
+                b.iter_custom(|n| rt.block_on(roam_round_trips(&client, n)))
+            });
+            servers.push(server);
+        }
+        let mut raw_tcp = rt.block_on(raw_tcp_pair());
+        g.bench_function(format!("{flavor}/tcp/raw"), |b| {
+            b.iter_custom(|n| rt.block_on(raw_round_trips(&mut raw_tcp, n)))
+        });
+        let floor = rt.block_on(async { floor_server() });
+        g.bench_function(format!("{flavor}/memory/floor"), |b| {
+            b.iter_custom(|n| rt.block_on(floor_round_trips(&floor, n)))
+        });
+        g.finish();
+        for server in servers {
+            rt.block_on(server.shutdown());
+        }
+    }
 }
 
 fn pipelined(c: &mut Criterion) {
     const IN_FLIGHT: usize = 64;
     const CALLS: u64 = 4096;
-    let rt = support::runtime();
-    let (server, conn) = rt.block_on(support::serve_tcp(EchoDispatcher::new(E)));
-    let client = EchoClient::new(conn);
-    let mut g = c.benchmark_group("pipelined");
-    g.measurement_time(Duration::from_secs(4))
-        .warm_up_time(Duration::from_millis(500))
-        .sample_size(20);
-    g.throughput(Throughput::Elements(CALLS));
-    g.bench_function("tcp/64-in-flight", |b| {
-        b.iter(|| {
-            rt.block_on(async {
-                let data = vec![7u8; BODY];
-                let mut in_flight = FuturesUnordered::new();
-                let mut sent = 0;
-                let mut done = 0;
-                while done < CALLS {
-                    while sent < CALLS && in_flight.len() < IN_FLIGHT {
-                        in_flight.push(client.echo(data.clone()).into_future());
-                        sent += 1;
+    for (flavor, rt) in support::flavors() {
+        let (server, conn) =
+            rt.block_on(support::serve("tcp://127.0.0.1:0", EchoDispatcher::new(E)));
+        let client = EchoClient::new(conn);
+        let mut g = c.benchmark_group("pipelined");
+        g.measurement_time(Duration::from_secs(4))
+            .warm_up_time(Duration::from_millis(500))
+            .sample_size(20);
+        g.throughput(Throughput::Elements(CALLS));
+        g.bench_function(format!("{flavor}/tcp/64-in-flight"), |b| {
+            b.iter(|| {
+                rt.block_on(async {
+                    let data = vec![7u8; BODY];
+                    let mut in_flight = FuturesUnordered::new();
+                    let mut sent = 0;
+                    let mut done = 0;
+                    while done < CALLS {
+                        while sent < CALLS && in_flight.len() < IN_FLIGHT {
+                            in_flight.push(client.echo(data.clone()).into_future());
+                            sent += 1;
+                        }
+                        if let Some(r) = in_flight.next().await {
+                            r.expect("echo");
+                            done += 1;
+                        }
                     }
-                    if let Some(r) = in_flight.next().await {
-                        r.expect("echo");
-                        done += 1;
-                    }
-                }
+                })
             })
-        })
-    });
-    g.finish();
-    drop(client);
-    rt.block_on(server.shutdown());
+        });
+        g.finish();
+        drop(client);
+        rt.block_on(server.shutdown());
+    }
 }
 
 criterion_group!(benches, rtt, pipelined);

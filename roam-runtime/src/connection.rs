@@ -1,8 +1,8 @@
 //! The handle application code holds: [`Connection`] (one session, cheap to clone) and
 //! [`Call`] (one call being built: timeout, metadata, then `.await`).
 //!
-//! Handles only put commands in the driver's inbox and wait for answers; they never touch
-//! protocol state. A call's deadline is kept by the session, on the driver's clock.
+//! Handles only submit commands to the session's inbox and wait for answers; they never touch
+//! protocol state themselves. A call's deadline is kept by the session, on the driver's clock.
 
 use std::fmt;
 use std::future::IntoFuture;
@@ -14,13 +14,13 @@ use std::time::Duration;
 use facet::Facet;
 use roam_core::MethodDescriptor;
 use roam_core::schema::ChannelDirection as SchemaDirection;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 
 use crate::BoxFuture;
 use crate::channel::ChannelArg;
 use crate::codec::{self, CodecError};
 use crate::error::{CallError, ChannelError, SessionError};
-use crate::inbox::{CallFailure, ChannelBind, Command, RawResponse, SessionInfo};
+use crate::inbox::{CallFailure, ChannelBind, Command, Inbox, RawResponse, SessionInfo};
 use crate::metadata::{Metadata, MetadataValue};
 use crate::response;
 use crate::schemas::{self, LocalSchema};
@@ -28,7 +28,7 @@ use crate::session::{Direction, OutgoingCall};
 use crate::wire::Limits;
 
 pub(crate) struct Shared {
-    pub(crate) commands: mpsc::UnboundedSender<Command>,
+    pub(crate) commands: Inbox,
     pub(crate) info: SessionInfo,
     pub(crate) closed: watch::Receiver<Option<SessionError>>,
     pub(crate) next_token: Arc<AtomicU64>,
@@ -168,7 +168,7 @@ impl Connection {
 
 /// Sends `Cancel` if a call future is dropped before its response arrived.
 struct CancelOnDrop<'a> {
-    commands: &'a mpsc::UnboundedSender<Command>,
+    commands: &'a Inbox,
     token: u64,
     armed: bool,
 }

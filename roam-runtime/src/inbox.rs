@@ -1,14 +1,40 @@
-//! The driver's inbox: the [`Command`]s handles send to a session's driver, and the untyped
-//! wire ends of channels ([`WireTx`], [`WireRx`]) built on it.
+//! The session's inbox: the [`Command`]s handles give a session, the [`Inbox`] they give them
+//! to, and the untyped wire ends of channels ([`WireTx`], [`WireRx`]) built on it.
 //!
 //! This is the one interface between the handles application code holds (`Connection`, `Tx`,
-//! `Rx`, handler contexts) and the driver that owns the session: handles put commands in, the
-//! driver takes them out. It sits below both, so neither imports the other to talk.
+//! `Rx`, handler contexts) and the driver that owns the session: handles submit commands, the
+//! driver's side applies them (at once, on the handle's thread, when the session is free; else
+//! in order on the driver's next turn). It sits below both, so neither imports the other.
 
 use std::sync::{Arc, Mutex};
 use std::task::{Context as TaskContext, Poll};
 
 use tokio::sync::{Semaphore, mpsc, oneshot};
+
+/// What takes a session's commands: implemented by the driver, so this layer needs no
+/// knowledge of it.
+pub(crate) trait Submit: Send + Sync {
+    /// Applies `cmd` (now, or in order once the session is free). `Err` hands it back when the
+    /// session's driver has ended and nothing will take it.
+    fn submit(&self, cmd: Command) -> Result<(), Command>;
+}
+
+/// Where handles put commands for one session. Cheap to clone.
+#[derive(Clone)]
+pub(crate) struct Inbox(pub(crate) Arc<dyn Submit>);
+
+impl std::fmt::Debug for Inbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Inbox")
+    }
+}
+
+impl Inbox {
+    /// Submits `cmd`; `Err` when the session's driver has ended.
+    pub(crate) fn send(&self, cmd: Command) -> Result<(), Command> {
+        self.0.submit(cmd)
+    }
+}
 
 use crate::codec::CodecError;
 use crate::error::{CallError, ChannelError, SessionError};
@@ -169,7 +195,7 @@ impl SenderState {
 #[derive(Debug)]
 pub(crate) struct WireTx {
     channel: u64,
-    commands: mpsc::UnboundedSender<Command>,
+    commands: Inbox,
     state: Arc<SenderState>,
     max_frame: u32,
 }
@@ -177,7 +203,7 @@ pub(crate) struct WireTx {
 impl WireTx {
     pub(crate) fn new(
         channel: u64,
-        commands: mpsc::UnboundedSender<Command>,
+        commands: Inbox,
         state: Arc<SenderState>,
         max_frame: u32,
     ) -> Self {
@@ -228,7 +254,7 @@ impl Drop for WireTx {
 #[derive(Debug)]
 pub(crate) struct WireRx {
     channel: u64,
-    commands: mpsc::UnboundedSender<Command>,
+    commands: Inbox,
     items: mpsc::UnboundedReceiver<Result<Vec<u8>, ChannelError>>,
     /// Items consumed since the last credit grant.
     consumed: u32,
@@ -240,7 +266,7 @@ pub(crate) struct WireRx {
 impl WireRx {
     pub(crate) fn new(
         channel: u64,
-        commands: mpsc::UnboundedSender<Command>,
+        commands: Inbox,
         items: mpsc::UnboundedReceiver<Result<Vec<u8>, ChannelError>>,
         initial_credit: u32,
     ) -> Self {

@@ -27,41 +27,32 @@
 //! [`MAX_WRITE_BACKLOG`] remains as a last resort against local producers: past it the
 //! session ends (`write-backlog` rule).
 
-use std::collections::HashMap;
-use std::panic::AssertUnwindSafe;
-use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Weak};
-use std::task::{Context as TaskContext, Poll, ready};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::task::{Wake, Waker};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use futures::{FutureExt, StreamExt};
-use tokio::sync::{mpsc, oneshot, watch};
-use tokio::task::{AbortHandle, JoinHandle};
+use tokio::sync::{Notify, oneshot};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::connection::{Connection, Shared};
-use crate::context::{CallParts, ChannelEnd, Context};
+use crate::connection::Connection;
 use crate::dispatch::Router;
-use crate::error::{ChannelError, ProtocolViolation, RemoteError, SessionError};
-use crate::framing::{LinkError, MaxFrame};
-use crate::inbox::{
-    CallFailure, ChannelBind, Command, RawResponse, SenderState, SessionInfo, WireRx, WireTx,
-};
-use crate::metadata::Metadata;
-use crate::response;
-use crate::session::{
-    ChannelSendError, Direction, IncomingCall, OutputState, ROOT, Role, Session, SessionConfig,
-    SessionEvent,
-};
-use crate::transport::{FrameSink, FrameStream, Link};
+use crate::error::SessionError;
+use crate::framing::MaxFrame;
+use crate::inbox::{Command, Submit};
+use crate::session::{Role, Session, SessionConfig};
+use crate::transport::{FrameStream, Link};
 
 pub mod output;
+mod state;
 #[cfg(test)]
 mod tests;
 
 use output::{OutputBudget, OutputQueue};
+use state::State;
 
 /// Most bytes queued for writing before the session is ended as unable to keep up.
 pub const MAX_WRITE_BACKLOG: usize = 64 * 1024 * 1024;
@@ -136,42 +127,26 @@ pub(crate) async fn start(
         peer,
     } = link;
     let span = tracing::debug_span!("roam.session", peer = %peer, role = ?role);
-
     let output = OutputQueue::new(options.output_bound, options.output_budget.clone());
-
-    let (commands_tx, commands_rx) = mpsc::unbounded_channel();
-    let (closed_tx, closed_rx) = watch::channel(None);
     let (established_tx, established_rx) = oneshot::channel();
-
-    let driver = Driver {
-        session,
-        role,
-        router: options.router,
-        incoming,
-        outgoing,
-        unflushed: 0,
-        link_closed: false,
-        output,
-        blocked: false,
-        max_frame,
-        commands: commands_rx,
-        commands_tx,
-        closed: closed_tx,
-        closed_rx,
-        handle: Weak::new(),
-        next_token: Arc::new(AtomicU64::new(0)),
-        peer,
-        info: None,
-        established: Some(established_tx),
-        pending: HashMap::new(),
-        tokens: HashMap::new(),
-        running: HashMap::new(),
-        next_handler: 0,
-        channels: HashMap::new(),
-        shutdown,
-        draining: false,
-    };
-    let task = tokio::spawn(driver.run().instrument(span));
+    let core = Arc::new_cyclic(|me| Core {
+        state: Mutex::new(State::new(
+            session,
+            role,
+            options.router,
+            outgoing,
+            output,
+            max_frame,
+            me.clone(),
+            peer,
+            established_tx,
+        )),
+        deferred: Mutex::new(VecDeque::new()),
+        notify: Notify::new(),
+        ended: std::sync::atomic::AtomicBool::new(false),
+        waker: Waker::from(Arc::new(DriverWaker(me.clone()))),
+    });
+    let task = tokio::spawn(run(core, incoming, shutdown).instrument(span));
     match established_rx.await {
         Ok(Ok(connection)) => Ok((Running { connection }, task)),
         Ok(Err(e)) => {
@@ -184,598 +159,160 @@ pub(crate) async fn start(
     }
 }
 
-/// What one write step achieved.
-enum Written {
-    /// Everything the session had was fed to the link and flushed (and, when closing, the
-    /// link was closed).
-    All,
-    /// Some frames went out but the link takes no more for now; reported only while reading
-    /// is stopped, so the driver can tell progress from a stall.
-    Some,
+/// What a session's driver task and its handles share: the state behind a lock held only
+/// briefly (never across an await), commands that found it busy, and the driver's wake-up.
+pub(crate) struct Core {
+    state: Mutex<State>,
+    /// Commands submitted while `state` was locked, applied in order by the next holder.
+    deferred: Mutex<VecDeque<Command>>,
+    /// Wakes the driver task: a handle left it work, or the link can take more.
+    notify: Notify,
+    /// The driver task has ended: nothing will apply new commands.
+    ended: std::sync::atomic::AtomicBool,
+    /// A waker for the driver task, given to the link when it is written from any thread.
+    waker: Waker,
 }
 
-/// Feeds every frame the session has queued into `link`, then flushes once; when `closing`,
-/// closes the link after the last flush.
-fn poll_write(
-    link: &mut FrameSink,
-    session: &mut Session,
-    unflushed: &mut usize,
-    closing: bool,
-    report_progress: bool,
-    cx: &mut TaskContext<'_>,
-) -> Poll<Result<Written, LinkError>> {
-    let mut progress = false;
-    while session.transmit_bytes() > 0 {
-        match link.as_mut().poll_ready(cx) {
-            Poll::Ready(Ok(())) => {}
-            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-            Poll::Pending if progress && report_progress => {
-                return Poll::Ready(Ok(Written::Some));
-            }
-            Poll::Pending => return Poll::Pending,
-        }
-        let Some(frame) = session.poll_transmit() else {
-            break;
-        };
-        *unflushed += frame.len();
-        link.as_mut().start_send(frame)?;
-        progress = true;
+/// Wakes the driver task (if the session still exists).
+struct DriverWaker(std::sync::Weak<Core>);
+
+impl Wake for DriverWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
     }
-    if *unflushed > 0 {
-        match link.as_mut().poll_flush(cx) {
-            Poll::Ready(result) => result?,
-            Poll::Pending if progress && report_progress => {
-                return Poll::Ready(Ok(Written::Some));
-            }
-            Poll::Pending => return Poll::Pending,
-        }
-        *unflushed = 0;
-    }
-    if closing {
-        ready!(link.as_mut().poll_close(cx))?;
-    }
-    Poll::Ready(Ok(Written::All))
-}
-
-struct Pending {
-    token: u64,
-    reply: oneshot::Sender<Result<RawResponse, CallFailure>>,
-    /// The call's channels (failed with the call if it never goes out).
-    channels: Vec<u64>,
-}
-
-/// The driver's side of an open channel.
-enum End {
-    /// We send: where credit arrives and failures are reported.
-    Sender(Arc<SenderState>),
-    /// We receive: where items go.
-    Receiver(mpsc::UnboundedSender<Result<Vec<u8>, ChannelError>>),
-}
-
-impl End {
-    fn fail(self, error: ChannelError) {
-        match self {
-            End::Sender(state) => state.fail(error),
-            End::Receiver(items) => {
-                let _ = items.send(Err(error));
-            }
+    fn wake_by_ref(self: &Arc<Self>) {
+        if let Some(core) = self.0.upgrade() {
+            core.notify.notify_one();
         }
     }
 }
 
-struct Driver {
-    session: Session,
-    role: Role,
-    router: Arc<Router>,
-    /// Frames from the peer, read in this task.
-    incoming: FrameStream,
-    /// Frames to the peer, written by this task.
-    outgoing: FrameSink,
-    /// Bytes fed to `outgoing` and not flushed yet.
-    unflushed: usize,
-    /// The link was closed after the session's last frame (or it failed).
-    link_closed: bool,
-    output: OutputQueue,
-    /// Reading is stopped until the output queue drains.
-    blocked: bool,
-    max_frame: MaxFrame,
-    commands: mpsc::UnboundedReceiver<Command>,
-    /// Kept so handles can be created for handler contexts even when no user handle exists.
-    commands_tx: mpsc::UnboundedSender<Command>,
-    closed: watch::Sender<Option<SessionError>>,
-    closed_rx: watch::Receiver<Option<SessionError>>,
-    /// The shared state of user handles, if any are alive.
-    handle: Weak<Shared>,
-    next_token: Arc<AtomicU64>,
-    peer: String,
-    info: Option<SessionInfo>,
-    established: Option<oneshot::Sender<Result<Connection, SessionError>>>,
-    /// Our calls by request ID.
-    pending: HashMap<u64, Pending>,
-    /// Request ID by caller token (for cancellation).
-    tokens: HashMap<u64, u64>,
-    /// Handlers serving the peer, by request ID, with the token their `Finished` carries (so a
-    /// stale answer from a stopped handler cannot answer a later call that reuses the ID).
-    running: HashMap<u64, (u64, AbortHandle)>,
-    next_handler: u64,
-    /// Open channels by ID.
-    channels: HashMap<u64, End>,
-    shutdown: CancellationToken,
-    draining: bool,
-}
+impl Core {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // The state stays consistent across a panic elsewhere: every update is one call.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
 
-impl Driver {
-    async fn run(mut self) {
-        let sleep = tokio::time::sleep(Duration::ZERO);
-        tokio::pin!(sleep);
-        let mut armed: Option<Instant> = None;
+    fn deferred(&self) -> MutexGuard<'_, VecDeque<Command>> {
+        self.deferred.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Applies the commands that found the state busy, in the order they were submitted.
+    fn apply_deferred(&self, state: &mut State) {
         loop {
-            self.process_events();
-            self.account_output();
-            if self.session.is_finished() {
+            let next = self.deferred().pop_front();
+            match next {
+                Some(cmd) => state.on_command(cmd),
+                None => return,
+            }
+        }
+    }
+}
+
+impl Submit for Core {
+    fn submit(&self, cmd: Command) -> Result<(), Command> {
+        use std::sync::atomic::Ordering;
+        if self.ended.load(Ordering::SeqCst) {
+            return Err(cmd);
+        }
+        let state = match self.state.try_lock() {
+            Ok(state) => Some(state),
+            Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            // Busy (elsewhere, or on this thread further up the stack): leave it for the
+            // holder's successor, in order.
+            Err(TryLockError::WouldBlock) => None,
+        };
+        let Some(mut state) = state else {
+            self.deferred().push_back(cmd);
+            self.notify.notify_one();
+            if self.ended.load(Ordering::SeqCst) {
+                // The driver ended after the first check; its last sweep may have missed this.
+                let mut state = self.lock();
+                self.apply_deferred(&mut state);
+                state.settle(None);
+            }
+            return Ok(());
+        };
+        self.apply_deferred(&mut state);
+        // Calls and answers are written from this thread at once: a round trip then costs no
+        // hop through the driver task. Everything else (stream items, credit, closes) leaves
+        // its frame for the driver, which writes all that is ready in one go.
+        let write_now = matches!(cmd, Command::Call { .. } | Command::Finished { .. });
+        state.on_command(cmd);
+        let writer = write_now.then_some(&self.waker);
+        let wake_driver = state.settle(writer) || !write_now;
+        drop(state);
+        if wake_driver {
+            self.notify.notify_one();
+        }
+        Ok(())
+    }
+}
+
+/// Most frames read per turn of the driver before it settles (writes, routes events).
+const READ_BATCH: usize = 64;
+
+/// The driver task: reads the link, runs the timers and shutdown, and settles the state
+/// after each; handles wake it through [`Core::notify`].
+async fn run(core: Arc<Core>, mut incoming: FrameStream, shutdown: CancellationToken) {
+    let waker = core.waker.clone();
+    let sleep = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(sleep);
+    let mut armed: Option<Instant> = None;
+    loop {
+        let (reading, closing, draining) = {
+            let mut state = core.lock();
+            core.apply_deferred(&mut state);
+            state.settle(Some(&waker));
+            if state.session.is_finished() {
                 break;
             }
-            let closing = self.session.is_closed();
-            let next = self.session.poll_timeout();
-            if next != armed {
-                if let Some(at) = next {
+            state.armed = state.session.poll_timeout();
+            if state.armed != armed {
+                if let Some(at) = state.armed {
                     sleep.as_mut().reset(tokio::time::Instant::from_std(at));
                 }
-                armed = next;
+                armed = state.armed;
             }
-            let reading = !closing && !self.blocked;
-            let writing = !self.link_closed
-                && (self.session.transmit_bytes() > 0 || self.unflushed > 0 || closing);
-            let blocked = self.blocked;
-            let (outgoing, session, unflushed) =
-                (&mut self.outgoing, &mut self.session, &mut self.unflushed);
-            let write = futures::future::poll_fn(|cx| {
-                poll_write(outgoing, session, unflushed, closing, blocked, cx)
-            });
-            tokio::select! {
-                frame = self.incoming.next(), if reading => self.on_frame(frame),
-                written = write, if writing => self.on_written(written),
-                Some(cmd) = self.commands.recv(), if !closing => self.on_command(cmd),
-                _ = self.shutdown.cancelled(), if !self.draining && !closing => {
-                    self.draining = true;
-                    self.session.start_drain(now(), "shutting down");
-                }
-                _ = &mut sleep, if armed.is_some() => {
-                    armed = None;
-                    self.session.handle_timeout(now());
-                }
-            }
-        }
-        for (_, (_, handler)) in self.running.drain() {
-            handler.abort();
-        }
-    }
-
-    fn on_written(&mut self, written: Result<Written, LinkError>) {
-        match written {
-            Ok(Written::All) if self.session.is_closed() => {
-                self.link_closed = true;
-                self.session.handle_flushed();
-            }
-            Ok(Written::All) => {}
-            Ok(Written::Some) => {
-                if self.blocked {
-                    self.session.handle_output(now(), OutputState::Progress);
-                }
-            }
-            Err(e) => {
-                // The peer is gone; nothing more can be written.
-                self.link_closed = true;
-                let detail = match e {
-                    LinkError::Io(e) => e.to_string(),
-                    other => other.to_string(),
-                };
-                self.session.handle_link_closed(now(), None, detail);
-            }
-        }
-    }
-
-    /// Effective limits (defaults before the handshake; channels only exist after it).
-    fn limits(&self) -> crate::wire::Limits {
-        self.info.as_ref().map(|i| i.limits).unwrap_or_default()
-    }
-
-    /// Creates both sides of channel `id`, on which this side sends.
-    fn open_sender(&mut self, id: u64) -> WireTx {
-        let state = SenderState::new();
-        self.channels.insert(id, End::Sender(Arc::clone(&state)));
-        WireTx::new(
-            id,
-            self.commands_tx.clone(),
-            state,
-            self.limits().max_frame_size,
-        )
-    }
-
-    /// Creates both sides of channel `id`, on which this side receives. The item queue is
-    /// unbounded as a type but never holds more than the credit, which the session enforces.
-    fn open_receiver(&mut self, id: u64) -> WireRx {
-        let (items_tx, items_rx) = mpsc::unbounded_channel();
-        self.channels.insert(id, End::Receiver(items_tx));
-        WireRx::new(
-            id,
-            self.commands_tx.clone(),
-            items_rx,
-            self.limits().initial_credit,
-        )
-    }
-
-    fn fail_channels(&mut self, ids: &[u64], error: &ChannelError) {
-        for id in ids {
-            if let Some(end) = self.channels.remove(id) {
-                end.fail(error.clone());
-            }
-        }
-    }
-
-    fn on_frame(&mut self, frame: Option<Result<Bytes, LinkError>>) {
-        use roam_proto::frame::FrameError;
-        let now = now();
-        match frame {
-            Some(Ok(bytes)) => self.session.handle_frame(now, &bytes),
-            Some(Err(LinkError::Frame(FrameError::TooLarge { len, max }))) => {
-                self.session.handle_link_closed(
-                    now,
-                    Some(ProtocolViolation::FrameTooLarge { len, max }),
-                    String::new(),
-                )
-            }
-            Some(Err(LinkError::Frame(FrameError::Truncated { buffered }))) => {
-                self.session.handle_link_closed(
-                    now,
-                    Some(ProtocolViolation::MalformedMessage(format!(
-                        "the link ended inside a frame ({buffered} bytes buffered)"
-                    ))),
-                    String::new(),
-                )
-            }
-            Some(Err(LinkError::TextMessage)) => self.session.handle_link_closed(
-                now,
-                Some(ProtocolViolation::MalformedMessage(
-                    "a text WebSocket message; roam frames are binary messages".into(),
-                )),
-                String::new(),
-            ),
-            Some(Err(LinkError::Io(e))) => {
-                self.session.handle_link_closed(now, None, e.to_string())
-            }
-            None => {
-                self.session
-                    .handle_link_closed(now, None, "the peer closed the connection".into())
-            }
-        }
-    }
-
-    fn set_blocked(&mut self, blocked: bool) {
-        if self.blocked == blocked {
-            return;
-        }
-        self.blocked = blocked;
-        let state = if blocked {
-            tracing::debug!("output over its bound; not reading from the peer until it drains");
-            OutputState::Blocked
-        } else {
-            OutputState::Flowing
+            (state.reading(), state.session.is_closed(), state.draining)
         };
-        self.session.handle_output(now(), state);
-    }
-
-    fn on_command(&mut self, cmd: Command) {
-        let now = now();
-        match cmd {
-            Command::Call {
-                token,
-                call,
-                channels,
-                reply,
-            } => match self.session.call(now, ROOT, call) {
-                Ok(started) => {
-                    for (bind, &id) in channels.into_iter().zip(&started.channels) {
-                        match bind {
-                            ChannelBind::Send(bind) => bind(self.open_sender(id)),
-                            ChannelBind::Receive(bind) => bind(self.open_receiver(id)),
-                        }
-                    }
-                    self.tokens.insert(token, started.id);
-                    self.pending.insert(
-                        started.id,
-                        Pending {
-                            token,
-                            reply,
-                            channels: started.channels,
-                        },
-                    );
-                }
-                Err(rejected) => {
-                    let _ = reply.send(Err(CallFailure::Rejected(rejected)));
-                }
-            },
-            Command::Cancel { token } => {
-                if let Some(id) = self.tokens.remove(&token)
-                    && let Some(pending) = self.pending.remove(&id)
-                    && self.session.cancel(ROOT, id)
-                {
-                    // Never sent: its channels never opened on the peer.
-                    self.fail_channels(&pending.channels, &ChannelError::Cancelled);
-                }
-            }
-            Command::Finished {
-                id,
-                handler,
-                metadata,
-                payload,
-                schema,
-            } => {
-                if self.running.get(&id).is_some_and(|(h, _)| *h == handler) {
-                    self.running.remove(&id);
-                    self.session
-                        .respond(now, ROOT, id, metadata, payload, schema);
-                }
-            }
-            Command::ChannelData { channel, payload } => {
-                match self.session.send_data(ROOT, channel, payload) {
-                    Ok(()) => {}
-                    // The receiver reset the channel while this item was on its way: drop it; the
-                    // sender sees `Reset` on its next send.
-                    Err(ChannelSendError::NotOpen) => {}
-                    Err(e) => {
-                        tracing::warn!(channel, error = %e, "channel item not sent");
-                        if let Some(end) = self.channels.remove(&channel) {
-                            end.fail(ChannelError::Reset);
-                            self.session.close_channel(ROOT, channel);
-                        }
-                    }
-                }
-            }
-            Command::ChannelClose { channel } => {
-                self.channels.remove(&channel);
-                self.session.close_channel(ROOT, channel);
-            }
-            Command::ChannelReset { channel } => {
-                self.channels.remove(&channel);
-                self.session.reset_channel(ROOT, channel);
-            }
-            Command::ChannelCredit { channel, n } => self.session.grant_credit(ROOT, channel, n),
-            Command::HandlesDropped => {
-                // Only the side that connected closes when unused; an acceptor's session lives
-                // as long as its peer keeps it. Handler contexts hold handles too, but a handler
-                // drops its context before its answer reaches this queue: draining (rather
-                // than closing) lets calls we still serve be answered before the `Goodbye`.
-                if self.role == Role::Initiator && self.handle.strong_count() == 0 {
-                    self.session
-                        .start_drain(now, "the client dropped its last connection handle");
-                }
-            }
-            Command::Close => self.session.close(now, "closed by the application"),
-        }
-    }
-
-    fn process_events(&mut self) {
-        while let Some(event) = self.session.poll_event() {
-            match event {
-                SessionEvent::Established {
-                    limits,
-                    session_key,
-                } => {
-                    self.max_frame.set(limits.max_frame_size);
-                    self.info = Some(SessionInfo {
-                        limits,
-                        session_key,
-                        peer: self.peer.clone(),
-                    });
-                    let conn = self.connection();
-                    if let (Some(tx), Some(conn)) = (self.established.take(), conn) {
-                        let _ = tx.send(Ok(conn));
-                    }
-                }
-                SessionEvent::Request(call) => self.serve(call),
-                SessionEvent::Response {
-                    id,
-                    metadata,
-                    payload,
-                    schema,
-                    ..
-                } => {
-                    if let Some(p) = self.pending.remove(&id) {
-                        self.tokens.remove(&p.token);
-                        let _ = p.reply.send(Ok(RawResponse {
-                            metadata,
-                            payload,
-                            schema,
-                        }));
-                    }
-                }
-                SessionEvent::CallFailed {
-                    id, reason, sent, ..
-                } => {
-                    if let Some(p) = self.pending.remove(&id) {
-                        self.tokens.remove(&p.token);
-                        if !sent {
-                            self.fail_channels(&p.channels, &ChannelError::Cancelled);
-                        }
-                        let _ = p.reply.send(Err(CallFailure::Rejected(reason)));
-                    }
-                }
-                SessionEvent::ChannelData {
-                    channel, payload, ..
-                } => {
-                    if let Some(End::Receiver(items)) = self.channels.get(&channel) {
-                        // A receiver dropped meanwhile has already sent `Reset`; its items are moot.
-                        let _ = items.send(Ok(payload));
-                    }
-                }
-                SessionEvent::ChannelClosed { channel, .. } => {
-                    // Dropping the item sender ends the `Rx` after the queued items.
-                    self.channels.remove(&channel);
-                }
-                SessionEvent::ChannelReset { channel, .. } => {
-                    if let Some(end) = self.channels.remove(&channel) {
-                        end.fail(ChannelError::Reset);
-                    }
-                }
-                SessionEvent::ChannelCredit { channel, n, .. } => {
-                    if let Some(End::Sender(state)) = self.channels.get(&channel) {
-                        state.add_credit(n);
-                    }
-                }
-                SessionEvent::StopHandler { id, reason, .. } => {
-                    // The session has answered the caller already.
-                    if let Some((_, handler)) = self.running.remove(&id) {
-                        tracing::debug!(id, ?reason, "stopping handler");
-                        handler.abort();
-                    }
-                }
-                SessionEvent::Closed(error) => {
-                    tracing::debug!(%error, "session ended");
-                    for (_, p) in self.pending.drain() {
-                        let _ = p.reply.send(Err(CallFailure::Lost(error.clone())));
-                    }
-                    self.tokens.clear();
-                    for (_, end) in self.channels.drain() {
-                        end.fail(ChannelError::ConnectionLost(error.clone()));
-                    }
-                    for (_, (_, handler)) in self.running.drain() {
-                        handler.abort();
-                    }
-                    if let Some(tx) = self.established.take() {
-                        let e = match &error {
-                            SessionError::HandshakeFailed(_) | SessionError::TimedOut(_) => {
-                                error.clone()
+        tokio::select! {
+            frame = incoming.next(), if reading => {
+                let mut state = core.lock();
+                let done = frame.is_none();
+                state.on_frame(frame);
+                // Take what else has arrived while the lock is held: one settle per batch.
+                let mut n = 1;
+                while !done && n < READ_BATCH && state.reading() {
+                    match incoming.next().now_or_never() {
+                        Some(frame) => {
+                            let done = frame.is_none();
+                            state.on_frame(frame);
+                            n += 1;
+                            if done {
+                                break;
                             }
-                            other => SessionError::HandshakeFailed(other.to_string()),
-                        };
-                        let _ = tx.send(Err(e));
+                        }
+                        None => break,
                     }
-                    let _ = self.closed.send(Some(error));
                 }
             }
-        }
-    }
-
-    /// Measures the output queue after a turn: stops reading while it is over its bound,
-    /// reads again once it is not, and ends the session if local producers push it past
-    /// [`MAX_WRITE_BACKLOG`].
-    fn account_output(&mut self) {
-        if self.link_closed {
-            // Nothing queued now can be written.
-            while self.session.poll_transmit().is_some() {}
-        }
-        let queued = self.session.transmit_bytes() + self.unflushed;
-        self.output.set(queued);
-        if self.session.is_closed() {
-            return;
-        }
-        if queued > MAX_WRITE_BACKLOG {
-            self.session.handle_link_closed(
-                now(),
-                Some(ProtocolViolation::WriteBacklog { queued }),
-                String::new(),
-            );
-            return;
-        }
-        let over = self.output.over();
-        if over != self.blocked {
-            self.set_blocked(over);
-        }
-    }
-
-    /// A user-facing handle to this session (a new one if none is alive).
-    fn connection(&mut self) -> Option<Connection> {
-        if let Some(shared) = self.handle.upgrade() {
-            return Some(Connection { shared });
-        }
-        let shared = Arc::new(Shared {
-            commands: self.commands_tx.clone(),
-            info: self.info.clone()?,
-            closed: self.closed_rx.clone(),
-            next_token: Arc::clone(&self.next_token),
-        });
-        self.handle = Arc::downgrade(&shared);
-        Some(Connection { shared })
-    }
-
-    fn serve(&mut self, call: IncomingCall) {
-        let refuse = |this: &mut Self, error: RemoteError| {
-            this.session
-                .abandon_channels(call.conn, call.channels.iter().map(|(id, _)| *id));
-            this.session.respond(
-                now(),
-                call.conn,
-                call.id,
-                Metadata::new(),
-                response::remote(error),
-                None,
-            );
-        };
-        let Some(route) = self.router.route(call.method_id).cloned() else {
-            tracing::debug!(method_id = call.method_id, "unknown method");
-            return refuse(self, RemoteError::UnknownMethod);
-        };
-        let Some(connection) = self.connection() else {
-            return refuse(self, RemoteError::Internal);
-        };
-        let ends = call
-            .channels
-            .iter()
-            .map(|&(id, direction)| match direction {
-                Direction::Outgoing => ChannelEnd::Tx(self.open_sender(id)),
-                Direction::Incoming => ChannelEnd::Rx(self.open_receiver(id)),
-            })
-            .collect();
-        let cx = Context::new(CallParts {
-            service: route.service.descriptor(),
-            method: route.method,
-            request_id: call.id,
-            metadata: call.metadata,
-            deadline: call.deadline,
-            connection,
-            channels: ends,
-            args_schema: call.args_schema,
-            channels_schema: call.channels_schema,
-        });
-        let reply = cx.reply_parts();
-        let span = tracing::debug_span!(
-            "roam.call",
-            service = route.service.descriptor().name,
-            method = route.method.name,
-            id = call.id
-        );
-        let handler = AssertUnwindSafe(route.service.dispatch(cx, call.payload)).catch_unwind();
-        let finished = self.commands_tx.clone();
-        let id = call.id;
-        let token = self.next_handler;
-        self.next_handler += 1;
-        // The deadline is the session's: it answers `DeadlineExceeded` and asks for this task
-        // to be aborted.
-        let task = tokio::spawn(
-            async move {
-                let (payload, metadata, schema) = match handler.await {
-                    Ok(payload) => (payload, reply.take_metadata(), reply.schema.get().copied()),
-                    // An answer the runtime makes by itself carries no metadata and no schema.
-                    Err(_) => {
-                        tracing::error!("handler panicked; answering Internal");
-                        (
-                            response::remote(RemoteError::Internal),
-                            Metadata::new(),
-                            None,
-                        )
-                    }
-                };
-                let _ = finished.send(Command::Finished {
-                    id,
-                    handler: token,
-                    metadata,
-                    payload,
-                    schema,
-                });
+            _ = core.notify.notified() => {}
+            _ = shutdown.cancelled(), if !draining && !closing => {
+                let mut state = core.lock();
+                state.draining = true;
+                state.session.start_drain(now(), "shutting down");
             }
-            .instrument(span),
-        );
-        self.running.insert(id, (token, task.abort_handle()));
+            _ = &mut sleep, if armed.is_some() => {
+                armed = None;
+                core.lock().session.handle_timeout(now());
+            }
+        }
     }
+    core.ended.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut state = core.lock();
+    // Commands that arrived at the end are answered by the closed session (calls fail).
+    core.apply_deferred(&mut state);
+    state.settle(None);
+    state.abort_handlers();
 }

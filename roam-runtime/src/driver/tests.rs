@@ -9,10 +9,18 @@ use futures::{SinkExt, StreamExt};
 use roam_core::{MethodDescriptor, ServiceDescriptor};
 use tokio_util::sync::CancellationToken;
 
+use std::sync::atomic::AtomicU64;
+
+use bytes::Bytes;
+
 use super::*;
 use crate::BoxFuture;
+use crate::context::Context;
 use crate::dispatch::Dispatch;
 use crate::dispatch::Router;
+use crate::error::RemoteError;
+use crate::metadata::Metadata;
+use crate::response;
 use crate::session::Keepalive;
 use crate::transport::memory_link_pair;
 use crate::wire::{self, Hello, Limits, Message, PROTOCOL_VERSION, Request, Response};

@@ -1,0 +1,679 @@
+//! The state of one running session, shared by its driver task and every handle: the
+//! [`Session`], the link's writing half, the tables of callers waiting for answers, open
+//! channels and running handlers, and the output accounting.
+//!
+//! Whoever holds the lock applies inputs here (the driver: frames, timers, shutdown; a handle:
+//! its command) and then [settles](State::settle): routes the session's events, measures the
+//! output queue, and writes what is ready to the link. Writing from a handle's thread uses a
+//! waker that wakes the driver task, so a link that takes no more now is picked up by the
+//! driver when it is writable again.
+//!
+//! Owns the tables and the mapping from session events to tasks, channels and callers; never
+//! reads the link (the driver task does) and never waits.
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Weak};
+use std::task::{Context as TaskContext, Poll, Waker, ready};
+use std::time::Instant;
+
+use bytes::Bytes;
+use futures::FutureExt;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::AbortHandle;
+use tracing::Instrument;
+
+use super::output::OutputQueue;
+use super::{Core, MAX_WRITE_BACKLOG, now};
+use crate::connection::{Connection, Shared};
+use crate::context::{CallParts, ChannelEnd, Context};
+use crate::dispatch::Router;
+use crate::error::{ChannelError, ProtocolViolation, RemoteError, SessionError};
+use crate::framing::{LinkError, MaxFrame};
+use crate::inbox::{
+    CallFailure, ChannelBind, Command, Inbox, RawResponse, SenderState, SessionInfo, WireRx, WireTx,
+};
+use crate::metadata::Metadata;
+use crate::response;
+use crate::session::{
+    ChannelSendError, Direction, IncomingCall, OutputState, ROOT, Role, Session, SessionEvent,
+};
+use crate::transport::FrameSink;
+
+/// What one write step achieved.
+enum Written {
+    /// Everything the session had was fed to the link and flushed (and, when closing, the
+    /// link was closed).
+    All,
+    /// Some frames went out but the link takes no more for now; reported only while reading
+    /// is stopped, so the driver can tell progress from a stall.
+    Some,
+}
+
+/// Feeds every frame the session has queued into `link`, then flushes once; when `closing`,
+/// closes the link after the last flush.
+fn poll_write(
+    link: &mut FrameSink,
+    session: &mut Session,
+    unflushed: &mut usize,
+    closing: bool,
+    report_progress: bool,
+    cx: &mut TaskContext<'_>,
+) -> Poll<Result<Written, LinkError>> {
+    let mut progress = false;
+    while session.transmit_bytes() > 0 {
+        match link.as_mut().poll_ready(cx) {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending if progress && report_progress => {
+                return Poll::Ready(Ok(Written::Some));
+            }
+            Poll::Pending => return Poll::Pending,
+        }
+        let Some(frame) = session.poll_transmit() else {
+            break;
+        };
+        *unflushed += frame.len();
+        link.as_mut().start_send(frame)?;
+        progress = true;
+    }
+    if *unflushed > 0 {
+        match link.as_mut().poll_flush(cx) {
+            Poll::Ready(result) => result?,
+            Poll::Pending if progress && report_progress => {
+                return Poll::Ready(Ok(Written::Some));
+            }
+            Poll::Pending => return Poll::Pending,
+        }
+        *unflushed = 0;
+    }
+    if closing {
+        ready!(link.as_mut().poll_close(cx))?;
+    }
+    Poll::Ready(Ok(Written::All))
+}
+
+struct Pending {
+    token: u64,
+    reply: oneshot::Sender<Result<RawResponse, CallFailure>>,
+    /// The call's channels (failed with the call if it never goes out).
+    channels: Vec<u64>,
+}
+
+/// The driver's side of an open channel.
+enum End {
+    /// We send: where credit arrives and failures are reported.
+    Sender(Arc<SenderState>),
+    /// We receive: where items go.
+    Receiver(mpsc::UnboundedSender<Result<Vec<u8>, ChannelError>>),
+}
+
+impl End {
+    fn fail(self, error: ChannelError) {
+        match self {
+            End::Sender(state) => state.fail(error),
+            End::Receiver(items) => {
+                let _ = items.send(Err(error));
+            }
+        }
+    }
+}
+
+pub(crate) struct State {
+    pub(crate) session: Session,
+    role: Role,
+    router: Arc<Router>,
+    /// Frames to the peer.
+    outgoing: FrameSink,
+    /// Bytes fed to `outgoing` and not flushed yet.
+    unflushed: usize,
+    /// The link was closed after the session's last frame (or it failed).
+    link_closed: bool,
+    output: OutputQueue,
+    /// Reading is stopped until the output queue drains.
+    blocked: bool,
+    max_frame: MaxFrame,
+    /// The core this state lives in, to make inboxes for handles.
+    core: Weak<Core>,
+    /// What the driver task's sleep is set to (so a handle that changes the next timeout
+    /// wakes it).
+    pub(crate) armed: Option<Instant>,
+    closed: watch::Sender<Option<SessionError>>,
+    closed_rx: watch::Receiver<Option<SessionError>>,
+    /// The shared state of user handles, if any are alive.
+    handle: Weak<Shared>,
+    next_token: Arc<AtomicU64>,
+    peer: String,
+    info: Option<SessionInfo>,
+    established: Option<oneshot::Sender<Result<Connection, SessionError>>>,
+    /// Our calls by request ID.
+    pending: HashMap<u64, Pending>,
+    /// Request ID by caller token (for cancellation).
+    tokens: HashMap<u64, u64>,
+    /// Handlers serving the peer, by request ID, with the token their `Finished` carries (so a
+    /// stale answer from a stopped handler cannot answer a later call that reuses the ID).
+    running: HashMap<u64, (u64, AbortHandle)>,
+    next_handler: u64,
+    /// Open channels by ID.
+    channels: HashMap<u64, End>,
+    pub(crate) draining: bool,
+}
+
+impl State {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        session: Session,
+        role: Role,
+        router: Arc<Router>,
+        outgoing: FrameSink,
+        output: OutputQueue,
+        max_frame: MaxFrame,
+        core: Weak<Core>,
+        peer: String,
+        established: oneshot::Sender<Result<Connection, SessionError>>,
+    ) -> State {
+        let (closed, closed_rx) = watch::channel(None);
+        State {
+            session,
+            role,
+            router,
+            outgoing,
+            unflushed: 0,
+            link_closed: false,
+            output,
+            blocked: false,
+            max_frame,
+            core,
+            armed: None,
+            closed,
+            closed_rx,
+            handle: Weak::new(),
+            next_token: Arc::new(AtomicU64::new(0)),
+            peer,
+            info: None,
+            established: Some(established),
+            pending: HashMap::new(),
+            tokens: HashMap::new(),
+            running: HashMap::new(),
+            next_handler: 0,
+            channels: HashMap::new(),
+            draining: false,
+        }
+    }
+
+    /// Routes what the session produced, measures the output queue and, if `writer` is
+    /// given, writes every ready frame to the link. Returns whether the driver task must run
+    /// (output left for it, reading resumed or stopped, a new next timeout, the session
+    /// closing or finished).
+    pub(crate) fn settle(&mut self, writer: Option<&Waker>) -> bool {
+        let was_blocked = self.blocked;
+        let was_closed = self.session.is_closed();
+        self.process_events();
+        self.account_output();
+        if let Some(waker) = writer
+            && !self.link_closed
+            && (self.session.transmit_bytes() > 0 || self.unflushed > 0 || self.session.is_closed())
+        {
+            let mut cx = TaskContext::from_waker(waker);
+            let closing = self.session.is_closed();
+            let blocked = self.blocked;
+            if let Poll::Ready(written) = poll_write(
+                &mut self.outgoing,
+                &mut self.session,
+                &mut self.unflushed,
+                closing,
+                blocked,
+                &mut cx,
+            ) {
+                self.on_written(written);
+            }
+            self.process_events();
+            self.account_output();
+        }
+        self.blocked != was_blocked
+            || self.session.is_closed() != was_closed
+            || self.session.is_finished()
+            || self.session.poll_timeout() != self.armed
+            || (!self.link_closed && (self.session.transmit_bytes() > 0 || self.unflushed > 0))
+    }
+
+    /// Whether the driver task should read from the link now.
+    pub(crate) fn reading(&self) -> bool {
+        !self.session.is_closed() && !self.blocked
+    }
+
+    /// An inbox to this session for a new handle.
+    fn inbox(&self) -> Inbox {
+        match self.core.upgrade() {
+            Some(core) => Inbox(core),
+            // The core outlives every call into its state: the caller holds it.
+            None => unreachable!("session state used after its core was dropped"),
+        }
+    }
+
+    /// Aborts every handler still running (the session is over).
+    pub(crate) fn abort_handlers(&mut self) {
+        for (_, (_, handler)) in self.running.drain() {
+            handler.abort();
+        }
+    }
+
+    fn on_written(&mut self, written: Result<Written, LinkError>) {
+        match written {
+            Ok(Written::All) if self.session.is_closed() => {
+                self.link_closed = true;
+                self.session.handle_flushed();
+            }
+            Ok(Written::All) => {}
+            Ok(Written::Some) => {
+                if self.blocked {
+                    self.session.handle_output(now(), OutputState::Progress);
+                }
+            }
+            Err(e) => {
+                // The peer is gone; nothing more can be written.
+                self.link_closed = true;
+                let detail = match e {
+                    LinkError::Io(e) => e.to_string(),
+                    other => other.to_string(),
+                };
+                self.session.handle_link_closed(now(), None, detail);
+            }
+        }
+    }
+
+    /// Effective limits (defaults before the handshake; channels only exist after it).
+    fn limits(&self) -> crate::wire::Limits {
+        self.info.as_ref().map(|i| i.limits).unwrap_or_default()
+    }
+
+    /// Creates both sides of channel `id`, on which this side sends.
+    fn open_sender(&mut self, id: u64) -> WireTx {
+        let state = SenderState::new();
+        self.channels.insert(id, End::Sender(Arc::clone(&state)));
+        WireTx::new(id, self.inbox(), state, self.limits().max_frame_size)
+    }
+
+    /// Creates both sides of channel `id`, on which this side receives. The item queue is
+    /// unbounded as a type but never holds more than the credit, which the session enforces.
+    fn open_receiver(&mut self, id: u64) -> WireRx {
+        let (items_tx, items_rx) = mpsc::unbounded_channel();
+        self.channels.insert(id, End::Receiver(items_tx));
+        WireRx::new(id, self.inbox(), items_rx, self.limits().initial_credit)
+    }
+
+    fn fail_channels(&mut self, ids: &[u64], error: &ChannelError) {
+        for id in ids {
+            if let Some(end) = self.channels.remove(id) {
+                end.fail(error.clone());
+            }
+        }
+    }
+
+    pub(crate) fn on_frame(&mut self, frame: Option<Result<Bytes, LinkError>>) {
+        use roam_proto::frame::FrameError;
+        let now = now();
+        match frame {
+            Some(Ok(bytes)) => self.session.handle_frame(now, &bytes),
+            Some(Err(LinkError::Frame(FrameError::TooLarge { len, max }))) => {
+                self.session.handle_link_closed(
+                    now,
+                    Some(ProtocolViolation::FrameTooLarge { len, max }),
+                    String::new(),
+                )
+            }
+            Some(Err(LinkError::Frame(FrameError::Truncated { buffered }))) => {
+                self.session.handle_link_closed(
+                    now,
+                    Some(ProtocolViolation::MalformedMessage(format!(
+                        "the link ended inside a frame ({buffered} bytes buffered)"
+                    ))),
+                    String::new(),
+                )
+            }
+            Some(Err(LinkError::TextMessage)) => self.session.handle_link_closed(
+                now,
+                Some(ProtocolViolation::MalformedMessage(
+                    "a text WebSocket message; roam frames are binary messages".into(),
+                )),
+                String::new(),
+            ),
+            Some(Err(LinkError::Io(e))) => {
+                self.session.handle_link_closed(now, None, e.to_string())
+            }
+            None => {
+                self.session
+                    .handle_link_closed(now, None, "the peer closed the connection".into())
+            }
+        }
+    }
+
+    fn set_blocked(&mut self, blocked: bool) {
+        if self.blocked == blocked {
+            return;
+        }
+        self.blocked = blocked;
+        let state = if blocked {
+            tracing::debug!("output over its bound; not reading from the peer until it drains");
+            OutputState::Blocked
+        } else {
+            OutputState::Flowing
+        };
+        self.session.handle_output(now(), state);
+    }
+
+    pub(crate) fn on_command(&mut self, cmd: Command) {
+        let now = now();
+        match cmd {
+            Command::Call {
+                token,
+                call,
+                channels,
+                reply,
+            } => match self.session.call(now, ROOT, call) {
+                Ok(started) => {
+                    for (bind, &id) in channels.into_iter().zip(&started.channels) {
+                        match bind {
+                            ChannelBind::Send(bind) => bind(self.open_sender(id)),
+                            ChannelBind::Receive(bind) => bind(self.open_receiver(id)),
+                        }
+                    }
+                    self.tokens.insert(token, started.id);
+                    self.pending.insert(
+                        started.id,
+                        Pending {
+                            token,
+                            reply,
+                            channels: started.channels,
+                        },
+                    );
+                }
+                Err(rejected) => {
+                    let _ = reply.send(Err(CallFailure::Rejected(rejected)));
+                }
+            },
+            Command::Cancel { token } => {
+                if let Some(id) = self.tokens.remove(&token)
+                    && let Some(pending) = self.pending.remove(&id)
+                    && self.session.cancel(ROOT, id)
+                {
+                    // Never sent: its channels never opened on the peer.
+                    self.fail_channels(&pending.channels, &ChannelError::Cancelled);
+                }
+            }
+            Command::Finished {
+                id,
+                handler,
+                metadata,
+                payload,
+                schema,
+            } => {
+                if self.running.get(&id).is_some_and(|(h, _)| *h == handler) {
+                    self.running.remove(&id);
+                    self.session
+                        .respond(now, ROOT, id, metadata, payload, schema);
+                }
+            }
+            Command::ChannelData { channel, payload } => {
+                match self.session.send_data(ROOT, channel, payload) {
+                    Ok(()) => {}
+                    // The receiver reset the channel while this item was on its way: drop it; the
+                    // sender sees `Reset` on its next send.
+                    Err(ChannelSendError::NotOpen) => {}
+                    Err(e) => {
+                        tracing::warn!(channel, error = %e, "channel item not sent");
+                        if let Some(end) = self.channels.remove(&channel) {
+                            end.fail(ChannelError::Reset);
+                            self.session.close_channel(ROOT, channel);
+                        }
+                    }
+                }
+            }
+            Command::ChannelClose { channel } => {
+                self.channels.remove(&channel);
+                self.session.close_channel(ROOT, channel);
+            }
+            Command::ChannelReset { channel } => {
+                self.channels.remove(&channel);
+                self.session.reset_channel(ROOT, channel);
+            }
+            Command::ChannelCredit { channel, n } => self.session.grant_credit(ROOT, channel, n),
+            Command::HandlesDropped => {
+                // Only the side that connected closes when unused; an acceptor's session lives
+                // as long as its peer keeps it. Handler contexts hold handles too, but a handler
+                // drops its context before its answer reaches this queue: draining (rather
+                // than closing) lets calls we still serve be answered before the `Goodbye`.
+                if self.role == Role::Initiator && self.handle.strong_count() == 0 {
+                    self.session
+                        .start_drain(now, "the client dropped its last connection handle");
+                }
+            }
+            Command::Close => self.session.close(now, "closed by the application"),
+        }
+    }
+
+    fn process_events(&mut self) {
+        while let Some(event) = self.session.poll_event() {
+            match event {
+                SessionEvent::Established {
+                    limits,
+                    session_key,
+                } => {
+                    self.max_frame.set(limits.max_frame_size);
+                    self.info = Some(SessionInfo {
+                        limits,
+                        session_key,
+                        peer: self.peer.clone(),
+                    });
+                    let conn = self.connection();
+                    if let (Some(tx), Some(conn)) = (self.established.take(), conn) {
+                        let _ = tx.send(Ok(conn));
+                    }
+                }
+                SessionEvent::Request(call) => self.serve(call),
+                SessionEvent::Response {
+                    id,
+                    metadata,
+                    payload,
+                    schema,
+                    ..
+                } => {
+                    if let Some(p) = self.pending.remove(&id) {
+                        self.tokens.remove(&p.token);
+                        let _ = p.reply.send(Ok(RawResponse {
+                            metadata,
+                            payload,
+                            schema,
+                        }));
+                    }
+                }
+                SessionEvent::CallFailed {
+                    id, reason, sent, ..
+                } => {
+                    if let Some(p) = self.pending.remove(&id) {
+                        self.tokens.remove(&p.token);
+                        if !sent {
+                            self.fail_channels(&p.channels, &ChannelError::Cancelled);
+                        }
+                        let _ = p.reply.send(Err(CallFailure::Rejected(reason)));
+                    }
+                }
+                SessionEvent::ChannelData {
+                    channel, payload, ..
+                } => {
+                    if let Some(End::Receiver(items)) = self.channels.get(&channel) {
+                        // A receiver dropped meanwhile has already sent `Reset`; its items are moot.
+                        let _ = items.send(Ok(payload));
+                    }
+                }
+                SessionEvent::ChannelClosed { channel, .. } => {
+                    // Dropping the item sender ends the `Rx` after the queued items.
+                    self.channels.remove(&channel);
+                }
+                SessionEvent::ChannelReset { channel, .. } => {
+                    if let Some(end) = self.channels.remove(&channel) {
+                        end.fail(ChannelError::Reset);
+                    }
+                }
+                SessionEvent::ChannelCredit { channel, n, .. } => {
+                    if let Some(End::Sender(state)) = self.channels.get(&channel) {
+                        state.add_credit(n);
+                    }
+                }
+                SessionEvent::StopHandler { id, reason, .. } => {
+                    // The session has answered the caller already.
+                    if let Some((_, handler)) = self.running.remove(&id) {
+                        tracing::debug!(id, ?reason, "stopping handler");
+                        handler.abort();
+                    }
+                }
+                SessionEvent::Closed(error) => {
+                    tracing::debug!(%error, "session ended");
+                    for (_, p) in self.pending.drain() {
+                        let _ = p.reply.send(Err(CallFailure::Lost(error.clone())));
+                    }
+                    self.tokens.clear();
+                    for (_, end) in self.channels.drain() {
+                        end.fail(ChannelError::ConnectionLost(error.clone()));
+                    }
+                    for (_, (_, handler)) in self.running.drain() {
+                        handler.abort();
+                    }
+                    if let Some(tx) = self.established.take() {
+                        let e = match &error {
+                            SessionError::HandshakeFailed(_) | SessionError::TimedOut(_) => {
+                                error.clone()
+                            }
+                            other => SessionError::HandshakeFailed(other.to_string()),
+                        };
+                        let _ = tx.send(Err(e));
+                    }
+                    let _ = self.closed.send(Some(error));
+                }
+            }
+        }
+    }
+
+    /// Measures the output queue after a turn: stops reading while it is over its bound,
+    /// reads again once it is not, and ends the session if local producers push it past
+    /// [`MAX_WRITE_BACKLOG`].
+    fn account_output(&mut self) {
+        if self.link_closed {
+            // Nothing queued now can be written.
+            while self.session.poll_transmit().is_some() {}
+        }
+        let queued = self.session.transmit_bytes() + self.unflushed;
+        self.output.set(queued);
+        if self.session.is_closed() {
+            return;
+        }
+        if queued > MAX_WRITE_BACKLOG {
+            self.session.handle_link_closed(
+                now(),
+                Some(ProtocolViolation::WriteBacklog { queued }),
+                String::new(),
+            );
+            return;
+        }
+        let over = self.output.over();
+        if over != self.blocked {
+            self.set_blocked(over);
+        }
+    }
+
+    /// A user-facing handle to this session (a new one if none is alive).
+    fn connection(&mut self) -> Option<Connection> {
+        if let Some(shared) = self.handle.upgrade() {
+            return Some(Connection { shared });
+        }
+        let shared = Arc::new(Shared {
+            commands: self.inbox(),
+            info: self.info.clone()?,
+            closed: self.closed_rx.clone(),
+            next_token: Arc::clone(&self.next_token),
+        });
+        self.handle = Arc::downgrade(&shared);
+        Some(Connection { shared })
+    }
+
+    fn serve(&mut self, call: IncomingCall) {
+        let refuse = |this: &mut Self, error: RemoteError| {
+            this.session
+                .abandon_channels(call.conn, call.channels.iter().map(|(id, _)| *id));
+            this.session.respond(
+                now(),
+                call.conn,
+                call.id,
+                Metadata::new(),
+                response::remote(error),
+                None,
+            );
+        };
+        let Some(route) = self.router.route(call.method_id).cloned() else {
+            tracing::debug!(method_id = call.method_id, "unknown method");
+            return refuse(self, RemoteError::UnknownMethod);
+        };
+        let Some(connection) = self.connection() else {
+            return refuse(self, RemoteError::Internal);
+        };
+        let ends = call
+            .channels
+            .iter()
+            .map(|&(id, direction)| match direction {
+                Direction::Outgoing => ChannelEnd::Tx(self.open_sender(id)),
+                Direction::Incoming => ChannelEnd::Rx(self.open_receiver(id)),
+            })
+            .collect();
+        let cx = Context::new(CallParts {
+            service: route.service.descriptor(),
+            method: route.method,
+            request_id: call.id,
+            metadata: call.metadata,
+            deadline: call.deadline,
+            connection,
+            channels: ends,
+            args_schema: call.args_schema,
+            channels_schema: call.channels_schema,
+        });
+        let reply = cx.reply_parts();
+        let span = tracing::debug_span!(
+            "roam.call",
+            service = route.service.descriptor().name,
+            method = route.method.name,
+            id = call.id
+        );
+        let handler = AssertUnwindSafe(route.service.dispatch(cx, call.payload)).catch_unwind();
+        let finished = self.inbox();
+        let id = call.id;
+        let token = self.next_handler;
+        self.next_handler += 1;
+        // The deadline is the session's: it answers `DeadlineExceeded` and asks for this task
+        // to be aborted.
+        let task = tokio::spawn(
+            async move {
+                let (payload, metadata, schema) = match handler.await {
+                    Ok(payload) => (payload, reply.take_metadata(), reply.schema.get().copied()),
+                    // An answer the runtime makes by itself carries no metadata and no schema.
+                    Err(_) => {
+                        tracing::error!("handler panicked; answering Internal");
+                        (
+                            response::remote(RemoteError::Internal),
+                            Metadata::new(),
+                            None,
+                        )
+                    }
+                };
+                let _ = finished.send(Command::Finished {
+                    id,
+                    handler: token,
+                    metadata,
+                    payload,
+                    schema,
+                });
+            }
+            .instrument(span),
+        );
+        self.running.insert(id, (token, task.abort_handle()));
+    }
+}
