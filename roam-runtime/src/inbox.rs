@@ -14,10 +14,14 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 /// What takes a session's commands: implemented by the driver, so this layer needs no
 /// knowledge of it.
 pub(crate) trait Submit: Send + Sync {
-    /// Applies `cmd` (now, or in order once the session is free). `Err` hands it back when the
-    /// session's driver has ended and nothing will take it.
-    fn submit(&self, cmd: Command) -> Result<(), Command>;
+    /// Applies `cmd` (now, or in order once the session is free). `Err` when the session's
+    /// driver has ended and nothing will take it.
+    fn submit(&self, cmd: Command) -> Result<(), Ended>;
 }
+
+/// The session's driver has ended; the command was dropped.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ended;
 
 /// Where handles put commands for one session. Cheap to clone.
 #[derive(Clone)]
@@ -31,7 +35,7 @@ impl std::fmt::Debug for Inbox {
 
 impl Inbox {
     /// Submits `cmd`; `Err` when the session's driver has ended.
-    pub(crate) fn send(&self, cmd: Command) -> Result<(), Command> {
+    pub(crate) fn send(&self, cmd: Command) -> Result<(), Ended> {
         self.0.submit(cmd)
     }
 }

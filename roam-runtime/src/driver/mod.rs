@@ -42,7 +42,7 @@ use crate::connection::Connection;
 use crate::dispatch::Router;
 use crate::error::SessionError;
 use crate::framing::MaxFrame;
-use crate::inbox::{Command, Submit};
+use crate::inbox::{Command, Ended, Submit};
 use crate::session::{Role, Session, SessionConfig};
 use crate::transport::{FrameStream, Link};
 
@@ -210,10 +210,10 @@ impl Core {
 }
 
 impl Submit for Core {
-    fn submit(&self, cmd: Command) -> Result<(), Command> {
+    fn submit(&self, cmd: Command) -> Result<(), Ended> {
         use std::sync::atomic::Ordering;
         if self.ended.load(Ordering::SeqCst) {
-            return Err(cmd);
+            return Err(Ended);
         }
         let state = match self.state.try_lock() {
             Ok(state) => Some(state),
