@@ -139,21 +139,27 @@ fn streams(c: &mut Criterion) {
         g.throughput(Throughput::Elements(U64_ITEMS));
         for (name, client) in &clients {
             g.bench_function(format!("{flavor}/u64/{name}"), |b| {
-                b.iter_custom(|iters| rt.block_on(roam_numbers(client, iters)))
+                b.iter_custom(|iters| {
+                    let client = client.clone();
+                    support::run(&rt, async move { roam_numbers(&client, iters).await })
+                })
             });
         }
         // A u64 item on the wire is a postcard varint of up to 10 bytes; the raw baseline moves 8.
         g.bench_function(format!("{flavor}/u64/raw"), |b| {
-            b.iter_custom(|iters| rt.block_on(raw_streams(iters, U64_ITEMS, 8)))
+            b.iter_custom(|iters| support::run(&rt, raw_streams(iters, U64_ITEMS, 8)))
         });
         g.throughput(Throughput::Elements(BLOB_ITEMS));
         for (name, client) in &clients {
             g.bench_function(format!("{flavor}/1KiB/{name}"), |b| {
-                b.iter_custom(|iters| rt.block_on(roam_blobs(client, iters)))
+                b.iter_custom(|iters| {
+                    let client = client.clone();
+                    support::run(&rt, async move { roam_blobs(&client, iters).await })
+                })
             });
         }
         g.bench_function(format!("{flavor}/1KiB/raw"), |b| {
-            b.iter_custom(|iters| rt.block_on(raw_streams(iters, BLOB_ITEMS, 1024)))
+            b.iter_custom(|iters| support::run(&rt, raw_streams(iters, BLOB_ITEMS, 1024)))
         });
         g.finish();
         drop(clients);

@@ -122,17 +122,28 @@ fn rtt(c: &mut Criterion) {
             let (server, conn) = rt.block_on(support::serve(url, EchoDispatcher::new(E)));
             let client = EchoClient::new(conn);
             g.bench_function(format!("{flavor}/{name}/roam"), |b| {
-                b.iter_custom(|n| rt.block_on(roam_round_trips(&client, n)))
+                b.iter_custom(|n| {
+                    let client = client.clone();
+                    support::run(&rt, async move { roam_round_trips(&client, n).await })
+                })
             });
             servers.push(server);
         }
-        let mut raw_tcp = rt.block_on(raw_tcp_pair());
+        let raw_tcp = std::sync::Arc::new(tokio::sync::Mutex::new(rt.block_on(raw_tcp_pair())));
         g.bench_function(format!("{flavor}/tcp/raw"), |b| {
-            b.iter_custom(|n| rt.block_on(raw_round_trips(&mut raw_tcp, n)))
+            b.iter_custom(|n| {
+                let raw = raw_tcp.clone();
+                support::run(&rt, async move {
+                    raw_round_trips(&mut *raw.lock().await, n).await
+                })
+            })
         });
         let floor = rt.block_on(async { floor_server() });
         g.bench_function(format!("{flavor}/memory/floor"), |b| {
-            b.iter_custom(|n| rt.block_on(floor_round_trips(&floor, n)))
+            b.iter_custom(|n| {
+                let floor = floor.clone();
+                support::run(&rt, async move { floor_round_trips(&floor, n).await })
+            })
         });
         g.finish();
         for server in servers {
@@ -155,7 +166,8 @@ fn pipelined(c: &mut Criterion) {
         g.throughput(Throughput::Elements(CALLS));
         g.bench_function(format!("{flavor}/tcp/64-in-flight"), |b| {
             b.iter(|| {
-                rt.block_on(async {
+                let client = client.clone();
+                support::run(&rt, async move {
                     let data = vec![7u8; BODY];
                     let mut in_flight = FuturesUnordered::new();
                     let mut sent = 0;

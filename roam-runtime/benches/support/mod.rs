@@ -42,3 +42,12 @@ pub const TRANSPORTS: [(&str, &str); 3] = [
     ("tcp", "tcp://127.0.0.1:0"),
     ("ws", "ws://127.0.0.1:0/"),
 ];
+
+/// Runs `work` as a task of `rt` and waits for it: the measured loop then runs on a worker
+/// (not on the thread calling `block_on`), for roam and for the raw baselines alike.
+pub fn run<T: Send + 'static>(
+    rt: &Runtime,
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) -> T {
+    rt.block_on(async { tokio::spawn(work).await.expect("bench task") })
+}

@@ -234,10 +234,11 @@ impl Submit for Core {
             return Ok(());
         };
         self.apply_deferred(&mut state);
-        // Calls and answers are written from this thread at once: a round trip then costs no
-        // hop through the driver task. Everything else (stream items, credit, closes) leaves
-        // its frame for the driver, which writes all that is ready in one go.
-        let write_now = matches!(cmd, Command::Call { .. } | Command::Finished { .. });
+        // A lone call or answer is written from this thread at once: a round trip then costs
+        // no hop through the driver task. When others are in flight, or for anything else
+        // (stream items, credit, closes), the frame is left for the driver, which writes all
+        // that is ready in one go: many small frames cost one write instead of one each.
+        let write_now = state.alone(&cmd);
         state.on_command(cmd);
         let writer = write_now.then_some(&self.waker);
         let wake_driver = state.settle(writer) || !write_now;

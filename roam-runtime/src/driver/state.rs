@@ -238,6 +238,18 @@ impl State {
             || (!self.link_closed && (self.session.transmit_bytes() > 0 || self.unflushed > 0))
     }
 
+    /// Whether `cmd` is a call or an answer with nothing else in flight its way, so writing
+    /// it at once cannot split a batch the driver would have written together.
+    pub(crate) fn alone(&self, cmd: &Command) -> bool {
+        let quiet = self.session.transmit_bytes() == 0 && self.unflushed == 0;
+        quiet
+            && match cmd {
+                Command::Call { .. } => self.pending.is_empty(),
+                Command::Finished { .. } => self.running.len() <= 1,
+                _ => false,
+            }
+    }
+
     /// Whether the driver task should read from the link now.
     pub(crate) fn reading(&self) -> bool {
         !self.session.is_closed() && !self.blocked
