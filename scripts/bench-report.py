@@ -65,30 +65,58 @@ def codec() -> None:
         print(f"| compiling the evolved translation (once per peer schema) | {fmt_time(compile_[0])} | |")
 
 
+FLAVORS = ["ct", "mt"]
+
+
+def per_second(r) -> float:
+    return r[1] / r[0] * 1e9
+
+
 def runtime() -> None:
-    print("| round trip | roam | raw tokio ping-pong, same bytes | roam / raw |")
-    print("|---|---|---|---|")
-    for link in ["memory", "tcp"]:
-        roam, raw = load("rtt", f"{link}/roam"), load("rtt", f"{link}/raw")
-        if roam and raw:
-            print(f"| {link} | {fmt_time(roam[0])} | {fmt_time(raw[0])} | {roam[0] / raw[0]:.2f} |")
+    print("| round trip | flavor | roam | floor | roam / floor |")
+    print("|---|---|---|---|---|")
+    for fl in FLAVORS:
+        raw, floor = load("rtt", f"{fl}/tcp/raw"), load("rtt", f"{fl}/memory/floor")
+        for link, base, base_name in [
+            ("tcp", raw, "raw TCP ping-pong"),
+            ("ws", raw, "raw TCP ping-pong"),
+            ("memory", floor, "mpsc + oneshot"),
+        ]:
+            roam = load("rtt", f"{fl}/{link}/roam")
+            if roam and base:
+                print(
+                    f"| {link} | {fl} | {fmt_time(roam[0])} | {fmt_time(base[0])} ({base_name}) "
+                    f"| {roam[0] / base[0]:.2f} |"
+                )
+            else:
+                print(f"| {link} | {fl} | {missing('rtt/' + fl + '/' + link)} | | |")
+    print()
+    print("| pipelined, 64 in flight on one TCP session | calls/s |")
+    print("|---|---|")
+    for fl in FLAVORS:
+        p = load("pipelined", f"{fl}/tcp/64-in-flight")
+        if p and p[1]:
+            print(f"| {fl} | {per_second(p):,.0f} |")
         else:
-            print(f"| {link} | {missing('rtt/' + link)} | | |")
+            print(f"| {fl} | {missing('pipelined/' + fl)} |")
     print()
-    p = load("pipelined", "tcp/64-in-flight")
-    if p and p[1]:
-        print(f"Pipelined, 64 calls in flight on one TCP session: **{p[1] / p[0] * 1e9:,.0f} calls/s**.")
-    print()
-    print("| stream over TCP | roam items/s | raw TCP items/s (same bytes) | roam / raw |")
-    print("|---|---|---|---|")
+    print("| stream | flavor | memory items/s | TCP items/s | WebSocket items/s | raw TCP items/s (buffered both ends) | TCP / raw | WS / TCP |")
+    print("|---|---|---|---|---|---|---|---|")
     for item in ["u64", "1KiB"]:
-        roam, raw = load("stream", f"{item}/roam"), load("stream", f"{item}/raw")
-        if roam and raw and roam[1] and raw[1]:
-            r = roam[1] / roam[0] * 1e9
-            w = raw[1] / raw[0] * 1e9
-            print(f"| {item} | {r:,.0f} | {w:,.0f} | {r / w:.3f} |")
-        else:
-            print(f"| {item} | {missing('stream/' + item)} | | |")
+        for fl in FLAVORS:
+            r = {k: load("stream", f"{fl}/{item}/{k}") for k in ["memory", "tcp", "ws", "raw"]}
+            if all(v and v[1] for v in r.values()):
+                m, t, w, raw = (per_second(r[k]) for k in ["memory", "tcp", "ws", "raw"])
+                print(f"| {item} | {fl} | {m:,.0f} | {t:,.0f} | {w:,.0f} | {raw:,.0f} | {t / raw:.3f} | {w / t:.2f} |")
+            else:
+                print(f"| {item} | {fl} | {missing('stream/' + fl + '/' + item)} | | | | | |")
+    print()
+    idle = ROOT.parent / "roam-bench" / "idle_sessions.json"
+    try:
+        d = json.loads(idle.read_text())
+        print(f"Idle TCP sessions ({d['sessions']}): **{d['ct_kib']:.1f} KiB** of server RSS per session (ct), **{d['mt_kib']:.1f} KiB** (mt).")
+    except FileNotFoundError:
+        missing("idle_sessions (cargo bench -p roam-runtime --bench idle_sessions)")
 
 
 if __name__ == "__main__":

@@ -327,13 +327,11 @@ async fn accept_loop(
                             return tracing::debug!(%peer, "link not made within the handshake timeout");
                         }
                     };
-                    match driver::start(link, max_frame, Role::Acceptor, options, shutdown).await {
-                        Ok((running, task)) => {
-                            drop(running);
-                            let _ = task.await;
-                        }
-                        Err(e) => tracing::debug!(%peer, error = %e, "handshake failed"),
-                    }
+                    // The session runs in this task: one task per session. A failed
+                    // handshake is logged by the session's own span.
+                    let (run, _established) =
+                        driver::prepare(link, max_frame, Role::Acceptor, options, shutdown);
+                    run.await;
                 });
             }
             Err(e) => {

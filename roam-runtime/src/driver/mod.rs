@@ -116,6 +116,33 @@ pub(crate) async fn start(
     options: SessionOptions,
     shutdown: CancellationToken,
 ) -> Result<(Running, JoinHandle<()>), SessionError> {
+    let (run, established) = prepare(link, max_frame, role, options, shutdown);
+    let task = tokio::spawn(run);
+    match established.await {
+        Ok(Ok(connection)) => Ok((Running { connection }, task)),
+        Ok(Err(e)) => {
+            let _ = task.await;
+            Err(e)
+        }
+        Err(_) => Err(SessionError::HandshakeFailed(
+            "the session task ended during the handshake".into(),
+        )),
+    }
+}
+
+/// Sets a session up over `link` without starting it: the future that drives it (to run as a
+/// task of the caller's choosing: a server runs it in the task it already has for the link),
+/// and where the handshake's outcome arrives (a handle to the session, or why it failed).
+pub(crate) fn prepare(
+    link: Link,
+    max_frame: MaxFrame,
+    role: Role,
+    options: SessionOptions,
+    shutdown: CancellationToken,
+) -> (
+    impl Future<Output = ()> + Send + 'static,
+    oneshot::Receiver<Result<Connection, SessionError>>,
+) {
     let session_key = match role {
         Role::Acceptor => Some(rand::random::<[u8; 16]>()),
         Role::Initiator => None,
@@ -146,17 +173,10 @@ pub(crate) async fn start(
         ended: std::sync::atomic::AtomicBool::new(false),
         waker: Waker::from(Arc::new(DriverWaker(me.clone()))),
     });
-    let task = tokio::spawn(run(core, incoming, shutdown).instrument(span));
-    match established_rx.await {
-        Ok(Ok(connection)) => Ok((Running { connection }, task)),
-        Ok(Err(e)) => {
-            let _ = task.await;
-            Err(e)
-        }
-        Err(_) => Err(SessionError::HandshakeFailed(
-            "the session task ended during the handshake".into(),
-        )),
-    }
+    (
+        run(core, incoming, shutdown).instrument(span),
+        established_rx,
+    )
 }
 
 /// What a session's driver task and its handles share: the state behind a lock held only
