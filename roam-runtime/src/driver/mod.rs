@@ -301,14 +301,16 @@ async fn run(core: Arc<Core>, mut incoming: FrameStream, shutdown: CancellationT
             frame = incoming.next(), if reading => {
                 let mut state = core.lock();
                 let done = frame.is_none();
-                state.on_frame(frame);
+                // One reading of the clock per batch: the frames arrived together.
+                let now = now();
+                state.on_frame(now, frame);
                 // Take what else has arrived while the lock is held: one settle per batch.
                 let mut n = 1;
                 while !done && n < READ_BATCH && state.reading() {
                     match incoming.next().now_or_never() {
                         Some(frame) => {
                             let done = frame.is_none();
-                            state.on_frame(frame);
+                            state.on_frame(now, frame);
                             n += 1;
                             if done {
                                 break;
@@ -335,5 +337,5 @@ async fn run(core: Arc<Core>, mut incoming: FrameStream, shutdown: CancellationT
     // Commands that arrived at the end are answered by the closed session (calls fail).
     core.apply_deferred(&mut state);
     state.settle(None);
-    state.abort_handlers();
+    state.release();
 }

@@ -19,7 +19,7 @@ use std::task::{Context as TaskContext, Poll, Waker, ready};
 use std::time::Instant;
 
 use bytes::Bytes;
-use futures::FutureExt;
+use futures::{FutureExt, SinkExt};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::AbortHandle;
 use tracing::Instrument;
@@ -264,11 +264,14 @@ impl State {
         }
     }
 
-    /// Aborts every handler still running (the session is over).
-    pub(crate) fn abort_handlers(&mut self) {
+    /// The session is over: aborts every handler still running and lets go of the link's
+    /// writing half (so the socket closes now, not when the last handle is dropped).
+    pub(crate) fn release(&mut self) {
         for (_, (_, handler)) in self.running.drain() {
             handler.abort();
         }
+        self.link_closed = true;
+        self.outgoing = Box::pin(futures::sink::drain().sink_map_err(|e| match e {}));
     }
 
     fn on_written(&mut self, written: Result<Written, LinkError>) {
@@ -323,9 +326,9 @@ impl State {
         }
     }
 
-    pub(crate) fn on_frame(&mut self, frame: Option<Result<Bytes, LinkError>>) {
+    /// Feeds one frame (or the link's end) read at `now` to the session.
+    pub(crate) fn on_frame(&mut self, now: Instant, frame: Option<Result<Bytes, LinkError>>) {
         use roam_proto::frame::FrameError;
-        let now = now();
         match frame {
             Some(Ok(bytes)) => self.session.handle_frame(now, &bytes),
             Some(Err(LinkError::Frame(FrameError::TooLarge { len, max }))) => {
@@ -376,14 +379,14 @@ impl State {
     }
 
     pub(crate) fn on_command(&mut self, cmd: Command) {
-        let now = now();
+        // The clock is read only by the commands that need it (not per stream item).
         match cmd {
             Command::Call {
                 token,
                 call,
                 channels,
                 reply,
-            } => match self.session.call(now, ROOT, call) {
+            } => match self.session.call(now(), ROOT, call) {
                 Ok(started) => {
                     for (bind, &id) in channels.into_iter().zip(&started.channels) {
                         match bind {
@@ -424,7 +427,7 @@ impl State {
                 if self.running.get(&id).is_some_and(|(h, _)| *h == handler) {
                     self.running.remove(&id);
                     self.session
-                        .respond(now, ROOT, id, metadata, payload, schema);
+                        .respond(now(), ROOT, id, metadata, payload, schema);
                 }
             }
             Command::ChannelData { channel, payload } => {
@@ -458,10 +461,10 @@ impl State {
                 // than closing) lets calls we still serve be answered before the `Goodbye`.
                 if self.role == Role::Initiator && self.handle.strong_count() == 0 {
                     self.session
-                        .start_drain(now, "the client dropped its last connection handle");
+                        .start_drain(now(), "the client dropped its last connection handle");
                 }
             }
-            Command::Close => self.session.close(now, "closed by the application"),
+            Command::Close => self.session.close(now(), "closed by the application"),
         }
     }
 

@@ -443,3 +443,44 @@ async fn a_peer_that_reads_slowly_gets_every_answer() {
     assert_eq!(sent.load(std::sync::atomic::Ordering::SeqCst), n);
     flooding.abort();
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_ended_session_lets_go_of_its_link_while_handles_remain() {
+    // Keepalive ends the session without a Goodbye or a flush: only letting go of the link
+    // closes it then.
+    let config = SessionConfig {
+        keepalive: Some(Keepalive {
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
+        }),
+        ..SessionConfig::default()
+    };
+    let (ours, max, theirs) = links();
+    let mut peer = RawPeer::new(theirs);
+    let (handshake, ()) = tokio::join!(
+        start(
+            ours,
+            max,
+            Role::Initiator,
+            options(config),
+            CancellationToken::new()
+        ),
+        async {
+            assert!(matches!(peer.recv().await, Some(Message::Hello(_))));
+            peer.hello(Some([1; 16])).await;
+        }
+    );
+    let (running, task) = handshake.expect("handshake");
+    let conn = running.connection;
+    // The peer reads but never answers a Ping; it sees the link end although `conn` is held.
+    let ended = tokio::time::timeout(Duration::from_secs(600), async {
+        while peer.recv().await.is_some() {}
+    })
+    .await;
+    assert!(
+        ended.is_ok(),
+        "the link stayed open while a handle was alive"
+    );
+    task.await.expect("the session task ends");
+    assert!(matches!(conn.closed().await, SessionError::TimedOut(_)));
+}
