@@ -169,6 +169,7 @@ pub(crate) fn prepare(
             established_tx,
         )),
         deferred: Mutex::new(VecDeque::new()),
+        has_deferred: std::sync::atomic::AtomicBool::new(false),
         notify: Notify::new(),
         ended: std::sync::atomic::AtomicBool::new(false),
         waker: Waker::from(Arc::new(DriverWaker(me.clone()))),
@@ -185,6 +186,8 @@ pub(crate) struct Core {
     state: Mutex<State>,
     /// Commands submitted while `state` was locked, applied in order by the next holder.
     deferred: Mutex<VecDeque<Command>>,
+    /// Whether `deferred` may hold commands (checked before taking its lock).
+    has_deferred: std::sync::atomic::AtomicBool,
     /// Wakes the driver task: a handle left it work, or the link can take more.
     notify: Notify,
     /// The driver task has ended: nothing will apply new commands.
@@ -219,13 +222,32 @@ impl Core {
 
     /// Applies the commands that found the state busy, in the order they were submitted.
     fn apply_deferred(&self, state: &mut State) {
+        use std::sync::atomic::Ordering;
+        if !self.has_deferred.load(Ordering::SeqCst) {
+            return;
+        }
         loop {
-            let next = self.deferred().pop_front();
+            let next = {
+                let mut queue = self.deferred();
+                let next = queue.pop_front();
+                if queue.is_empty() {
+                    self.has_deferred.store(false, Ordering::SeqCst);
+                }
+                next
+            };
             match next {
                 Some(cmd) => state.on_command(cmd),
                 None => return,
             }
         }
+    }
+
+    /// Queues `cmd` for the state's next holder.
+    fn defer(&self, cmd: Command) {
+        let mut queue = self.deferred();
+        queue.push_back(cmd);
+        self.has_deferred
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -243,7 +265,7 @@ impl Submit for Core {
             Err(TryLockError::WouldBlock) => None,
         };
         let Some(mut state) = state else {
-            self.deferred().push_back(cmd);
+            self.defer(cmd);
             self.notify.notify_one();
             if self.ended.load(Ordering::SeqCst) {
                 // The driver ended after the first check; its last sweep may have missed this.
