@@ -18,7 +18,9 @@ use std::future::{Future, IntoFuture};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{
+    BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
+};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use tokio::runtime::Runtime;
@@ -106,10 +108,14 @@ where
     Ok(start.elapsed())
 }
 
-fn configure(g: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>) {
+/// ~3 s of measurement, 20 samples per benchmark. Groups whose iteration takes milliseconds
+/// (pipelined, stream) use flat sampling: the same iteration count in every sample, so 20
+/// samples fit in the measurement time.
+fn configure(g: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>, mode: SamplingMode) {
     g.measurement_time(Duration::from_secs(3))
         .warm_up_time(Duration::from_millis(700))
-        .sample_size(20);
+        .sample_size(20)
+        .sampling_mode(mode);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -521,7 +527,7 @@ fn rtt(c: &mut Criterion) {
         let raw = setup(&rt, "raw", raw_peer::echo_pair());
 
         let mut g = c.benchmark_group("peers_rtt");
-        configure(&mut g);
+        configure(&mut g, SamplingMode::Auto);
         g.bench_function(format!("{flavor}/roam"), |b| {
             b.iter_custom(|n| run(&rt, "roam rtt", roam_peer::round_trips(roam.echo.clone(), n)))
         });
@@ -552,7 +558,7 @@ fn pipelined(c: &mut Criterion) {
         let tonic = setup(&rt, "tonic", tonic_peer::start());
 
         let mut g = c.benchmark_group("peers_pipelined");
-        configure(&mut g);
+        configure(&mut g, SamplingMode::Flat);
         g.throughput(Throughput::Elements(PIPELINED_CALLS));
         g.bench_function(format!("{flavor}/roam"), |b| {
             b.iter_custom(|n| run(&rt, "roam pipelined", roam_peer::pipelined(roam.echo.clone(), n)))
@@ -581,7 +587,7 @@ fn stream(c: &mut Criterion) {
         let raw = setup(&rt, "raw", raw_peer::stream_pair());
 
         let mut g = c.benchmark_group("peers_stream");
-        configure(&mut g);
+        configure(&mut g, SamplingMode::Flat);
         g.throughput(Throughput::Elements(STREAM_ITEMS));
         g.bench_function(format!("{flavor}/roam"), |b| {
             b.iter_custom(|n| run(&rt, "roam stream", roam_peer::streams(roam.feed.clone(), n)))

@@ -120,26 +120,10 @@ impl RawPeer {
     }
 }
 
-fn options(config: SessionConfig) -> SessionOptions {
-    SessionOptions {
-        config,
-        router: Arc::new(Router::new().with(Probe)),
-        ..SessionOptions::default()
-    }
-}
-
-#[tokio::test(start_paused = true)]
-async fn a_peer_that_stops_answering_pings_is_dropped_within_interval_plus_timeout() {
-    let keepalive = Keepalive {
-        interval: Duration::from_secs(5),
-        timeout: Duration::from_secs(3),
-    };
+/// An initiator-side session with a raw acceptor that has done its handshake.
+async fn initiated(config: SessionConfig) -> (RawPeer, Running, JoinHandle<()>) {
     let (ours, max, theirs) = links();
     let mut peer = RawPeer::new(theirs);
-    let config = SessionConfig {
-        keepalive: Some(keepalive),
-        ..SessionConfig::default()
-    };
     let (handshake, ()) = tokio::join!(
         start(
             ours,
@@ -154,6 +138,28 @@ async fn a_peer_that_stops_answering_pings_is_dropped_within_interval_plus_timeo
         }
     );
     let (running, task) = handshake.expect("handshake");
+    (peer, running, task)
+}
+
+fn options(config: SessionConfig) -> SessionOptions {
+    SessionOptions {
+        config,
+        router: Arc::new(Router::new().with(Probe)),
+        ..SessionOptions::default()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_peer_that_stops_answering_pings_is_dropped_within_interval_plus_timeout() {
+    let keepalive = Keepalive {
+        interval: Duration::from_secs(5),
+        timeout: Duration::from_secs(3),
+    };
+    let config = SessionConfig {
+        keepalive: Some(keepalive),
+        ..SessionConfig::default()
+    };
+    let (mut peer, running, task) = initiated(config).await;
     let established = tokio::time::Instant::now();
     // The peer reads (so writes never block) but never answers.
     let pings = tokio::spawn(async move {
@@ -455,22 +461,7 @@ async fn an_ended_session_lets_go_of_its_link_while_handles_remain() {
         }),
         ..SessionConfig::default()
     };
-    let (ours, max, theirs) = links();
-    let mut peer = RawPeer::new(theirs);
-    let (handshake, ()) = tokio::join!(
-        start(
-            ours,
-            max,
-            Role::Initiator,
-            options(config),
-            CancellationToken::new()
-        ),
-        async {
-            assert!(matches!(peer.recv().await, Some(Message::Hello(_))));
-            peer.hello(Some([1; 16])).await;
-        }
-    );
-    let (running, task) = handshake.expect("handshake");
+    let (mut peer, running, task) = initiated(config).await;
     let conn = running.connection;
     // The peer reads but never answers a Ping; it sees the link end although `conn` is held.
     let ended = tokio::time::timeout(Duration::from_secs(600), async {
