@@ -190,9 +190,7 @@ mod roam_peer {
         for _ in 0..iters {
             total += pipeline(|| {
                 let call = client.echo(data.clone()).into_future();
-                async move {
-                    check_len("roam echo", call.await?.len(), BODY)
-                }
+                async move { check_len("roam echo", call.await?.len(), BODY) }
             })
             .await?;
         }
@@ -481,7 +479,9 @@ mod raw_peer {
     }
 
     pub async fn stream_pair() -> Res<Shared<BufReader<TcpStream>>> {
-        Ok(Arc::new(Mutex::new(BufReader::new(pair(stream_server).await?))))
+        Ok(Arc::new(Mutex::new(BufReader::new(
+            pair(stream_server).await?,
+        ))))
     }
 
     pub async fn round_trips(s: Shared<TcpStream>, iters: u64) -> Res<Duration> {
@@ -529,14 +529,24 @@ fn rtt(c: &mut Criterion) {
         let mut g = c.benchmark_group("peers_rtt");
         configure(&mut g, SamplingMode::Auto);
         g.bench_function(format!("{flavor}/roam"), |b| {
-            b.iter_custom(|n| run(&rt, "roam rtt", roam_peer::round_trips(roam.echo.clone(), n)))
+            b.iter_custom(|n| {
+                run(
+                    &rt,
+                    "roam rtt",
+                    roam_peer::round_trips(roam.echo.clone(), n),
+                )
+            })
         });
         g.bench_function(format!("{flavor}/tarpc"), |b| {
             b.iter_custom(|n| run(&rt, "tarpc rtt", tarpc_peer::round_trips(tarpc.clone(), n)))
         });
         g.bench_function(format!("{flavor}/tonic"), |b| {
             b.iter_custom(|n| {
-                run(&rt, "tonic rtt", tonic_peer::round_trips(tonic.echo.clone(), n))
+                run(
+                    &rt,
+                    "tonic rtt",
+                    tonic_peer::round_trips(tonic.echo.clone(), n),
+                )
             })
         });
         g.bench_function(format!("{flavor}/raw"), |b| {
@@ -561,14 +571,30 @@ fn pipelined(c: &mut Criterion) {
         configure(&mut g, SamplingMode::Flat);
         g.throughput(Throughput::Elements(PIPELINED_CALLS));
         g.bench_function(format!("{flavor}/roam"), |b| {
-            b.iter_custom(|n| run(&rt, "roam pipelined", roam_peer::pipelined(roam.echo.clone(), n)))
+            b.iter_custom(|n| {
+                run(
+                    &rt,
+                    "roam pipelined",
+                    roam_peer::pipelined(roam.echo.clone(), n),
+                )
+            })
         });
         g.bench_function(format!("{flavor}/tarpc"), |b| {
-            b.iter_custom(|n| run(&rt, "tarpc pipelined", tarpc_peer::pipelined(tarpc.clone(), n)))
+            b.iter_custom(|n| {
+                run(
+                    &rt,
+                    "tarpc pipelined",
+                    tarpc_peer::pipelined(tarpc.clone(), n),
+                )
+            })
         });
         g.bench_function(format!("{flavor}/tonic"), |b| {
             b.iter_custom(|n| {
-                run(&rt, "tonic pipelined", tonic_peer::pipelined(tonic.echo.clone(), n))
+                run(
+                    &rt,
+                    "tonic pipelined",
+                    tonic_peer::pipelined(tonic.echo.clone(), n),
+                )
             })
         });
         g.finish();
@@ -593,7 +619,13 @@ fn stream(c: &mut Criterion) {
             b.iter_custom(|n| run(&rt, "roam stream", roam_peer::streams(roam.feed.clone(), n)))
         });
         g.bench_function(format!("{flavor}/tonic"), |b| {
-            b.iter_custom(|n| run(&rt, "tonic stream", tonic_peer::streams(tonic.feed.clone(), n)))
+            b.iter_custom(|n| {
+                run(
+                    &rt,
+                    "tonic stream",
+                    tonic_peer::streams(tonic.feed.clone(), n),
+                )
+            })
         });
         g.bench_function(format!("{flavor}/raw"), |b| {
             b.iter_custom(|n| run(&rt, "raw stream", raw_peer::streams(raw.clone(), n)))
