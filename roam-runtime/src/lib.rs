@@ -67,7 +67,9 @@ pub use connection::{Call, Connection, Reply};
 pub use context::Context;
 pub use dispatch::{Dispatch, DuplicateMethod, Router};
 pub use driver::output::OutputBudget;
-pub use driver::{DEFAULT_OUTPUT_BOUND, MAX_WRITE_BACKLOG, SessionOptions};
+pub use driver::{
+    DEFAULT_OUTPUT_BOUND, DEFAULT_SERVER_CONCURRENT_REQUESTS, MAX_WRITE_BACKLOG, SessionOptions,
+};
 pub use error::{CallError, ChannelError, ProtocolViolation, RemoteError, SessionError, TimedOut};
 pub use metadata::{Metadata, MetadataValue};
 pub use roam_core::{ArgDescriptor, MethodDescriptor, ServiceDescriptor, method_id};

@@ -243,7 +243,7 @@ impl Server {
         Ok(Server {
             listener,
             url,
-            options: SessionOptions::default(),
+            options: SessionOptions::server(),
             output_budget: DEFAULT_OUTPUT_BUDGET,
         })
     }

@@ -611,6 +611,12 @@ impl Session {
                     // Any frame heard since the Ping proves the link carries bytes: its Pong may be
                     // queued behind bulk data on either side. Only silence for a whole timeout
                     // after the Ping means the link is dead.
+                    // While our output is blocked the driver reads nothing, so no Pong can be
+                    // heard: the output-stall timer decides (and says Goodbye) instead.
+                    if let Some(stall) = self.timers.get(Timer::OutputStall) {
+                        self.timers.set(Timer::PongTimeout, stall.max(now));
+                        return;
+                    }
                     let alive_until = self.last_heard.checked_add(keepalive.timeout);
                     if self.last_heard > self.ping_sent_at
                         && let Some(until) = alive_until

@@ -25,13 +25,15 @@ pub enum Timer {
 
 impl Timer {
     /// Every timer, in the order expired ones are handled.
+    /// `OutputStall` precedes `PongTimeout`: while output is blocked the pong wait defers to
+    /// the stall deadline, and at that instant the stall must be the one that fires.
     pub const ALL: [Timer; 6] = [
         Timer::Handshake,
         Timer::KeepAliveSend,
+        Timer::OutputStall,
         Timer::PongTimeout,
         Timer::DrainGrace,
         Timer::CloseLinger,
-        Timer::OutputStall,
     ];
 
     fn index(self) -> usize {

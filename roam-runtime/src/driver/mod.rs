@@ -56,6 +56,13 @@ use state::State;
 
 /// Most bytes queued for writing before the session is ended as unable to keep up.
 pub const MAX_WRITE_BACKLOG: usize = 64 * 1024 * 1024;
+/// Calls a a `Server` serves at once per session unless told otherwise (the protocol's
+/// default, 1024, is what a `Connector` announces). Servers face peers they do not control:
+/// this, times the largest answer, is most of what a peer that never reads can make a session
+/// hold (answers of handlers already running when reading stops), so it is kept moderate;
+/// callers beyond it wait in their own session, nothing is refused.
+pub const DEFAULT_SERVER_CONCURRENT_REQUESTS: u32 = 64;
+
 /// Default bound of one session's output queue: past it, the peer is not read until it drains.
 pub const DEFAULT_OUTPUT_BOUND: usize = 256 * 1024;
 
@@ -85,6 +92,14 @@ impl Default for SessionOptions {
 }
 
 impl SessionOptions {
+    /// The defaults of a server's sessions: as [`Default`], with
+    /// [`DEFAULT_SERVER_CONCURRENT_REQUESTS`].
+    pub(crate) fn server() -> Self {
+        let mut options = SessionOptions::default();
+        options.config.limits.max_concurrent_requests = DEFAULT_SERVER_CONCURRENT_REQUESTS;
+        options
+    }
+
     /// The frame-size limit a link for this session starts with (the session tightens it to
     /// the negotiated one after the handshake).
     pub(crate) fn max_frame(&self) -> MaxFrame {
@@ -154,7 +169,14 @@ pub(crate) fn prepare(
         peer,
     } = link;
     let span = tracing::debug_span!("roam.session", peer = %peer, role = ?role);
-    let output = OutputQueue::new(options.output_bound, options.output_budget.clone());
+    // Only the accepting side stops reading when its output backs up. The initiator always
+    // reads (its output comes from its own application, bounded by the write backlog), so two
+    // sessions can never both stop reading and wait for each other.
+    let bound = match role {
+        Role::Acceptor => options.output_bound,
+        Role::Initiator => usize::MAX,
+    };
+    let output = OutputQueue::new(bound, options.output_budget.clone());
     let (established_tx, established_rx) = oneshot::channel();
     let core = Arc::new_cyclic(|me| Core {
         state: Mutex::new(State::new(
@@ -242,12 +264,18 @@ impl Core {
         }
     }
 
-    /// Queues `cmd` for the state's next holder.
-    fn defer(&self, cmd: Command) {
+    /// Queues `cmd` for the state's next holder; `Err` once the driver has ended (decided
+    /// under the queue's lock, which the driver holds when it marks itself ended, so a command
+    /// is either swept by its last pass or refused, never stranded).
+    fn defer(&self, cmd: Command) -> Result<(), Ended> {
         let mut queue = self.deferred();
+        if self.ended.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(Ended);
+        }
         queue.push_back(cmd);
         self.has_deferred
             .store(true, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
     }
 }
 
@@ -265,14 +293,8 @@ impl Submit for Core {
             Err(TryLockError::WouldBlock) => None,
         };
         let Some(mut state) = state else {
-            self.defer(cmd);
+            self.defer(cmd)?;
             self.notify.notify_one();
-            if self.ended.load(Ordering::SeqCst) {
-                // The driver ended after the first check; its last sweep may have missed this.
-                let mut state = self.lock();
-                self.apply_deferred(&mut state);
-                state.settle(None);
-            }
             return Ok(());
         };
         self.apply_deferred(&mut state);
@@ -354,8 +376,11 @@ async fn run(core: Arc<Core>, mut incoming: FrameStream, shutdown: CancellationT
             }
         }
     }
-    core.ended.store(true, std::sync::atomic::Ordering::SeqCst);
     let mut state = core.lock();
+    {
+        let _queue = core.deferred();
+        core.ended.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
     // Commands that arrived at the end are answered by the closed session (calls fail).
     core.apply_deferred(&mut state);
     state.settle(None);

@@ -271,6 +271,10 @@ impl State {
             handler.abort();
         }
         self.link_closed = true;
+        self.unflushed = 0;
+        while self.session.poll_transmit().is_some() {}
+        // Nothing more will be written: the server's total gets this session's share back now.
+        self.output.set(0);
         self.outgoing = Box::pin(futures::sink::drain().sink_map_err(|e| match e {}));
     }
 
@@ -578,7 +582,10 @@ impl State {
             // Nothing queued now can be written.
             while self.session.poll_transmit().is_some() {}
         }
-        let queued = self.session.transmit_bytes() + self.unflushed;
+        // What waits in the session. Frames already fed to the link are not counted: the link
+        // takes more only as it writes (its own buffer is bounded), and they may be on the
+        // wire already.
+        let queued = self.session.transmit_bytes();
         self.output.set(queued);
         if self.session.is_closed() {
             return;

@@ -647,7 +647,45 @@ fn output_progress_counts_as_a_sign_of_life_for_keepalive() {
         !s.is_closed(),
         "a reading peer is alive even when its Pongs wait unread"
     );
-    // When the progress stops, keepalive notices within interval + timeout.
+    // When the progress stops, the stall timer, not keepalive, ends it: with a Goodbye.
     s.handle_timeout(now + 9 * SEC);
+    assert!(
+        !s.is_closed(),
+        "keepalive defers to the stall timer while output is blocked"
+    );
+    s.handle_timeout(now + 600 * SEC);
     assert!(s.is_closed());
+    let reason = goodbye_reason(&mut s).expect("a Goodbye is queued");
+    assert!(reason.starts_with("output-stalled"), "{reason}");
+}
+
+#[test]
+fn with_default_keepalive_a_peer_that_never_reads_gets_the_stall_goodbye() {
+    let (mut s, start) = established_server_with(SessionConfig::default());
+    // A Ping is outstanding when the output blocks.
+    s.handle_timeout(start + 15 * SEC);
+    while s.poll_transmit().is_some() {}
+    s.handle_output(start + 15 * SEC, OutputState::Blocked);
+    s.handle_timeout(start + 40 * SEC);
+    assert!(!s.is_closed(), "the pong timeout waits for the stall timer");
+    s.handle_timeout(start + 45 * SEC);
+    assert!(s.is_closed());
+    let reason = goodbye_reason(&mut s).expect("a Goodbye is queued");
+    assert!(reason.starts_with("output-stalled"), "{reason}");
+    let events = Pair::events(&mut s);
+    assert_eq!(
+        closed_with(&events),
+        Some(&SessionError::TimedOut(TimedOut::OutputStalled(30 * SEC)))
+    );
+    // Once output flows again, keepalive is back in charge.
+    let (mut s, start) = established_server_with(SessionConfig::default());
+    s.handle_output(start, OutputState::Blocked);
+    s.handle_output(start + SEC, OutputState::Flowing);
+    s.handle_timeout(start + 15 * SEC);
+    while s.poll_transmit().is_some() {}
+    s.handle_timeout(start + 36 * SEC);
+    assert!(
+        s.is_closed(),
+        "an unanswered ping ends it within interval + timeout"
+    );
 }
