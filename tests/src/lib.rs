@@ -154,15 +154,17 @@ impl Transport {
 }
 
 /// Runs each listed `async fn name(transport: Transport)` once per transport, as
-/// `memory::name`, `tcp::name`, `unix::name` and `websocket::name`.
+/// `memory::name`, `tcp::name`, `unix::name` and `websocket::name`. Memory and Unix run on a
+/// current_thread runtime, TCP and WebSocket on a 2-worker one, so both the single-threaded
+/// path and handles applying commands from other threads than the driver's are exercised.
 #[macro_export]
 macro_rules! per_transport {
     ($($name:ident),* $(,)?) => {
         mod memory { $( #[tokio::test] async fn $name() { super::$name($crate::Transport::Memory).await } )* }
-        mod tcp { $( #[tokio::test] async fn $name() { super::$name($crate::Transport::Tcp).await } )* }
+        mod tcp { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name($crate::Transport::Tcp).await } )* }
         #[cfg(unix)]
         mod unix { $( #[tokio::test] async fn $name() { super::$name($crate::Transport::Unix).await } )* }
-        mod websocket { $( #[tokio::test] async fn $name() { super::$name($crate::Transport::WebSocket).await } )* }
+        mod websocket { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name($crate::Transport::WebSocket).await } )* }
     };
 }
 

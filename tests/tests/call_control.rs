@@ -58,13 +58,12 @@ async fn a_deadline_fails_the_call_and_stops_the_handler() {
     }
 }
 
-#[tokio::test]
-async fn at_most_the_limit_runs_at_once_and_everything_completes() {
+async fn at_most_the_limit_runs_at_once_and_everything_completes(transport: Transport) {
     let limits = Limits {
         max_concurrent_requests: 4,
         ..Limits::default()
     };
-    let f = fixture_with_limits(limits).await;
+    let f = fixture_with_limits(transport, limits).await;
     let calc = CalculatorClient::new(f.conn.clone());
     let calls: Vec<_> = (0..100)
         .map(|_| {
@@ -80,10 +79,10 @@ async fn at_most_the_limit_runs_at_once_and_everything_completes() {
     assert!(peak >= 1);
 }
 
-async fn fixture_with_limits(limits: Limits) -> roam_tests::Fixture {
+async fn fixture_with_limits(transport: Transport, limits: Limits) -> roam_tests::Fixture {
     // The server announces the limit; the client queues calls beyond it.
     let calc = std::sync::Arc::new(roam_tests::Calc::default());
-    let server = roam::Server::bind("tcp://127.0.0.1:0")
+    let server = roam::Server::bind(&transport.bind_url())
         .await
         .unwrap()
         .limits(limits)
@@ -91,3 +90,5 @@ async fn fixture_with_limits(limits: Limits) -> roam_tests::Fixture {
     let conn = roam::connect(server.local_url()).await.unwrap();
     roam_tests::Fixture { calc, conn, server }
 }
+
+roam_tests::per_transport!(at_most_the_limit_runs_at_once_and_everything_completes);
