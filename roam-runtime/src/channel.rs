@@ -37,6 +37,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context as TaskContext, Poll};
 
+use bytes::Bytes;
 use facet::{Facet, Shape};
 use roam_codec::Translation;
 use tokio::sync::{Notify, oneshot};
@@ -244,7 +245,7 @@ impl<T> Rx<T> {
     fn poll_recv_bytes(
         &mut self,
         cx: &mut TaskContext<'_>,
-    ) -> Poll<Result<Option<Vec<u8>>, ChannelError>> {
+    ) -> Poll<Result<Option<Bytes>, ChannelError>> {
         loop {
             match &mut self.inner {
                 Some(RxInner::Wire(w)) => return w.poll_recv(cx),

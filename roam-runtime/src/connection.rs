@@ -291,7 +291,7 @@ where
             method_id: self.method_id,
             metadata: self.metadata,
             timeout: self.timeout,
-            payload,
+            payload: payload.into(),
             channels: directions,
             args_schema: self.args_schema,
             channels_schema,

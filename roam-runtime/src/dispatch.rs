@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use roam_core::{MethodDescriptor, ServiceDescriptor};
 
 use crate::BoxFuture;
@@ -21,7 +22,7 @@ pub trait Dispatch: Send + Sync + 'static {
 
     /// Runs the method `cx.method_id()` on `payload` (the encoded argument tuple) and returns the
     /// encoded response payload (`Result<T, RoamError<E>>`).
-    fn dispatch(&self, cx: Context, payload: Vec<u8>) -> BoxFuture<'static, Vec<u8>>;
+    fn dispatch(&self, cx: Context, payload: Bytes) -> BoxFuture<'static, Vec<u8>>;
 }
 
 /// Two services declare the same method ID.

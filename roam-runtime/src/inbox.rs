@@ -9,6 +9,7 @@
 use std::sync::{Arc, Mutex};
 use std::task::{Context as TaskContext, Poll};
 
+use bytes::Bytes;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 /// What takes a session's commands: implemented by the driver, so this layer needs no
@@ -113,7 +114,7 @@ pub(crate) enum Command {
 #[derive(Debug)]
 pub(crate) struct RawResponse {
     pub(crate) metadata: Metadata,
-    pub(crate) payload: Vec<u8>,
+    pub(crate) payload: Bytes,
     /// The peer's schema of the response, if it announced one.
     pub(crate) schema: Option<Arc<RemoteSchema>>,
 }
@@ -259,7 +260,7 @@ impl Drop for WireTx {
 pub(crate) struct WireRx {
     channel: u64,
     commands: Inbox,
-    items: mpsc::UnboundedReceiver<Result<Vec<u8>, ChannelError>>,
+    items: mpsc::UnboundedReceiver<Result<Bytes, ChannelError>>,
     /// Items consumed since the last credit grant.
     consumed: u32,
     /// Grant credit back once this many items were consumed.
@@ -271,7 +272,7 @@ impl WireRx {
     pub(crate) fn new(
         channel: u64,
         commands: Inbox,
-        items: mpsc::UnboundedReceiver<Result<Vec<u8>, ChannelError>>,
+        items: mpsc::UnboundedReceiver<Result<Bytes, ChannelError>>,
         initial_credit: u32,
     ) -> Self {
         // Granting in batches of half the window keeps the producer busy without a Credit per item.
@@ -288,7 +289,7 @@ impl WireRx {
     pub(crate) fn poll_recv(
         &mut self,
         cx: &mut TaskContext<'_>,
-    ) -> Poll<Result<Option<Vec<u8>>, ChannelError>> {
+    ) -> Poll<Result<Option<Bytes>, ChannelError>> {
         if self.finished {
             return Poll::Ready(Ok(None));
         }

@@ -62,6 +62,7 @@ pub use roam_proto::session;
 /// Protocol messages and their bytes (from `roam-proto`).
 pub use roam_proto::wire;
 
+pub use bytes::Bytes;
 pub use channel::{ChannelArg, ReceiveBinding, Rx, SendBinding, Tx, channel};
 pub use connection::{Call, Connection, Reply};
 pub use context::Context;

@@ -56,7 +56,7 @@ impl Dispatch for Echo {
         &ECHO
     }
 
-    fn dispatch(&self, cx: Context, payload: Vec<u8>) -> BoxFuture<'static, Vec<u8>> {
+    fn dispatch(&self, cx: Context, payload: roam::Bytes) -> BoxFuture<'static, Vec<u8>> {
         let hanging = self.hanging.clone();
         Box::pin(async move {
             match cx.method_id() {

@@ -71,7 +71,7 @@ async fn hog(addr: String, taken: Arc<AtomicU64>) {
             metadata: roam::Metadata::new(),
             channels: vec![],
             timeout_micros: None,
-            payload: args.clone(),
+            payload: args.clone().into(),
         });
         if w.write_all(&raw_frame(&request)).await.is_err() {
             break;

@@ -57,7 +57,7 @@ fn request(conn: u64, id: u64, method_id: u64, payload: Vec<u8>) -> Message {
         metadata: Metadata::new(),
         channels: vec![],
         timeout_micros: None,
-        payload,
+        payload: payload.into(),
     })
 }
 
@@ -356,7 +356,7 @@ async fn data_beyond_the_credit(transport: Transport) {
                 direction: ChannelDirection::CallerToCallee,
             }],
             timeout_micros: None,
-            payload: vec![],
+            payload: vec![].into(),
         }))
         .await;
         // `stall` reads nothing, so no credit comes back: the fifth item is one too many.
@@ -364,7 +364,7 @@ async fn data_beyond_the_credit(transport: Transport) {
             s.send(&Message::Data {
                 conn: 0,
                 channel: 1,
-                payload: vec![n],
+                payload: vec![n].into(),
             })
             .await;
         }
@@ -379,7 +379,7 @@ async fn data_on_an_unknown_channel(transport: Transport) {
         s.send(&Message::Data {
             conn: 0,
             channel: 9,
-            payload: vec![1],
+            payload: vec![1].into(),
         })
         .await;
     })
@@ -404,7 +404,7 @@ async fn a_channel_with_the_servers_parity(transport: Transport) {
                 direction: ChannelDirection::CallerToCallee,
             }],
             timeout_micros: None,
-            payload: vec![],
+            payload: vec![].into(),
         }))
         .await;
     })

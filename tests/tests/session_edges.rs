@@ -243,7 +243,7 @@ async fn shutdown_finishes_when_a_peer_never_reads_its_answers() {
                 metadata: roam::Metadata::new(),
                 channels: vec![],
                 timeout_micros: None,
-                payload: big.clone(),
+                payload: big.clone().into(),
             });
             if raw.write_all(&raw_frame(&request)).await.is_err() {
                 return;

@@ -387,7 +387,7 @@ fn emit_dispatcher(service: &ServiceDef, names: &Names) -> TokenStream {
             fn dispatch(
                 &self,
                 #cx: ::roam::Context,
-                #payload: ::std::vec::Vec<u8>,
+                #payload: ::roam::Bytes,
             ) -> ::roam::BoxFuture<'static, ::std::vec::Vec<u8>> {
                 #body
             }

@@ -94,7 +94,7 @@ pub struct OutgoingCall {
     /// request tells the callee how much of it is left.
     pub timeout: Option<Duration>,
     /// The encoded argument tuple.
-    pub payload: Vec<u8>,
+    pub payload: Bytes,
     /// One entry per channel argument, in order: `Outgoing` if this side (the caller) sends.
     pub channels: Vec<Direction>,
     /// Our schema of the argument tuple, announced before the method's first request.
@@ -127,7 +127,7 @@ pub struct IncomingCall {
     /// `DeadlineExceeded` then and emits [`SessionEvent::StopHandler`].
     pub deadline: Option<Instant>,
     /// The encoded argument tuple.
-    pub payload: Vec<u8>,
+    pub payload: Bytes,
     /// The call's channels in argument order, with the direction seen from this side.
     pub channels: Vec<(u64, Direction)>,
     /// The peer's schema of the argument tuple, if it announced one.
@@ -196,7 +196,7 @@ pub enum SessionEvent {
         /// Response metadata.
         metadata: Metadata,
         /// The encoded `Result<T, RoamError<E>>`.
-        payload: Vec<u8>,
+        payload: Bytes,
         /// The peer's schema of the method's response, if it announced one.
         schema: Option<Arc<PeerSchema>>,
     },
@@ -230,7 +230,7 @@ pub enum SessionEvent {
         /// Channel ID.
         channel: u64,
         /// The encoded item.
-        payload: Vec<u8>,
+        payload: Bytes,
     },
     /// The peer's sender on a channel is done: no more items follow.
     ChannelClosed {
@@ -504,7 +504,7 @@ impl Session {
     // ----- inputs -----
 
     /// Handles one frame body received from the link at `now`.
-    pub fn handle_frame(&mut self, now: Instant, frame: &[u8]) {
+    pub fn handle_frame(&mut self, now: Instant, frame: &Bytes) {
         if self.is_closed() {
             return;
         }
@@ -848,7 +848,7 @@ impl Session {
                 req.conn,
                 req.id,
                 Metadata::new(),
-                response::remote(refusal),
+                response::remote(refusal).into(),
             );
         }
         let deadline = req
@@ -883,7 +883,7 @@ impl Session {
         self.out.events.extend(credits);
     }
 
-    fn handle_data(&mut self, now: Instant, conn_id: ConnId, channel: u64, payload: Vec<u8>) {
+    fn handle_data(&mut self, now: Instant, conn_id: ConnId, channel: u64, payload: Bytes) {
         let Some(conn) = self.conns.get_mut(&conn_id) else {
             return self.violate(now, ProtocolViolation::UnknownConnection(conn_id));
         };
@@ -1091,9 +1091,10 @@ impl Session {
         conn_id: ConnId,
         id: u64,
         metadata: Metadata,
-        payload: Vec<u8>,
+        payload: impl Into<Bytes>,
         schema: Option<&'static LocalSchema>,
     ) {
+        let payload = payload.into();
         if self.is_closed() {
             return;
         }
@@ -1117,7 +1118,7 @@ impl Session {
                 conn_id,
                 id,
                 Metadata::new(),
-                response::remote(RemoteError::Internal),
+                response::remote(RemoteError::Internal).into(),
             );
         } else {
             // `None` here means a runtime-level answer, which needs no schema (not a retraction).
@@ -1134,8 +1135,9 @@ impl Session {
         &mut self,
         conn_id: ConnId,
         channel: u64,
-        payload: Vec<u8>,
+        payload: impl Into<Bytes>,
     ) -> Result<(), ChannelSendError> {
+        let payload = payload.into();
         if self.is_closed() {
             return Err(ChannelSendError::NotOpen);
         }
@@ -1441,7 +1443,7 @@ impl Session {
         }
     }
 
-    fn send_response(&mut self, conn_id: ConnId, id: u64, metadata: Metadata, payload: Vec<u8>) {
+    fn send_response(&mut self, conn_id: ConnId, id: u64, metadata: Metadata, payload: Bytes) {
         let max = self.max_frame_size();
         let msg = Message::Response(Response {
             conn: conn_id,
@@ -1456,7 +1458,7 @@ impl Session {
                     conn: conn_id,
                     id,
                     metadata: Metadata::new(),
-                    payload: response::remote(RemoteError::Internal),
+                    payload: response::remote(RemoteError::Internal).into(),
                 }),
                 max,
             );

@@ -1,6 +1,7 @@
 //! Protocol message types. Variant order is the wire discriminant and never changes; new
 //! variants are only ever appended.
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::metadata::Metadata;
@@ -41,8 +42,8 @@ pub enum Message {
         /// Channel ID.
         channel: u64,
         /// The postcard encoding of the item.
-        #[serde(with = "serde_bytes")]
-        payload: Vec<u8>,
+        #[serde(with = "crate::wire::payload")]
+        payload: Bytes,
     },
     /// 8: the sender is done; no more `Data` follows.
     Close {
@@ -219,8 +220,8 @@ pub struct Request {
     /// Time the caller still waits, in microseconds, when the request was sent.
     pub timeout_micros: Option<u64>,
     /// The postcard encoding of the argument tuple.
-    #[serde(with = "serde_bytes")]
-    pub payload: Vec<u8>,
+    #[serde(with = "crate::wire::payload")]
+    pub payload: Bytes,
 }
 
 /// The answer to a request.
@@ -233,8 +234,8 @@ pub struct Response {
     /// Response metadata.
     pub metadata: Metadata,
     /// The postcard encoding of `Result<T, RoamError<E>>`.
-    #[serde(with = "serde_bytes")]
-    pub payload: Vec<u8>,
+    #[serde(with = "crate::wire::payload")]
+    pub payload: Bytes,
 }
 
 /// The caller gave up on a request.

@@ -4,11 +4,14 @@
 //! framing. `docs/protocol.md` is the byte-exact description of what lives here.
 
 mod message;
+mod payload;
 
 pub use message::{
     Cancel, ChannelDirection, ChannelSpec, Class, Hello, Limits, Message, PROTOCOL_VERSION,
     Request, Response, Resume, SchemaAnnouncement, SchemaKind,
 };
+
+use bytes::Bytes;
 
 use crate::error::ProtocolViolation;
 
@@ -47,9 +50,10 @@ pub fn encode_bounded(msg: &Message, max: u32) -> Result<Vec<u8>, EncodeError> {
 }
 
 /// Decodes one frame body. The body is already bounded by the framing layer; trailing bytes are
-/// an error so that two implementations cannot disagree about where a message ends.
-pub fn decode(frame: &[u8]) -> Result<Message, ProtocolViolation> {
-    match postcard::take_from_bytes::<Message>(frame) {
+/// an error so that two implementations cannot disagree about where a message ends. Payloads
+/// in the result are slices of `frame`, not copies.
+pub fn decode(frame: &Bytes) -> Result<Message, ProtocolViolation> {
+    match payload::with_source(frame, || postcard::take_from_bytes::<Message>(frame)) {
         Ok((msg, [])) => Ok(msg),
         Ok((_, rest)) => Err(ProtocolViolation::MalformedMessage(format!(
             "{} trailing bytes after the message",
@@ -74,13 +78,13 @@ mod tests {
             metadata: Metadata::new(),
             channels: vec![],
             timeout_micros: None,
-            payload: vec![0x04, 0x06],
+            payload: Bytes::from_static(&[0x04, 0x06]),
         });
         assert_eq!(
             encode(&msg).unwrap(),
             vec![2, 0, 1, 0x82, 0x02, 0, 0, 0, 2, 4, 6]
         );
-        assert_eq!(decode(&encode(&msg).unwrap()).unwrap(), msg);
+        assert_eq!(decode(&Bytes::from(encode(&msg).unwrap())).unwrap(), msg);
     }
 
     #[test]
@@ -95,7 +99,7 @@ mod tests {
             encode(&msg).unwrap(),
             vec![0x0b, 0, 1, 1, 3, 0x01, 0x00, 0x04]
         );
-        assert_eq!(decode(&encode(&msg).unwrap()).unwrap(), msg);
+        assert_eq!(decode(&Bytes::from(encode(&msg).unwrap())).unwrap(), msg);
     }
 
     #[test]
@@ -103,7 +107,7 @@ mod tests {
         let data = Message::Data {
             conn: 0,
             channel: 3,
-            payload: vec![9],
+            payload: Bytes::from_static(&[9]),
         };
         assert_eq!(encode(&data).unwrap(), vec![7, 0, 3, 1, 9]);
         assert_eq!(
@@ -146,17 +150,17 @@ mod tests {
             session_key: Some([7; 16]),
             resume: None,
         });
-        assert_eq!(decode(&encode(&msg).unwrap()).unwrap(), msg);
+        assert_eq!(decode(&Bytes::from(encode(&msg).unwrap())).unwrap(), msg);
     }
 
     #[test]
     fn garbage_and_trailing_bytes_are_violations() {
-        assert!(decode(&[0xff, 0xff, 0xff]).is_err());
-        assert!(decode(&[]).is_err());
+        assert!(decode(&Bytes::from_static(&[0xff, 0xff, 0xff])).is_err());
+        assert!(decode(&Bytes::new()).is_err());
         let mut bytes = encode(&Message::Ping { nonce: 3 }).unwrap();
         bytes.push(0);
         assert!(matches!(
-            decode(&bytes),
+            decode(&Bytes::from(bytes)),
             Err(ProtocolViolation::MalformedMessage(_))
         ));
     }
@@ -200,9 +204,27 @@ mod tests {
     }
 
     #[test]
+    fn decoded_payloads_are_slices_of_the_frame() {
+        let frame = Bytes::from(
+            encode(&Message::Data {
+                conn: 0,
+                channel: 3,
+                payload: Bytes::from_static(b"item"),
+            })
+            .unwrap(),
+        );
+        let Ok(Message::Data { payload, .. }) = decode(&frame) else {
+            panic!("a Data message");
+        };
+        assert_eq!(&payload[..], b"item");
+        // The payload is the frame's last four bytes, not a copy of them.
+        assert_eq!(payload.as_ptr(), frame[frame.len() - 4..].as_ptr());
+    }
+
+    #[test]
     fn a_huge_claimed_length_does_not_allocate() {
         // Request with a payload length varint claiming ~4 GiB but only 2 bytes present.
-        let frame = [2, 0, 1, 1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f, 1, 2];
+        let frame = Bytes::from_static(&[2, 0, 1, 1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f, 1, 2]);
         assert!(matches!(
             decode(&frame),
             Err(ProtocolViolation::MalformedMessage(_))

@@ -106,7 +106,7 @@ enum End {
     /// We send: where credit arrives and failures are reported.
     Sender(Arc<SenderState>),
     /// We receive: where items go.
-    Receiver(mpsc::UnboundedSender<Result<Vec<u8>, ChannelError>>),
+    Receiver(mpsc::UnboundedSender<Result<Bytes, ChannelError>>),
 }
 
 impl End {

@@ -56,7 +56,7 @@ impl Dispatch for Probe {
         &PROBE
     }
 
-    fn dispatch(&self, cx: Context, _payload: Vec<u8>) -> BoxFuture<'static, Vec<u8>> {
+    fn dispatch(&self, cx: Context, _payload: bytes::Bytes) -> BoxFuture<'static, Vec<u8>> {
         Box::pin(async move {
             match cx.method_id() {
                 1 => crate::__private::ok_response(&cx, &vec![7u8; 64 * 1024]),
@@ -115,7 +115,7 @@ impl RawPeer {
             metadata: Metadata::new(),
             channels: vec![],
             timeout_micros: None,
-            payload: vec![],
+            payload: bytes::Bytes::new(),
         })
     }
 }

@@ -63,10 +63,10 @@ fn calls_flow_both_ways_with_parity_ids() {
         .respond(p.now, ROOT, 2, Metadata::new(), vec![0, 43], None);
     p.drive();
     assert!(
-        matches!(p.client.poll_event(), Some(SessionEvent::Response { id: 1, ref payload, .. }) if payload == &[0, 42])
+        matches!(p.client.poll_event(), Some(SessionEvent::Response { id: 1, ref payload, .. }) if payload[..] == [0, 42])
     );
     assert!(
-        matches!(p.server.poll_event(), Some(SessionEvent::Response { id: 2, ref payload, .. }) if payload == &[0, 43])
+        matches!(p.server.poll_event(), Some(SessionEvent::Response { id: 2, ref payload, .. }) if payload[..] == [0, 43])
     );
 }
 
@@ -89,6 +89,26 @@ fn calls_beyond_the_peer_limit_wait_in_the_session() {
     p.drive();
     assert_eq!(p.client.outgoing_in_flight(), 2);
     assert_eq!(p.client.waiting_calls(), 2);
+}
+
+#[test]
+fn request_payloads_are_handed_on_as_slices_of_their_frame() {
+    let (mut s, now) = established_server(Limits::default());
+    let frame = encode(&Message::Request(Request {
+        conn: 0,
+        id: 1,
+        method_id: 5,
+        metadata: Metadata::new(),
+        channels: vec![],
+        timeout_micros: None,
+        payload: Bytes::from_static(b"args"),
+    }));
+    s.handle_frame(now, &frame);
+    let Some(SessionEvent::Request(call)) = s.poll_event() else {
+        panic!("a request event");
+    };
+    // No copy between the link and the handler: the payload is the frame's tail.
+    assert_eq!(call.payload.as_ptr(), frame[frame.len() - 4..].as_ptr());
 }
 
 #[test]
@@ -120,7 +140,7 @@ fn draining_answers_new_calls_unavailable() {
     };
     assert_eq!(
         (r.id, r.payload),
-        (3, response::remote(RemoteError::Unavailable))
+        (3, response::remote(RemoteError::Unavailable).into())
     );
 }
 
@@ -168,7 +188,7 @@ fn responses_to_nothing_end_the_session() {
         conn: 0,
         id: 2,
         metadata: Metadata::new(),
-        payload: vec![],
+        payload: vec![].into(),
     }));
     s.handle_frame(now, &frame);
     assert!(
@@ -193,7 +213,7 @@ fn the_first_message_must_be_hello() {
 #[test]
 fn garbage_frames_end_the_session() {
     let (mut s, now) = established_server(Limits::default());
-    s.handle_frame(now, &[0xde, 0xad, 0xbe, 0xef]);
+    s.handle_frame(now, &Bytes::from_static(&[0xde, 0xad, 0xbe, 0xef]));
     assert!(
         goodbye_reason(&mut s)
             .unwrap()
@@ -275,7 +295,7 @@ fn oversize_calls_are_refused_locally() {
         Limits::default(),
     );
     let big = OutgoingCall {
-        payload: vec![0; 100],
+        payload: vec![0; 100].into(),
         ..call(1)
     };
     assert!(matches!(
@@ -283,7 +303,7 @@ fn oversize_calls_are_refused_locally() {
         Err(CallRejected::TooLarge { len: 100, max: 64 })
     ));
     let almost = OutgoingCall {
-        payload: vec![0; 60],
+        payload: vec![0; 60].into(),
         ..call(1)
     };
     let id = p.client.call(p.now, ROOT, almost).unwrap().id;
@@ -523,7 +543,7 @@ fn a_schema_the_peers_frames_cannot_carry_is_withdrawn_not_sent() {
 }
 
 /// A `Schema` message announcing `schema` as the arguments of `method_id`.
-fn args_schema_frame(method_id: u64, schema: Vec<u8>) -> Vec<u8> {
+fn args_schema_frame(method_id: u64, schema: Vec<u8>) -> Bytes {
     encode(&Message::Schema(SchemaAnnouncement {
         conn: 0,
         method_id,
@@ -561,7 +581,7 @@ fn refused_requests_cannot_pile_up_channels_without_bound() {
                 metadata: Metadata::new(),
                 channels,
                 timeout_micros: None,
-                payload: vec![],
+                payload: vec![].into(),
             })),
         );
         assert!(s.open_channels() <= MAX_CHANNELS);

@@ -353,7 +353,7 @@ fn draining_says_goodbye_once_the_last_call_is_answered() {
     p.server.handle_flushed();
     assert!(p.server.is_finished());
     let events = Pair::events(&mut p.client);
-    assert!(matches!(&events[0], SessionEvent::Response { payload, .. } if payload == &[0, 7]));
+    assert!(matches!(&events[0], SessionEvent::Response { payload, .. } if payload[..] == [0, 7]));
     assert_eq!(
         closed_with(&events),
         Some(&SessionError::ClosedByPeer {

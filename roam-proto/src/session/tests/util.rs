@@ -229,22 +229,23 @@ pub fn call(method_id: u64) -> OutgoingCall {
         method_id,
         metadata: Metadata::new(),
         timeout: None,
-        payload: vec![1, 2],
+        payload: Bytes::from_static(&[1, 2]),
         channels: vec![],
         args_schema: None,
         channels_schema: None,
     }
 }
 
-pub fn encode(msg: &Message) -> Vec<u8> {
-    wire::encode(msg).expect("test messages encode")
+/// `msg` as a frame.
+pub fn encode(msg: &Message) -> Bytes {
+    wire::encode(msg).expect("test messages encode").into()
 }
 
-pub fn raw_request(id: u64) -> Vec<u8> {
+pub fn raw_request(id: u64) -> Bytes {
     raw_request_with(id, Metadata::new(), None)
 }
 
-pub fn raw_request_with(id: u64, metadata: Metadata, timeout_micros: Option<u64>) -> Vec<u8> {
+pub fn raw_request_with(id: u64, metadata: Metadata, timeout_micros: Option<u64>) -> Bytes {
     encode(&Message::Request(Request {
         conn: 0,
         id,
@@ -252,7 +253,7 @@ pub fn raw_request_with(id: u64, metadata: Metadata, timeout_micros: Option<u64>
         metadata,
         channels: vec![],
         timeout_micros,
-        payload: vec![],
+        payload: Bytes::new(),
     }))
 }
 
