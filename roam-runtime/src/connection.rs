@@ -24,14 +24,18 @@ use crate::inbox::{CallFailure, ChannelBind, Command, Inbox, RawResponse, Sessio
 use crate::metadata::{Metadata, MetadataValue};
 use crate::response;
 use crate::schemas::{self, LocalSchema};
-use crate::session::{Direction, OutgoingCall};
+use crate::session::{Direction, OutgoingCall, Role};
 use crate::wire::Limits;
 
 pub(crate) struct Shared {
     pub(crate) commands: Inbox,
     pub(crate) info: SessionInfo,
     pub(crate) closed: watch::Receiver<Option<SessionError>>,
-    pub(crate) next_token: Arc<AtomicU64>,
+    /// Calls started on this session so far, from every handle: the `n` of the next request
+    /// ID, `role.request_id(n)`. Allocated here rather than under the session's lock so that
+    /// a handle knows its call's ID (to cancel it) even when its command waits for the lock.
+    pub(crate) calls_started: Arc<AtomicU64>,
+    pub(crate) role: Role,
 }
 
 impl Drop for Shared {
@@ -132,13 +136,14 @@ impl Connection {
         call: OutgoingCall,
         channels: Vec<ChannelBind>,
     ) -> Result<RawResponse, CallFailure> {
-        let token = self.shared.next_token.fetch_add(1, Ordering::Relaxed);
+        let n = self.shared.calls_started.fetch_add(1, Ordering::Relaxed);
+        let id = self.shared.role.request_id(n);
         let (reply, rx) = oneshot::channel();
         if self
             .shared
             .commands
             .send(Command::Call {
-                token,
+                id,
                 call,
                 channels,
                 reply,
@@ -149,7 +154,7 @@ impl Connection {
         }
         let mut guard = CancelOnDrop {
             commands: &self.shared.commands,
-            token,
+            id,
             armed: true,
         };
         let result = rx.await;
@@ -169,14 +174,14 @@ impl Connection {
 /// Sends `Cancel` if a call future is dropped before its response arrived.
 struct CancelOnDrop<'a> {
     commands: &'a Inbox,
-    token: u64,
+    id: u64,
     armed: bool,
 }
 
 impl Drop for CancelOnDrop<'_> {
     fn drop(&mut self) {
         if self.armed {
-            let _ = self.commands.send(Command::Cancel { token: self.token });
+            let _ = self.commands.send(Command::Cancel { id: self.id });
         }
     }
 }

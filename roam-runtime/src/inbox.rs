@@ -70,13 +70,15 @@ impl std::fmt::Debug for ChannelBind {
 #[derive(Debug)]
 pub(crate) enum Command {
     Call {
-        token: u64,
+        /// The request ID, allocated by the handle (see `Connection::raw_call`).
+        id: u64,
         call: OutgoingCall,
         channels: Vec<ChannelBind>,
         reply: oneshot::Sender<Result<RawResponse, CallFailure>>,
     },
     Cancel {
-        token: u64,
+        /// The request ID of the call given up.
+        id: u64,
     },
     /// A handler finished (sent through this queue, after its channel commands, so a call's
     /// last items and `Close` always precede its `Response`).
@@ -136,9 +138,11 @@ impl<E> From<CallFailure> for CallError<E> {
             }
             CallFailure::Rejected(CallRejected::Metadata(limit)) => CallError::Metadata(limit),
             CallFailure::Rejected(CallRejected::DeadlineExceeded) => CallError::DeadlineExceeded,
-            CallFailure::Rejected(CallRejected::UnknownConnection(_)) => {
-                CallError::ConnectionLost(SessionError::LocallyClosed)
-            }
+            // Neither happens through the runtime: it only uses the root connection, and its
+            // handles take request IDs from one counter per session.
+            CallFailure::Rejected(
+                CallRejected::UnknownConnection(_) | CallRejected::IdInUse(_),
+            ) => CallError::ConnectionLost(SessionError::LocallyClosed),
             CallFailure::Rejected(CallRejected::Closed(e)) | CallFailure::Lost(e) => {
                 CallError::ConnectionLost(e)
             }

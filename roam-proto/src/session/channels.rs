@@ -101,15 +101,24 @@ pub enum ChannelSendError {
 /// bound (for example with refused requests listing thousands of channels it never closes).
 pub const MAX_CHANNELS: usize = 16 * 1024;
 
-/// The channel table of one session.
+/// One channel: its protocol state and what the application keeps with it (its local end),
+/// which leaves the table as soon as the application is done with the channel even when the
+/// protocol still waits for the peer (a `Reset` of ours awaiting its `Close`).
 #[derive(Debug)]
-pub struct Channels {
-    table: HashMap<u64, State>,
+struct Entry<C> {
+    state: State,
+    end: Option<C>,
+}
+
+/// The channel table of one session; `C` is what the application keeps per channel.
+#[derive(Debug)]
+pub struct Channels<C> {
+    table: HashMap<u64, Entry<C>>,
     ids: IdAllocator,
     role: Role,
 }
 
-impl Channels {
+impl<C> Channels<C> {
     /// An empty table for `role`.
     pub fn new(role: Role) -> Self {
         Channels {
@@ -127,7 +136,7 @@ impl Channels {
     /// Allocates a channel for a request of ours that is not sent yet.
     pub fn allocate(&mut self, direction: Direction) -> u64 {
         let id = self.ids.next_id();
-        self.table.insert(
+        self.insert(
             id,
             State::Queued {
                 direction,
@@ -137,9 +146,35 @@ impl Channels {
         id
     }
 
+    fn insert(&mut self, id: u64, state: State) {
+        self.table.insert(id, Entry { state, end: None });
+    }
+
+    /// Keeps `end` with channel `id` (ignored if the channel is gone already).
+    pub fn attach(&mut self, id: u64, end: C) {
+        if let Some(entry) = self.table.get_mut(&id) {
+            entry.end = Some(end);
+        }
+    }
+
+    /// The application's end of channel `id`, if it still has one.
+    pub fn end(&self, id: u64) -> Option<&C> {
+        self.table.get(&id)?.end.as_ref()
+    }
+
+    /// Takes the application's end of channel `id` out (the application is done with it).
+    pub fn detach(&mut self, id: u64) -> Option<C> {
+        self.table.get_mut(&id)?.end.take()
+    }
+
+    /// Removes channel `id`, handing back its end.
+    fn remove(&mut self, id: u64) -> Option<C> {
+        self.table.remove(&id)?.end
+    }
+
     /// Our request carrying `id` was sent: the channel opens with `initial_credit`.
     pub fn open_queued(&mut self, id: u64, initial_credit: u32) -> Option<Opened> {
-        let state = self.table.get_mut(&id)?;
+        let state = &mut self.table.get_mut(&id)?.state;
         let State::Queued { direction, closed } = *state else {
             return None;
         };
@@ -160,10 +195,14 @@ impl Channels {
         })
     }
 
-    /// Our request carrying `id` was dropped before it was sent.
-    pub fn forget_queued(&mut self, id: u64) {
-        if let Some(State::Queued { .. }) = self.table.get(&id) {
-            self.table.remove(&id);
+    /// Our request carrying `id` was dropped before it was sent; hands back the channel's end.
+    pub fn forget_queued(&mut self, id: u64) -> Option<C> {
+        match self.table.get(&id) {
+            Some(Entry {
+                state: State::Queued { .. },
+                ..
+            }) => self.remove(id),
+            _ => None,
         }
     }
 
@@ -187,32 +226,32 @@ impl Channels {
         let credit = u64::from(initial_credit);
         Ok(match direction {
             Direction::Outgoing => {
-                self.table.insert(id, State::Sending { credit });
+                self.insert(id, State::Sending { credit });
                 credit
             }
             Direction::Incoming => {
-                self.table.insert(id, State::Receiving { credit });
+                self.insert(id, State::Receiving { credit });
                 0
             }
         })
     }
 
     /// Ends a channel nobody will use (its call failed): closes it if we send, resets it if we
-    /// receive. Returns the message to send, if any.
-    pub fn abandon(&mut self, id: u64) -> Option<Abandon> {
+    /// receive. Returns the message to send, if any, and the channel's end.
+    pub fn abandon(&mut self, id: u64) -> (Option<Abandon>, Option<C>) {
+        let end = self.detach(id);
         if self.close(id) {
-            Some(Abandon::Close)
+            (Some(Abandon::Close), end)
         } else if self.reset(id) {
-            Some(Abandon::Reset)
+            (Some(Abandon::Reset), end)
         } else {
-            self.forget_queued(id);
-            None
+            (None, self.forget_queued(id).or(end))
         }
     }
 
     /// Checks an incoming `Data`.
     pub fn on_data(&mut self, id: u64) -> Result<DataVerdict, ProtocolViolation> {
-        match self.table.get_mut(&id) {
+        match self.table.get_mut(&id).map(|e| &mut e.state) {
             Some(State::Receiving { credit }) if *credit > 0 => {
                 *credit -= 1;
                 Ok(DataVerdict::Deliver)
@@ -225,40 +264,32 @@ impl Channels {
     }
 
     /// Checks an incoming `Close` (the peer's sender is done). Returns whether a local receiver
-    /// must be told the stream ended.
-    pub fn on_close(&mut self, id: u64) -> Result<bool, ProtocolViolation> {
-        match self.table.get(&id) {
-            Some(State::Receiving { .. }) => {
-                self.table.remove(&id);
-                Ok(true)
-            }
-            Some(State::ResetByUs) => {
-                self.table.remove(&id);
-                Ok(false)
-            }
+    /// must be told the stream ended, with its end.
+    pub fn on_close(&mut self, id: u64) -> Result<(bool, Option<C>), ProtocolViolation> {
+        match self.table.get(&id).map(|e| &e.state) {
+            Some(State::Receiving { .. }) => Ok((true, self.remove(id))),
+            Some(State::ResetByUs) => Ok((false, self.remove(id))),
             Some(State::Queued { .. }) | Some(State::Sending { .. }) => {
                 Err(ProtocolViolation::DataOnWrongChannel(id))
             }
             // A Close after the peer's own Close was already handled, or for a channel we never
             // knew: harmless, ignored.
-            None => Ok(false),
+            None => Ok((false, None)),
         }
     }
 
-    /// Checks an incoming `Reset` (the peer's receiver gave up).
-    pub fn on_reset(&mut self, id: u64) -> ResetVerdict {
-        match self.table.get(&id) {
-            Some(State::Sending { .. }) => {
-                self.table.remove(&id);
-                ResetVerdict::StopSending
-            }
-            _ => ResetVerdict::Ignore,
+    /// Checks an incoming `Reset` (the peer's receiver gave up); a sender that must stop comes
+    /// with its end.
+    pub fn on_reset(&mut self, id: u64) -> (ResetVerdict, Option<C>) {
+        match self.table.get(&id).map(|e| &e.state) {
+            Some(State::Sending { .. }) => (ResetVerdict::StopSending, self.remove(id)),
+            _ => (ResetVerdict::Ignore, None),
         }
     }
 
     /// Checks an incoming `Credit`. Returns the credit to add to our sender.
     pub fn on_credit(&mut self, id: u64, n: u32) -> u64 {
-        match self.table.get_mut(&id) {
+        match self.table.get_mut(&id).map(|e| &mut e.state) {
             Some(State::Sending { credit }) => {
                 *credit = credit.saturating_add(u64::from(n));
                 u64::from(n)
@@ -269,7 +300,7 @@ impl Channels {
 
     /// Spends one credit for our `Data`.
     pub fn send_data(&mut self, id: u64) -> Result<(), ChannelSendError> {
-        match self.table.get_mut(&id) {
+        match self.table.get_mut(&id).map(|e| &mut e.state) {
             Some(State::Sending { credit }) if *credit > 0 => {
                 *credit -= 1;
                 Ok(())
@@ -281,7 +312,7 @@ impl Channels {
 
     /// Our sender is done. Returns whether a `Close` must be sent now.
     pub fn close(&mut self, id: u64) -> bool {
-        match self.table.get_mut(&id) {
+        match self.table.get_mut(&id).map(|e| &mut e.state) {
             Some(State::Sending { .. }) => {
                 self.table.remove(&id);
                 true
@@ -300,7 +331,7 @@ impl Channels {
 
     /// Our receiver gave up. Returns whether a `Reset` must be sent.
     pub fn reset(&mut self, id: u64) -> bool {
-        match self.table.get_mut(&id) {
+        match self.table.get_mut(&id).map(|e| &mut e.state) {
             Some(state @ State::Receiving { .. }) => {
                 *state = State::ResetByUs;
                 true
@@ -311,7 +342,7 @@ impl Channels {
 
     /// Grants `n` more items to the peer's sender. Returns whether a `Credit` must be sent.
     pub fn grant(&mut self, id: u64, n: u32) -> bool {
-        match self.table.get_mut(&id) {
+        match self.table.get_mut(&id).map(|e| &mut e.state) {
             Some(State::Receiving { credit }) => {
                 *credit = credit.saturating_add(u64::from(n));
                 true
@@ -320,9 +351,9 @@ impl Channels {
         }
     }
 
-    /// Drops every channel (the session ended).
-    pub fn clear(&mut self) {
-        self.table.clear();
+    /// Drops every channel (the session ended), handing back the ends still attached.
+    pub fn drain_ends(&mut self) -> impl Iterator<Item = C> + '_ {
+        self.table.drain().filter_map(|(_, e)| e.end)
     }
 }
 
@@ -330,15 +361,15 @@ impl Channels {
 mod tests {
     use super::*;
 
-    fn receiving(credit: u32) -> (Channels, u64) {
-        let mut c = Channels::new(Role::Acceptor);
+    fn receiving(credit: u32) -> (Channels<()>, u64) {
+        let mut c = Channels::<()>::new(Role::Acceptor);
         assert_eq!(c.register_remote(1, Direction::Incoming, credit), Ok(0));
         (c, 1)
     }
 
     #[test]
     fn the_peer_cannot_grow_the_table_without_bound() {
-        let mut c = Channels::new(Role::Acceptor);
+        let mut c = Channels::<()>::new(Role::Acceptor);
         for i in 0..MAX_CHANNELS as u64 {
             assert!(c.register_remote(2 * i + 1, Direction::Incoming, 4).is_ok());
         }
@@ -363,7 +394,7 @@ mod tests {
         let (mut c, id) = receiving(1);
         assert!(c.reset(id));
         assert_eq!(c.on_data(id), Ok(DataVerdict::Drop));
-        assert_eq!(c.on_close(id), Ok(false));
+        assert_eq!(c.on_close(id), Ok((false, None)));
         assert_eq!(c.len(), 0);
         assert_eq!(c.on_data(id), Err(ProtocolViolation::UnknownChannel(id)));
     }
@@ -371,13 +402,13 @@ mod tests {
     #[test]
     fn data_after_the_peers_close_is_a_violation() {
         let (mut c, id) = receiving(4);
-        assert_eq!(c.on_close(id), Ok(true));
+        assert_eq!(c.on_close(id), Ok((true, None)));
         assert_eq!(c.on_data(id), Err(ProtocolViolation::UnknownChannel(id)));
     }
 
     #[test]
     fn remote_ids_need_the_peers_parity_and_must_be_fresh() {
-        let mut c = Channels::new(Role::Acceptor);
+        let mut c = Channels::<()>::new(Role::Acceptor);
         let d = Direction::Incoming;
         assert_eq!(
             c.register_remote(2, d, 1),
@@ -396,7 +427,7 @@ mod tests {
 
     #[test]
     fn sending_spends_credit_and_credit_refills_it() {
-        let mut c = Channels::new(Role::Initiator);
+        let mut c = Channels::<()>::new(Role::Initiator);
         let id = c.allocate(Direction::Outgoing);
         assert_eq!(
             c.send_data(id),
@@ -415,12 +446,12 @@ mod tests {
             0,
             "credit crossing our Close is ignored"
         );
-        assert_eq!(c.on_reset(id), ResetVerdict::Ignore);
+        assert_eq!(c.on_reset(id).0, ResetVerdict::Ignore);
     }
 
     #[test]
     fn closing_before_the_request_is_sent_closes_right_after_it() {
-        let mut c = Channels::new(Role::Initiator);
+        let mut c = Channels::<()>::new(Role::Initiator);
         let id = c.allocate(Direction::Outgoing);
         assert!(!c.close(id));
         assert_eq!(c.open_queued(id, 4), Some(Opened::ClosedBeforeOpening));
@@ -429,27 +460,28 @@ mod tests {
 
     #[test]
     fn abandoning_closes_senders_and_resets_receivers() {
-        let mut c = Channels::new(Role::Acceptor);
+        let mut c = Channels::<()>::new(Role::Acceptor);
         c.register_remote(1, Direction::Outgoing, 4).unwrap();
         c.register_remote(3, Direction::Incoming, 4).unwrap();
-        assert_eq!(c.abandon(1), Some(Abandon::Close));
-        assert_eq!(c.abandon(3), Some(Abandon::Reset));
+        c.attach(1, ());
+        assert_eq!(c.abandon(1), (Some(Abandon::Close), Some(())));
+        assert_eq!(c.abandon(3), (Some(Abandon::Reset), None));
         assert_eq!(c.on_data(3), Ok(DataVerdict::Drop));
-        assert_eq!(c.on_close(3), Ok(false));
+        assert_eq!(c.on_close(3), Ok((false, None)));
         assert_eq!(c.len(), 0);
     }
 
     #[test]
     fn a_reset_stops_our_sender() {
-        let mut c = Channels::new(Role::Acceptor);
+        let mut c = Channels::<()>::new(Role::Acceptor);
         assert_eq!(c.register_remote(5, Direction::Outgoing, 8), Ok(8));
-        assert_eq!(c.on_reset(5), ResetVerdict::StopSending);
+        assert_eq!(c.on_reset(5).0, ResetVerdict::StopSending);
         assert_eq!(c.send_data(5), Err(ChannelSendError::NotOpen));
     }
 
     #[test]
     fn data_on_our_own_sending_channel_is_a_violation() {
-        let mut c = Channels::new(Role::Acceptor);
+        let mut c = Channels::<()>::new(Role::Acceptor);
         c.register_remote(5, Direction::Outgoing, 8).unwrap();
         assert_eq!(c.on_data(5), Err(ProtocolViolation::DataOnWrongChannel(5)));
     }

@@ -22,6 +22,17 @@ impl Role {
         }
     }
 
+    /// The `n`-th ID (from 0) this role allocates: 1, 3, 5, … for the initiator, 2, 4, 6, …
+    /// for the acceptor.
+    pub fn request_id(self, n: u64) -> u64 {
+        // 2^63 IDs at one per nanosecond last 292 years, so wrapping is not a practical concern.
+        let first = match self {
+            Role::Initiator => 1,
+            Role::Acceptor => 2,
+        };
+        n.wrapping_mul(2).wrapping_add(first)
+    }
+
     /// Whether `id` is one this role allocates.
     pub fn owns(self, id: u64) -> bool {
         id != 0
@@ -69,6 +80,8 @@ mod tests {
         assert_eq!([i.next_id(), i.next_id(), i.next_id()], [1, 3, 5]);
         assert_eq!([a.next_id(), a.next_id()], [2, 4]);
         assert!(Role::Initiator.owns(7) && !Role::Initiator.owns(8));
+        assert_eq!(Role::Initiator.request_id(2), 5);
+        assert_eq!(Role::Acceptor.request_id(0), 2);
         assert!(Role::Acceptor.owns(8) && !Role::Acceptor.owns(0));
     }
 }

@@ -54,11 +54,12 @@ use bytes::Bytes;
 pub use channels::MAX_CHANNELS;
 pub use channels::{ChannelSendError, Direction};
 pub use config::{Keepalive, SessionConfig};
+pub use conn::Attachments;
 pub use ids::{IdAllocator, Role};
 pub use schemas::{MAX_REMOTE_SCHEMAS, MAX_SCHEMA_BYTES, MAX_SCHEMA_TABLE_BYTES};
 
 use channels::{Abandon, DataVerdict, Opened, ResetVerdict};
-use conn::{Conn, Incoming, Outgoing, Waiting};
+use conn::{Conn, Incoming, Outgoing, OutgoingState};
 use deadlines::{Deadlines, Side};
 use schemas::Announcement;
 use timer::{Timer, TimerTable};
@@ -158,6 +159,11 @@ pub enum CallRejected {
     /// The connection is not open.
     #[error("connection {0} is not open on this session")]
     UnknownConnection(ConnId),
+    /// The request ID is not this side's to use, or a call of ours still holds it.
+    #[error(
+        "request ID {0} is in use or belongs to the peer; allocate IDs with Role::request_id or Session::next_request_id"
+    )]
+    IdInUse(u64),
     /// The session has ended.
     #[error(transparent)]
     Closed(SessionError),
@@ -175,9 +181,10 @@ pub enum StopReason {
     Shutdown,
 }
 
-/// Something the application must act on.
+/// Something the application must act on. Events that end a call or a channel hand back what
+/// the application attached to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SessionEvent {
+pub enum SessionEvent<A: Attachments = ()> {
     /// The handshake finished.
     Established {
         /// The effective limits (minimum of both sides).
@@ -199,6 +206,8 @@ pub enum SessionEvent {
         payload: Bytes,
         /// The peer's schema of the method's response, if it announced one.
         schema: Option<Arc<PeerSchema>>,
+        /// What [`Session::call`] attached.
+        call: A::Call,
     },
     /// One of our calls failed without a response: too large once the handshake set the
     /// limits, or its deadline passed.
@@ -213,6 +222,10 @@ pub enum SessionEvent {
         /// channels never opened and their local ends must be failed; if so, they end when the
         /// peer's handler stops.
         sent: bool,
+        /// What [`Session::call`] attached.
+        call: A::Call,
+        /// The ends attached to the call's channels, if it was never sent (they never opened).
+        channels: Vec<A::Channel>,
     },
     /// Stop the handler serving this call: the session has answered it already.
     StopHandler {
@@ -222,6 +235,8 @@ pub enum SessionEvent {
         id: u64,
         /// Why it was stopped.
         reason: StopReason,
+        /// What [`Session::serving`] attached, if anything.
+        serve: Option<A::Serve>,
     },
     /// An item arrived on a channel we receive on.
     ChannelData {
@@ -238,6 +253,8 @@ pub enum SessionEvent {
         conn: ConnId,
         /// Channel ID.
         channel: u64,
+        /// The end attached to the channel, if any.
+        end: Option<A::Channel>,
     },
     /// The peer's receiver gave up: our sender must stop (the session already answered `Close`).
     ChannelReset {
@@ -245,6 +262,8 @@ pub enum SessionEvent {
         conn: ConnId,
         /// Channel ID.
         channel: u64,
+        /// The end attached to the channel, if any.
+        end: Option<A::Channel>,
     },
     /// Our sender on `channel` may send `n` more items (initial credit included).
     ChannelCredit {
@@ -255,8 +274,42 @@ pub enum SessionEvent {
         /// Additional items.
         n: u64,
     },
-    /// The session has ended; every call still pending has failed with this error.
+    /// The session has ended; every call still pending has failed with this error (what was
+    /// attached to them is in [`Session::take_released`]).
     Closed(SessionError),
+}
+
+/// What was attached to the calls and channels still open when the session ended.
+#[derive(Debug)]
+pub struct Released<A: Attachments> {
+    /// Our calls (waiting or sent) that got no answer.
+    pub calls: Vec<A::Call>,
+    /// The peer's calls we were serving.
+    pub serving: Vec<A::Serve>,
+    /// Channel ends.
+    pub channels: Vec<A::Channel>,
+}
+
+impl<A: Attachments> Default for Released<A> {
+    fn default() -> Self {
+        Released {
+            calls: Vec::new(),
+            serving: Vec::new(),
+            channels: Vec::new(),
+        }
+    }
+}
+
+/// A call given up with [`Session::cancel`].
+#[derive(Debug)]
+pub struct Cancelled<A: Attachments> {
+    /// What [`Session::call`] attached.
+    pub call: A::Call,
+    /// Whether the request had gone out (a `Cancel` follows it); if not, neither did its
+    /// channels, whose ends are in `channels`.
+    pub sent: bool,
+    /// The ends attached to the call's channels when it was never sent.
+    pub channels: Vec<A::Channel>,
 }
 
 /// What the driver's outgoing queue is doing (see [`Session::handle_output`]).
@@ -290,17 +343,26 @@ pub enum Phase {
 }
 
 /// Frames and events waiting for the driver, and the numbering of session-level messages.
-#[derive(Debug, Default)]
-struct Output {
+#[derive(Debug)]
+struct Output<A: Attachments> {
     transmit: VecDeque<Bytes>,
     /// Bytes in `transmit`.
     transmit_bytes: usize,
-    events: VecDeque<SessionEvent>,
+    events: VecDeque<SessionEvent<A>>,
     /// Session-level messages sent so far (the last one's sequence number).
     sent_seq: u64,
 }
 
-impl Output {
+impl<A: Attachments> Output<A> {
+    fn new() -> Self {
+        Output {
+            transmit: VecDeque::new(),
+            transmit_bytes: 0,
+            events: VecDeque::new(),
+            sent_seq: 0,
+        }
+    }
+
     /// Encodes and sends a message that must fit in `max_frame` bytes.
     fn send(&mut self, msg: &Message, max_frame: u32) -> Result<(), EncodeError> {
         let bytes = wire::encode_bounded(msg, max_frame)?;
@@ -338,21 +400,26 @@ impl Output {
         }
     }
 
-    fn event(&mut self, event: SessionEvent) {
+    fn event(&mut self, event: SessionEvent<A>) {
         self.events.push_back(event);
     }
 }
 
-/// The protocol state of one session. See the module docs.
+/// The protocol state of one session. See the module docs; `A` is what the application keeps
+/// with each call and channel (nothing by default).
 #[derive(Debug)]
-pub struct Session {
+pub struct Session<A: Attachments = ()> {
     role: Role,
     config: SessionConfig,
     phase: Phase,
     session_key: Option<[u8; 16]>,
     /// Effective limits, once the handshake is done.
     limits: Option<Limits>,
-    conns: HashMap<ConnId, Conn>,
+    conns: HashMap<ConnId, Conn<A>>,
+    /// What was attached to calls and channels when the session ended, until taken.
+    released: Released<A>,
+    /// Requests allocated by [`Session::next_request_id`].
+    requests_allocated: u64,
     timers: TimerTable,
     deadlines: Deadlines,
     /// The nonce of the `Ping` waiting for its `Pong`.
@@ -364,14 +431,28 @@ pub struct Session {
     next_nonce: u64,
     /// Session-level messages received so far.
     received_seq: u64,
-    out: Output,
+    out: Output<A>,
 }
 
 impl Session {
-    /// A new session started at `now`; its `Hello` is queued for transmission at once. The
+    /// A new session started at `now` that keeps nothing with its calls and channels (see
+    /// [`Session::with_attachments`]); its `Hello` is queued for transmission at once. The
     /// acceptor passes the random session key it issues (the session itself never draws
     /// randomness).
     pub fn new(
+        role: Role,
+        config: SessionConfig,
+        session_key: Option<[u8; 16]>,
+        now: Instant,
+    ) -> Self {
+        Session::with_attachments(role, config, session_key, now)
+    }
+}
+
+impl<A: Attachments> Session<A> {
+    /// Like [`Session::new`], for a session that keeps `A`'s attachments with its calls and
+    /// channels.
+    pub fn with_attachments(
         role: Role,
         config: SessionConfig,
         session_key: Option<[u8; 16]>,
@@ -387,6 +468,8 @@ impl Session {
             },
             limits: None,
             conns: HashMap::from([(ROOT, Conn::new(role))]),
+            released: Released::default(),
+            requests_allocated: 0,
             timers: TimerTable::default(),
             deadlines: Deadlines::default(),
             ping_outstanding: None,
@@ -394,7 +477,7 @@ impl Session {
             last_heard: now,
             next_nonce: 1,
             received_seq: 0,
-            out: Output::default(),
+            out: Output::new(),
             config,
         };
         s.timers
@@ -444,7 +527,7 @@ impl Session {
 
     /// Number of our calls sent and not yet answered (all connections).
     pub fn outgoing_in_flight(&self) -> usize {
-        self.conns.values().map(|c| c.outgoing.len()).sum()
+        self.conns.values().map(|c| c.sent).sum()
     }
 
     /// Number of open channels (both directions, all connections).
@@ -488,7 +571,7 @@ impl Session {
 
     /// The next event for the application.
     #[must_use]
-    pub fn poll_event(&mut self) -> Option<SessionEvent> {
+    pub fn poll_event(&mut self) -> Option<SessionEvent<A>> {
         self.out.events.pop_front()
     }
 
@@ -669,29 +752,26 @@ impl Session {
         };
         match side {
             Side::Outgoing => {
-                let sent = if let Some(pos) = conn.waiting.iter().position(|w| w.started.id == id) {
-                    if let Some(w) = conn.waiting.remove(pos) {
-                        for channel in w.started.channels {
-                            conn.channels.forget_queued(channel);
-                        }
-                    }
-                    false
-                } else if let Some(call) = conn.outgoing.get_mut(&id) {
-                    if call.abandoned {
-                        return;
-                    }
-                    call.abandoned = true;
-                    self.out
-                        .send_small(&Message::Cancel(Cancel { conn: conn_id, id }), max);
-                    true
-                } else {
+                let Some(conn::GivenUp {
+                    call,
+                    sent,
+                    channels,
+                    ..
+                }) = conn.give_up(id)
+                else {
                     return;
                 };
+                if sent {
+                    self.out
+                        .send_small(&Message::Cancel(Cancel { conn: conn_id, id }), max);
+                }
                 self.out.event(SessionEvent::CallFailed {
                     conn: conn_id,
                     id,
                     reason: CallRejected::DeadlineExceeded,
                     sent,
+                    call,
+                    channels,
                 });
             }
             Side::Incoming => {
@@ -859,6 +939,7 @@ impl Session {
             Incoming {
                 method_id: req.method_id,
                 deadline,
+                serve: None,
             },
         );
         if let Some(at) = deadline {
@@ -903,11 +984,12 @@ impl Session {
             return self.violate(now, ProtocolViolation::UnknownConnection(conn_id));
         };
         match conn.channels.on_close(channel) {
-            Ok(true) => self.out.event(SessionEvent::ChannelClosed {
+            Ok((true, end)) => self.out.event(SessionEvent::ChannelClosed {
                 conn: conn_id,
                 channel,
+                end,
             }),
-            Ok(false) => {}
+            Ok((false, _)) => {}
             Err(v) => self.violate(now, v),
         }
     }
@@ -917,7 +999,7 @@ impl Session {
         let Some(conn) = self.conns.get_mut(&conn_id) else {
             return self.violate(now, ProtocolViolation::UnknownConnection(conn_id));
         };
-        if conn.channels.on_reset(channel) == ResetVerdict::StopSending {
+        if let (ResetVerdict::StopSending, end) = conn.channels.on_reset(channel) {
             self.out.send_small(
                 &Message::Close {
                     conn: conn_id,
@@ -928,6 +1010,7 @@ impl Session {
             self.out.event(SessionEvent::ChannelReset {
                 conn: conn_id,
                 channel,
+                end,
             });
         }
     }
@@ -950,7 +1033,8 @@ impl Session {
         let Some(conn) = self.conns.get_mut(&resp.conn) else {
             return self.violate(now, ProtocolViolation::UnknownConnection(resp.conn));
         };
-        let Some(call) = conn.outgoing.remove(&resp.id) else {
+        // A call still waiting was never sent, so it cannot be answered.
+        let Some(call) = conn.take_sent(resp.id) else {
             return self.violate(now, ProtocolViolation::UnknownResponse(resp.id));
         };
         if let Err(limit) = resp.metadata.check_limits() {
@@ -960,13 +1044,14 @@ impl Session {
             self.deadlines
                 .remove(at, Side::Outgoing, resp.conn, resp.id);
         }
-        if !call.abandoned {
+        if let Some(attached) = call.attach {
             self.out.event(SessionEvent::Response {
                 conn: resp.conn,
                 id: resp.id,
                 metadata: resp.metadata,
                 payload: resp.payload,
                 schema: conn.schemas.remote(call.method_id, SchemaKind::Response),
+                call: attached,
             });
         }
         self.pump_waiting(now, resp.conn);
@@ -999,86 +1084,144 @@ impl Session {
 
     // ----- commands -----
 
-    /// Starts a call on connection `conn` at `now` and returns its request ID. The call waits
-    /// inside the session while the handshake is running or the peer's concurrency limit is
-    /// reached; its deadline (if any) counts from `now`.
+    /// A fresh request ID of this side's, for [`Session::call`]. An application that makes
+    /// calls from several threads can instead hand out `self.role().request_id(n)` for
+    /// `n = 0, 1, 2, …` from a counter of its own (never both on one session).
+    pub fn next_request_id(&mut self) -> u64 {
+        let id = self.role.request_id(self.requests_allocated);
+        self.requests_allocated += 1;
+        id
+    }
+
+    /// Starts call `id` (an unused ID of this side's, see [`Session::next_request_id`]) on
+    /// connection `conn` at `now`, keeping `attach` with it until its answer or failure. The
+    /// call waits inside the session while the handshake is running or the peer's concurrency
+    /// limit is reached; its deadline (if any) counts from `now`. A refused call hands
+    /// `attach` back.
     pub fn call(
         &mut self,
         now: Instant,
         conn_id: ConnId,
+        id: u64,
         call: OutgoingCall,
-    ) -> Result<CallStarted, CallRejected> {
+        attach: A::Call,
+    ) -> Result<CallStarted, (CallRejected, A::Call)> {
         if self.is_closed() {
-            return Err(CallRejected::Closed(SessionError::LocallyClosed));
+            return Err((CallRejected::Closed(SessionError::LocallyClosed), attach));
         }
         // Refused here, at the caller, rather than sent: the peer would end the whole session.
-        call.metadata
-            .check_limits()
-            .map_err(CallRejected::Metadata)?;
+        if let Err(limit) = call.metadata.check_limits() {
+            return Err((CallRejected::Metadata(limit), attach));
+        }
         let max = self.max_frame_size();
         // Every field but the payload is bounded by the metadata limits; reject early what
         // cannot possibly fit so the caller gets the error at once.
         if call.payload.len() > max as usize {
-            return Err(CallRejected::TooLarge {
-                len: call.payload.len(),
-                max,
-            });
+            let len = call.payload.len();
+            return Err((CallRejected::TooLarge { len, max }, attach));
         }
+        let role = self.role;
         let Some(conn) = self.conns.get_mut(&conn_id) else {
-            return Err(CallRejected::UnknownConnection(conn_id));
+            return Err((CallRejected::UnknownConnection(conn_id), attach));
         };
-        let id = conn.request_ids.next_id();
-        let channels = call
+        if !role.owns(id) || conn.outgoing.contains_key(&id) {
+            return Err((CallRejected::IdInUse(id), attach));
+        }
+        let channels: Vec<u64> = call
             .channels
             .iter()
             .map(|d| conn.channels.allocate(*d))
             .collect();
-        let started = CallStarted { id, channels };
         let deadline = call.timeout.and_then(|t| now.checked_add(t));
         if let Some(at) = deadline {
             self.deadlines.insert(at, Side::Outgoing, conn_id, id);
         }
-        conn.waiting.push_back(Waiting {
-            started: started.clone(),
-            call,
-            deadline,
-        });
+        let started = CallStarted {
+            id,
+            channels: channels.clone(),
+        };
+        conn.outgoing.insert(
+            id,
+            Outgoing {
+                method_id: call.method_id,
+                deadline,
+                state: OutgoingState::Waiting { call, channels },
+                attach: Some(attach),
+            },
+        );
+        conn.waiting.push_back(id);
         self.pump_waiting(now, conn_id);
         Ok(started)
     }
 
-    /// Gives up on a call. A call still waiting is dropped silently (returns `true`: it was
-    /// never sent, and neither were its channels); a call already sent gets a `Cancel`, and its
-    /// late `Response` is dropped.
-    pub fn cancel(&mut self, conn_id: ConnId, id: u64) -> bool {
+    /// Gives up on a call and hands back what was attached to it. A call still waiting is
+    /// dropped silently (it was never sent, and neither were its channels, whose ends come
+    /// back too); a call already sent gets a `Cancel`, and its late `Response` is dropped.
+    /// `None` if the call is no longer pending.
+    pub fn cancel(&mut self, conn_id: ConnId, id: u64) -> Option<Cancelled<A>> {
         let max = self.max_frame_size();
-        let closed = self.is_closed();
-        let Some(conn) = self.conns.get_mut(&conn_id) else {
-            return false;
-        };
-        if let Some(pos) = conn.waiting.iter().position(|w| w.started.id == id) {
-            if let Some(w) = conn.waiting.remove(pos) {
-                for channel in w.started.channels {
-                    conn.channels.forget_queued(channel);
-                }
-                if let Some(at) = w.deadline {
-                    self.deadlines.remove(at, Side::Outgoing, conn_id, id);
-                }
-            }
-            return true;
+        if self.is_closed() {
+            return None;
         }
-        if let Some(call) = conn.outgoing.get_mut(&id)
-            && !call.abandoned
-            && !closed
-        {
-            call.abandoned = true;
-            if let Some(at) = call.deadline.take() {
-                self.deadlines.remove(at, Side::Outgoing, conn_id, id);
-            }
+        let conn = self.conns.get_mut(&conn_id)?;
+        let given_up = conn.give_up(id)?;
+        if let Some(at) = given_up.deadline {
+            self.deadlines.remove(at, Side::Outgoing, conn_id, id);
+        }
+        if given_up.sent {
             self.out
                 .send_small(&Message::Cancel(Cancel { conn: conn_id, id }), max);
         }
-        false
+        Some(Cancelled {
+            call: given_up.call,
+            sent: given_up.sent,
+            channels: given_up.channels,
+        })
+    }
+
+    /// Keeps `serve` with the peer's call `id` (the application's handler for it) until it is
+    /// answered or stopped. Hands `serve` back if the call is no longer being served.
+    pub fn serving(&mut self, conn_id: ConnId, id: u64, serve: A::Serve) -> Result<(), A::Serve> {
+        match self
+            .conns
+            .get_mut(&conn_id)
+            .and_then(|c| c.incoming.get_mut(&id))
+        {
+            Some(call) => {
+                call.serve = Some(serve);
+                Ok(())
+            }
+            None => Err(serve),
+        }
+    }
+
+    /// What [`Session::serving`] attached to the peer's call `id`, while it is being served.
+    pub fn served(&self, conn_id: ConnId, id: u64) -> Option<&A::Serve> {
+        self.conns.get(&conn_id)?.incoming.get(&id)?.serve.as_ref()
+    }
+
+    /// Keeps `end` with channel `id` (the application's end of it) until the channel ends or
+    /// the application lets go of it.
+    pub fn attach_channel(&mut self, conn_id: ConnId, id: u64, end: A::Channel) {
+        if let Some(conn) = self.conns.get_mut(&conn_id) {
+            conn.channels.attach(id, end);
+        }
+    }
+
+    /// The end attached to channel `id`, while the channel is open.
+    pub fn channel_end(&self, conn_id: ConnId, id: u64) -> Option<&A::Channel> {
+        self.conns.get(&conn_id)?.channels.end(id)
+    }
+
+    /// Takes the end attached to channel `id` out (the protocol state stays).
+    pub fn detach_channel(&mut self, conn_id: ConnId, id: u64) -> Option<A::Channel> {
+        self.conns.get_mut(&conn_id)?.channels.detach(id)
+    }
+
+    /// Takes what was attached to the calls and channels still open when the session ended
+    /// (empty before [`SessionEvent::Closed`]).
+    pub fn take_released(&mut self) -> Released<A> {
+        std::mem::take(&mut self.released)
     }
 
     /// Answers the peer's call `id`. Ignored if the call was already answered (or stopped).
@@ -1160,12 +1303,12 @@ impl Session {
         Ok(())
     }
 
-    /// Our sender on `channel` is done.
+    /// Our sender on `channel` is done (its attached end is dropped).
     pub fn close_channel(&mut self, conn_id: ConnId, channel: u64) {
         let max = self.max_frame_size();
         if !self.is_closed()
             && let Some(conn) = self.conns.get_mut(&conn_id)
-            && conn.channels.close(channel)
+            && (conn.channels.detach(channel), conn.channels.close(channel)).1
         {
             self.out.send_small(
                 &Message::Close {
@@ -1177,12 +1320,12 @@ impl Session {
         }
     }
 
-    /// Our receiver on `channel` gives up.
+    /// Our receiver on `channel` gives up (its attached end is dropped).
     pub fn reset_channel(&mut self, conn_id: ConnId, channel: u64) {
         let max = self.max_frame_size();
         if !self.is_closed()
             && let Some(conn) = self.conns.get_mut(&conn_id)
-            && conn.channels.reset(channel)
+            && (conn.channels.detach(channel), conn.channels.reset(channel)).1
         {
             self.out.send_small(
                 &Message::Reset {
@@ -1220,7 +1363,7 @@ impl Session {
             return;
         };
         for channel in channels {
-            let msg = match conn.channels.abandon(channel) {
+            let msg = match conn.channels.abandon(channel).0 {
                 Some(Abandon::Close) => Message::Close {
                     conn: conn_id,
                     channel,
@@ -1287,10 +1430,16 @@ impl Session {
     ) {
         // Before the answer: answering the last call of a drain closes the session, and the
         // application should hear about the handler before it hears about the end.
+        let serve = self
+            .conns
+            .get_mut(&conn_id)
+            .and_then(|c| c.incoming.get_mut(&id))
+            .and_then(|call| call.serve.take());
         self.out.event(SessionEvent::StopHandler {
             conn: conn_id,
             id,
             reason,
+            serve,
         });
         self.respond(
             now,
@@ -1339,20 +1488,22 @@ impl Session {
             let Some(conn) = self.conns.get_mut(&conn_id) else {
                 return;
             };
-            if conn.outgoing.len() >= limits.max_concurrent_requests as usize {
+            if conn.sent >= limits.max_concurrent_requests as usize {
                 return;
             }
-            let Some(Waiting {
-                started,
-                call,
-                deadline,
-            }) = conn.waiting.pop_front()
-            else {
+            let Some(id) = conn.waiting.pop_front() else {
                 return;
             };
-            let id = started.id;
-            let specs = started
-                .channels
+            let Some(entry) = conn.outgoing.get_mut(&id) else {
+                continue;
+            };
+            let OutgoingState::Waiting { call, channels } =
+                std::mem::replace(&mut entry.state, OutgoingState::Sent)
+            else {
+                continue;
+            };
+            let deadline = entry.deadline;
+            let specs = channels
                 .iter()
                 .zip(&call.channels)
                 .map(|(&id, direction)| ChannelSpec {
@@ -1379,9 +1530,11 @@ impl Session {
             let bytes = match wire::encode_bounded(&msg, limits.max_frame_size) {
                 Ok(bytes) => bytes,
                 Err(e) => {
-                    for channel in &started.channels {
-                        conn.channels.forget_queued(*channel);
-                    }
+                    let attached = conn.outgoing.remove(&id).and_then(|c| c.attach);
+                    let ends = channels
+                        .iter()
+                        .filter_map(|c| conn.channels.forget_queued(*c))
+                        .collect();
                     if let Some(at) = deadline {
                         self.deadlines.remove(at, Side::Outgoing, conn_id, id);
                     }
@@ -1391,23 +1544,21 @@ impl Session {
                             CallRejected::Closed(SessionError::Transport(detail))
                         }
                     };
-                    self.out.event(SessionEvent::CallFailed {
-                        conn: conn_id,
-                        id,
-                        reason,
-                        sent: false,
-                    });
+                    // A waiting call given up leaves the table, so it still has its attachment.
+                    if let Some(attached) = attached {
+                        self.out.event(SessionEvent::CallFailed {
+                            conn: conn_id,
+                            id,
+                            reason,
+                            sent: false,
+                            call: attached,
+                            channels: ends,
+                        });
+                    }
                     continue;
                 }
             };
-            conn.outgoing.insert(
-                id,
-                Outgoing {
-                    method_id: call.method_id,
-                    deadline,
-                    abandoned: false,
-                },
-            );
+            conn.sent += 1;
             self.announce(conn_id, call.method_id, SchemaKind::Args, call.args_schema);
             if !call.channels.is_empty() {
                 self.announce(
@@ -1418,7 +1569,7 @@ impl Session {
                 );
             }
             self.out.push(Class::Session, bytes);
-            for channel in started.channels {
+            for channel in channels {
                 let Some(conn) = self.conns.get_mut(&conn_id) else {
                     return;
                 };
@@ -1508,11 +1659,17 @@ impl Session {
     /// Ends the session for the application. With `flush`, the frames already queued (a
     /// `Goodbye`) are still written, for at most the close linger.
     fn end(&mut self, now: Instant, error: SessionError, flush: bool) {
+        let released = &mut self.released;
         for conn in self.conns.values_mut() {
             conn.waiting.clear();
-            conn.outgoing.clear();
-            conn.incoming.clear();
-            conn.channels.clear();
+            conn.sent = 0;
+            released
+                .calls
+                .extend(conn.outgoing.drain().filter_map(|(_, c)| c.attach));
+            released
+                .serving
+                .extend(conn.incoming.drain().filter_map(|(_, c)| c.serve));
+            released.channels.extend(conn.channels.drain_ends());
             conn.schemas.clear();
         }
         self.deadlines.clear();

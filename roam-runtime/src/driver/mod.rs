@@ -162,7 +162,7 @@ pub(crate) fn prepare(
         Role::Acceptor => Some(rand::random::<[u8; 16]>()),
         Role::Initiator => None,
     };
-    let session = Session::new(role, options.config.clone(), session_key, now());
+    let session = Session::with_attachments(role, options.config.clone(), session_key, now());
     let Link {
         incoming,
         outgoing,

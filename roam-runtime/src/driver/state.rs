@@ -1,6 +1,8 @@
 //! The state of one running session, shared by its driver task and every handle: the
-//! [`Session`], the link's writing half, the tables of callers waiting for answers, open
-//! channels and running handlers, and the output accounting.
+//! [`Session`], the link's writing half and the output accounting. What the runtime keeps per
+//! call and channel (the caller's reply slot, the handler's task, the channel's local end)
+//! lives in the session's own tables as its [`Attachments`] ([`Ends`]), so each call and each
+//! channel is one entry in one table.
 //!
 //! Whoever holds the lock applies inputs here (the driver: frames, timers, shutdown; a handle:
 //! its command) and then [settles](State::settle): routes the session's events, measures the
@@ -8,10 +10,9 @@
 //! waker that wakes the driver task, so a link that takes no more now is picked up by the
 //! driver when it is writable again.
 //!
-//! Owns the tables and the mapping from session events to tasks, channels and callers; never
-//! reads the link (the driver task does) and never waits.
+//! Owns the mapping from session events to tasks, channels and callers; never reads the link
+//! (the driver task does) and never waits.
 
-use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Weak};
@@ -37,7 +38,8 @@ use crate::inbox::{
 use crate::metadata::Metadata;
 use crate::response;
 use crate::session::{
-    ChannelSendError, Direction, IncomingCall, OutputState, ROOT, Role, Session, SessionEvent,
+    Attachments, ChannelSendError, Direction, IncomingCall, OutputState, ROOT, Role, Session,
+    SessionEvent,
 };
 use crate::transport::FrameSink;
 
@@ -55,7 +57,7 @@ enum Written {
 /// closes the link after the last flush.
 fn poll_write(
     link: &mut FrameSink,
-    session: &mut Session,
+    session: &mut Session<Ends>,
     unflushed: &mut usize,
     closing: bool,
     report_progress: bool,
@@ -94,15 +96,29 @@ fn poll_write(
     Poll::Ready(Ok(Written::All))
 }
 
-struct Pending {
+/// What the runtime keeps in the session's tables.
+#[derive(Debug)]
+pub(crate) struct Ends;
+
+impl Attachments for Ends {
+    /// Where the caller waits for the answer.
+    type Call = oneshot::Sender<Result<RawResponse, CallFailure>>;
+    type Serve = Handler;
+    type Channel = End;
+}
+
+/// A handler task serving one of the peer's calls.
+#[derive(Debug)]
+pub(crate) struct Handler {
+    /// Which spawn this is; its `Finished` carries it, so a stale answer from a stopped
+    /// handler cannot answer a later call that reuses the request ID.
     token: u64,
-    reply: oneshot::Sender<Result<RawResponse, CallFailure>>,
-    /// The call's channels (failed with the call if it never goes out).
-    channels: Vec<u64>,
+    task: AbortHandle,
 }
 
 /// The driver's side of an open channel.
-enum End {
+#[derive(Debug, Clone)]
+pub(crate) enum End {
     /// We send: where credit arrives and failures are reported.
     Sender(Arc<SenderState>),
     /// We receive: where items go.
@@ -121,7 +137,7 @@ impl End {
 }
 
 pub(crate) struct State {
-    pub(crate) session: Session,
+    pub(crate) session: Session<Ends>,
     role: Role,
     router: Arc<Router>,
     /// Frames to the peer.
@@ -143,27 +159,19 @@ pub(crate) struct State {
     closed_rx: watch::Receiver<Option<SessionError>>,
     /// The shared state of user handles, if any are alive.
     handle: Weak<Shared>,
-    next_token: Arc<AtomicU64>,
+    /// Calls started by this session's handles (see `Shared::calls_started`).
+    calls_started: Arc<AtomicU64>,
     peer: String,
     info: Option<SessionInfo>,
     established: Option<oneshot::Sender<Result<Connection, SessionError>>>,
-    /// Our calls by request ID.
-    pending: HashMap<u64, Pending>,
-    /// Request ID by caller token (for cancellation).
-    tokens: HashMap<u64, u64>,
-    /// Handlers serving the peer, by request ID, with the token their `Finished` carries (so a
-    /// stale answer from a stopped handler cannot answer a later call that reuses the ID).
-    running: HashMap<u64, (u64, AbortHandle)>,
     next_handler: u64,
-    /// Open channels by ID.
-    channels: HashMap<u64, End>,
     pub(crate) draining: bool,
 }
 
 impl State {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
-        session: Session,
+        session: Session<Ends>,
         role: Role,
         router: Arc<Router>,
         outgoing: FrameSink,
@@ -189,15 +197,11 @@ impl State {
             closed,
             closed_rx,
             handle: Weak::new(),
-            next_token: Arc::new(AtomicU64::new(0)),
+            calls_started: Arc::new(AtomicU64::new(0)),
             peer,
             info: None,
             established: Some(established),
-            pending: HashMap::new(),
-            tokens: HashMap::new(),
-            running: HashMap::new(),
             next_handler: 0,
-            channels: HashMap::new(),
             draining: false,
         }
     }
@@ -244,8 +248,10 @@ impl State {
         let quiet = self.session.transmit_bytes() == 0 && self.unflushed == 0;
         quiet
             && match cmd {
-                Command::Call { .. } => self.pending.is_empty(),
-                Command::Finished { .. } => self.running.len() <= 1,
+                Command::Call { .. } => {
+                    self.session.outgoing_in_flight() == 0 && self.session.waiting_calls() == 0
+                }
+                Command::Finished { .. } => self.session.incoming_in_flight() <= 1,
                 _ => false,
             }
     }
@@ -267,8 +273,10 @@ impl State {
     /// The session is over: aborts every handler still running and lets go of the link's
     /// writing half (so the socket closes now, not when the last handle is dropped).
     pub(crate) fn release(&mut self) {
-        for (_, (_, handler)) in self.running.drain() {
-            handler.abort();
+        // The session has ended (the driver stops only then), so every handler still running
+        // is in what it released.
+        for handler in self.session.take_released().serving {
+            handler.task.abort();
         }
         self.link_closed = true;
         self.unflushed = 0;
@@ -310,7 +318,8 @@ impl State {
     /// Creates both sides of channel `id`, on which this side sends.
     fn open_sender(&mut self, id: u64) -> WireTx {
         let state = SenderState::new();
-        self.channels.insert(id, End::Sender(Arc::clone(&state)));
+        self.session
+            .attach_channel(ROOT, id, End::Sender(Arc::clone(&state)));
         WireTx::new(id, self.inbox(), state, self.limits().max_frame_size)
     }
 
@@ -318,23 +327,21 @@ impl State {
     /// unbounded as a type but never holds more than the credit, which the session enforces.
     fn open_receiver(&mut self, id: u64) -> WireRx {
         let (items_tx, items_rx) = mpsc::unbounded_channel();
-        self.channels.insert(id, End::Receiver(items_tx));
+        self.session
+            .attach_channel(ROOT, id, End::Receiver(items_tx));
         WireRx::new(id, self.inbox(), items_rx, self.limits().initial_credit)
-    }
-
-    fn fail_channels(&mut self, ids: &[u64], error: &ChannelError) {
-        for id in ids {
-            if let Some(end) = self.channels.remove(id) {
-                end.fail(error.clone());
-            }
-        }
     }
 
     /// Feeds one frame (or the link's end) read at `now` to the session.
     pub(crate) fn on_frame(&mut self, now: Instant, frame: Option<Result<Bytes, LinkError>>) {
         use roam_proto::frame::FrameError;
         match frame {
-            Some(Ok(bytes)) => self.session.handle_frame(now, &bytes),
+            Some(Ok(bytes)) => {
+                self.session.handle_frame(now, &bytes);
+                // Routed at once, frame by frame: a request's channel ends must be attached
+                // before the next frame (an item on one of them, say) is handled.
+                self.process_events();
+            }
             Some(Err(LinkError::Frame(FrameError::TooLarge { len, max }))) => {
                 self.session.handle_link_closed(
                     now,
@@ -386,11 +393,11 @@ impl State {
         // The clock is read only by the commands that need it (not per stream item).
         match cmd {
             Command::Call {
-                token,
+                id,
                 call,
                 channels,
                 reply,
-            } => match self.session.call(now(), ROOT, call) {
+            } => match self.session.call(now(), ROOT, id, call, reply) {
                 Ok(started) => {
                     for (bind, &id) in channels.into_iter().zip(&started.channels) {
                         match bind {
@@ -398,27 +405,17 @@ impl State {
                             ChannelBind::Receive(bind) => bind(self.open_receiver(id)),
                         }
                     }
-                    self.tokens.insert(token, started.id);
-                    self.pending.insert(
-                        started.id,
-                        Pending {
-                            token,
-                            reply,
-                            channels: started.channels,
-                        },
-                    );
                 }
-                Err(rejected) => {
+                Err((rejected, reply)) => {
                     let _ = reply.send(Err(CallFailure::Rejected(rejected)));
                 }
             },
-            Command::Cancel { token } => {
-                if let Some(id) = self.tokens.remove(&token)
-                    && let Some(pending) = self.pending.remove(&id)
-                    && self.session.cancel(ROOT, id)
-                {
+            Command::Cancel { id } => {
+                if let Some(cancelled) = self.session.cancel(ROOT, id) {
                     // Never sent: its channels never opened on the peer.
-                    self.fail_channels(&pending.channels, &ChannelError::Cancelled);
+                    for end in cancelled.channels {
+                        end.fail(ChannelError::Cancelled);
+                    }
                 }
             }
             Command::Finished {
@@ -428,8 +425,11 @@ impl State {
                 payload,
                 schema,
             } => {
-                if self.running.get(&id).is_some_and(|(h, _)| *h == handler) {
-                    self.running.remove(&id);
+                if self
+                    .session
+                    .served(ROOT, id)
+                    .is_some_and(|h| h.token == handler)
+                {
                     self.session
                         .respond(now(), ROOT, id, metadata, payload, schema);
                 }
@@ -442,21 +442,15 @@ impl State {
                     Err(ChannelSendError::NotOpen) => {}
                     Err(e) => {
                         tracing::warn!(channel, error = %e, "channel item not sent");
-                        if let Some(end) = self.channels.remove(&channel) {
+                        if let Some(end) = self.session.detach_channel(ROOT, channel) {
                             end.fail(ChannelError::Reset);
                             self.session.close_channel(ROOT, channel);
                         }
                     }
                 }
             }
-            Command::ChannelClose { channel } => {
-                self.channels.remove(&channel);
-                self.session.close_channel(ROOT, channel);
-            }
-            Command::ChannelReset { channel } => {
-                self.channels.remove(&channel);
-                self.session.reset_channel(ROOT, channel);
-            }
+            Command::ChannelClose { channel } => self.session.close_channel(ROOT, channel),
+            Command::ChannelReset { channel } => self.session.reset_channel(ROOT, channel),
             Command::ChannelCredit { channel, n } => self.session.grant_credit(ROOT, channel, n),
             Command::HandlesDropped => {
                 // Only the side that connected closes when unused; an acceptor's session lives
@@ -492,72 +486,69 @@ impl State {
                 }
                 SessionEvent::Request(call) => self.serve(call),
                 SessionEvent::Response {
-                    id,
                     metadata,
                     payload,
                     schema,
+                    call: reply,
                     ..
                 } => {
-                    if let Some(p) = self.pending.remove(&id) {
-                        self.tokens.remove(&p.token);
-                        let _ = p.reply.send(Ok(RawResponse {
-                            metadata,
-                            payload,
-                            schema,
-                        }));
-                    }
+                    let _ = reply.send(Ok(RawResponse {
+                        metadata,
+                        payload,
+                        schema,
+                    }));
                 }
                 SessionEvent::CallFailed {
-                    id, reason, sent, ..
+                    reason,
+                    call: reply,
+                    channels,
+                    ..
                 } => {
-                    if let Some(p) = self.pending.remove(&id) {
-                        self.tokens.remove(&p.token);
-                        if !sent {
-                            self.fail_channels(&p.channels, &ChannelError::Cancelled);
-                        }
-                        let _ = p.reply.send(Err(CallFailure::Rejected(reason)));
+                    for end in channels {
+                        end.fail(ChannelError::Cancelled);
                     }
+                    let _ = reply.send(Err(CallFailure::Rejected(reason)));
                 }
                 SessionEvent::ChannelData {
                     channel, payload, ..
                 } => {
-                    if let Some(End::Receiver(items)) = self.channels.get(&channel) {
-                        // A receiver dropped meanwhile has already sent `Reset`; its items are moot.
+                    // A receiver dropped meanwhile has already sent `Reset`; its items are moot.
+                    if let Some(End::Receiver(items)) = self.session.channel_end(ROOT, channel) {
                         let _ = items.send(Ok(payload));
                     }
                 }
-                SessionEvent::ChannelClosed { channel, .. } => {
-                    // Dropping the item sender ends the `Rx` after the queued items.
-                    self.channels.remove(&channel);
-                }
-                SessionEvent::ChannelReset { channel, .. } => {
-                    if let Some(end) = self.channels.remove(&channel) {
+                // Dropping the item sender ends the `Rx` after the queued items.
+                SessionEvent::ChannelClosed { .. } => {}
+                SessionEvent::ChannelReset { end, .. } => {
+                    if let Some(end) = end {
                         end.fail(ChannelError::Reset);
                     }
                 }
                 SessionEvent::ChannelCredit { channel, n, .. } => {
-                    if let Some(End::Sender(state)) = self.channels.get(&channel) {
+                    if let Some(End::Sender(state)) = self.session.channel_end(ROOT, channel) {
                         state.add_credit(n);
                     }
                 }
-                SessionEvent::StopHandler { id, reason, .. } => {
+                SessionEvent::StopHandler {
+                    id, reason, serve, ..
+                } => {
                     // The session has answered the caller already.
-                    if let Some((_, handler)) = self.running.remove(&id) {
+                    if let Some(handler) = serve {
                         tracing::debug!(id, ?reason, "stopping handler");
-                        handler.abort();
+                        handler.task.abort();
                     }
                 }
                 SessionEvent::Closed(error) => {
                     tracing::debug!(%error, "session ended");
-                    for (_, p) in self.pending.drain() {
-                        let _ = p.reply.send(Err(CallFailure::Lost(error.clone())));
+                    let released = self.session.take_released();
+                    for reply in released.calls {
+                        let _ = reply.send(Err(CallFailure::Lost(error.clone())));
                     }
-                    self.tokens.clear();
-                    for (_, end) in self.channels.drain() {
+                    for end in released.channels {
                         end.fail(ChannelError::ConnectionLost(error.clone()));
                     }
-                    for (_, (_, handler)) in self.running.drain() {
-                        handler.abort();
+                    for handler in released.serving {
+                        handler.task.abort();
                     }
                     if let Some(tx) = self.established.take() {
                         let e = match &error {
@@ -613,7 +604,8 @@ impl State {
             commands: self.inbox(),
             info: self.info.clone()?,
             closed: self.closed_rx.clone(),
-            next_token: Arc::clone(&self.next_token),
+            calls_started: Arc::clone(&self.calls_started),
+            role: self.role,
         });
         self.handle = Arc::downgrade(&shared);
         Some(Connection { shared })
@@ -668,6 +660,7 @@ impl State {
         let handler = AssertUnwindSafe(route.service.dispatch(cx, call.payload)).catch_unwind();
         let finished = self.inbox();
         let id = call.id;
+        let call_conn = call.conn;
         let token = self.next_handler;
         self.next_handler += 1;
         // The deadline is the session's: it answers `DeadlineExceeded` and asks for this task
@@ -696,6 +689,13 @@ impl State {
             }
             .instrument(span),
         );
-        self.running.insert(id, (token, task.abort_handle()));
+        let handler = Handler {
+            token,
+            task: task.abort_handle(),
+        };
+        if let Err(handler) = self.session.serving(call_conn, id, handler) {
+            // Already answered or stopped by the session: nobody wants its answer.
+            handler.task.abort();
+        }
     }
 }

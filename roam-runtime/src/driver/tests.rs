@@ -45,10 +45,18 @@ static PROBE: ServiceDescriptor = ServiceDescriptor {
             returns: "()",
             error: None,
         },
+        MethodDescriptor {
+            name: "sum",
+            doc: "",
+            id: 3,
+            args: &[],
+            returns: "u64",
+            error: None,
+        },
     ],
 };
 
-/// `big` answers 64 KiB; `hang` never returns.
+/// `big` answers 64 KiB; `hang` never returns; `sum` adds the `u64`s of its one `Rx`.
 struct Probe;
 
 impl Dispatch for Probe {
@@ -60,6 +68,17 @@ impl Dispatch for Probe {
         Box::pin(async move {
             match cx.method_id() {
                 1 => crate::__private::ok_response(&cx, &vec![7u8; 64 * 1024]),
+                3 => {
+                    let mut items = match crate::__private::take_rx::<u64>(&cx, 0) {
+                        Ok(rx) => rx,
+                        Err(response) => return response,
+                    };
+                    let mut sum = 0u64;
+                    while let Ok(Some(n)) = items.recv().await {
+                        sum += n;
+                    }
+                    crate::__private::ok_response(&cx, &sum)
+                }
                 _ => std::future::pending().await,
             }
         })
@@ -474,4 +493,54 @@ async fn an_ended_session_lets_go_of_its_link_while_handles_remain() {
     );
     task.await.expect("the session task ends");
     assert!(matches!(conn.closed().await, SessionError::TimedOut(_)));
+}
+
+/// A request and the items on its channel arrive together, before the driver has routed the
+/// request: the items still reach the handler (its channel end is attached before the next
+/// frame is handled).
+#[tokio::test(start_paused = true)]
+async fn items_that_arrive_with_their_request_reach_the_handler() {
+    use crate::wire::{ChannelDirection, ChannelSpec};
+    let (mut peer, _task, _shutdown) = served(SessionConfig::default()).await;
+    let mut frames = vec![Message::Request(Request {
+        channels: vec![ChannelSpec {
+            id: 1,
+            direction: ChannelDirection::CallerToCallee,
+        }],
+        ..match RawPeer::request(1, 3) {
+            Message::Request(r) => r,
+            _ => unreachable!("RawPeer::request makes requests"),
+        }
+    })];
+    for n in 1..=10u64 {
+        frames.push(Message::Data {
+            conn: 0,
+            channel: 1,
+            payload: crate::codec::encode(&n).expect("u64 encodes").into(),
+        });
+    }
+    frames.push(Message::Close {
+        conn: 0,
+        channel: 1,
+    });
+    // Fed without flushing in between, so the driver reads them in one batch.
+    for msg in &frames {
+        let body = wire::encode(msg).expect("test messages encode");
+        peer.link
+            .outgoing
+            .feed(Bytes::from(body))
+            .await
+            .expect("the link is up");
+    }
+    peer.link.outgoing.flush().await.expect("the link is up");
+    let answer = loop {
+        match peer.recv().await {
+            Some(Message::Response(r)) => break r,
+            Some(_) => continue,
+            None => panic!("the session ended before answering"),
+        }
+    };
+    let sum: Result<u64, crate::CallError<std::convert::Infallible>> =
+        response::decode(&answer.payload, None);
+    assert_eq!(sum.expect("an answer"), 55);
 }

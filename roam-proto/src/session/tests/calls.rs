@@ -45,8 +45,8 @@ fn calls_flow_both_ways_with_parity_ids() {
     let mut p = Pair::new(Limits::default(), Limits::default());
     Pair::events(&mut p.client);
     Pair::events(&mut p.server);
-    let c1 = p.client.call(p.now, ROOT, call(7)).unwrap().id;
-    let s1 = p.server.call(p.now, ROOT, call(8)).unwrap().id;
+    let c1 = p.client.start(p.now, ROOT, call(7)).unwrap().id;
+    let s1 = p.server.start(p.now, ROOT, call(8)).unwrap().id;
     assert_eq!((c1, s1), (1, 2));
     p.drive();
     let SessionEvent::Request(req) = p.server.poll_event().unwrap() else {
@@ -78,7 +78,7 @@ fn calls_beyond_the_peer_limit_wait_in_the_session() {
     };
     let mut p = Pair::new(Limits::default(), small);
     for _ in 0..5 {
-        p.client.call(p.now, ROOT, call(1)).unwrap();
+        p.client.start(p.now, ROOT, call(1)).unwrap();
     }
     p.drive();
     assert_eq!(p.client.outgoing_in_flight(), 2);
@@ -248,7 +248,7 @@ fn cancel_stops_the_handler_and_the_late_answer_is_dropped_quietly() {
     let mut p = Pair::new(Limits::default(), Limits::default());
     Pair::events(&mut p.server);
     Pair::events(&mut p.client);
-    let id = p.client.call(p.now, ROOT, call(1)).unwrap().id;
+    let id = p.client.start(p.now, ROOT, call(1)).unwrap().id;
     p.drive();
     Pair::events(&mut p.server);
     p.client.cancel(ROOT, id);
@@ -259,7 +259,8 @@ fn cancel_stops_the_handler_and_the_late_answer_is_dropped_quietly() {
         vec![SessionEvent::StopHandler {
             conn: ROOT,
             id,
-            reason: StopReason::Cancelled
+            reason: StopReason::Cancelled,
+            serve: None
         }]
     );
     assert_eq!(p.server.incoming_in_flight(), 0);
@@ -277,8 +278,8 @@ fn cancel_stops_the_handler_and_the_late_answer_is_dropped_quietly() {
 #[test]
 fn cancelling_a_waiting_call_never_sends_it() {
     let mut p = Pair::new(Limits::default(), one_slot());
-    let _first = p.client.call(p.now, ROOT, call(1)).unwrap();
-    let second = p.client.call(p.now, ROOT, call(2)).unwrap().id;
+    let _first = p.client.start(p.now, ROOT, call(1)).unwrap();
+    let second = p.client.start(p.now, ROOT, call(2)).unwrap().id;
     p.client.cancel(ROOT, second);
     p.drive();
     assert_eq!(p.client.waiting_calls(), 0);
@@ -299,14 +300,14 @@ fn oversize_calls_are_refused_locally() {
         ..call(1)
     };
     assert!(matches!(
-        p.client.call(p.now, ROOT, big),
+        p.client.start(p.now, ROOT, big),
         Err(CallRejected::TooLarge { len: 100, max: 64 })
     ));
     let almost = OutgoingCall {
         payload: vec![0; 60].into(),
         ..call(1)
     };
-    let id = p.client.call(p.now, ROOT, almost).unwrap().id;
+    let id = p.client.start(p.now, ROOT, almost).unwrap().id;
     assert!(
         Pair::events(&mut p.client)
             .iter()
@@ -356,7 +357,7 @@ fn schemas_are_announced_once_per_method_and_again_when_they_change() {
     };
     let mut sent = Vec::new();
     for schema in [v1, v1, v2, v1] {
-        p.client.call(p.now, ROOT, with(schema)).unwrap();
+        p.client.start(p.now, ROOT, with(schema)).unwrap();
         sent.extend(std::iter::from_fn(|| p.client.poll_transmit()));
     }
     let announced = schema_messages(&sent);
@@ -389,7 +390,7 @@ fn announced_schemas_travel_with_the_requests_and_responses_that_follow() {
         Schema::Primitive(PrimitiveKind::String),
     ));
     p.client
-        .call(
+        .start(
             p.now,
             ROOT,
             OutgoingCall {
@@ -398,7 +399,7 @@ fn announced_schemas_travel_with_the_requests_and_responses_that_follow() {
             },
         )
         .unwrap();
-    p.client.call(p.now, ROOT, call(8)).unwrap();
+    p.client.start(p.now, ROOT, call(8)).unwrap();
     p.drive();
     let events = Pair::events(&mut p.server);
     let requests: Vec<&IncomingCall> = events
@@ -461,7 +462,7 @@ fn a_type_without_a_schema_withdraws_the_one_announced_before() {
     let mut p = Pair::new(Limits::default(), Limits::default());
     let v1 = leaked_schema(Schema::tuple(vec![Schema::Primitive(PrimitiveKind::U32)]));
     p.client
-        .call(
+        .start(
             p.now,
             ROOT,
             OutgoingCall {
@@ -470,7 +471,7 @@ fn a_type_without_a_schema_withdraws_the_one_announced_before() {
             },
         )
         .unwrap();
-    p.client.call(p.now, ROOT, call(7)).unwrap();
+    p.client.start(p.now, ROOT, call(7)).unwrap();
     p.drive();
     let schemas: Vec<Option<u64>> = Pair::events(&mut p.server)
         .into_iter()
@@ -519,7 +520,7 @@ fn a_schema_the_peers_frames_cannot_carry_is_withdrawn_not_sent() {
     let mut sent = Vec::new();
     for schema in [fits, too_big] {
         p.client
-            .call(
+            .start(
                 p.now,
                 ROOT,
                 OutgoingCall {

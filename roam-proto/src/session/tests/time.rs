@@ -154,7 +154,7 @@ fn our_deadline_fails_the_call_and_cancels_it_on_the_peer() {
     Pair::events(&mut p.server);
     let id = p
         .client
-        .call(
+        .start(
             p.now,
             ROOT,
             OutgoingCall {
@@ -180,7 +180,9 @@ fn our_deadline_fails_the_call_and_cancels_it_on_the_peer() {
             conn: ROOT,
             id,
             reason: CallRejected::DeadlineExceeded,
-            sent: true
+            sent: true,
+            call: (),
+            channels: vec![]
         }]
     );
     assert_eq!(
@@ -188,7 +190,8 @@ fn our_deadline_fails_the_call_and_cancels_it_on_the_peer() {
         vec![SessionEvent::StopHandler {
             conn: ROOT,
             id,
-            reason: StopReason::DeadlineExceeded
+            reason: StopReason::DeadlineExceeded,
+            serve: None
         }]
     );
     // The server's `DeadlineExceeded` answer arrives late: dropped, not a violation.
@@ -203,9 +206,9 @@ fn our_deadline_fails_the_call_and_cancels_it_on_the_peer() {
 #[test]
 fn a_call_that_waited_for_a_slot_sends_only_the_time_left() {
     let mut p = Pair::new(Limits::default(), one_slot());
-    p.client.call(p.now, ROOT, call(1)).unwrap();
+    p.client.start(p.now, ROOT, call(1)).unwrap();
     p.client
-        .call(
+        .start(
             p.now,
             ROOT,
             OutgoingCall {
@@ -233,10 +236,10 @@ fn a_call_that_waited_for_a_slot_sends_only_the_time_left() {
 #[test]
 fn a_waiting_call_whose_deadline_passes_is_never_sent() {
     let mut p = Pair::new(Limits::default(), one_slot());
-    p.client.call(p.now, ROOT, call(1)).unwrap();
+    p.client.start(p.now, ROOT, call(1)).unwrap();
     let waiting = p
         .client
-        .call(
+        .start(
             p.now,
             ROOT,
             OutgoingCall {
@@ -252,7 +255,9 @@ fn a_waiting_call_whose_deadline_passes_is_never_sent() {
             conn: ROOT,
             id: waiting,
             reason: CallRejected::DeadlineExceeded,
-            sent: false
+            sent: false,
+            call: (),
+            channels: vec![]
         })
     );
     assert_eq!(p.client.waiting_calls(), 0);
@@ -263,7 +268,7 @@ fn a_waiting_call_whose_deadline_passes_is_never_sent() {
 fn over_limit_metadata_is_refused_at_the_caller_and_the_session_stays_up() {
     let mut p = Pair::new(Limits::default(), Limits::default());
     Pair::events(&mut p.client);
-    let refused = p.client.call(
+    let refused = p.client.start(
         p.now,
         ROOT,
         OutgoingCall {
@@ -278,7 +283,7 @@ fn over_limit_metadata_is_refused_at_the_caller_and_the_session_stays_up() {
     let mut long_key = Metadata::new();
     long_key.insert("k".repeat(Metadata::MAX_KEY_LEN + 1), 1u64);
     assert!(matches!(
-        p.client.call(
+        p.client.start(
             p.now,
             ROOT,
             OutgoingCall {
@@ -289,7 +294,7 @@ fn over_limit_metadata_is_refused_at_the_caller_and_the_session_stays_up() {
         Err(CallRejected::Metadata(_))
     ));
     assert!(p.client.poll_transmit().is_none(), "nothing was sent");
-    assert!(p.client.call(p.now, ROOT, call(1)).is_ok());
+    assert!(p.client.start(p.now, ROOT, call(1)).is_ok());
     p.drive();
     assert!(!p.server.is_closed());
 }
@@ -370,7 +375,7 @@ fn the_drain_grace_stops_handlers_that_never_return() {
     };
     let mut p = Pair::with_configs(SessionConfig::default(), config);
     Pair::events(&mut p.client);
-    let id = p.client.call(p.now, ROOT, call(1)).unwrap().id;
+    let id = p.client.start(p.now, ROOT, call(1)).unwrap().id;
     p.drive();
     Pair::events(&mut p.server);
     p.server.start_drain(p.now, "shutting down");
@@ -382,7 +387,8 @@ fn the_drain_grace_stops_handlers_that_never_return() {
     assert!(server_events.contains(&SessionEvent::StopHandler {
         conn: ROOT,
         id,
-        reason: StopReason::Shutdown
+        reason: StopReason::Shutdown,
+        serve: None
     }));
     let client_events = Pair::events(&mut p.client);
     assert!(
@@ -439,7 +445,7 @@ fn a_dead_link_fails_calls_in_flight_on_both_sides() {
     let mut p = Pair::new(Limits::default(), Limits::default());
     Pair::events(&mut p.client);
     Pair::events(&mut p.server);
-    p.client.call(p.now, ROOT, call(1)).unwrap();
+    p.client.start(p.now, ROOT, call(1)).unwrap();
     p.drive();
     p.disconnect();
     for s in [&mut p.client, &mut p.server] {
@@ -473,7 +479,7 @@ fn session_messages_are_numbered_and_link_messages_are_not() {
     let mut p = Pair::new(Limits::default(), Limits::default());
     let (c0, s0) = (p.client.sent_seq(), p.server.received_seq());
     assert_eq!((c0, s0), (0, 0), "Hello is a link message");
-    let id = p.client.call(p.now, ROOT, call(1)).unwrap().id;
+    let id = p.client.start(p.now, ROOT, call(1)).unwrap().id;
     p.client.cancel(ROOT, id);
     p.advance(Duration::from_secs(60)); // keepalive pings both ways
     assert_eq!(p.client.sent_seq(), 2, "Request and Cancel");
@@ -542,7 +548,7 @@ fn an_endless_drain_grace_never_fires_and_never_panics() {
     };
     let mut p = Pair::with_configs(SessionConfig::default(), config);
     Pair::events(&mut p.client);
-    p.client.call(p.now, ROOT, call(1)).unwrap();
+    p.client.start(p.now, ROOT, call(1)).unwrap();
     p.drive();
     p.server.start_drain(p.now, "shutting down");
     assert_eq!(p.server.poll_timeout(), None);
@@ -558,8 +564,8 @@ fn completed_calls_leave_no_deadline_behind() {
         timeout: Some(60 * SEC),
         ..call(method)
     };
-    let answered = p.client.call(p.now, ROOT, timed(1)).unwrap().id;
-    let cancelled = p.client.call(p.now, ROOT, timed(2)).unwrap().id;
+    let answered = p.client.start(p.now, ROOT, timed(1)).unwrap().id;
+    let cancelled = p.client.start(p.now, ROOT, timed(2)).unwrap().id;
     p.drive();
     assert_eq!(p.client.pending_deadlines(), 2);
     assert_eq!(p.server.pending_deadlines(), 2);
@@ -571,9 +577,9 @@ fn completed_calls_leave_no_deadline_behind() {
     assert_eq!(p.server.pending_deadlines(), 0, "answered and stopped");
     // A waiting call cancelled before it was sent leaves nothing either.
     let mut q = Pair::new(Limits::default(), one_slot());
-    q.client.call(q.now, ROOT, call(1)).unwrap();
-    let waiting = q.client.call(q.now, ROOT, timed(2)).unwrap().id;
-    assert!(q.client.cancel(ROOT, waiting));
+    q.client.start(q.now, ROOT, call(1)).unwrap();
+    let waiting = q.client.start(q.now, ROOT, timed(2)).unwrap().id;
+    assert!(q.client.cancel(ROOT, waiting).is_some_and(|c| !c.sent));
     assert_eq!(q.client.pending_deadlines(), 0);
 }
 

@@ -8,6 +8,28 @@ use bytes::Bytes;
 
 use super::super::*;
 
+/// Starting calls with the session's own ID allocator and nothing attached.
+pub trait Start {
+    fn start(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        call: OutgoingCall,
+    ) -> Result<CallStarted, CallRejected>;
+}
+
+impl Start for Session {
+    fn start(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        call: OutgoingCall,
+    ) -> Result<CallStarted, CallRejected> {
+        let id = self.next_request_id();
+        self.call(now, conn, id, call, ()).map_err(|(e, ())| e)
+    }
+}
+
 /// Which way a frame travels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Way {
@@ -15,10 +37,10 @@ pub enum Way {
     ServerToClient,
 }
 
-/// Two sessions with a wire and a clock.
-pub struct Pair {
-    pub client: Session,
-    pub server: Session,
+/// Two sessions with a wire and a clock; `A` is what they keep with calls and channels.
+pub struct Pair<A: Attachments = ()> {
+    pub client: Session<A>,
+    pub server: Session<A>,
     pub now: Instant,
     /// One-way delay of every frame.
     pub latency: Duration,
@@ -36,24 +58,12 @@ const MAX_STEPS: usize = 10_000;
 impl Pair {
     /// A pair with these configs, handshake done.
     pub fn with_configs(client: SessionConfig, server: SessionConfig) -> Self {
-        let now = Instant::now();
-        let mut p = Pair {
-            client: Session::new(Role::Initiator, client, None, now),
-            server: Session::new(Role::Acceptor, server, Some([9; 16]), now),
-            now,
-            latency: Duration::ZERO,
-            c2s: VecDeque::new(),
-            s2c: VecDeque::new(),
-            held: [false; 2],
-            blackhole: [false; 2],
-        };
-        p.drive();
-        p
+        Pair::attached(client, server)
     }
 
     /// A pair with these limits and default timers.
     pub fn new(client: Limits, server: Limits) -> Self {
-        Self::with_configs(
+        Pair::attached(
             SessionConfig {
                 limits: client,
                 ..SessionConfig::default()
@@ -63,6 +73,25 @@ impl Pair {
                 ..SessionConfig::default()
             },
         )
+    }
+}
+
+impl<A: Attachments> Pair<A> {
+    /// A pair keeping `A` with its calls and channels, with these configs, handshake done.
+    pub fn attached(client: SessionConfig, server: SessionConfig) -> Self {
+        let now = Instant::now();
+        let mut p = Pair {
+            client: Session::with_attachments(Role::Initiator, client, None, now),
+            server: Session::with_attachments(Role::Acceptor, server, Some([9; 16]), now),
+            now,
+            latency: Duration::ZERO,
+            c2s: VecDeque::new(),
+            s2c: VecDeque::new(),
+            held: [false; 2],
+            blackhole: [false; 2],
+        };
+        p.drive();
+        p
     }
 
     fn index(way: Way) -> usize {
@@ -198,7 +227,7 @@ impl Pair {
     pub fn advance_until(
         &mut self,
         limit: Duration,
-        mut done: impl FnMut(&mut Pair) -> bool,
+        mut done: impl FnMut(&mut Pair<A>) -> bool,
     ) -> Option<Duration> {
         let start = self.now;
         let until = start + limit;
@@ -219,7 +248,7 @@ impl Pair {
         panic!("no outcome within {MAX_STEPS} steps");
     }
 
-    pub fn events(s: &mut Session) -> Vec<SessionEvent> {
+    pub fn events(s: &mut Session<A>) -> Vec<SessionEvent<A>> {
         std::iter::from_fn(|| s.poll_event()).collect()
     }
 }
@@ -310,7 +339,7 @@ pub fn pair_with_a_call(client: Limits, server: Limits) -> (Pair, u64) {
     Pair::events(&mut p.client);
     let id = p
         .client
-        .call(p.now, ROOT, call(1))
+        .start(p.now, ROOT, call(1))
         .expect("the call is accepted")
         .id;
     p.drive();
