@@ -11,6 +11,7 @@
 //! peers that do not exchange schemas keep working, with the old "same types on both sides"
 //! contract.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
@@ -53,26 +54,79 @@ fn shape_key(shape: &'static Shape) -> usize {
     std::ptr::from_ref(shape) as usize
 }
 
+/// Slots of a [`Memo`]: more than the payload types one thread uses on its hot path.
+const MEMO_SLOTS: usize = 32;
+
+/// A small per-thread, direct-mapped memo in front of a process-wide cache, so that the
+/// per-call path (every request a client sends, every answer a handler gives) finds its
+/// schema with one probe and one comparison, with no lock, no atomic shared between threads
+/// and no hashing. A miss (first use on this thread, or two types sharing a slot) falls back
+/// to the shared cache and refills the slot.
+struct Memo<K: Copy + Eq + 'static> {
+    slots: [Cell<Option<(K, Option<&'static LocalSchema>)>>; MEMO_SLOTS],
+}
+
+impl<K: Copy + Eq + 'static> Memo<K> {
+    const fn new() -> Self {
+        Memo {
+            slots: [const { Cell::new(None) }; MEMO_SLOTS],
+        }
+    }
+
+    fn get(
+        &self,
+        key: K,
+        spread: usize,
+        fill: impl FnOnce() -> Option<&'static LocalSchema>,
+    ) -> Option<&'static LocalSchema> {
+        // Fibonacci hashing of the address: shapes are aligned statics, so the low bits are
+        // all alike and the high bits of the product are the useful ones.
+        let slot = &self.slots[spread.wrapping_mul(0x9E37_79B9_7F4A_7C15_u64 as usize)
+            >> (usize::BITS - MEMO_SLOTS.trailing_zeros())];
+        if let Some((k, schema)) = slot.get()
+            && k == key
+        {
+            return schema;
+        }
+        let schema = fill();
+        slot.set(Some((key, schema)));
+        schema
+    }
+}
+
 /// The schema of a type, or `None` when the schema model cannot describe it (then nothing is
 /// announced and the peer decodes as if the types were equal).
 pub fn local_of(shape: &'static Shape) -> Option<&'static LocalSchema> {
     static CACHE: OnceLock<Cache<usize>> = OnceLock::new();
-    cached(
-        CACHE.get_or_init(Default::default),
-        shape_key(shape),
-        || roam_codec::schema_of_shape(shape).ok(),
-    )
+    thread_local! {
+        static MEMO: Memo<usize> = const { Memo::new() };
+    }
+    let key = shape_key(shape);
+    MEMO.with(|memo| {
+        memo.get(key, key, || {
+            cached(CACHE.get_or_init(Default::default), key, || {
+                roam_codec::schema_of_shape(shape).ok()
+            })
+        })
+    })
 }
 
 /// The schema of a method's response: `Result<T, E>`.
 pub fn local_response(ok: &'static Shape, err: &'static Shape) -> Option<&'static LocalSchema> {
     static CACHE: OnceLock<Cache<(usize, usize)>> = OnceLock::new();
+    thread_local! {
+        static MEMO: Memo<(usize, usize)> = const { Memo::new() };
+    }
     let key = (shape_key(ok), shape_key(err));
-    cached(CACHE.get_or_init(Default::default), key, || {
-        Some(Schema::result(
-            roam_codec::schema_of_shape(ok).ok()?,
-            roam_codec::schema_of_shape(err).ok()?,
-        ))
+    MEMO.with(|memo| {
+        memo.get(key, key.0 ^ key.1.rotate_left(17), || {
+            cached(CACHE.get_or_init(Default::default), key, || {
+                Some(Schema::result(
+                    roam_codec::schema_of_shape(ok).ok()?,
+                    roam_codec::schema_of_shape(err).ok()?,
+                ))
+            })
+        })
     })
 }
 
@@ -259,6 +313,33 @@ mod tests {
             a.hash, borrowed.hash,
             "&str and String are the same on the wire"
         );
+    }
+
+    #[test]
+    fn the_per_thread_memo_gives_what_the_shared_cache_gives() {
+        // More types than slots, twice over: every answer, hit or miss, is the shared one.
+        macro_rules! shapes {
+            ($($t:ty),*) => { [$(<$t as Facet>::SHAPE),*] };
+        }
+        let shapes = shapes![
+            u8, u16, u32, u64, i8, i16, i32, i64, bool, String, (u8,), (u16,), (u32,), (u64,),
+            (i8,), (i16,), (i32,), (i64,), (bool,), (String,), (u8, u8), (u16, u16),
+            (u32, u32), (u64, u64), (i8, i8), (i16, i16), (i32, i32), (i64, i64),
+            (bool, bool), (String, String), Vec<u8>, Vec<u16>, Vec<u32>, Vec<u64>, Vec<String>,
+            Option<u8>, Option<u32>, Option<String>
+        ];
+        assert!(shapes.len() > MEMO_SLOTS);
+        for _ in 0..2 {
+            for shape in shapes {
+                let memo = local_of(shape).expect("describable");
+                let fresh = LocalSchema::new(&roam_codec::schema_of_shape(shape).unwrap());
+                assert_eq!(memo.hash, fresh.hash, "{shape}");
+            }
+        }
+        let a = local_response(u32::SHAPE, String::SHAPE).unwrap();
+        let b = local_response(String::SHAPE, u32::SHAPE).unwrap();
+        assert_ne!(a.hash, b.hash, "the key is ordered");
+        assert!(std::ptr::eq(a, local_response(u32::SHAPE, String::SHAPE).unwrap()));
     }
 
     #[test]
