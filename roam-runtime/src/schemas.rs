@@ -63,8 +63,11 @@ const MEMO_SLOTS: usize = 32;
 /// and no hashing. A miss (first use on this thread, or two types sharing a slot) falls back
 /// to the shared cache and refills the slot.
 struct Memo<K: Copy + Eq + 'static> {
-    slots: [Cell<Option<(K, Option<&'static LocalSchema>)>>; MEMO_SLOTS],
+    slots: [MemoSlot<K>; MEMO_SLOTS],
 }
+
+/// A key and what the shared cache said for it; empty until first used.
+type MemoSlot<K> = Cell<Option<(K, Option<&'static LocalSchema>)>>;
 
 impl<K: Copy + Eq + 'static> Memo<K> {
     const fn new() -> Self {
@@ -322,11 +325,44 @@ mod tests {
             ($($t:ty),*) => { [$(<$t as Facet>::SHAPE),*] };
         }
         let shapes = shapes![
-            u8, u16, u32, u64, i8, i16, i32, i64, bool, String, (u8,), (u16,), (u32,), (u64,),
-            (i8,), (i16,), (i32,), (i64,), (bool,), (String,), (u8, u8), (u16, u16),
-            (u32, u32), (u64, u64), (i8, i8), (i16, i16), (i32, i32), (i64, i64),
-            (bool, bool), (String, String), Vec<u8>, Vec<u16>, Vec<u32>, Vec<u64>, Vec<String>,
-            Option<u8>, Option<u32>, Option<String>
+            u8,
+            u16,
+            u32,
+            u64,
+            i8,
+            i16,
+            i32,
+            i64,
+            bool,
+            String,
+            (u8,),
+            (u16,),
+            (u32,),
+            (u64,),
+            (i8,),
+            (i16,),
+            (i32,),
+            (i64,),
+            (bool,),
+            (String,),
+            (u8, u8),
+            (u16, u16),
+            (u32, u32),
+            (u64, u64),
+            (i8, i8),
+            (i16, i16),
+            (i32, i32),
+            (i64, i64),
+            (bool, bool),
+            (String, String),
+            Vec<u8>,
+            Vec<u16>,
+            Vec<u32>,
+            Vec<u64>,
+            Vec<String>,
+            Option<u8>,
+            Option<u32>,
+            Option<String>
         ];
         assert!(shapes.len() > MEMO_SLOTS);
         for _ in 0..2 {
@@ -339,7 +375,10 @@ mod tests {
         let a = local_response(u32::SHAPE, String::SHAPE).unwrap();
         let b = local_response(String::SHAPE, u32::SHAPE).unwrap();
         assert_ne!(a.hash, b.hash, "the key is ordered");
-        assert!(std::ptr::eq(a, local_response(u32::SHAPE, String::SHAPE).unwrap()));
+        assert!(std::ptr::eq(
+            a,
+            local_response(u32::SHAPE, String::SHAPE).unwrap()
+        ));
     }
 
     #[test]

@@ -8,10 +8,10 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt::Debug;
 use std::time::Instant;
 
-use super::OutgoingCall;
 use super::channels::Channels;
 use super::ids::Role;
 use super::schemas::SchemaTable;
+use super::{ConnId, OutgoingCall, ROOT};
 
 /// What the application keeps with each call and channel. The session stores it in the same
 /// entry as the protocol state, so one table (and one lookup) serves both, and hands it back
@@ -148,5 +148,52 @@ impl<A: Attachments> Conn<A> {
             channels: Channels::new(role),
             schemas: SchemaTable::default(),
         }
+    }
+}
+
+/// The connections of a session, by ID. The root connection, which every message of a session
+/// without virtual connections names, is found with a comparison instead of a hash lookup.
+#[derive(Debug)]
+pub struct Conns<A: Attachments> {
+    root: Conn<A>,
+    /// Virtual connections (none yet).
+    others: HashMap<ConnId, Conn<A>>,
+}
+
+impl<A: Attachments> Conns<A> {
+    /// The root connection alone.
+    pub fn new(role: Role) -> Self {
+        Conns {
+            root: Conn::new(role),
+            others: HashMap::new(),
+        }
+    }
+
+    pub fn get(&self, id: &ConnId) -> Option<&Conn<A>> {
+        if *id == ROOT {
+            Some(&self.root)
+        } else {
+            self.others.get(id)
+        }
+    }
+
+    pub fn get_mut(&mut self, id: &ConnId) -> Option<&mut Conn<A>> {
+        if *id == ROOT {
+            Some(&mut self.root)
+        } else {
+            self.others.get_mut(id)
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&ConnId, &Conn<A>)> {
+        std::iter::once((&ROOT, &self.root)).chain(self.others.iter())
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &Conn<A>> {
+        std::iter::once(&self.root).chain(self.others.values())
+    }
+
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut Conn<A>> {
+        std::iter::once(&mut self.root).chain(self.others.values_mut())
     }
 }

@@ -45,7 +45,7 @@ mod schemas;
 mod tests;
 pub mod timer;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -59,7 +59,7 @@ pub use ids::{IdAllocator, Role};
 pub use schemas::{MAX_REMOTE_SCHEMAS, MAX_SCHEMA_BYTES, MAX_SCHEMA_TABLE_BYTES};
 
 use channels::{Abandon, DataVerdict, Opened, ResetVerdict};
-use conn::{Conn, Incoming, Outgoing, OutgoingState};
+use conn::{Conns, Incoming, Outgoing, OutgoingState};
 use deadlines::{Deadlines, Side};
 use schemas::Announcement;
 use timer::{Timer, TimerTable};
@@ -415,7 +415,7 @@ pub struct Session<A: Attachments = ()> {
     session_key: Option<[u8; 16]>,
     /// Effective limits, once the handshake is done.
     limits: Option<Limits>,
-    conns: HashMap<ConnId, Conn<A>>,
+    conns: Conns<A>,
     /// What was attached to calls and channels when the session ended, until taken.
     released: Released<A>,
     /// Requests allocated by [`Session::next_request_id`].
@@ -467,7 +467,7 @@ impl<A: Attachments> Session<A> {
                 None
             },
             limits: None,
-            conns: HashMap::from([(ROOT, Conn::new(role))]),
+            conns: Conns::new(role),
             released: Released::default(),
             requests_allocated: 0,
             timers: TimerTable::default(),

@@ -34,7 +34,25 @@ pub enum EncodeError {
 /// Encodes a message into a frame body. Never returns empty bytes: a message that does not
 /// encode is an error, not an empty frame.
 pub fn encode(msg: &Message) -> Result<Vec<u8>, EncodeError> {
-    postcard::to_allocvec(msg).map_err(|e| EncodeError::Serialize(e.to_string()))
+    // Sized up front so a message with a payload is one allocation, not a run of regrowths.
+    let out = Vec::with_capacity(size_hint(msg));
+    postcard::to_extend(msg, out).map_err(|e| EncodeError::Serialize(e.to_string()))
+}
+
+/// Room for `msg` encoded: its payload plus the fixed fields around it (metadata and channel
+/// lists, rare on hot paths, may still grow the buffer).
+fn size_hint(msg: &Message) -> usize {
+    /// Tag, `conn`, an ID, a method ID, a length varint and a few small fields.
+    const HEADER: usize = 48;
+    HEADER
+        + match msg {
+            Message::Request(r) => r.payload.len(),
+            Message::Response(r) => r.payload.len(),
+            Message::Data { payload, .. } => payload.len(),
+            Message::Schema(s) => s.schema.len(),
+            Message::Goodbye { reason } => reason.len(),
+            _ => 0,
+        }
 }
 
 /// Encodes a message that must fit in a frame of at most `max` bytes.
