@@ -6,6 +6,11 @@
 //! in size per schema ([`MAX_SCHEMA_BYTES`]) and in total ([`MAX_SCHEMA_TABLE_BYTES`]).
 //! Must not: decode payloads or compile translations (the runtime does, on the caller's and
 //! handler's tasks, not in the session).
+//!
+//! Every call looks its method up here twice on each side (our announcement before the
+//! request or response, the peer's schema when one arrives), so both tables have a small
+//! direct-mapped memo in front: a service's hot methods are found with one probe and one
+//! comparison, no hashing. The maps stay the truth; the memos are refreshed on every change.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -37,15 +42,56 @@ pub enum Announcement<'a> {
     Retract,
 }
 
+/// Slots of each memo.
+const MEMO_SLOTS: usize = 16;
+
+type Key = (u64, SchemaKind);
+
+/// Where `key` lives in a memo (Fibonacci hashing: multiply, keep the high bits).
+fn memo_slot(key: Key) -> usize {
+    let mixed = key.0 ^ (key.1 as u64).rotate_right(2);
+    (mixed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - MEMO_SLOTS.trailing_zeros())) as usize
+}
+
 #[derive(Debug, Default)]
 pub struct SchemaTable {
     /// The hash we last announced per (method, kind); `None` after a retraction.
-    announced: HashMap<(u64, SchemaKind), Option<u64>>,
-    received: HashMap<(u64, SchemaKind), Arc<PeerSchema>>,
+    announced: HashMap<Key, Option<u64>>,
+    received: HashMap<Key, Arc<PeerSchema>>,
     received_bytes: usize,
+    /// Recent entries of `announced` (`None` inside: retracted).
+    announced_memo: [Option<(Key, Option<u64>)>; MEMO_SLOTS],
+    /// Recent lookups in `received`, including misses (`None` inside: the peer announced
+    /// nothing for the key).
+    received_memo: [Option<(Key, Option<Arc<PeerSchema>>)>; MEMO_SLOTS],
 }
 
 impl SchemaTable {
+    /// What we last announced for `key`: `None` if never, `Some(None)` if retracted.
+    fn announced(&mut self, key: Key) -> Option<Option<u64>> {
+        let slot = &mut self.announced_memo[memo_slot(key)];
+        if let Some((k, hash)) = *slot
+            && k == key
+        {
+            return Some(hash);
+        }
+        let found = self.announced.get(&key).copied();
+        if let Some(hash) = found {
+            *slot = Some((key, hash));
+        }
+        found
+    }
+
+    fn set_announced(&mut self, key: Key, hash: Option<u64>) {
+        self.announced.insert(key, hash);
+        self.announced_memo[memo_slot(key)] = Some((key, hash));
+    }
+
+    /// Brings the memo's slot for `key` in line with `received` after a change.
+    fn refresh_received(&mut self, key: Key) {
+        self.received_memo[memo_slot(key)] = Some((key, self.received.get(&key).cloned()));
+    }
+
     /// What must be announced before the next use of `(method_id, kind)` with our schema
     /// `local` (`None`: not describable); records it as announced.
     pub fn announcement<'a>(
@@ -56,14 +102,14 @@ impl SchemaTable {
     ) -> Announcement<'a> {
         let local = local.filter(|l| l.canonical.len() <= MAX_SCHEMA_BYTES);
         let key = (method_id, kind);
-        match (local, self.announced.get(&key).copied()) {
+        match (local, self.announced(key)) {
             (Some(l), Some(Some(hash))) if hash == l.hash => Announcement::Nothing,
             (Some(l), _) => {
-                self.announced.insert(key, Some(l.hash));
+                self.set_announced(key, Some(l.hash));
                 Announcement::Schema(&l.canonical)
             }
             (None, Some(Some(_))) => {
-                self.announced.insert(key, None);
+                self.set_announced(key, None);
                 Announcement::Retract
             }
             (None, _) => Announcement::Nothing,
@@ -82,6 +128,7 @@ impl SchemaTable {
             if let Some(old) = self.received.remove(&key) {
                 self.received_bytes -= old.canonical_len();
             }
+            self.refresh_received(key);
             return Ok(());
         }
         if msg.schema.len() > MAX_SCHEMA_BYTES {
@@ -111,17 +158,129 @@ impl SchemaTable {
         let remote = PeerSchema::parse(msg.kind, &msg.schema).map_err(|e| bad(e.to_string()))?;
         self.received_bytes = self.received_bytes - old_len + msg.schema.len();
         self.received.insert(key, Arc::new(remote));
+        self.refresh_received(key);
         Ok(())
     }
 
     /// The peer's current schema for `(method_id, kind)`, if it announced one.
-    pub fn remote(&self, method_id: u64, kind: SchemaKind) -> Option<Arc<PeerSchema>> {
-        self.received.get(&(method_id, kind)).cloned()
+    pub fn remote(&mut self, method_id: u64, kind: SchemaKind) -> Option<Arc<PeerSchema>> {
+        let key = (method_id, kind);
+        let slot = memo_slot(key);
+        if let Some((k, found)) = &self.received_memo[slot]
+            && *k == key
+        {
+            return found.clone();
+        }
+        let found = self.received.get(&key).cloned();
+        self.received_memo[slot] = Some((key, found.clone()));
+        found
     }
 
     pub fn clear(&mut self) {
         self.announced.clear();
         self.received.clear();
         self.received_bytes = 0;
+        self.announced_memo = Default::default();
+        self.received_memo = Default::default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn local(n: u8) -> LocalSchema {
+        // A `u8`-tuple-like canonical schema; only bytes and hash matter here.
+        LocalSchema {
+            canonical: vec![0x01, n],
+            hash: u64::from(n) * 0x1_0001,
+        }
+    }
+
+    fn announcement(method_id: u64, schema: Vec<u8>) -> SchemaAnnouncement {
+        SchemaAnnouncement {
+            conn: 0,
+            method_id,
+            kind: SchemaKind::Args,
+            schema,
+        }
+    }
+
+    #[test]
+    fn announcements_stay_right_with_more_methods_than_memo_slots() {
+        let mut table = SchemaTable::default();
+        let schemas: Vec<LocalSchema> = (0..4).map(local).collect();
+        let methods = 0..(4 * MEMO_SLOTS as u64);
+        for m in methods.clone() {
+            assert!(matches!(
+                table.announcement(m, SchemaKind::Args, Some(&schemas[0])),
+                Announcement::Schema(_)
+            ));
+        }
+        for m in methods.clone() {
+            assert_eq!(
+                table.announcement(m, SchemaKind::Args, Some(&schemas[0])),
+                Announcement::Nothing,
+                "method {m} was announced"
+            );
+        }
+        // A changed type is announced again, once; a type no longer describable is retracted.
+        assert!(matches!(
+            table.announcement(3, SchemaKind::Args, Some(&schemas[1])),
+            Announcement::Schema(_)
+        ));
+        assert_eq!(
+            table.announcement(3, SchemaKind::Args, Some(&schemas[1])),
+            Announcement::Nothing
+        );
+        assert_eq!(
+            table.announcement(5, SchemaKind::Args, None),
+            Announcement::Retract
+        );
+        assert_eq!(
+            table.announcement(5, SchemaKind::Args, None),
+            Announcement::Nothing
+        );
+        // The other kind of the same method is its own entry.
+        assert!(matches!(
+            table.announcement(3, SchemaKind::Response, Some(&schemas[1])),
+            Announcement::Schema(_)
+        ));
+    }
+
+    #[test]
+    fn the_peers_schemas_are_seen_at_once_after_each_change() {
+        let mut table = SchemaTable::default();
+        assert!(
+            table.remote(1, SchemaKind::Args).is_none(),
+            "a miss is memoised"
+        );
+        let u8_schema = roam_core::schema::Schema::Primitive(roam_core::schema::PrimitiveKind::U8);
+        let canonical = u8_schema.to_canonical_bytes();
+        table.receive(&announcement(1, canonical.clone())).unwrap();
+        assert!(
+            table.remote(1, SchemaKind::Args).is_some(),
+            "then announced"
+        );
+        table.receive(&announcement(1, Vec::new())).unwrap();
+        assert!(
+            table.remote(1, SchemaKind::Args).is_none(),
+            "then withdrawn"
+        );
+        // Keys sharing a slot do not see each other's entries.
+        for m in 0..(4 * MEMO_SLOTS as u64) {
+            if m % 2 == 0 {
+                table.receive(&announcement(m, canonical.clone())).unwrap();
+            }
+        }
+        for m in 0..(4 * MEMO_SLOTS as u64) {
+            assert_eq!(
+                table.remote(m, SchemaKind::Args).is_some(),
+                m % 2 == 0,
+                "{m}"
+            );
+        }
+        table.clear();
+        assert!(table.remote(0, SchemaKind::Args).is_none());
     }
 }
