@@ -317,6 +317,14 @@ impl Submit for Core {
 /// Most frames read per turn of the driver before it settles (writes, routes events).
 const READ_BATCH: usize = 64;
 
+#[cfg(test)]
+thread_local! {
+    /// Times a driver task running on this thread was woken (turns of its loop), counted in
+    /// tests so that the wake-up budget of docs/architecture.md stays checked. Per thread, so
+    /// tests running side by side do not count each other's.
+    pub(crate) static DRIVER_WAKEUPS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
 /// The driver task: reads the link, runs the timers and shutdown, and settles the state
 /// after each; handles wake it through [`Core::notify`].
 async fn run(core: Arc<Core>, mut incoming: FrameStream, shutdown: CancellationToken) {
@@ -375,6 +383,8 @@ async fn run(core: Arc<Core>, mut incoming: FrameStream, shutdown: CancellationT
                 core.lock().session.handle_timeout(now());
             }
         }
+        #[cfg(test)]
+        DRIVER_WAKEUPS.set(DRIVER_WAKEUPS.get() + 1);
     }
     let mut state = core.lock();
     {

@@ -273,8 +273,8 @@ impl State {
     /// The session is over: aborts every handler still running and lets go of the link's
     /// writing half (so the socket closes now, not when the last handle is dropped).
     pub(crate) fn release(&mut self) {
-        // The session has ended (the driver stops only then), so every handler still running
-        // is in what it released.
+        // The driver stops only once the session has ended, and routing its `Closed` event
+        // already stopped what it released; this catches anything released after that.
         for handler in self.session.take_released().serving {
             handler.task.abort();
         }

@@ -53,10 +53,43 @@ static PROBE: ServiceDescriptor = ServiceDescriptor {
             returns: "u64",
             error: None,
         },
+        MethodDescriptor {
+            name: "count",
+            doc: "",
+            id: 4,
+            args: &[],
+            returns: "()",
+            error: None,
+        },
     ],
 };
 
-/// `big` answers 64 KiB; `hang` never returns; `sum` adds the `u64`s of its one `Rx`.
+thread_local! {
+    /// Polls, on this thread, of the handler tasks that send on a `Tx` (see `count`) and of
+    /// the tasks consuming an `Rx` in the wake-up test.
+    static PRODUCER_POLLS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    static CONSUMER_POLLS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Counts the polls of the future it wraps.
+struct CountPolls<F> {
+    inner: F,
+    polls: &'static std::thread::LocalKey<std::cell::Cell<u64>>,
+}
+
+impl<F: std::future::Future + Unpin> std::future::Future for CountPolls<F> {
+    type Output = F::Output;
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        self.polls.set(self.polls.get() + 1);
+        std::pin::Pin::new(&mut self.inner).poll(cx)
+    }
+}
+
+/// `big` answers 64 KiB; `hang` never returns; `sum` adds the `u64`s of its one `Rx`;
+/// `count` sends `STREAMED` `u64`s on its one `Tx`, counting its polls.
 struct Probe;
 
 impl Dispatch for Probe {
@@ -68,6 +101,25 @@ impl Dispatch for Probe {
         Box::pin(async move {
             match cx.method_id() {
                 1 => crate::__private::ok_response(&cx, &vec![7u8; 64 * 1024]),
+                4 => {
+                    let out = match crate::__private::take_tx::<u64>(&cx, 0) {
+                        Ok(tx) => tx,
+                        Err(response) => return response,
+                    };
+                    let produce = Box::pin(async move {
+                        for n in 0..STREAMED {
+                            if out.send(n).await.is_err() {
+                                break;
+                            }
+                        }
+                    });
+                    CountPolls {
+                        inner: produce,
+                        polls: &PRODUCER_POLLS,
+                    }
+                    .await;
+                    crate::__private::ok_response(&cx, &())
+                }
                 3 => {
                     let mut items = match crate::__private::take_rx::<u64>(&cx, 0) {
                         Ok(rx) => rx,
@@ -543,4 +595,66 @@ async fn items_that_arrive_with_their_request_reach_the_handler() {
     let sum: Result<u64, crate::CallError<std::convert::Infallible>> =
         response::decode(&answer.payload, None);
     assert_eq!(sum.expect("an answer"), 55);
+}
+
+/// Items `count` streams.
+const STREAMED: u64 = 20_000;
+
+/// The wake-up budget of a stream item in steady state (docs/architecture.md: at most 2):
+/// every task involved (both drivers, the producing handler and the consuming caller) is
+/// counted while 20,000 items flow over an in-memory link on one thread, where scheduling is
+/// deterministic. Counts of polls, not times: nothing here depends on the machine's speed.
+#[tokio::test]
+async fn a_flowing_stream_costs_under_two_wakeups_per_item() {
+    let (client_link, max, server_link) = links();
+    let server = start(
+        server_link,
+        max.clone(),
+        Role::Acceptor,
+        options(SessionConfig::default()),
+        CancellationToken::new(),
+    );
+    let client = start(
+        client_link,
+        max,
+        Role::Initiator,
+        options(SessionConfig::default()),
+        CancellationToken::new(),
+    );
+    let (server, client) = tokio::join!(server, client);
+    let (_server, _server_task) = server.expect("handshake");
+    let (client, _client_task) = client.expect("handshake");
+    let conn = client.connection;
+    let counted = || super::DRIVER_WAKEUPS.get() + PRODUCER_POLLS.get() + CONSUMER_POLLS.get();
+    let before = counted();
+    let (tx, mut rx) = crate::channel::<u64>();
+    let call = conn.call_with_channels::<(), (), std::convert::Infallible>(
+        &PROBE.methods[3],
+        &(),
+        vec![tx.into()],
+    );
+    let consume = Box::pin(async move {
+        let mut seen = 0u64;
+        while let Ok(Some(n)) = rx.recv().await {
+            assert_eq!(n, seen, "in order");
+            seen += 1;
+        }
+        seen
+    });
+    let (answer, seen) = tokio::join!(
+        call,
+        CountPolls {
+            inner: consume,
+            polls: &CONSUMER_POLLS,
+        }
+    );
+    answer.expect("count answers");
+    assert_eq!(seen, STREAMED);
+    let wakeups = counted() - before;
+    let per_item = wakeups as f64 / STREAMED as f64;
+    assert!(
+        per_item <= 2.0,
+        "{wakeups} wake-ups for {STREAMED} items: {per_item:.3} per item"
+    );
+    eprintln!("{wakeups} wake-ups for {STREAMED} items: {per_item:.3} per item");
 }
