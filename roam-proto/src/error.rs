@@ -149,7 +149,7 @@ pub enum ProtocolViolation {
     #[error("duplicate channel id {0}")]
     DuplicateChannelId(u64),
     /// `Data` on a channel that is not open (never opened, or closed by its sender).
-    #[error("data, close or credit on unknown channel {0}")]
+    #[error("data on unknown channel {0}")]
     UnknownChannel(u64),
     /// `Data` or `Close` on a channel the sender does not send on.
     #[error("data or close on channel {0}, which the sender does not send on")]

@@ -28,6 +28,26 @@ pub enum LinkError {
     Io(#[from] std::io::Error),
 }
 
+/// Frames shorter than this are copied out of the buffer they were read into; longer ones are
+/// handed on as a view of it.
+///
+/// Payloads travel on as slices of their frame (no copy up to the user's decoder), so a frame
+/// keeps alive the whole allocation it was cut from for as long as any payload of it lives
+/// (an item waiting in an `Rx`, a request whose handler runs). A small frame cut from a large
+/// read buffer would pin far more memory than it carries, and a peer trickling tiny frames
+/// could multiply the memory its unread items cost; copying small frames (one allocation of
+/// their own size) keeps what a frame pins within a small multiple of its own length.
+pub(crate) const SHARE_FROM: usize = 4 * 1024;
+
+/// `frame` in an allocation of its own if it is small (see [`SHARE_FROM`]), else as it is.
+pub(crate) fn own_small(frame: Bytes) -> Bytes {
+    if frame.len() < SHARE_FROM {
+        Bytes::copy_from_slice(&frame)
+    } else {
+        frame
+    }
+}
+
 impl LinkError {
     /// `len` bytes offered where at most `max` are accepted.
     pub(crate) fn too_large(len: usize, max: u32) -> LinkError {

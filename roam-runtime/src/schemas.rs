@@ -105,13 +105,14 @@ pub fn local_of(shape: &'static Shape) -> Option<&'static LocalSchema> {
         static MEMO: Memo<usize> = const { Memo::new() };
     }
     let key = shape_key(shape);
-    MEMO.with(|memo| {
-        memo.get(key, key, || {
-            cached(CACHE.get_or_init(Default::default), key, || {
-                roam_codec::schema_of_shape(shape).ok()
-            })
+    let shared = || {
+        cached(CACHE.get_or_init(Default::default), key, || {
+            roam_codec::schema_of_shape(shape).ok()
         })
-    })
+    };
+    // Without the thread's memo (its locals being torn down), the shared cache answers.
+    MEMO.try_with(|memo| memo.get(key, key, shared))
+        .unwrap_or_else(|_| shared())
 }
 
 /// The schema of a method's response: `Result<T, E>`.
@@ -121,16 +122,16 @@ pub fn local_response(ok: &'static Shape, err: &'static Shape) -> Option<&'stati
         static MEMO: Memo<(usize, usize)> = const { Memo::new() };
     }
     let key = (shape_key(ok), shape_key(err));
-    MEMO.with(|memo| {
-        memo.get(key, key.0 ^ key.1.rotate_left(17), || {
-            cached(CACHE.get_or_init(Default::default), key, || {
-                Some(Schema::result(
-                    roam_codec::schema_of_shape(ok).ok()?,
-                    roam_codec::schema_of_shape(err).ok()?,
-                ))
-            })
+    let shared = || {
+        cached(CACHE.get_or_init(Default::default), key, || {
+            Some(Schema::result(
+                roam_codec::schema_of_shape(ok).ok()?,
+                roam_codec::schema_of_shape(err).ok()?,
+            ))
         })
-    })
+    };
+    MEMO.try_with(|memo| memo.get(key, key.0 ^ key.1.rotate_left(17), shared))
+        .unwrap_or_else(|_| shared())
 }
 
 /// The schema of a request's channel arguments: a tuple of `Channel` nodes (direction as the

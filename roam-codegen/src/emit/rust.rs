@@ -492,6 +492,9 @@ fn dispatch_arm(method: &MethodDef, names: &Names, locals: &Locals) -> TokenStre
                 ::core::result::Result::Ok(#value) => #value,
                 ::core::result::Result::Err(#response) => return #response,
             };
+            // The arguments are decoded: let go of the frame they came in before the handler
+            // runs (the payload is a view of it).
+            ::core::mem::drop(#payload);
             #(#take_channels)*
             #respond(&#cx, &<#h as #service_trait>::#name(&*#handler, #context #(#passed),*).await)
         }),

@@ -150,10 +150,14 @@ impl<C> Channels<C> {
         self.table.insert(id, Entry { state, end: None });
     }
 
-    /// Keeps `end` with channel `id` (ignored if the channel is gone already).
-    pub fn attach(&mut self, id: u64, end: C) {
-        if let Some(entry) = self.table.get_mut(&id) {
-            entry.end = Some(end);
+    /// Keeps `end` with channel `id`; hands it back if the channel is gone already.
+    pub fn attach(&mut self, id: u64, end: C) -> Result<(), C> {
+        match self.table.get_mut(&id) {
+            Some(entry) => {
+                entry.end = Some(end);
+                Ok(())
+            }
+            None => Err(end),
         }
     }
 
@@ -463,7 +467,7 @@ mod tests {
         let mut c = Channels::<()>::new(Role::Acceptor);
         c.register_remote(1, Direction::Outgoing, 4).unwrap();
         c.register_remote(3, Direction::Incoming, 4).unwrap();
-        c.attach(1, ());
+        c.attach(1, ()).unwrap();
         assert_eq!(c.abandon(1), (Some(Abandon::Close), Some(())));
         assert_eq!(c.abandon(3), (Some(Abandon::Reset), None));
         assert_eq!(c.on_data(3), Ok(DataVerdict::Drop));

@@ -26,10 +26,10 @@ pub trait Attachments {
     /// [`Session::serving`](super::Session::serving) until it is answered or stopped (the
     /// handler's task, say).
     type Serve: Debug;
-    /// Kept with each channel the application holds an end of. Cloned into the events that
-    /// concern a live channel (items, credit), so it should be cheap to clone (an `Arc` or a
-    /// queue's sender).
-    type Channel: Debug + Clone;
+    /// Kept with each channel the application holds an end of. Events about a live channel
+    /// (items, credit) only name it; the application finds its end with
+    /// [`Session::channel_end`](super::Session::channel_end).
+    type Channel: Debug;
 }
 
 impl Attachments for () {

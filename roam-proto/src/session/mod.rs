@@ -209,8 +209,9 @@ pub enum SessionEvent<A: Attachments = ()> {
         /// What [`Session::call`] attached.
         call: A::Call,
     },
-    /// One of our calls failed without a response: too large once the handshake set the
-    /// limits, or its deadline passed.
+    /// One of our calls failed without a response after [`Session::call`] accepted it: too
+    /// large once the handshake set the limits (a call that cannot be sent at once is refused
+    /// by `call` itself instead), or its deadline passed.
     CallFailed {
         /// The connection of the call.
         conn: ConnId,
@@ -1033,13 +1034,15 @@ impl<A: Attachments> Session<A> {
         let Some(conn) = self.conns.get_mut(&resp.conn) else {
             return self.violate(now, ProtocolViolation::UnknownConnection(resp.conn));
         };
+        // Checked first, so the call stays in the table and its attachment is released with
+        // the others when the violation ends the session.
+        if let Err(limit) = resp.metadata.check_limits() {
+            return self.violate(now, ProtocolViolation::Metadata(limit));
+        }
         // A call still waiting was never sent, so it cannot be answered.
         let Some(call) = conn.take_sent(resp.id) else {
             return self.violate(now, ProtocolViolation::UnknownResponse(resp.id));
         };
-        if let Err(limit) = resp.metadata.check_limits() {
-            return self.violate(now, ProtocolViolation::Metadata(limit));
-        }
         if let Some(at) = call.deadline {
             self.deadlines
                 .remove(at, Side::Outgoing, resp.conn, resp.id);
@@ -1150,7 +1153,12 @@ impl<A: Attachments> Session<A> {
             },
         );
         conn.waiting.push_back(id);
-        self.pump_waiting(now, conn_id);
+        // If this very call cannot be sent (too large once its header is counted), the caller
+        // hears it here rather than through an event: its channel ends are not attached yet,
+        // so an event could not hand them back.
+        if let Some(refused) = self.pump_waiting_starting(now, conn_id, Some(id)) {
+            return Err(refused);
+        }
         Ok(started)
     }
 
@@ -1201,10 +1209,18 @@ impl<A: Attachments> Session<A> {
     }
 
     /// Keeps `end` with channel `id` (the application's end of it) until the channel ends or
-    /// the application lets go of it.
-    pub fn attach_channel(&mut self, conn_id: ConnId, id: u64, end: A::Channel) {
-        if let Some(conn) = self.conns.get_mut(&conn_id) {
-            conn.channels.attach(id, end);
+    /// the application lets go of it. Hands `end` back if the channel is gone already (the
+    /// application must then end it itself).
+    #[must_use = "an end handed back belongs to no channel and must be ended by the caller"]
+    pub fn attach_channel(
+        &mut self,
+        conn_id: ConnId,
+        id: u64,
+        end: A::Channel,
+    ) -> Result<(), A::Channel> {
+        match self.conns.get_mut(&conn_id) {
+            Some(conn) => conn.channels.attach(id, end),
+            None => Err(end),
         }
     }
 
@@ -1363,6 +1379,8 @@ impl<A: Attachments> Session<A> {
             return;
         };
         for channel in channels {
+            // Nothing is attached to these channels yet (their call was refused before the
+            // application saw it), so there is no end to hand back.
             let msg = match conn.channels.abandon(channel).0 {
                 Some(Abandon::Close) => Message::Close {
                     conn: conn_id,
@@ -1478,21 +1496,31 @@ impl<A: Attachments> Session<A> {
 
     /// Sends waiting calls of `conn_id` while the peer has free slots.
     fn pump_waiting(&mut self, now: Instant, conn_id: ConnId) {
-        let Some(limits) = self.limits else {
-            return;
-        };
+        let _ = self.pump_waiting_starting(now, conn_id, None);
+    }
+
+    /// [`pump_waiting`](Self::pump_waiting) from [`Session::call`] for call `starting`: if
+    /// that call fails to encode, it is returned (with its attachment) instead of emitted.
+    fn pump_waiting_starting(
+        &mut self,
+        now: Instant,
+        conn_id: ConnId,
+        starting: Option<u64>,
+    ) -> Option<(CallRejected, A::Call)> {
+        let mut refused = None;
+        let limits = self.limits?;
         if self.is_closed() {
-            return;
+            return None;
         }
         loop {
             let Some(conn) = self.conns.get_mut(&conn_id) else {
-                return;
+                return refused;
             };
             if conn.sent >= limits.max_concurrent_requests as usize {
-                return;
+                return refused;
             }
             let Some(id) = conn.waiting.pop_front() else {
-                return;
+                return refused;
             };
             let Some(entry) = conn.outgoing.get_mut(&id) else {
                 continue;
@@ -1546,6 +1574,10 @@ impl<A: Attachments> Session<A> {
                     };
                     // A waiting call given up leaves the table, so it still has its attachment.
                     if let Some(attached) = attached {
+                        if starting == Some(id) {
+                            refused = Some((reason, attached));
+                            continue;
+                        }
                         self.out.event(SessionEvent::CallFailed {
                             conn: conn_id,
                             id,
@@ -1571,7 +1603,7 @@ impl<A: Attachments> Session<A> {
             self.out.push(Class::Session, bytes);
             for channel in channels {
                 let Some(conn) = self.conns.get_mut(&conn_id) else {
-                    return;
+                    return refused;
                 };
                 match conn.channels.open_queued(channel, limits.initial_credit) {
                     Some(Opened::Sending { credit }) if credit > 0 => {

@@ -20,26 +20,33 @@ thread_local! {
 }
 
 /// Names `frame` as the source of payload slices while `f` runs, restoring what was named
-/// before (so a decode nested inside another one stays correct).
+/// before (so a decode nested inside another one stays correct, and a panic leaves nothing
+/// named). While the thread's locals are being torn down nothing is named: payloads are copied.
 pub(super) fn with_source<R>(frame: &Bytes, f: impl FnOnce() -> R) -> R {
     struct Restore(Option<Bytes>);
     impl Drop for Restore {
         fn drop(&mut self) {
             let previous = self.0.take();
-            SOURCE.with_borrow_mut(|s| *s = previous);
+            let _ = SOURCE.try_with(|s| *s.borrow_mut() = previous);
         }
     }
-    let previous = SOURCE.with_borrow_mut(|s| s.replace(frame.clone()));
+    let Ok(previous) = SOURCE.try_with(|s| s.replace(Some(frame.clone()))) else {
+        return f();
+    };
     let _restore = Restore(previous);
     f()
 }
 
 /// `slice` as a view of the named frame if it lies inside it, else a copy.
 fn share(slice: &[u8]) -> Bytes {
-    SOURCE.with_borrow(|source| match source {
-        Some(frame) if contains(frame, slice) => frame.slice_ref(slice),
-        _ => Bytes::copy_from_slice(slice),
-    })
+    SOURCE
+        .try_with(|source| match &*source.borrow() {
+            Some(frame) if contains(frame, slice) => Some(frame.slice_ref(slice)),
+            _ => None,
+        })
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| Bytes::copy_from_slice(slice))
 }
 
 fn contains(outer: &[u8], inner: &[u8]) -> bool {

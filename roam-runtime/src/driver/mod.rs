@@ -1,7 +1,8 @@
 //! The driver: the tokio task that runs one [`Session`] over one link.
 //!
-//! It owns the session, the link (frames in and out), the table of
-//! callers waiting for responses, and the handler tasks serving the peer. It feeds the session
+//! It owns the session (whose entries hold what the runtime keeps per call and channel: the
+//! callers waiting for responses, the handler tasks serving the peer, the channel ends) and the
+//! link (frames in and out). It feeds the session
 //! what arrives (frames, commands from the [inbox](crate::inbox), shutdown, and the time when
 //! the session's next timer is due) and carries out what the session asks (write frames,
 //! spawn and stop handlers, wake callers). Protocol decisions, timers and deadlines stay in the

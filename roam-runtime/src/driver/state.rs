@@ -117,7 +117,7 @@ pub(crate) struct Handler {
 }
 
 /// The driver's side of an open channel.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) enum End {
     /// We send: where credit arrives and failures are reported.
     Sender(Arc<SenderState>),
@@ -318,8 +318,7 @@ impl State {
     /// Creates both sides of channel `id`, on which this side sends.
     fn open_sender(&mut self, id: u64) -> WireTx {
         let state = SenderState::new();
-        self.session
-            .attach_channel(ROOT, id, End::Sender(Arc::clone(&state)));
+        self.attach(id, End::Sender(Arc::clone(&state)));
         WireTx::new(id, self.inbox(), state, self.limits().max_frame_size)
     }
 
@@ -327,9 +326,16 @@ impl State {
     /// unbounded as a type but never holds more than the credit, which the session enforces.
     fn open_receiver(&mut self, id: u64) -> WireRx {
         let (items_tx, items_rx) = mpsc::unbounded_channel();
-        self.session
-            .attach_channel(ROOT, id, End::Receiver(items_tx));
+        self.attach(id, End::Receiver(items_tx));
         WireRx::new(id, self.inbox(), items_rx, self.limits().initial_credit)
+    }
+
+    /// Keeps `end` in channel `id`'s entry; a channel already gone fails its end at once, so
+    /// nobody waits on it.
+    fn attach(&mut self, id: u64, end: End) {
+        if let Err(end) = self.session.attach_channel(ROOT, id, end) {
+            end.fail(ChannelError::Cancelled);
+        }
     }
 
     /// Feeds one frame (or the link's end) read at `now` to the session.

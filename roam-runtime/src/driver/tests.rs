@@ -658,3 +658,59 @@ async fn a_flowing_stream_costs_under_two_wakeups_per_item() {
     );
     eprintln!("{wakeups} wake-ups for {STREAMED} items: {per_item:.3} per item");
 }
+
+/// A call too large to send once its header is counted fails at once, and so do the ends of
+/// its channels: the caller's `Tx` errors instead of waiting for credit that never comes, and
+/// an `Rx` errors instead of looking like an empty stream.
+#[tokio::test(start_paused = true)]
+async fn a_call_refused_as_too_large_fails_its_channel_ends() {
+    let config = SessionConfig {
+        limits: Limits {
+            max_frame_size: 1024,
+            ..Limits::default()
+        },
+        ..SessionConfig::default()
+    };
+    let (_peer, running, _task) = initiated(config).await;
+    let conn = running.connection;
+    // The payload alone fits the frame; with the request's header it does not.
+    let args = (vec![0u8; 1016],);
+
+    let (tx, rx) = crate::channel::<u64>();
+    let call = conn.call_with_channels::<_, u64, std::convert::Infallible>(
+        &PROBE.methods[2],
+        &args,
+        vec![rx.into()],
+    );
+    let (answer, sent) = tokio::join!(
+        call,
+        tokio::time::timeout(Duration::from_secs(60), tx.send(1))
+    );
+    assert!(
+        matches!(answer, Err(crate::CallError::Codec(_))),
+        "{answer:?}"
+    );
+    assert!(
+        matches!(sent, Ok(Err(_))),
+        "the Tx must fail, not wait: {sent:?}"
+    );
+
+    let (tx, mut rx) = crate::channel::<u64>();
+    let call = conn.call_with_channels::<_, (), std::convert::Infallible>(
+        &PROBE.methods[3],
+        &args,
+        vec![tx.into()],
+    );
+    let (answer, received) = tokio::join!(
+        call,
+        tokio::time::timeout(Duration::from_secs(60), rx.recv())
+    );
+    assert!(
+        matches!(answer, Err(crate::CallError::Codec(_))),
+        "{answer:?}"
+    );
+    assert!(
+        matches!(received, Ok(Err(_))),
+        "the Rx must fail, not end cleanly: {received:?}"
+    );
+}

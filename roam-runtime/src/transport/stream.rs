@@ -2,6 +2,10 @@
 //! [`roam_proto::frame`] on the way in, and written through one reused buffer on the way out,
 //! so every frame fed before a flush leaves in one write.
 //!
+//! **What a frame pins.** Frames go on as views of the read buffer only when large; small
+//! ones are copied out, and a buffer grown for one large frame is not reused for the next
+//! (see `framing::SHARE_FROM`).
+//!
 //! **Lean when idle.** Both buffers are allocated on first use and let go whenever they are
 //! empty and the link has nothing more to do at the moment (a read would block, a flush
 //! finished), so an idle session holds no buffer at all and a burst of large frames does not
@@ -18,7 +22,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::io::{poll_read_buf, poll_write_buf};
 
 use super::Link;
-use crate::framing::{LinkError, MaxFrame};
+use crate::framing::{LinkError, MaxFrame, SHARE_FROM, own_small};
 
 /// Bytes asked of the socket per read when no frame is in progress.
 const READ_CHUNK: usize = 16 * 1024;
@@ -54,6 +58,20 @@ struct FrameReader<R> {
     eof: bool,
 }
 
+impl<R> FrameReader<R> {
+    /// A frame cut from the read buffer, made to pin little beyond its own size: a small one
+    /// is copied out ([`own_small`]); a large one is shared, and if the buffer grew far past
+    /// the usual read size for it, what follows moves to a fresh buffer of the usual size, so
+    /// later frames do not pin the large allocation too.
+    fn detach(&mut self, frame: BytesMut) -> Bytes {
+        if frame.len() >= SHARE_FROM && self.buf.capacity() > 2 * READ_CHUNK {
+            let rest = BytesMut::from(&self.buf[..]);
+            self.buf = rest;
+        }
+        own_small(frame.freeze())
+    }
+}
+
 impl<R: AsyncRead + Unpin> Stream for FrameReader<R> {
     type Item = Result<Bytes, LinkError>;
 
@@ -63,13 +81,13 @@ impl<R: AsyncRead + Unpin> Stream for FrameReader<R> {
             let max = this.max.get();
             if this.eof {
                 return Poll::Ready(match frame::decode_eof(&mut this.buf, max) {
-                    Ok(Some(f)) => Some(Ok(f.freeze())),
+                    Ok(Some(f)) => Some(Ok(this.detach(f))),
                     Ok(None) => None,
                     Err(e) => Some(Err(e.into())),
                 });
             }
             match frame::decode(&mut this.buf, max) {
-                Ok(Some(f)) => return Poll::Ready(Some(Ok(f.freeze()))),
+                Ok(Some(f)) => return Poll::Ready(Some(Ok(this.detach(f)))),
                 Ok(None) => {}
                 Err(e) => {
                     // Nothing after a framing error can be trusted: end the stream after it.
@@ -146,5 +164,49 @@ impl<W: AsyncWrite + Unpin> Sink<Bytes> for FrameWriter<W> {
     fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), LinkError>> {
         ready!(self.as_mut().poll_flush(cx))?;
         Poll::Ready(Ok(ready!(Pin::new(&mut self.writer).poll_shutdown(cx))?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::StreamExt;
+
+    use super::*;
+
+    fn framed(bodies: &[Vec<u8>]) -> Vec<u8> {
+        let mut out = BytesMut::new();
+        for body in bodies {
+            frame::encode(body, &mut out).expect("test frames fit");
+        }
+        out.to_vec()
+    }
+
+    #[tokio::test]
+    async fn frames_pin_little_beyond_their_own_size() {
+        let big = vec![1u8; 256 * 1024];
+        let bytes = framed(&[big.clone(), vec![2; 10], vec![3; 5000], vec![4; 5000]]);
+        let max = MaxFrame::new(1024 * 1024);
+        let mut frames = FrameReader {
+            reader: &bytes[..],
+            buf: BytesMut::new(),
+            max,
+            eof: false,
+        };
+        let mut next = async || frames.next().await.expect("a frame").expect("valid");
+        let (first, small, medium, last) = (next().await, next().await, next().await, next().await);
+        assert_eq!(first.len(), big.len());
+        assert_eq!((small.len(), medium.len(), last.len()), (10, 5000, 5000));
+        // The small frame has an allocation of its own; the 256 KiB one is no longer shared
+        // with the reader (what followed it moved to a fresh buffer), so it pins only itself.
+        assert!(small.is_unique(), "a small frame is copied out");
+        assert!(
+            first.is_unique(),
+            "the grown buffer is not reused for later frames"
+        );
+        // Large frames are views of the read buffer: the two 5000-byte ones share one.
+        assert!(!medium.is_unique());
+        drop(frames);
+        drop(medium);
+        assert!(last.is_unique());
     }
 }

@@ -15,7 +15,7 @@ use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use super::Link;
-use crate::framing::{LinkError, MaxFrame};
+use crate::framing::{LinkError, MaxFrame, own_small};
 
 /// Buffers tungstenite keeps per link: reads of this size, writes gathered up to this size
 /// before a flush forces them out.
@@ -45,7 +45,9 @@ fn link(ws: WebSocketStream<TcpStream>, peer: String, max: &MaxFrame) -> Link {
     let incoming = stream
         .filter_map(move |msg| {
             future::ready(match msg {
-                Ok(Message::Binary(body)) => Some(Some(max.check(body))),
+                // Small messages get an allocation of their own rather than pinning
+                // tungstenite's read buffer (see `framing::SHARE_FROM`).
+                Ok(Message::Binary(body)) => Some(Some(max.check(body).map(own_small))),
                 Ok(Message::Text(_)) => Some(Some(Err(LinkError::TextMessage))),
                 Ok(Message::Close(_)) => Some(None),
                 Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => None,

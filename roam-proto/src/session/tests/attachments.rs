@@ -97,7 +97,8 @@ fn a_waiting_call_given_up_hands_back_its_channel_ends() {
         "waiting",
     );
     p.client
-        .attach_channel(ROOT, waiting.channels[0], "waiting's channel");
+        .attach_channel(ROOT, waiting.channels[0], "waiting's channel")
+        .unwrap();
     let cancelled = p.client.cancel(ROOT, waiting.id).expect("waiting");
     assert_eq!(cancelled.call, "waiting");
     assert!(!cancelled.sent);
@@ -114,7 +115,8 @@ fn a_waiting_call_given_up_hands_back_its_channel_ends() {
         "late",
     );
     p.client
-        .attach_channel(ROOT, late.channels[0], "late's channel");
+        .attach_channel(ROOT, late.channels[0], "late's channel")
+        .unwrap();
     p.advance(Duration::from_millis(20));
     assert!(Pair::events(&mut p.client).iter().any(|e| matches!(
         e,
@@ -136,8 +138,8 @@ fn channel_ends_come_back_when_the_peer_closes_or_resets() {
         "streams",
     );
     let (ours_in, ours_out) = (started.channels[0], started.channels[1]);
-    p.client.attach_channel(ROOT, ours_in, "rx");
-    p.client.attach_channel(ROOT, ours_out, "tx");
+    p.client.attach_channel(ROOT, ours_in, "rx").unwrap();
+    p.client.attach_channel(ROOT, ours_out, "tx").unwrap();
     p.drive();
     let Some(SessionEvent::Request(req)) = serve_all(&mut p).into_iter().next() else {
         panic!("a request")
@@ -173,7 +175,8 @@ fn the_sessions_end_releases_everything_still_attached() {
         "sent",
     );
     p.client
-        .attach_channel(ROOT, sent.channels[0], "sent's channel");
+        .attach_channel(ROOT, sent.channels[0], "sent's channel")
+        .unwrap();
     start(&mut p, call(2), "waiting");
     p.drive();
     serve_all(&mut p);
@@ -204,4 +207,32 @@ fn a_call_needs_an_unused_id_of_our_parity() {
         s.call(now, ROOT, 1, call(1), "again").unwrap_err(),
         (CallRejected::IdInUse(1), "again")
     );
+}
+
+#[test]
+fn a_call_that_cannot_be_sent_at_once_is_refused_by_call_itself() {
+    let small = Limits {
+        max_frame_size: 64,
+        ..Limits::default()
+    };
+    let mut p = pair(small, Limits::default());
+    let id = p.client.next_request_id();
+    // 60 payload bytes fit the 64-byte frame; with the request's header they do not.
+    let refused = p.client.call(
+        p.now,
+        ROOT,
+        id,
+        OutgoingCall {
+            payload: vec![0; 60].into(),
+            channels: vec![Direction::Outgoing],
+            ..call(1)
+        },
+        "too big",
+    );
+    assert!(matches!(
+        refused,
+        Err((CallRejected::TooLarge { .. }, "too big"))
+    ));
+    assert!(Pair::events(&mut p.client).is_empty(), "no event as well");
+    assert_eq!(p.client.open_channels(), 0, "its channel is gone");
 }
