@@ -1,0 +1,158 @@
+/**
+ * The session's errors, as in `roam-proto/src/error.rs`: which protocol rule a peer broke
+ * ({@link ProtocolViolation}, carried in `Goodbye`) and why a session ended
+ * ({@link SessionError}).
+ *
+ * Errors are plain data (discriminated unions), not classes: a session reports them in events,
+ * it never throws them, and they survive `structuredClone` and logging unchanged.
+ *
+ * @module
+ */
+
+/**
+ * The stable rule names of docs/protocol.md §4 (`ProtocolViolation::rule` in Rust). A
+ * `Goodbye` that ends a session because of a violation has the reason `"<rule>: <detail>"`.
+ */
+export type ViolationRule =
+  | "malformed-message"
+  | "frame-too-large"
+  | "handshake"
+  | "unknown-connection"
+  | "duplicate-request-id"
+  | "wrong-parity"
+  | "unknown-response"
+  | "metadata-limit"
+  | "write-backlog"
+  | "duplicate-channel-id"
+  | "unknown-channel"
+  | "wrong-direction"
+  | "credit-exceeded"
+  | "bad-schema"
+  | "too-many-channels"
+  | "too-many-schemas";
+
+/** A protocol rule a peer broke: the rule's stable name and a human-readable detail. */
+export interface ProtocolViolation {
+  /** Which rule; callers may branch on it. */
+  readonly rule: ViolationRule;
+  /** What happened, worded as Rust words it (so both runtimes send the same `Goodbye` text). */
+  readonly detail: string;
+}
+
+/** The `Goodbye` reason for a violation: `"<rule>: <detail>"`. */
+export function goodbyeReason(v: ProtocolViolation): string {
+  return `${v.rule}: ${v.detail}`;
+}
+
+/** `0x` and 16 hex digits, as Rust's `{:#018x}` prints a method ID. */
+function hex64(v: bigint): string {
+  return `0x${v.toString(16).padStart(16, "0")}`;
+}
+
+const v = (rule: ViolationRule, detail: string): ProtocolViolation =>
+  Object.freeze({ rule, detail });
+
+/**
+ * Builders for each violation, one per `ProtocolViolation` variant in Rust, with the same
+ * detail text as its `Display`.
+ */
+export const violation = Object.freeze({
+  /** A frame that is not exactly one valid message. */
+  malformedMessage: (detail: string) => v("malformed-message", `malformed message: ${detail}`),
+  /** A frame longer than the current maximum. */
+  frameTooLarge: (len: number, max: number) =>
+    v("frame-too-large", `frame of ${len} bytes exceeds the maximum of ${max}`),
+  /** A message before `Hello`, or `Hello` twice. */
+  handshake: (what: string) => v("handshake", `unexpected handshake message: ${what}`),
+  /** A `conn` that is not open. */
+  unknownConnection: (conn: bigint) => v("unknown-connection", `unknown connection ${conn}`),
+  /** A request reusing the ID of one still in flight. */
+  duplicateRequestId: (id: bigint) => v("duplicate-request-id", `duplicate request id ${id}`),
+  /** A request ID of the receiver's parity, or 0. */
+  wrongParity: (id: bigint) => v("wrong-parity", `request id ${id} has the wrong parity`),
+  /** A response to no request in flight. */
+  unknownResponse: (id: bigint) => v("unknown-response", `response to unknown request ${id}`),
+  /** Metadata over the protocol's limits. */
+  metadata: (limit: string) => v("metadata-limit", `metadata limit: ${limit}`),
+  /** A channel ID of the receiver's parity, or 0. */
+  channelWrongParity: (id: bigint) => v("wrong-parity", `channel id ${id} has the wrong parity`),
+  /** A request listing a channel ID already open. */
+  duplicateChannelId: (id: bigint) => v("duplicate-channel-id", `duplicate channel id ${id}`),
+  /** `Data` on a channel never opened or already closed by its sender. */
+  unknownChannel: (id: bigint) =>
+    v("unknown-channel", `data on unknown channel ${id}`),
+  /** `Data` or `Close` from the side that receives on the channel. */
+  dataOnWrongChannel: (id: bigint) =>
+    v("wrong-direction", `data or close on channel ${id}, which the sender does not send on`),
+  /** More `Data` than the receiver granted. */
+  creditExceeded: (id: bigint) =>
+    v("credit-exceeded", `data on channel ${id} beyond the granted credit`),
+  /** A schema over the limits or not a valid canonical schema. */
+  badSchema: (methodId: bigint, detail: string) =>
+    v("bad-schema", `invalid schema for method ${hex64(methodId)}: ${detail}`),
+  /** Schemas for more (method, kind) pairs than a session keeps. */
+  tooManySchemas: (max: number) =>
+    v("too-many-schemas", `more than ${max} schemas announced on one session`),
+  /** More channels on one connection than a session keeps. */
+  tooManyChannels: (max: number) =>
+    v("too-many-channels", `more than ${max} channels on one connection`),
+  /** Output queued beyond the driver's bound. */
+  writeBacklog: (queued: number) =>
+    v("write-backlog", `${queued} bytes wait to be written; the peer does not read`),
+});
+
+/** Which of the session's waits ran out. */
+export type TimedOutWhat = "handshake" | "keepalive" | "output-stalled";
+
+/** Why a session ended. */
+export type SessionError =
+  /** The peer broke a protocol rule; we sent `Goodbye` naming it. */
+  | { readonly kind: "protocol"; readonly violation: ProtocolViolation }
+  /** The peer said `Goodbye`. */
+  | { readonly kind: "closed-by-peer"; readonly reason: string }
+  /** This side closed the session ({@link Session.close} or a finished drain). */
+  | { readonly kind: "locally-closed" }
+  /** The handshake failed: versions differ, resumption was refused, or the peer left. */
+  | { readonly kind: "handshake-failed"; readonly detail: string }
+  /** The link failed or the peer hung up without `Goodbye`. */
+  | { readonly kind: "transport"; readonly detail: string }
+  /** One of the session's waits ran out after `afterMs` milliseconds. */
+  | { readonly kind: "timed-out"; readonly what: TimedOutWhat; readonly afterMs: number };
+
+/**
+ * A duration the way Rust's `Duration` debug format prints it (`10s`, `1.5s`, `250ms`), so
+ * timeout texts read the same from both runtimes.
+ */
+export function formatDuration(ms: number): string {
+  if (!Number.isFinite(ms)) return "forever";
+  if (ms >= 1000) return `${+(ms / 1000).toFixed(9)}s`;
+  if (ms >= 1) return `${+ms.toFixed(6)}ms`;
+  return `${+(ms * 1000).toFixed(3)}µs`;
+}
+
+/** A sentence saying why a session ended, worded like Rust's `SessionError` display. */
+export function describeSessionError(e: SessionError): string {
+  switch (e.kind) {
+    case "protocol":
+      return `the peer broke the protocol: ${e.violation.detail}`;
+    case "closed-by-peer":
+      return `the peer closed the session: ${e.reason}`;
+    case "locally-closed":
+      return "the session was closed locally";
+    case "handshake-failed":
+      return `handshake failed: ${e.detail}`;
+    case "transport":
+      return `transport error: ${e.detail}; the peer may have crashed or the network dropped`;
+    case "timed-out": {
+      const after = formatDuration(e.afterMs);
+      switch (e.what) {
+        case "handshake":
+          return `the peer did not complete the handshake within ${after}; check that it speaks roam on this address`;
+        case "keepalive":
+          return `the peer did not answer a keepalive ping within ${after}; the link is dead or the peer is stalled`;
+        case "output-stalled":
+          return `the peer read nothing of this session's queued output for ${after}; it stopped reading`;
+      }
+    }
+  }
+}
