@@ -19,16 +19,7 @@ impl Attachments for Named {
 
 /// A pair past its handshake, with the `Established` events taken.
 fn pair(client: Limits, server: Limits) -> Pair<Named> {
-    let mut p = Pair::attached(
-        SessionConfig {
-            limits: client,
-            ..SessionConfig::default()
-        },
-        SessionConfig {
-            limits: server,
-            ..SessionConfig::default()
-        },
-    );
+    let mut p = Pair::attached_with_limits(client, server);
     Pair::events(&mut p.client);
     Pair::events(&mut p.server);
     p

@@ -63,6 +63,13 @@ impl Pair {
 
     /// A pair with these limits and default timers.
     pub fn new(client: Limits, server: Limits) -> Self {
+        Pair::attached_with_limits(client, server)
+    }
+}
+
+impl<A: Attachments> Pair<A> {
+    /// A pair keeping `A` with its calls and channels, with these limits and default timers.
+    pub fn attached_with_limits(client: Limits, server: Limits) -> Self {
         Pair::attached(
             SessionConfig {
                 limits: client,
@@ -74,9 +81,7 @@ impl Pair {
             },
         )
     }
-}
 
-impl<A: Attachments> Pair<A> {
     /// A pair keeping `A` with its calls and channels, with these configs, handshake done.
     pub fn attached(client: SessionConfig, server: SessionConfig) -> Self {
         let now = Instant::now();
