@@ -1,0 +1,119 @@
+/**
+ * The error a call, a channel or a connection rejects with ({@link RoamError}), as thrown at
+ * the application: one class with a string {@link RoamError.code}, so callers branch on the
+ * code rather than on a class hierarchy. The codes follow gRPC/Connect's names where one fits
+ * (BINDINGS.md §1.2). The session's own errors stay plain data (`errors.ts`); this module is
+ * where they become throwables.
+ *
+ * @module
+ */
+
+import { describeSessionError } from "./errors.js";
+import type { SessionError } from "./errors.js";
+import { RemoteError } from "./response.js";
+
+/** What went wrong. */
+export type RoamErrorCode =
+  /** The caller gave up (its `AbortSignal`), or the callee reported the call cancelled. */
+  | "cancelled"
+  /** The call's deadline passed. */
+  | "deadline_exceeded"
+  /** The session ended before the call was answered (link lost, `Goodbye`, timeout). */
+  | "connection_lost"
+  /** The session could not be set up. */
+  | "handshake_failed"
+  /** The callee has no such method. */
+  | "unimplemented"
+  /** The callee could not decode the arguments. */
+  | "invalid_argument"
+  /** The callee is at its concurrency limit; retry later. */
+  | "resource_exhausted"
+  /** The callee is shutting down; retry on a new session. */
+  | "unavailable"
+  /** The handler failed, or its answer could not be sent. */
+  | "internal"
+  /** The callee cannot read the arguments' announced schema. */
+  | "incompatible_schema"
+  /** The request, item or metadata is over the protocol's limits; nothing was sent. */
+  | "too_large"
+  /** The peer's receiver stopped the channel (`Reset`). */
+  | "channel_reset"
+  /** The channel is closed on this side. */
+  | "channel_closed";
+
+const BRAND = Symbol.for("roam.RoamError");
+
+/**
+ * A failed call or channel operation. Check with {@link RoamError.is} rather than
+ * `instanceof`, which breaks when two copies of the runtime are loaded.
+ */
+export class RoamError extends Error {
+  override readonly name = "RoamError";
+  /** What went wrong. */
+  readonly code: RoamErrorCode;
+  /** Why the session ended, for `connection_lost` and `handshake_failed`. */
+  readonly sessionError: SessionError | undefined;
+  /** Whether the same call may succeed if tried again (on this or a new session). */
+  readonly retryable: boolean;
+
+  constructor(
+    code: RoamErrorCode,
+    message: string,
+    options: { cause?: unknown; sessionError?: SessionError | undefined } = {},
+  ) {
+    super(message, "cause" in options ? { cause: options.cause } : undefined);
+    this.code = code;
+    this.sessionError = options.sessionError;
+    this.retryable =
+      code === "unavailable" || code === "resource_exhausted" || code === "connection_lost";
+    (this as Record<symbol, unknown>)[BRAND] = true;
+  }
+
+  /** Whether `e` is a {@link RoamError} from any copy of the runtime. */
+  static is(e: unknown): e is RoamError {
+    return typeof e === "object" && e !== null && (e as Record<symbol, unknown>)[BRAND] === true;
+  }
+}
+
+/** Whether `e` says the call was cancelled: the one-line check for a normal outcome. */
+export function isCancelled(e: unknown): boolean {
+  return RoamError.is(e) && e.code === "cancelled";
+}
+
+/** The error for everything a session's end leaves unanswered. */
+export function sessionEnded(error: SessionError): RoamError {
+  const code = error.kind === "handshake-failed" ? "handshake_failed" : "connection_lost";
+  return new RoamError(code, describeSessionError(error), { sessionError: error });
+}
+
+/** The runtime-failure codes a callee answers with, and what each becomes here. */
+const REMOTE_CODES: ReadonlyMap<number, RoamErrorCode> = new Map<number, RoamErrorCode>([
+  [RemoteError.UnknownMethod, "unimplemented"],
+  [RemoteError.InvalidPayload, "invalid_argument"],
+  [RemoteError.Cancelled, "cancelled"],
+  [RemoteError.DeadlineExceeded, "deadline_exceeded"],
+  [RemoteError.Overloaded, "resource_exhausted"],
+  [RemoteError.Unavailable, "unavailable"],
+  [RemoteError.Internal, "internal"],
+]);
+
+/** The wire code for a {@link RoamErrorCode} a handler throws, if it has one. */
+export function remoteCodeOf(code: RoamErrorCode): number | undefined {
+  for (const [wire, c] of REMOTE_CODES) if (c === code) return wire;
+  return undefined;
+}
+
+/**
+ * The runtime failure a response payload reports (`Err` with a code other than `User`), or
+ * `undefined` for `Ok` and user errors, which are the generated code's to decode.
+ */
+export function remoteFailure(payload: Uint8Array): RoamError | undefined {
+  if (payload.length < 2 || payload[0] !== 1) return undefined;
+  const code = payload[1]!;
+  if (code === 8) {
+    return new RoamError("incompatible_schema", "the callee cannot read the arguments' schema");
+  }
+  const mapped = REMOTE_CODES.get(code);
+  if (mapped === undefined || payload.length !== 2) return undefined;
+  return new RoamError(mapped, `the callee answered ${mapped}`);
+}
