@@ -25,8 +25,9 @@ pub enum Direction {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
-    /// Allocated for one of our requests that has not been sent yet; `closed` when our sender
-    /// finished before that (the `Close` follows the request).
+    /// Allocated for one of our requests that has not been sent yet; `closed` when our end
+    /// finished before that: our sender (the `Close` follows the request) or our receiver (the
+    /// `Reset` follows it).
     Queued { direction: Direction, closed: bool },
     /// We send; `credit` items may still be sent.
     Sending { credit: u64 },
@@ -48,6 +49,9 @@ pub enum Opened {
     Receiving,
     /// Our sender finished before the request went out: send `Close` now.
     ClosedBeforeOpening,
+    /// Our receiver gave up before the request went out: send `Reset` now (the channel then
+    /// waits for the peer's `Close`).
+    ResetBeforeOpening,
 }
 
 /// How an abandoned channel is ended.
@@ -183,9 +187,16 @@ impl<C> Channels<C> {
             return None;
         };
         let credit = u64::from(initial_credit);
-        if closed {
-            self.table.remove(&id);
-            return Some(Opened::ClosedBeforeOpening);
+        match (closed, direction) {
+            (true, Direction::Outgoing) => {
+                self.table.remove(&id);
+                return Some(Opened::ClosedBeforeOpening);
+            }
+            (true, Direction::Incoming) => {
+                *state = State::ResetByUs;
+                return Some(Opened::ResetBeforeOpening);
+            }
+            (false, _) => {}
         }
         Some(match direction {
             Direction::Outgoing => {
@@ -333,12 +344,21 @@ impl<C> Channels<C> {
         }
     }
 
-    /// Our receiver gave up. Returns whether a `Reset` must be sent.
+    /// Our receiver gave up. Returns whether a `Reset` must be sent now.
     pub fn reset(&mut self, id: u64) -> bool {
         match self.table.get_mut(&id).map(|e| &mut e.state) {
             Some(state @ State::Receiving { .. }) => {
                 *state = State::ResetByUs;
                 true
+            }
+            Some(State::Queued {
+                direction: Direction::Incoming,
+                closed,
+            }) => {
+                // The request is not sent yet: send Reset right after it, or the peer's sender
+                // would wait for credit nobody grants.
+                *closed = true;
+                false
             }
             _ => false,
         }
@@ -459,6 +479,18 @@ mod tests {
         let id = c.allocate(Direction::Outgoing);
         assert!(!c.close(id));
         assert_eq!(c.open_queued(id, 4), Some(Opened::ClosedBeforeOpening));
+        assert_eq!(c.len(), 0);
+    }
+
+    #[test]
+    fn resetting_before_the_request_is_sent_resets_right_after_it() {
+        let mut c = Channels::<()>::new(Role::Initiator);
+        let id = c.allocate(Direction::Incoming);
+        assert!(!c.reset(id), "nothing to send before the request");
+        assert_eq!(c.open_queued(id, 4), Some(Opened::ResetBeforeOpening));
+        // The peer's items in flight are dropped until its Close ends the channel.
+        assert_eq!(c.on_data(id), Ok(DataVerdict::Drop));
+        assert_eq!(c.on_close(id), Ok((false, None)));
         assert_eq!(c.len(), 0);
     }
 

@@ -1620,6 +1620,13 @@ impl<A: Attachments> Session<A> {
                         },
                         limits.max_frame_size,
                     ),
+                    Some(Opened::ResetBeforeOpening) => self.out.send_small(
+                        &Message::Reset {
+                            conn: conn_id,
+                            channel,
+                        },
+                        limits.max_frame_size,
+                    ),
                     _ => {}
                 }
             }

@@ -43,7 +43,9 @@ export type Opened =
   | { readonly kind: "sending"; readonly credit: number }
   | { readonly kind: "receiving" }
   /** Our sender finished before the request went out: send `Close` right after it. */
-  | { readonly kind: "closed-before-opening" };
+  | { readonly kind: "closed-before-opening" }
+  /** Our receiver gave up before the request went out: send `Reset` right after it. */
+  | { readonly kind: "reset-before-opening" };
 
 /** How an abandoned channel is ended: `close` if we sent on it, `reset` if we received. */
 export type Abandon = "close" | "reset";
@@ -63,7 +65,10 @@ interface Entry<Ch> {
   state: State;
   /** For a queued channel: which way it will flow once open. */
   direction: Direction;
-  /** For a queued outgoing channel: our sender finished before the request went out. */
+  /**
+   * For a queued channel: our end finished before the request went out (our sender: `Close`
+   * follows the request; our receiver: `Reset` follows it).
+   */
   closed: boolean;
   credit: number;
   hasEnd: boolean;
@@ -142,9 +147,14 @@ export class Channels<Ch> {
   openQueued(id: bigint, initialCredit: number): Opened | undefined {
     const e = this.table.get(id);
     if (e === undefined || e.state !== QUEUED) return undefined;
-    if (e.closed) {
+    if (e.closed && e.direction === "outgoing") {
       this.table.delete(id);
       return { kind: "closed-before-opening" };
+    }
+    if (e.closed) {
+      // Our receiver is gone: the peer's items in flight are dropped until its `Close`.
+      e.state = RESET_BY_US;
+      return { kind: "reset-before-opening" };
     }
     e.credit = initialCredit;
     if (e.direction === "outgoing") {
@@ -275,10 +285,17 @@ export class Channels<Ch> {
     return false;
   }
 
-  /** Our receiver gave up. Returns whether a `Reset` must be sent. */
+  /** Our receiver gave up. Returns whether a `Reset` must be sent now. */
   reset(id: bigint): boolean {
     const e = this.table.get(id);
-    if (e === undefined || e.state !== RECEIVING) return false;
+    if (e === undefined) return false;
+    if (e.state === QUEUED && e.direction === "incoming") {
+      // The request is not sent yet: send `Reset` right after it, or the peer's sender would
+      // wait for credit nobody grants.
+      e.closed = true;
+      return false;
+    }
+    if (e.state !== RECEIVING) return false;
     e.state = RESET_BY_US;
     return true;
   }

@@ -1412,6 +1412,8 @@ export class Session<Call = undefined, Serve = undefined, Channel = undefined> {
           this.event({ type: "channel-credit", conn, channel: ch, n: opened.credit });
         } else if (opened.kind === "closed-before-opening") {
           this.sendSmall({ type: "close", conn, channel: ch });
+        } else if (opened.kind === "reset-before-opening") {
+          this.sendSmall({ type: "reset", conn, channel: ch });
         }
       }
     }

@@ -161,6 +161,27 @@ describe("channels on a pair", () => {
     assert.equal(p.client.openChannels, 0);
   });
 
+  test("a receiver given up before its request leaves sends Reset right after the request", () => {
+    const p = new Pair({}, { limits: { maxConcurrentRequests: 1 } });
+    start(p.client, p.now, call(1n), undefined);
+    const r = p.client.call(
+      p.now,
+      ROOT,
+      p.client.nextRequestId(),
+      call(2n, { channels: ["incoming"] }),
+      undefined,
+    );
+    assert.ok(r.ok);
+    p.client.resetChannel(ROOT, r.channels[0]!);
+    p.drive();
+    p.server.respond(p.now, ROOT, 1n, [], Uint8Array.of(0));
+    p.drive();
+    // The request, then our Reset; the server's sender answers with Close, ending the channel.
+    const sentByClient = p.log.c2s.slice(-2).map((m) => m.type);
+    assert.deepEqual(sentByClient, ["request", "reset"]);
+    assert.equal(p.client.openChannels, 0);
+  });
+
   test("a refused call's channels are ended at once by the callee", () => {
     const s = establishedServer({ limits: { maxConcurrentRequests: 0 } });
     s.handleFrame(

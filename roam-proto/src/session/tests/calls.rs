@@ -597,3 +597,32 @@ fn refused_requests_cannot_pile_up_channels_without_bound() {
             .starts_with("too-many-channels")
     );
 }
+
+#[test]
+fn a_receiver_given_up_before_its_request_is_sent_resets_right_after_it() {
+    let mut p = Pair::new(Limits::default(), one_slot());
+    let first = p.client.start(p.now, ROOT, call(1)).unwrap().id;
+    let waiting = p
+        .client
+        .start(
+            p.now,
+            ROOT,
+            OutgoingCall {
+                channels: vec![Direction::Incoming],
+                ..call(2)
+            },
+        )
+        .unwrap();
+    p.drive();
+    // Our receiver goes away while the call waits for the server's one slot.
+    p.client.reset_channel(ROOT, waiting.channels[0]);
+    p.server
+        .respond(p.now, ROOT, first, Metadata::new(), vec![0], None);
+    p.drive();
+    // The server's sender on that channel hears the Reset as soon as the request arrives,
+    // rather than waiting for credit nobody would grant.
+    assert!(Pair::events(&mut p.server).iter().any(|e| matches!(
+        e,
+        SessionEvent::ChannelReset { channel, .. } if *channel == waiting.channels[0]
+    )));
+}
