@@ -39,7 +39,7 @@ import type { Link, LinkClosed } from "./link.js";
 import { RemoteError, remote } from "./response.js";
 import type { RemoteErrorCode } from "./response.js";
 import { MAX_WRITE_BACKLOG, ROOT, Session } from "./session.js";
-import type { CallRejected, SessionOptions, StopReason } from "./session.js";
+import type { CallRejected, IncomingCall, SessionOptions, StopReason } from "./session.js";
 import type { Role } from "./ids.js";
 import type { Limits, Metadata } from "./wire.js";
 
@@ -479,14 +479,7 @@ export class Connection {
     }
   }
 
-  private serve(req: {
-    readonly id: bigint;
-    readonly methodId: bigint;
-    readonly metadata: Metadata;
-    readonly deadline: number | undefined;
-    readonly payload: Uint8Array;
-    readonly channels: readonly { readonly id: bigint; readonly direction: Direction }[];
-  }): void {
+  private serve(req: IncomingCall): void {
     const s = this.session;
     const handler = this.handler;
     if (handler === undefined) {
