@@ -3,6 +3,8 @@
 
 use facet::Facet;
 
+pub mod numbers;
+
 /// Why a division failed. The error type is part of the service contract.
 #[derive(Facet, Debug, Clone, PartialEq)]
 #[repr(u8)]

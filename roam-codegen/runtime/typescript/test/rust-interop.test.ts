@@ -1,7 +1,8 @@
 /**
  * The TypeScript runtime against the real Rust runtime: the calculator example's server (a
  * separate process, built by cargo) is called over WebSocket and over TCP, with the method IDs
- * `roam ids` prints for the same source. Arguments and answers are encoded by hand with the
+ * `roam ids` prints for the same source: unary calls, and streams of a million items each way
+ * (the `Numbers` service it serves too). Arguments and answers are encoded by hand with the
  * postcard primitives until generated code exists.
  */
 import { after, before, describe, test } from "node:test";
@@ -13,7 +14,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import WebSocket from "ws";
 
-import { connect, RoamError } from "../src/driver.js";
+import { ChannelReceiver, ChannelSender, connect, RoamError } from "../src/driver.js";
 import type { Connection } from "../src/driver.js";
 import type { Link } from "../src/link.js";
 import { Reader, Writer } from "../src/postcard.js";
@@ -38,21 +39,23 @@ function buildRustSide(): void {
   assert.equal(built.status, 0, "cargo build of the calculator server and the roam CLI");
 }
 
-/** Method IDs by name, as `roam ids` prints them for the example's source. */
+/** Method IDs by `Service.method`, as `roam ids` prints them for the example's sources. */
 function methodIds(): Map<string, bigint> {
-  const out = spawnSync(bin("roam"), ["ids", join(repo, "examples/src/lib.rs")], {
-    encoding: "utf8",
-  });
+  const sources = ["examples/src/lib.rs", "examples/src/numbers.rs"].map((f) => join(repo, f));
+  const out = spawnSync(bin("roam"), ["ids", ...sources], { encoding: "utf8" });
   assert.equal(out.status, 0, out.stderr);
   const ids = new Map<string, bigint>();
   for (const line of out.stdout.split("\n").slice(1)) {
     const [service, method, id] = line.split(/\s+/);
-    if (service === "Calculator" && method !== undefined && id !== undefined) {
-      ids.set(method, BigInt(id));
+    if (service !== undefined && method !== undefined && id !== undefined) {
+      ids.set(`${service}.${method}`, BigInt(id));
     }
   }
   return ids;
 }
+
+/** Items streamed each way: the acceptance's million. */
+const STREAMED = 1_000_000;
 
 interface Server {
   readonly process: ChildProcess;
@@ -89,8 +92,9 @@ function calculatorSuite(name: string, bindUrl: string, open: (url: string) => P
     let conn: Connection;
     let ids: Map<string, bigint>;
     const id = (method: string): bigint => {
-      const found = ids.get(method);
-      assert.ok(found !== undefined, `roam ids lists Calculator.${method}`);
+      const name = method.includes(".") ? method : `Calculator.${method}`;
+      const found = ids.get(name);
+      assert.ok(found !== undefined, `roam ids lists ${name}`);
       return found;
     };
 
@@ -145,6 +149,37 @@ function calculatorSuite(name: string, bindUrl: string, open: (url: string) => P
         conn.call(0x1234n, new Uint8Array()),
         (e: unknown) => RoamError.is(e) && e.code === "unimplemented",
       );
+    });
+
+    test(`a Rust handler streams ${STREAMED} items to TypeScript, in order`, async () => {
+      const rx = new ChannelReceiver();
+      const call = conn.call(id("Numbers.count"), encode((w) => w.u64(BigInt(STREAMED))), {
+        channels: [rx],
+      });
+      let expected = 0n;
+      for await (const item of rx) {
+        const r = new Reader(item);
+        assert.equal(r.u64(), expected);
+        r.finish();
+        expected++;
+      }
+      assert.equal(expected, BigInt(STREAMED));
+      assert.deepEqual([...(await call).payload], [0], "Ok(())");
+    });
+
+    test(`TypeScript streams ${STREAMED} items to a Rust handler, which sums them exactly`, async () => {
+      const tx = new ChannelSender();
+      const call = conn.call(id("Numbers.sum"), new Uint8Array(0), { channels: [tx] });
+      let sum = 0n;
+      for (let i = 0n; i < BigInt(STREAMED); i++) {
+        await tx.send(encode((w) => w.u64(i)));
+        sum += i;
+      }
+      tx.close();
+      const r = new Reader((await call).payload);
+      assert.equal(r.variant(), 0);
+      assert.equal(r.u64(), sum);
+      r.finish();
     });
 
     test("many calls at once are all answered", async () => {
