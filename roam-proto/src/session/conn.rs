@@ -11,7 +11,7 @@ use std::time::Instant;
 use super::channels::Channels;
 use super::ids::Role;
 use super::schemas::SchemaTable;
-use super::{ConnId, OutgoingCall, ROOT};
+use super::{Cancelled, ConnId, OutgoingCall, ROOT};
 
 /// What the application keeps with each call and channel. The session stores it in the same
 /// entry as the protocol state, so one table (and one lookup) serves both, and hands it back
@@ -84,26 +84,16 @@ pub struct Conn<A: Attachments> {
     pub schemas: SchemaTable,
 }
 
-/// A call of ours given up (cancelled, or its deadline passed) before its answer.
-pub struct GivenUp<A: Attachments> {
-    pub call: A::Call,
-    /// Whether it had been sent (then the peer must get a `Cancel`).
-    pub sent: bool,
-    /// The ends of its channels if it was never sent.
-    pub channels: Vec<A::Channel>,
-    pub deadline: Option<Instant>,
-}
-
 impl<A: Attachments> Conn<A> {
     /// Gives up on call `id`: a waiting call leaves the table with its queued channels; a sent
     /// one stays (without its attachment) until its late answer arrives. `None` if it is gone
     /// or was given up already.
-    pub fn give_up(&mut self, id: u64) -> Option<GivenUp<A>> {
+    pub fn give_up(&mut self, id: u64) -> Option<Cancelled<A>> {
         let entry = self.outgoing.get_mut(&id)?;
         let call = entry.attach.take()?;
         let deadline = entry.deadline.take();
         if matches!(entry.state, OutgoingState::Sent) {
-            return Some(GivenUp {
+            return Some(Cancelled {
                 call,
                 sent: true,
                 channels: Vec::new(),
@@ -122,7 +112,7 @@ impl<A: Attachments> Conn<A> {
                 .filter_map(|c| self.channels.forget_queued(c))
                 .collect();
         }
-        Some(GivenUp {
+        Some(Cancelled {
             call,
             sent: false,
             channels,

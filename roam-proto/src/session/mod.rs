@@ -311,6 +311,8 @@ pub struct Cancelled<A: Attachments> {
     pub sent: bool,
     /// The ends attached to the call's channels when it was never sent.
     pub channels: Vec<A::Channel>,
+    /// The call's deadline, for the session to take out of its timers.
+    pub(crate) deadline: Option<Instant>,
 }
 
 /// What the driver's outgoing queue is doing (see [`Session::handle_output`]).
@@ -753,7 +755,7 @@ impl<A: Attachments> Session<A> {
         };
         match side {
             Side::Outgoing => {
-                let Some(conn::GivenUp {
+                let Some(Cancelled {
                     call,
                     sent,
                     channels,
@@ -1172,19 +1174,15 @@ impl<A: Attachments> Session<A> {
             return None;
         }
         let conn = self.conns.get_mut(&conn_id)?;
-        let given_up = conn.give_up(id)?;
-        if let Some(at) = given_up.deadline {
+        let cancelled = conn.give_up(id)?;
+        if let Some(at) = cancelled.deadline {
             self.deadlines.remove(at, Side::Outgoing, conn_id, id);
         }
-        if given_up.sent {
+        if cancelled.sent {
             self.out
                 .send_small(&Message::Cancel(Cancel { conn: conn_id, id }), max);
         }
-        Some(Cancelled {
-            call: given_up.call,
-            sent: given_up.sent,
-            channels: given_up.channels,
-        })
+        Some(cancelled)
     }
 
     /// Keeps `serve` with the peer's call `id` (the application's handler for it) until it is

@@ -141,46 +141,33 @@ describe("channels on a pair", () => {
     assert.ok(!p.client.isClosed && !p.server.isClosed);
   });
 
-  test("a sender closed before its request leaves sends Close right after the request", () => {
-    const p = new Pair({}, { limits: { maxConcurrentRequests: 1 } });
-    start(p.client, p.now, call(1n), undefined);
-    const r = p.client.call(
-      p.now,
-      ROOT,
-      p.client.nextRequestId(),
-      call(2n, { channels: ["outgoing"] }),
-      undefined,
-    );
-    assert.ok(r.ok);
-    p.client.closeChannel(ROOT, r.channels[0]!);
-    p.drive();
-    p.server.respond(p.now, ROOT, 1n, [], Uint8Array.of(0));
-    p.drive();
-    const tail = p.log.c2s.slice(-2).map((m) => m.type);
-    assert.deepEqual(tail, ["request", "close"]);
-    assert.equal(p.client.openChannels, 0);
-  });
-
-  test("a receiver given up before its request leaves sends Reset right after the request", () => {
-    const p = new Pair({}, { limits: { maxConcurrentRequests: 1 } });
-    start(p.client, p.now, call(1n), undefined);
-    const r = p.client.call(
-      p.now,
-      ROOT,
-      p.client.nextRequestId(),
-      call(2n, { channels: ["incoming"] }),
-      undefined,
-    );
-    assert.ok(r.ok);
-    p.client.resetChannel(ROOT, r.channels[0]!);
-    p.drive();
-    p.server.respond(p.now, ROOT, 1n, [], Uint8Array.of(0));
-    p.drive();
-    // The request, then our Reset; the server's sender answers with Close, ending the channel.
-    const sentByClient = p.log.c2s.slice(-2).map((m) => m.type);
-    assert.deepEqual(sentByClient, ["request", "reset"]);
-    assert.equal(p.client.openChannels, 0);
-  });
+  // An end finished while its call still waits behind the peer's concurrency limit: the
+  // matching message follows the request at once, so the peer's side of the channel ends.
+  for (const [end, direction, message] of [
+    ["sender closed", "outgoing", "close"],
+    ["receiver given up", "incoming", "reset"],
+  ] as const) {
+    test(`a ${end} before its request leaves sends ${message} right after the request`, () => {
+      const p = new Pair({}, { limits: { maxConcurrentRequests: 1 } });
+      start(p.client, p.now, call(1n), undefined);
+      const r = p.client.call(
+        p.now,
+        ROOT,
+        p.client.nextRequestId(),
+        call(2n, { channels: [direction] }),
+        undefined,
+      );
+      assert.ok(r.ok);
+      if (message === "close") p.client.closeChannel(ROOT, r.channels[0]!);
+      else p.client.resetChannel(ROOT, r.channels[0]!);
+      p.drive();
+      p.server.respond(p.now, ROOT, 1n, [], Uint8Array.of(0));
+      p.drive();
+      const tail = p.log.c2s.slice(-2).map((m) => m.type);
+      assert.deepEqual(tail, ["request", message]);
+      assert.equal(p.client.openChannels, 0);
+    });
+  }
 
   test("a refused call's channels are ended at once by the callee", () => {
     const s = establishedServer({ limits: { maxConcurrentRequests: 0 } });
