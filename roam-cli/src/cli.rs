@@ -1,7 +1,8 @@
 //! The command-line interface: arguments (clap) and running a command.
 //!
 //! Owns: the commands' names, flags and help, what each prints on stdout/stderr, and the exit
-//! codes (0 ok, 1 breaking changes, 2 usage or source errors).
+//! codes: `ids`/`schema`/`check` exit 0 ok, 1 breaking changes, 2 usage or source errors;
+//! `gen` exits 0 ok, 1 when the sources are at fault, 2 for usage errors.
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -48,7 +49,39 @@ pub enum Command {
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
     },
+    /// Generate bindings for another language from the service traits.
+    #[command(subcommand)]
+    Gen(Gen),
 }
+
+/// The languages `roam gen` writes.
+#[derive(Debug, Subcommand)]
+pub enum Gen {
+    /// Write TypeScript bindings (types, codecs, clients, handlers) and the roam runtime.
+    #[command(after_help = GEN_TYPESCRIPT_HELP)]
+    Typescript {
+        /// The directory to write to (created if missing). Files a previous run generated
+        /// there and this one does not are removed; other files are left alone.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// `.rs` files, or crate directories (every `.rs` file under `src/`).
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
+}
+
+const GEN_TYPESCRIPT_HELP: &str = "\
+Output (ESM TypeScript, strict and erasable; import with `.js` extensions):
+  DIR/types.ts          every user type, its codec (`pointCodec`) and enum constructors
+  DIR/<service>.ts      <Service>Client, create<Service>Client, <Service>Handler, <service>Routes
+  DIR/index.ts          re-exports the above
+  DIR/runtime/          the roam runtime (runtime/transport-tcp.ts is the Node-only TCP link)
+
+Examples:
+  roam gen typescript --out web/src/roam examples/src/lib.rs
+  roam gen typescript --out gen/ts crates/api          # every .rs file under crates/api/src
+
+Exit status: 0 written, 1 the sources have problems (each printed as file:line:col), 2 usage.";
 
 /// Runs the command line `args` (including the program name) and returns the exit code.
 pub fn run<I, T>(args: I) -> ExitCode
@@ -63,6 +96,18 @@ where
             return ExitCode::from(error.exit_code().clamp(0, 255) as u8);
         }
     };
+    if let Command::Gen(what) = &cli.command {
+        return match crate::generate::run(what) {
+            Ok(report) => {
+                print!("{report}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("{error}");
+                ExitCode::from(error.gen_exit_code())
+            }
+        };
+    }
     match execute(&cli.command) {
         Ok((stdout, code)) => {
             let mut out = std::io::stdout().lock();
@@ -105,5 +150,6 @@ pub fn execute(command: &Command) -> Result<(String, u8), CliError> {
             let code = if report.breaking.is_empty() { 0 } else { 1 };
             Ok((report.render(), code))
         }
+        Command::Gen(what) => Ok((crate::generate::run(what)?, 0)),
     }
 }

@@ -1,7 +1,9 @@
 //! What can go wrong before a command produces its output, and how it is printed.
 //!
-//! Owns: [`CliError`] and [`Diagnostic`] (a message at `file:line:column`). Every variant
-//! exits with code 2; "breaking changes found" is not an error but `check`'s result.
+//! Owns: [`CliError`] and [`Diagnostic`] (a message at `file:line:column`, with the source
+//! line under it). `ids`, `schema` and `check` exit with code 2 for every variant ("breaking
+//! changes found" is not an error but `check`'s result, exit 1); `gen` exits 1 for problems
+//! with its input and 2 for usage errors, see [`CliError::exit_code`].
 
 use std::fmt;
 use std::path::PathBuf;
@@ -17,6 +19,8 @@ pub struct Diagnostic {
     pub column: usize,
     /// What is wrong, and what is supported.
     pub message: String,
+    /// The source line the position is on, when the file's text is known.
+    pub source_line: Option<String>,
 }
 
 impl Diagnostic {
@@ -28,7 +32,14 @@ impl Diagnostic {
             line: start.line.max(1),
             column: start.column + 1,
             message: message.into(),
+            source_line: None,
         }
+    }
+
+    /// The same diagnostic, showing its line of `text` (the file's contents).
+    pub fn with_source(mut self, text: &str) -> Diagnostic {
+        self.source_line = text.lines().nth(self.line - 1).map(str::to_owned);
+        self
     }
 
     /// One diagnostic per message of `error` (a `syn::Error` may hold several).
@@ -47,7 +58,19 @@ impl fmt::Display for Diagnostic {
             f,
             "{}:{}:{}: error: {}",
             self.file, self.line, self.column, self.message
-        )
+        )?;
+        if let Some(line) = &self.source_line {
+            let number = self.line.to_string();
+            let pad = " ".repeat(number.len());
+            // The caret goes under the column, counting characters as the column does.
+            let before: String = line
+                .chars()
+                .take(self.column.saturating_sub(1))
+                .map(|c| if c == '\t' { '\t' } else { ' ' })
+                .collect();
+            write!(f, "\n {number} | {line}\n {pad} | {before}^")?;
+        }
+        Ok(())
     }
 }
 
@@ -76,6 +99,14 @@ pub enum CliError {
     /// The sources have problems (syntax, refused shapes, unknown types, ...).
     #[error("{}", render_diagnostics(.0))]
     Source(Vec<Diagnostic>),
+    /// The output directory of `gen` cannot be written.
+    #[error("error: cannot write `{path}`: {source}")]
+    Output {
+        /// The path.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
     /// The baseline file is not what `roam schema --json` writes.
     #[error("error: baseline `{path}`: {message}")]
     Baseline {
@@ -84,6 +115,17 @@ pub enum CliError {
         /// What is wrong with it.
         message: String,
     },
+}
+
+impl CliError {
+    /// The exit code of `gen` for this error: 1 when the input is at fault (unreadable or
+    /// wrong sources), 2 when the command line is (`--out` not a writable directory).
+    pub fn gen_exit_code(&self) -> u8 {
+        match self {
+            CliError::Output { .. } => 2,
+            _ => 1,
+        }
+    }
 }
 
 fn render_diagnostics(diagnostics: &[Diagnostic]) -> String {

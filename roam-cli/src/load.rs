@@ -18,6 +18,8 @@ use crate::error::{CliError, Diagnostic};
 pub struct SourceFile {
     /// The path, as shown in diagnostics.
     pub display: String,
+    /// The file's contents (diagnostics quote its lines).
+    pub text: String,
 }
 
 /// Everything read from the sources, in file order, then source order.
@@ -29,16 +31,6 @@ pub struct Sources {
     pub services: Vec<(usize, ServiceDef)>,
     /// Every `#[derive(Facet)]` type with the index of its file.
     pub types: Vec<(usize, TypeDef)>,
-}
-
-impl Sources {
-    /// The file index of the (first) type named `name`.
-    pub fn file_of_type(&self, name: &str) -> Option<usize> {
-        self.types
-            .iter()
-            .find(|(_, def)| def.name == name)
-            .map(|(file, _)| *file)
-    }
 }
 
 /// The `.rs` files `paths` stand for, in order, each once.
@@ -106,10 +98,14 @@ pub fn load(paths: &[PathBuf]) -> Result<Sources, CliError> {
         let display = path.display().to_string();
         let (services, types, errors) = roam_codegen::parse::parse_file(&text);
         for error in &errors {
-            diagnostics.extend(Diagnostic::from_syn(&display, error));
+            diagnostics.extend(
+                Diagnostic::from_syn(&display, error)
+                    .into_iter()
+                    .map(|d| d.with_source(&text)),
+            );
         }
         let index = sources.files.len();
-        sources.files.push(SourceFile { display });
+        sources.files.push(SourceFile { display, text });
         sources
             .services
             .extend(services.into_iter().map(|s| (index, s)));

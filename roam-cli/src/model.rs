@@ -1,14 +1,12 @@
 //! The model every command prints: services, their methods, and each method's schemas.
 //!
-//! Owns: resolving every method's [`MethodSchemas`] against all the types read (reporting
-//! unknown types at the file and position that mention them), and the checks that only make
-//! sense across files (a service defined twice). Must not: print.
-
-use std::collections::BTreeSet;
+//! Owns: running `roam_codegen::resolve` over the sources read and turning its problems into
+//! [`Diagnostic`]s at the file and position they are about. Must not: resolve types itself
+//! (the resolver in roam-codegen does, for every emitter alike) or print.
 
 use roam_codegen::MethodSchemas;
-use roam_codegen::TypeTable;
-use roam_codegen::ir::ServiceDef;
+use roam_codegen::ir::{MethodDef, ServiceDef};
+use roam_codegen::resolve;
 
 use crate::error::{CliError, Diagnostic};
 use crate::load::Sources;
@@ -18,6 +16,8 @@ use crate::load::Sources;
 pub struct Model {
     /// The services.
     pub services: Vec<Service>,
+    /// The resolved model the code generators read.
+    pub resolved: resolve::Model,
 }
 
 /// One service.
@@ -31,18 +31,14 @@ pub struct Service {
 
 impl Service {
     /// The methods with their schemas.
-    pub fn methods(&self) -> impl Iterator<Item = (&roam_codegen::ir::MethodDef, &MethodSchemas)> {
+    pub fn methods(&self) -> impl Iterator<Item = (&MethodDef, &MethodSchemas)> {
         self.def.methods.iter().zip(&self.schemas)
     }
 }
 
 impl Model {
     /// The method `method` of service `service`, if present.
-    pub fn find(
-        &self,
-        service: &str,
-        method: &str,
-    ) -> Option<(&roam_codegen::ir::MethodDef, &MethodSchemas)> {
+    pub fn find(&self, service: &str, method: &str) -> Option<(&MethodDef, &MethodSchemas)> {
         self.services
             .iter()
             .filter(|s| s.def.name == service)
@@ -51,54 +47,37 @@ impl Model {
     }
 }
 
-/// Computes every method's schemas. Reports every problem found, each once.
+/// Resolves the sources. Reports every problem found, each once.
 pub fn build(sources: &Sources) -> Result<Model, CliError> {
-    let table = TypeTable::new(sources.types.iter().map(|(_, def)| def));
-    let mut diagnostics: Vec<Diagnostic> = Vec::new();
-    let mut seen = BTreeSet::new();
-    let mut services = Vec::new();
-    let mut names: Vec<(&str, usize)> = Vec::new();
-    for (file, def) in &sources.services {
-        let display = &sources.files[*file].display;
-        if let Some((_, first)) = names.iter().find(|(n, _)| *n == def.name) {
-            diagnostics.push(Diagnostic::at(
-                display,
-                def.name_span,
-                format!(
-                    "service `{}` is also defined in `{}`; method IDs come from the service and method names, so each service must be defined once",
-                    def.name, sources.files[*first].display
-                ),
-            ));
-        } else {
-            names.push((&def.name, *file));
-        }
-        let mut schemas = Vec::new();
-        for method in &def.methods {
-            match table.method_schemas(method) {
-                Ok(s) => schemas.push(s),
-                Err(error) => {
-                    let file = error
-                        .in_type
-                        .as_deref()
-                        .and_then(|t| sources.file_of_type(t))
-                        .unwrap_or(*file);
-                    for d in Diagnostic::from_syn(&sources.files[file].display, &error.error) {
-                        if seen.insert(d.clone()) {
-                            diagnostics.push(d);
-                        }
-                    }
-                }
-            }
-        }
-        services.push(Service {
-            def: def.clone(),
-            schemas,
-        });
-    }
-    if diagnostics.is_empty() {
-        Ok(Model { services })
-    } else {
-        Err(CliError::Source(diagnostics))
+    let files: Vec<String> = sources.files.iter().map(|f| f.display.clone()).collect();
+    let input = resolve::Input {
+        files: &files,
+        services: &sources.services,
+        types: &sources.types,
+    };
+    match resolve::resolve(input) {
+        Ok(resolved) => Ok(Model {
+            services: resolved
+                .services
+                .iter()
+                .map(|s| Service {
+                    def: s.def.clone(),
+                    schemas: s.methods.iter().map(|m| m.schemas.clone()).collect(),
+                })
+                .collect(),
+            resolved,
+        }),
+        Err(problems) => Err(CliError::Source(
+            problems
+                .iter()
+                .flat_map(|p| {
+                    let file = &sources.files[p.file];
+                    Diagnostic::from_syn(&file.display, &p.error)
+                        .into_iter()
+                        .map(|d| d.with_source(&file.text))
+                })
+                .collect(),
+        )),
     }
 }
 

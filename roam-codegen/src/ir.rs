@@ -493,9 +493,37 @@ pub struct FieldDef {
     pub ty: TypeRef,
     /// The field's doc comment, normalized.
     pub doc: String,
-    /// Whether the field has `#[facet(default)]` or `#[facet(default = ...)]`: a reader fills it
-    /// in when a writer's type lacks it (recorded in the field's schema).
-    pub default: bool,
+    /// The field's `#[facet(default)]` or `#[facet(default = ...)]`, if any: a reader fills it
+    /// in when a writer's type lacks it (whether there is one is recorded in the field's
+    /// schema; the value is the reader's business, so emitters need it).
+    pub default: Option<FieldDefault>,
+}
+
+/// A field's default value, as written.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FieldDefault {
+    /// `#[facet(default)]`: the field type's `Default::default()`.
+    Implicit,
+    /// `#[facet(default = <literal>)]`, e.g. `8`, `-1.5`, `"none"`, `true`.
+    Literal(Literal),
+    /// `#[facet(default = <expr>)]` with an expression that is not a literal, as written. Only
+    /// Rust can evaluate it; other languages' emitters must say they cannot.
+    Expr(String),
+}
+
+/// A literal default value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Literal {
+    /// `true` / `false`.
+    Bool(bool),
+    /// An integer, in decimal, with its sign (`"-1"`, `"8"`); any suffix removed.
+    Int(String),
+    /// A float as written without suffix (`"1.5"`, `"-0.25"`, `"1e3"`).
+    Float(String),
+    /// A string.
+    Str(String),
+    /// A `char`.
+    Char(char),
 }
 
 /// One variant of an enum.

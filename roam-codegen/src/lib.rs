@@ -18,6 +18,7 @@
 pub mod emit;
 pub mod ir;
 pub mod parse;
+pub mod resolve;
 pub mod schema;
 pub mod validate;
 

@@ -16,9 +16,9 @@ use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 
 use crate::ir::{
-    ArgDef, BytesRepr, ContextParam, Docs, FieldDef, Fields, MapKind, MethodDef, Primitive,
-    RustPath, ServiceDef, SuperTrait, SuperTraitKind, TypeDef, TypeDefKind, TypeKind, TypeRef,
-    VariantDef, Visibility,
+    ArgDef, BytesRepr, ContextParam, Docs, FieldDef, FieldDefault, Fields, Literal, MapKind,
+    MethodDef, Primitive, RustPath, ServiceDef, SuperTrait, SuperTraitKind, TypeDef, TypeDefKind,
+    TypeKind, TypeRef, VariantDef, Visibility,
 };
 use crate::validate::{self, Ctxt, Position};
 
@@ -532,27 +532,75 @@ pub fn is_service_attribute(attr: &syn::Attribute) -> bool {
 /// Whether a field's attributes include `#[facet(default)]` or `#[facet(default = ...)]`
 /// (possibly among other facet arguments, e.g. `#[facet(rename = "x", default)]`).
 pub fn has_facet_default(attrs: &[syn::Attribute]) -> bool {
-    attrs.iter().any(|attr| {
+    facet_default(attrs).is_some()
+}
+
+/// A field's `#[facet(default)]` / `#[facet(default = ...)]`, with the value when it is a
+/// literal (possibly negated), or the expression's text otherwise.
+pub fn facet_default(attrs: &[syn::Attribute]) -> Option<FieldDefault> {
+    attrs.iter().find_map(|attr| {
         let syn::Meta::List(list) = &attr.meta else {
-            return false;
+            return None;
         };
         if !list.path.is_ident("facet") {
-            return false;
+            return None;
         }
         // Arguments are separated by top-level commas; `default` starts one of them. Nested
         // groups are single token trees, so their commas are not seen here.
+        let tokens: Vec<proc_macro2::TokenTree> = list.tokens.clone().into_iter().collect();
         let mut at_start = true;
-        for token in list.tokens.clone() {
-            match &token {
+        for (i, token) in tokens.iter().enumerate() {
+            match token {
                 proc_macro2::TokenTree::Ident(ident) if at_start && ident == "default" => {
-                    return true;
+                    let rest = &tokens[i + 1..];
+                    return Some(match rest.first() {
+                        Some(proc_macro2::TokenTree::Punct(p)) if p.as_char() == '=' => {
+                            let value: proc_macro2::TokenStream = rest[1..]
+                                .iter()
+                                .take_while(|t| {
+                                    !matches!(t, proc_macro2::TokenTree::Punct(p) if p.as_char() == ',')
+                                })
+                                .cloned()
+                                .collect();
+                            default_value(value)
+                        }
+                        _ => FieldDefault::Implicit,
+                    });
                 }
                 proc_macro2::TokenTree::Punct(p) if p.as_char() == ',' => at_start = true,
                 _ => at_start = false,
             }
         }
-        false
+        None
     })
+}
+
+fn default_value(tokens: proc_macro2::TokenStream) -> FieldDefault {
+    let text = tokens.to_string();
+    let Ok(expr) = syn::parse2::<syn::Expr>(tokens) else {
+        return FieldDefault::Expr(text);
+    };
+    let (negative, lit) = match &expr {
+        syn::Expr::Lit(l) => (false, &l.lit),
+        syn::Expr::Unary(u) if matches!(u.op, syn::UnOp::Neg(_)) => match &*u.expr {
+            syn::Expr::Lit(l) => (true, &l.lit),
+            _ => return FieldDefault::Expr(text),
+        },
+        _ => return FieldDefault::Expr(text),
+    };
+    let sign = if negative { "-" } else { "" };
+    let literal = match lit {
+        syn::Lit::Bool(b) if !negative => Literal::Bool(b.value),
+        syn::Lit::Int(i) => match i.base10_parse::<u128>() {
+            Ok(v) => Literal::Int(format!("{sign}{v}")),
+            Err(_) => return FieldDefault::Expr(text),
+        },
+        syn::Lit::Float(f) => Literal::Float(format!("{sign}{}", f.base10_digits())),
+        syn::Lit::Str(s) if !negative => Literal::Str(s.value()),
+        syn::Lit::Char(c) if !negative => Literal::Char(c.value()),
+        _ => return FieldDefault::Expr(text),
+    };
+    FieldDefault::Literal(literal)
 }
 
 /// Reads a struct that derives `Facet`.
@@ -622,7 +670,7 @@ fn fields(cx: &Ctxt, fields: &syn::Fields) -> Option<Fields> {
                     name: f.ident.as_ref().map(|i| i.unraw().to_string()),
                     ty: lower_type(cx, &f.ty, Position::Field)?,
                     doc: plain_docs(&f.attrs),
-                    default: has_facet_default(&f.attrs),
+                    default: facet_default(&f.attrs),
                 })
             })
             .collect();

@@ -204,7 +204,7 @@ struct Builder<'t, 'a> {
     current: Option<String>,
 }
 
-fn primitive(p: Primitive) -> PrimitiveKind {
+pub(crate) fn primitive_kind(p: Primitive) -> PrimitiveKind {
     match p {
         Primitive::Bool => PrimitiveKind::Bool,
         Primitive::U8 => PrimitiveKind::U8,
@@ -224,7 +224,7 @@ fn primitive(p: Primitive) -> PrimitiveKind {
 }
 
 /// Whether `path` is `name` or `name` under one of `prefixes` (with or without leading `::`).
-fn std_path(path: &RustPath, name: &str, prefixes: &[&[&str]]) -> bool {
+pub(crate) fn std_path(path: &RustPath, name: &str, prefixes: &[&[&str]]) -> bool {
     let Some((last, prefix)) = path.segments.split_last() else {
         return false;
     };
@@ -367,7 +367,7 @@ impl Builder<'_, '_> {
     fn build(&mut self, ty: &TypeRef) -> Result<Schema, SchemaError> {
         let schema = match &ty.kind {
             TypeKind::Unit => Schema::UNIT,
-            TypeKind::Primitive(p) => Schema::Primitive(primitive(*p)),
+            TypeKind::Primitive(p) => Schema::Primitive(primitive_kind(*p)),
             TypeKind::String { .. } | TypeKind::Str => Schema::Primitive(PrimitiveKind::String),
             TypeKind::Bytes(_) => Schema::Bytes,
             // `Vec<T>` with `T = u8` after substitution is bytes, as it is for facet.
@@ -528,7 +528,7 @@ impl Builder<'_, '_> {
         for (index, field) in list.iter().enumerate() {
             let schema = self.build(&substitute(&field.ty, params))?;
             let name = field.name.clone().unwrap_or_else(|| index.to_string());
-            out.push(if field.default {
+            out.push(if field.default.is_some() {
                 Field::defaulted(name, schema)
             } else {
                 Field::new(name, schema)

@@ -2,7 +2,7 @@
 //! resolved. (Agreement with facet is `schema_agreement.rs`.)
 
 use roam_codegen::TypeTable;
-use roam_codegen::ir::{Fields, TypeDef, TypeDefKind};
+use roam_codegen::ir::{FieldDefault, Fields, Literal, TypeDef, TypeDefKind};
 use roam_codegen::parse::parse_file;
 use roam_core::schema::{ChannelDirection, Field, PrimitiveKind, Schema, StructKind};
 
@@ -35,14 +35,36 @@ fn facet_default_attributes_are_read_into_the_model() {
             #[facet(rename = "default")] d: u8,
             #[serde(default)] e: u8,
             #[facet(default = f(1, 2))] g: u8,
+            #[facet(default = -7, rename = "h2")] h: i8,
+            #[facet(default = "none")] i: String,
+            #[facet(default = 1.5f32)] j: f32,
+            #[facet(default = true)] k: bool,
+            #[facet(default = 'x')] l: char,
         }
         "#,
     );
     let TypeDefKind::Struct(Fields::Named(fields)) = &types[0].kind else {
         panic!("named struct")
     };
-    let flags: Vec<bool> = fields.iter().map(|f| f.default).collect();
-    assert_eq!(flags, [false, true, true, true, false, false, true]);
+    let defaults: Vec<Option<FieldDefault>> = fields.iter().map(|f| f.default.clone()).collect();
+    let int = |s: &str| Some(FieldDefault::Literal(Literal::Int(s.into())));
+    assert_eq!(
+        defaults,
+        [
+            None,
+            Some(FieldDefault::Implicit),
+            int("3"),
+            Some(FieldDefault::Implicit),
+            None,
+            None,
+            Some(FieldDefault::Expr("f (1 , 2)".into())),
+            int("-7"),
+            Some(FieldDefault::Literal(Literal::Str("none".into()))),
+            Some(FieldDefault::Literal(Literal::Float("1.5".into()))),
+            Some(FieldDefault::Literal(Literal::Bool(true))),
+            Some(FieldDefault::Literal(Literal::Char('x'))),
+        ]
+    );
 }
 
 #[test]

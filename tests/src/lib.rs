@@ -6,6 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+pub mod kitchen;
+
 use facet::Facet;
 use roam::{Connection, Connector, Context, Router, Server, ServerHandle};
 

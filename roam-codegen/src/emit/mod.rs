@@ -5,5 +5,8 @@
 //!
 //! - [`rust`]: the items `#[roam::service]` expands to (the contract is
 //!   `docs/generated-code.md`).
+//! - [`typescript`]: `roam gen typescript`'s bindings (from the resolved model,
+//!   [`crate::resolve`]) and the runtime files written beside them.
 
 pub mod rust;
+pub mod typescript;

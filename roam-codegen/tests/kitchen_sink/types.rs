@@ -6,26 +6,26 @@ use std::collections::{BTreeMap, HashMap};
 use facet::Facet;
 
 /// A named struct.
-#[derive(Facet)]
+#[derive(Facet, Debug)]
 pub struct Point {
     pub x: i32,
     pub y: i32,
 }
 
 /// A tuple struct.
-#[derive(Facet)]
+#[derive(Facet, Debug)]
 pub struct Meters(pub f64);
 
 /// A tuple struct with two fields.
-#[derive(Facet)]
+#[derive(Facet, Debug)]
 pub struct Pair(pub u8, pub String);
 
 /// A unit struct.
-#[derive(Facet)]
+#[derive(Facet, Debug)]
 pub struct Marker;
 
 /// Every primitive.
-#[derive(Facet)]
+#[derive(Facet, Debug)]
 pub struct Primitives {
     pub b: bool,
     pub u_8: u8,
@@ -46,7 +46,7 @@ pub struct Primitives {
 }
 
 /// Unit, tuple and struct variants.
-#[derive(Facet)]
+#[derive(Facet, Debug)]
 #[repr(u8)]
 pub enum Shape {
     Empty,
@@ -57,7 +57,7 @@ pub enum Shape {
 }
 
 /// Enums nested in enums.
-#[derive(Facet)]
+#[derive(Facet, Debug)]
 #[repr(u8)]
 pub enum Outer {
     A(Inner),
@@ -68,7 +68,7 @@ pub enum Outer {
     C,
 }
 
-#[derive(Facet)]
+#[derive(Facet, Debug)]
 #[repr(u8)]
 pub enum Inner {
     X,
@@ -77,7 +77,7 @@ pub enum Inner {
 }
 
 /// A generic struct.
-#[derive(Facet)]
+#[derive(Facet, Debug)]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next: Option<String>,
@@ -85,7 +85,7 @@ pub struct Page<T> {
 }
 
 /// Two type parameters, used in nested positions.
-#[derive(Facet)]
+#[derive(Facet, Debug)]
 pub struct Pairing<A, B> {
     pub left: A,
     pub right: B,
@@ -94,7 +94,7 @@ pub struct Pairing<A, B> {
 }
 
 /// A generic enum.
-#[derive(Facet)]
+#[derive(Facet, Debug)]
 #[repr(u8)]
 pub enum Either<L, R> {
     Left(L),
@@ -103,14 +103,14 @@ pub enum Either<L, R> {
 }
 
 /// Recursion through `Vec`.
-#[derive(Facet)]
+#[derive(Facet, Debug)]
 pub struct Tree {
     pub value: i64,
     pub children: Vec<Tree>,
 }
 
 /// Recursion through `Box` and `Option<Box<_>>`.
-#[derive(Facet)]
+#[derive(Facet, Debug)]
 #[repr(u8)]
 pub enum Expr {
     Lit(i64),
@@ -124,38 +124,38 @@ pub enum Expr {
 }
 
 /// Generic recursion: the recursive use is an instantiation with the same argument.
-#[derive(Facet)]
+#[derive(Facet, Debug)]
 pub struct List<T> {
     pub head: T,
     pub tail: Option<Box<List<T>>>,
 }
 
 /// Mutual recursion.
-#[derive(Facet)]
+#[derive(Facet, Debug)]
 pub struct Forest {
     pub trees: Vec<Node>,
 }
 
-#[derive(Facet)]
+#[derive(Facet, Debug)]
 pub struct Node {
     pub label: String,
     pub forest: Option<Box<Forest>>,
 }
 
 /// A generic argument that refers to the enclosing type: `Wrapper<Ref(Nest)>`.
-#[derive(Facet)]
+#[derive(Facet, Debug)]
 pub struct Wrapper<T> {
     pub inner: T,
 }
 
-#[derive(Facet)]
+#[derive(Facet, Debug)]
 pub struct Nest {
     pub kids: Vec<Wrapper<Nest>>,
     pub maybe: Option<Box<Wrapper<Option<Nest>>>>,
 }
 
 /// Fields with defaults.
-#[derive(Facet)]
+#[derive(Facet, Debug)]
 pub struct Settings {
     pub name: String,
     #[facet(default)]
@@ -168,7 +168,7 @@ pub struct Settings {
 }
 
 /// Containers of every kind.
-#[derive(Facet)]
+#[derive(Facet, Debug)]
 pub struct Everything {
     pub bytes: Vec<u8>,
     pub std_bytes: std::vec::Vec<u8>,
