@@ -119,7 +119,31 @@ def runtime() -> None:
         missing("idle_sessions (cargo bench -p roam-runtime --bench idle_sessions)")
 
 
+def typescript() -> None:
+    print("| what | server flavor | transport | Node client | Rust client | Node / Rust |")
+    print("|---|---|---|---|---|---|")
+    for fl in FLAVORS:
+        for link in ["tcp", "ws"]:
+            node, rust = load("ts_rtt", f"{fl}/{link}/node"), load("ts_rtt", f"{fl}/{link}/rust")
+            if node and rust:
+                print(f"| unary round trip | {fl} | {link} | {fmt_time(node[0])} | {fmt_time(rust[0])} | {node[0] / rust[0]:.2f} |")
+            else:
+                print(f"| unary round trip | {fl} | {link} | {missing('ts_rtt/' + fl + '/' + link)} | | |")
+    for group, what in [("ts_count", "stream to the client, items/s"), ("ts_sum", "stream to the server, items/s")]:
+        for fl in FLAVORS:
+            for link in ["tcp", "ws"]:
+                node, rust = load(group, f"{fl}/{link}/node"), load(group, f"{fl}/{link}/rust")
+                if node and rust and node[1] and rust[1]:
+                    n, r = per_second(node), per_second(rust)
+                    print(f"| {what} | {fl} | {link} | {n:,.0f} | {r:,.0f} | {n / r:.2f} |")
+                else:
+                    print(f"| {what} | {fl} | {link} | {missing(group + '/' + fl + '/' + link)} | | |")
+
+
 if __name__ == "__main__":
+    if sys.argv[1:] == ["typescript"]:
+        typescript()
+        sys.exit(0)
     print("## Codec\n")
     codec()
     print("\n## Runtime\n")

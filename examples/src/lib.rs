@@ -4,6 +4,7 @@
 use facet::Facet;
 
 pub mod numbers;
+pub mod web;
 
 /// Why a division failed. The error type is part of the service contract.
 #[derive(Facet, Debug, Clone, PartialEq)]

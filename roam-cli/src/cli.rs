@@ -60,8 +60,9 @@ pub enum Gen {
     /// Write TypeScript bindings (types, codecs, clients, handlers) and the roam runtime.
     #[command(after_help = GEN_TYPESCRIPT_HELP)]
     Typescript {
-        /// The directory to write to (created if missing). Files a previous run generated
-        /// there and this one does not are removed; other files are left alone.
+        /// The directory to write to (created if missing; a directory of its own, since
+        /// roam writes its package.json). Files a previous run generated there and this one
+        /// does not are removed; other files are left alone.
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
         /// `.rs` files, or crate directories (every `.rs` file under `src/`).
@@ -75,6 +76,7 @@ Output (ESM TypeScript, strict and erasable; import with `.js` extensions):
   DIR/types.ts          every user type, its codec (`pointCodec`) and enum constructors
   DIR/<service>.ts      <Service>Client, create<Service>Client, <Service>Handler, <service>Routes
   DIR/index.ts          re-exports the above
+  DIR/package.json      type: module, so the output is ESM in any project
   DIR/runtime/          the roam runtime (runtime/transport-tcp.ts is the Node-only TCP link)
 
 Examples:

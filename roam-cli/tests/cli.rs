@@ -577,3 +577,27 @@ fn gen_input_errors_exit_1_with_the_source_line() {
         run.stderr
     );
 }
+
+#[test]
+fn gen_refuses_to_overwrite_a_package_json_it_did_not_write() {
+    let out = gen_out("gen-foreign-package");
+    std::fs::create_dir_all(&out).expect("mkdir");
+    std::fs::write(out.join("package.json"), "{\"name\": \"mine\"}\n").expect("write");
+    let run = roam(&[
+        "gen",
+        "typescript",
+        "--out",
+        out.to_str().expect("utf-8 path"),
+        &fixture("calculator.rs"),
+    ]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("a directory of its own"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("package.json")).expect("read"),
+        "{\"name\": \"mine\"}\n"
+    );
+}

@@ -14,6 +14,8 @@ import { RemoteError } from "./response.js";
 
 /** What went wrong. */
 export type RoamErrorCode =
+  /** The handler answered its method's own error type: see {@link RoamError.value}. */
+  | "user"
   /** The caller gave up (its `AbortSignal`), or the callee reported the call cancelled. */
   | "cancelled"
   /** The call's deadline passed. */
@@ -46,11 +48,17 @@ const BRAND = Symbol.for("roam.RoamError");
 /**
  * A failed call or channel operation. Check with {@link RoamError.is} rather than
  * `instanceof`, which breaks when two copies of the runtime are loaded.
+ *
+ * `E` is the method's own error type (the `E` of a Rust `Result<T, E>`): a call rejects with
+ * `code === "user"` and the decoded error in {@link RoamError.value} when the handler answered
+ * one. It is `unknown` where nothing says which method failed.
  */
-export class RoamError extends Error {
+export class RoamError<E = unknown> extends Error {
   override readonly name = "RoamError";
   /** What went wrong. */
   readonly code: RoamErrorCode;
+  /** The method's error value when {@link RoamError.code} is `"user"`, else `undefined`. */
+  readonly value: E | undefined;
   /** Why the session ended, for `connection_lost` and `handshake_failed`. */
   readonly sessionError: SessionError | undefined;
   /** Whether the same call may succeed if tried again (on this or a new session). */
@@ -59,10 +67,12 @@ export class RoamError extends Error {
   constructor(
     code: RoamErrorCode,
     message: string,
-    options: { cause?: unknown; sessionError?: SessionError | undefined } = {},
+    options: { cause?: unknown; sessionError?: SessionError | undefined; value?: E | undefined } = {},
   ) {
     super(message, "cause" in options ? { cause: options.cause } : undefined);
     this.code = code;
+    // Only a user error carries a value; anything else would make `value` mean two things.
+    this.value = code === "user" ? options.value : undefined;
     this.sessionError = options.sessionError;
     this.retryable =
       code === "unavailable" || code === "resource_exhausted" || code === "connection_lost";
@@ -70,7 +80,7 @@ export class RoamError extends Error {
   }
 
   /** Whether `e` is a {@link RoamError} from any copy of the runtime. */
-  static is(e: unknown): e is RoamError {
+  static is(e: unknown): e is RoamError<unknown> {
     return typeof e === "object" && e !== null && (e as Record<symbol, unknown>)[BRAND] === true;
   }
 }

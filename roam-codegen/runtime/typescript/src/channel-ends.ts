@@ -55,6 +55,14 @@ export class ChannelSender {
   }
 
   /**
+   * Why the channel ended under this sender (the peer reset it, the call or the session
+   * ended), once it has; every later `send` rejects with it.
+   */
+  get failedWith(): RoamError | undefined {
+    return this.failure;
+  }
+
+  /**
    * Sends one item, resolving once it is handed to the session: at once while there is
    * credit, otherwise when the peer grants more. Rejects with a {@link RoamError}:
    * `channel_reset` when the peer's receiver stopped, `channel_closed` after

@@ -13,6 +13,16 @@
  *   closed; the session's close linger bounds the wait.
  * - **Backpressure**: frames go to the link at once; a link whose unwritten bytes pass
  *   {@link MAX_WRITE_BACKLOG} ends the session (`write-backlog`).
+ * - **Schemas** (docs/protocol.md §7, as `roam-runtime` does): a call given
+ *   {@link CallOptions.schemas} announces its argument and channel schemas, and a response
+ *   written with a different announced response schema is translated to ours before the
+ *   caller sees it. A served call whose caller announced different argument schemas has its
+ *   arguments (and the items of channels the handler reads) translated before the handler
+ *   sees them, or is answered `IncompatibleSchema` without running the handler; an answer
+ *   carrying a value or user error announces our response schema. Items a handler sends are
+ *   not translated: a caller that reads another item type is answered `IncompatibleSchema`.
+ *   Translations are compiled once per announcement (`translate.ts`). Announcements are
+ *   checked with {@link validateSchema} unless the application gives its own validator.
  *
  * Nothing the peer sends, and nothing a handler throws, escapes the driver.
  *
@@ -36,10 +46,21 @@ import type { ChannelSendError, Direction } from "./channels.js";
 import type { SessionError } from "./errors.js";
 import { violation } from "./errors.js";
 import type { Link, LinkClosed } from "./link.js";
-import { RemoteError, remote } from "./response.js";
+import type { MethodSchemaBytes } from "./method-schemas.js";
+import { Reader } from "./postcard.js";
+import { ERR, INCOMPATIBLE, OK, RemoteError, USER, incompatible, remote } from "./response.js";
 import type { RemoteErrorCode } from "./response.js";
+import { validateSchema } from "./schema-model.js";
+import type { PeerSchema } from "./schemas.js";
 import { MAX_WRITE_BACKLOG, ROOT, Session } from "./session.js";
 import type { CallRejected, IncomingCall, SessionOptions, StopReason } from "./session.js";
+import {
+  TranslationError,
+  describeProblems,
+  sentItemMismatch,
+  translationFor,
+} from "./translate.js";
+import type { FieldDefaults } from "./translate.js";
 import type { Role } from "./ids.js";
 import type { Limits, Metadata } from "./wire.js";
 
@@ -47,6 +68,16 @@ export { ChannelReceiver, ChannelSender } from "./channel-ends.js";
 export type { ChannelEnd } from "./channel-ends.js";
 export { RoamError, isCancelled } from "./call-error.js";
 export type { RoamErrorCode } from "./call-error.js";
+export type { MethodSchemaBytes } from "./method-schemas.js";
+export type { FieldDefaults } from "./translate.js";
+
+/**
+ * Our schemas of one method, as generated code carries them, and the encoded defaults of
+ * reader-only fields whose default is not the zero value (see {@link FieldDefaults}).
+ */
+export interface MethodSchemas extends MethodSchemaBytes {
+  readonly defaults?: FieldDefaults | undefined;
+}
 
 /** Options of one call. */
 export interface CallOptions {
@@ -62,6 +93,13 @@ export interface CallOptions {
    * bound to the call and can be used before the answer arrives.
    */
   channels?: readonly ChannelEnd[] | undefined;
+  /**
+   * Our schemas of the method: the argument and channel schemas are announced before the
+   * method's first request, and a response the peer wrote with a different response schema
+   * is translated to ours (or rejects `incompatible_schema`). Without them the peer's types
+   * are taken to be ours.
+   */
+  schemas?: MethodSchemas | undefined;
 }
 
 /** A call's answer: the raw `Result` payload (`Ok` or a user error) and its metadata. */
@@ -107,6 +145,13 @@ export interface ConnectOptions extends SessionOptions {
   role?: Role | undefined;
   /** Serves the peer's calls; without one every call is answered `UnknownMethod`. */
   handler?: Handler | undefined;
+  /**
+   * Our schemas of the methods the handler serves, by method ID: the peer's arguments are
+   * translated to them when its announced schemas differ, and our response schema is
+   * announced. Without them (or for a method it answers `undefined` for) payloads are passed
+   * as they are.
+   */
+  schemas?: ((methodId: bigint) => MethodSchemas | undefined) | undefined;
 }
 
 interface PendingCall {
@@ -114,11 +159,15 @@ interface PendingCall {
   readonly reject: (e: unknown) => void;
   /** Removes the abort listener. */
   readonly cleanup: () => void;
+  /** Our schemas of the method, to read the response with. */
+  readonly schemas: MethodSchemas | undefined;
 }
 
 interface Serving {
   readonly controller: AbortController;
   readonly channels: readonly ChannelEnd[];
+  /** Our response schema, announced with an answer that carries a value or user error. */
+  readonly responseSchema: Uint8Array | undefined;
 }
 
 function now(): number {
@@ -175,6 +224,12 @@ export class Connection {
   private readonly session: Session<PendingCall, Serving, ChannelEnd>;
   private readonly link: Link;
   private readonly handler: Handler | undefined;
+  private readonly schemas: ((methodId: bigint) => MethodSchemas | undefined) | undefined;
+  /** Receivers of served calls whose items are written with the caller's item type. */
+  private readonly itemTranslations = new WeakMap<
+    ChannelReceiver,
+    (item: Uint8Array) => Uint8Array
+  >();
   private timer: ReturnType<typeof setTimeout> | undefined;
   private armedAt: number | undefined;
   private settling = false;
@@ -195,13 +250,16 @@ export class Connection {
 
   /** @internal Use {@link connect}. */
   constructor(link: Link, options: ConnectOptions) {
-    const { role = "initiator", handler, ...sessionOptions } = options;
+    const { role = "initiator", handler, schemas, ...sessionOptions } = options;
     if (role === "acceptor" && sessionOptions.sessionKey === undefined) {
       sessionOptions.sessionKey = crypto.getRandomValues(new Uint8Array(16));
     }
+    // As the Rust session: an announcement that is not a canonical schema ends the session.
+    sessionOptions.validateSchema ??= validateSchema;
     this.session = new Session(role, now(), sessionOptions);
     this.link = link;
     this.handler = handler;
+    this.schemas = schemas;
     this.link.maxFrameSize = this.session.config.limits.maxFrameSize;
     this.closedPromise = new Promise((resolve) => (this.resolveClosed = resolve));
     this.donePromise = new Promise((resolve) => (this.resolveDone = resolve));
@@ -281,10 +339,11 @@ export class Connection {
    * `Result` payload when the answer is `Ok` or a user error; rejects with a
    * {@link RoamError} for everything else: `cancelled` (the signal aborted; `Cancel` is sent),
    * `deadline_exceeded`, `connection_lost`, a runtime failure the callee answered
-   * (`unimplemented`, `internal`, …), or `too_large` when nothing could be sent.
+   * (`unimplemented`, `internal`, …), `incompatible_schema` (the callee cannot read our
+   * arguments, or we cannot read its response), or `too_large` when nothing could be sent.
    */
   call(methodId: bigint, args: Uint8Array, options: CallOptions = {}): Promise<CallResponse> {
-    const { signal, timeoutMs, metadata, channels = [] } = options;
+    const { signal, timeoutMs, metadata, channels = [], schemas } = options;
     const fail = (e: RoamError): Promise<CallResponse> => {
       for (const end of channels) end.fail(e);
       return Promise.reject(e);
@@ -305,7 +364,7 @@ export class Connection {
       const cleanup = () => {
         if (onAbort !== undefined) signal?.removeEventListener("abort", onAbort);
       };
-      const pending: PendingCall = { resolve, reject, cleanup };
+      const pending: PendingCall = { resolve, reject, cleanup, schemas };
       const directions: Direction[] = channels.map((end) =>
         end instanceof ChannelSender ? "outgoing" : "incoming",
       );
@@ -313,7 +372,15 @@ export class Connection {
         now(),
         ROOT,
         id,
-        { methodId, payload: args, metadata, timeoutMs, channels: directions },
+        {
+          methodId,
+          payload: args,
+          metadata,
+          timeoutMs,
+          channels: directions,
+          argsSchema: schemas?.args,
+          channelsSchema: schemas?.channels,
+        },
         pending,
       );
       if (!started.ok) {
@@ -406,8 +473,13 @@ export class Connection {
         case "response": {
           e.call.cleanup();
           const failure = remoteFailure(e.payload);
-          if (failure !== undefined) e.call.reject(failure);
-          else e.call.resolve({ payload: e.payload, metadata: e.metadata });
+          if (failure !== undefined) {
+            e.call.reject(incompatibleAnswer(e.payload) ?? failure);
+            break;
+          }
+          const read = readResponse(e.payload, e.schema, e.call.schemas);
+          if (read instanceof Uint8Array) e.call.resolve({ payload: read, metadata: e.metadata });
+          else e.call.reject(read);
           break;
         }
         case "call-failed": {
@@ -422,7 +494,7 @@ export class Connection {
           break;
         case "channel-data": {
           const end = s.channelEnd(ROOT, e.channel);
-          if (end instanceof ChannelReceiver) end.push(e.payload);
+          if (end instanceof ChannelReceiver) this.deliver(end, e.channel, e.payload);
           break;
         }
         case "channel-closed":
@@ -441,6 +513,27 @@ export class Connection {
           break;
       }
     }
+  }
+
+  /** Hands an item to a receiver, translated first if its writer's item type differs. */
+  private deliver(end: ChannelReceiver, channel: bigint, item: Uint8Array): void {
+    const translate = this.itemTranslations.get(end);
+    if (translate === undefined) return end.push(item);
+    let ours: Uint8Array;
+    try {
+      ours = translate(item);
+    } catch (e) {
+      // A receiver has no way to hand over one bad item and go on, so the channel ends: the
+      // handler's loop fails, and the caller's sender is reset.
+      end.fail(
+        new RoamError("invalid_argument", `cannot read a channel item: ${errorText(e)}`, {
+          cause: e,
+        }),
+      );
+      this.session.resetChannel(ROOT, channel);
+      return;
+    }
+    end.push(ours);
   }
 
   private onClosed(error: SessionError): void {
@@ -487,6 +580,20 @@ export class Connection {
       s.respond(now(), ROOT, req.id, [], remote(RemoteError.UnknownMethod));
       return;
     }
+    let ours: MethodSchemas | undefined;
+    try {
+      ours = this.schemas?.(req.methodId);
+    } catch {
+      // The application's lookup failed: serve the call as if it had no schemas.
+      ours = undefined;
+    }
+    const read = readArguments(req, ours);
+    if (read instanceof Uint8Array) {
+      // Refused before the handler runs: its channels end at once, as in Rust.
+      s.abandonChannels(ROOT, req.channels.map((c) => c.id));
+      s.respond(now(), ROOT, req.id, [], read);
+      return;
+    }
     const credit = this.limits.initialCredit;
     const channels: ChannelEnd[] = req.channels.map((c) => {
       if (c.direction === "outgoing") {
@@ -498,17 +605,27 @@ export class Connection {
       rx.bind(this.host, c.id, credit);
       return rx;
     });
+    read.items.forEach((translate, i) => {
+      const end = channels[i];
+      if (translate !== undefined && end instanceof ChannelReceiver) {
+        this.itemTranslations.set(end, translate);
+      }
+    });
     req.channels.forEach((c, i) => {
       const end = channels[i]!;
       if (!s.attachChannel(ROOT, c.id, end)) {
         end.fail(new RoamError("cancelled", "the channel is gone"));
       }
     });
-    const serving: Serving = { controller: new AbortController(), channels };
+    const serving: Serving = {
+      controller: new AbortController(),
+      channels,
+      responseSchema: ours?.response,
+    };
     s.serving(ROOT, req.id, serving);
     const call: ServedCall = {
       methodId: req.methodId,
-      payload: req.payload,
+      payload: read.payload,
       metadata: req.metadata,
       signal: serving.controller.signal,
       deadline: req.deadline,
@@ -540,7 +657,11 @@ export class Connection {
       payload = answer.payload;
       metadata = answer.metadata ?? [];
     } else payload = remote(RemoteError.Internal);
-    this.session.respond(now(), ROOT, id, metadata, payload);
+    // Only a value or a user error is laid out by the response schema; runtime-level
+    // answers need none (and must not withdraw the one announced).
+    const typed = payload[0] === OK || (payload[0] === ERR && payload[1] === USER);
+    const schema = typed ? serving.responseSchema : undefined;
+    this.session.respond(now(), ROOT, id, metadata, payload, schema);
     this.settle();
   }
 
@@ -588,6 +709,131 @@ export class Connection {
       this.settle();
     }, delay);
   }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/**
+ * `Err(IncompatibleSchema(detail))` as the caller's error, with the callee's text (as Rust's
+ * `response::decode` words it); `undefined` for any other payload or a malformed text.
+ */
+function incompatibleAnswer(payload: Uint8Array): RoamError | undefined {
+  if (payload[0] !== ERR || payload[1] !== INCOMPATIBLE) return undefined;
+  try {
+    const r = new Reader(payload, 2);
+    const detail = r.string();
+    r.finish();
+    return new RoamError("incompatible_schema", `the peer cannot read our arguments: ${detail}`);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A response payload as our types lay it out (Rust's `response::decode`): the `Ok` value or
+ * user error is translated from the peer's announced response schema when it differs from
+ * ours; runtime failures carry no typed value and were handled before. Returns the error to
+ * reject with when it cannot be read: `incompatible_schema` for an incompatible schema or a
+ * variant our type lacks, `internal` for bytes that do not match the peer's own schema.
+ */
+function readResponse(
+  payload: Uint8Array,
+  peer: PeerSchema | undefined,
+  ours: MethodSchemas | undefined,
+): Uint8Array | RoamError {
+  if (peer === undefined || ours === undefined || sameBytes(peer.canonical, ours.response)) {
+    return payload;
+  }
+  let part: "ok" | "err";
+  let head: number;
+  if (payload[0] === OK) {
+    part = "ok";
+    head = 1;
+  } else if (payload[0] === ERR && payload[1] === USER) {
+    part = "err";
+    head = 2;
+  } else {
+    return payload;
+  }
+  const t = translationFor(peer, part, ours.response, ours.defaults);
+  if (!t.ok) {
+    return new RoamError(
+      "incompatible_schema",
+      `cannot read the peer's response: ${describeProblems(t.problems)}`,
+    );
+  }
+  if (t.identity) return payload;
+  try {
+    const body = t.run(payload.subarray(head));
+    const out = new Uint8Array(head + body.length);
+    out.set(payload.subarray(0, head));
+    out.set(body, head);
+    return out;
+  } catch (e) {
+    const unknownVariant = e instanceof TranslationError && e.code === "variant-unknown-to-reader";
+    return new RoamError(
+      unknownVariant ? "incompatible_schema" : "internal",
+      `cannot read the peer's response: ${errorText(e)}`,
+      { cause: e },
+    );
+  }
+}
+
+/** A served call's arguments as the handler's types lay them out, and its item translations. */
+interface ReadArguments {
+  readonly payload: Uint8Array;
+  /** By channel index: how to translate the items of a channel the handler reads. */
+  readonly items: readonly (((item: Uint8Array) => Uint8Array) | undefined)[];
+}
+
+/**
+ * What a served call's handler sees, translated from the caller's announced schemas where
+ * they differ from ours (Rust's `decode_args`, `take_rx` and `take_tx`, in that order), or the
+ * answer to send instead without running it: `IncompatibleSchema` naming the problems, or
+ * `InvalidPayload` for arguments that do not match the caller's own schema.
+ */
+function readArguments(
+  req: IncomingCall,
+  ours: MethodSchemas | undefined,
+): ReadArguments | Uint8Array {
+  if (ours === undefined) return { payload: req.payload, items: [] };
+  let payload = req.payload;
+  const args = req.argsSchema;
+  if (args !== undefined && !sameBytes(args.canonical, ours.args)) {
+    const t = translationFor(args, "whole", ours.args, ours.defaults);
+    if (!t.ok) return incompatible(describeProblems(t.problems));
+    if (!t.identity) {
+      try {
+        payload = t.run(payload);
+      } catch {
+        return remote(RemoteError.InvalidPayload);
+      }
+    }
+  }
+  const items: (((item: Uint8Array) => Uint8Array) | undefined)[] = [];
+  const chans = req.channelsSchema;
+  if (chans !== undefined && !sameBytes(chans.canonical, ours.channels)) {
+    for (let i = 0; i < req.channels.length; i++) {
+      if (req.channels[i]!.direction === "incoming") {
+        const t = translationFor(chans, i, ours.channels, ours.defaults);
+        if (!t.ok) return incompatible(`channel argument ${i}: ${describeProblems(t.problems)}`);
+        if (!t.identity) items[i] = t.run;
+      } else {
+        const mismatch = sentItemMismatch(chans, i, ours.channels);
+        if (mismatch !== undefined) return incompatible(mismatch);
+      }
+    }
+  }
+  return { payload, items };
 }
 
 /** What a handler's throw answers: a RoamError's wire code, otherwise `Internal`. */
