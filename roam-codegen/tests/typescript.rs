@@ -69,7 +69,13 @@ fn calculator_bindings_are_pinned() {
         .collect();
     assert_eq!(
         paths,
-        ["types.ts", "calculator.ts", "numbers.ts", "index.ts"]
+        [
+            "types.ts",
+            "calculator.ts",
+            "numbers.ts",
+            "index.ts",
+            "package.json"
+        ]
     );
     snapshot("calculator", &files);
 }
