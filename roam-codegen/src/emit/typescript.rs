@@ -322,23 +322,11 @@ fn primitive_ts(p: PrimitiveKind) -> &'static str {
 }
 
 fn primitive_codec(p: PrimitiveKind) -> &'static str {
+    // The runtime names its scalar codecs as Rust spells the types.
     match p {
-        PrimitiveKind::Bool => "bool",
-        PrimitiveKind::U8 => "u8",
-        PrimitiveKind::U16 => "u16",
-        PrimitiveKind::U32 => "u32",
-        PrimitiveKind::U64 => "u64",
-        PrimitiveKind::U128 => "u128",
-        PrimitiveKind::I8 => "i8",
-        PrimitiveKind::I16 => "i16",
-        PrimitiveKind::I32 => "i32",
-        PrimitiveKind::I64 => "i64",
-        PrimitiveKind::I128 => "i128",
-        PrimitiveKind::F32 => "f32",
-        PrimitiveKind::F64 => "f64",
-        PrimitiveKind::Char => "char",
         PrimitiveKind::String => "string",
         PrimitiveKind::Unit => "unit",
+        _ => p.rust_name(),
     }
 }
 
@@ -972,33 +960,12 @@ fn codec_methods(out: &mut String, decl: &TypeDecl, h: &mut Hoist, indent: &str)
             );
             let _ = writeln!(out, "{indent}}},");
         }
-        DeclBody::Enum(variants) if is_unit_only(variants) && decl.params.is_empty() => {
-            let _ = writeln!(out, "{indent}encode(w, v) {{");
-            let _ = writeln!(out, "{i2}switch (v) {{");
-            for (i, v) in variants.iter().enumerate() {
-                let _ = writeln!(out, "{i3}case \"{}\":", v.name);
-                let _ = writeln!(out, "{i3}  w.variant({i});");
-                let _ = writeln!(out, "{i3}  return;");
-            }
-            let _ = writeln!(out, "{i3}default:");
-            let _ = writeln!(out, "{i3}  roam.badTag(v, {name:?});");
-            let _ = writeln!(out, "{i2}}}");
-            let _ = writeln!(out, "{indent}}},");
-            let _ = writeln!(out, "{indent}decode(r) {{");
-            let _ = writeln!(out, "{i2}const i = r.variant();");
-            let _ = writeln!(out, "{i2}switch (i) {{");
-            for (i, v) in variants.iter().enumerate() {
-                let _ = writeln!(out, "{i3}case {i}:");
-                let _ = writeln!(out, "{i3}  return \"{}\";", v.name);
-            }
-            let _ = writeln!(out, "{i3}default:");
-            let _ = writeln!(out, "{i3}  return roam.unknownVariant(r, i, {name:?});");
-            let _ = writeln!(out, "{i2}}}");
-            let _ = writeln!(out, "{indent}}},");
-        }
         DeclBody::Enum(variants) => {
+            // A unit-only enum's values are its variant names; others are tagged objects.
+            let names_only = is_unit_only(variants) && decl.params.is_empty();
+            let tag = if names_only { "v" } else { "v.tag" };
             let _ = writeln!(out, "{indent}encode(w, v) {{");
-            let _ = writeln!(out, "{i2}switch (v.tag) {{");
+            let _ = writeln!(out, "{i2}switch ({tag}) {{");
             for (i, v) in variants.iter().enumerate() {
                 let _ = writeln!(out, "{i3}case \"{}\":", v.name);
                 let _ = writeln!(out, "{i3}  w.variant({i});");
@@ -1016,7 +983,9 @@ fn codec_methods(out: &mut String, decl: &TypeDecl, h: &mut Hoist, indent: &str)
             let _ = writeln!(out, "{i2}switch (i) {{");
             for (i, v) in variants.iter().enumerate() {
                 let _ = writeln!(out, "{i3}case {i}:");
-                if v.kind == StructKind::Unit {
+                if names_only {
+                    let _ = writeln!(out, "{i3}  return \"{}\";", v.name);
+                } else if v.kind == StructKind::Unit {
                     let _ = writeln!(out, "{i3}  return {{ tag: \"{}\" }};", v.name);
                 } else {
                     let value = decode_fields(h, v.kind, &v.fields, true);
