@@ -660,6 +660,12 @@ fn types_file(model: &Model, header: &str) -> String {
         }
     }
     out.push_str("]);\n");
+    out.push_str(
+        "\n/** {@link fieldDefaults} as method descriptors hand it to schema translation. */\n",
+    );
+    out.push_str(
+        "export const typeDefaults: roam.FieldDefaults = roam.fieldDefaultsOf(fieldDefaults);\n",
+    );
     out
 }
 
@@ -1157,17 +1163,20 @@ fn service_file(model: &Model, service: &Service, header: &str) -> String {
             "import type {{ {} }} from \"./types.js\";",
             types.join(", ")
         );
-        let codecs: Vec<String> = used
+        let mut values: Vec<String> = used
             .iter()
             .filter(|t| model.decl(t).is_some())
             .map(|t| codec_name(t))
             .collect();
+        // What a translation fills in for fields a peer's types lack.
+        values.push("typeDefaults".into());
         let _ = writeln!(
             out,
             "import {{ {} }} from \"./types.js\";",
-            codecs.join(", ")
+            values.join(", ")
         );
     }
+    let defaults = !used.is_empty();
     let mut h = Hoist::module();
     // Descriptors.
     let mut descriptors = String::new();
@@ -1250,6 +1259,9 @@ fn service_file(model: &Model, service: &Service, header: &str) -> String {
             "    channels: roam.schemaBytes(\"{}\"),",
             hex(&m.schemas.channels.to_canonical_bytes())
         );
+        if defaults {
+            descriptors.push_str("    defaults: typeDefaults,\n");
+        }
         descriptors.push_str("  },\n};\n");
     }
     let consts = h.declarations("");

@@ -10,6 +10,7 @@
 
 import { DecodeError, EncodeError } from "./postcard.js";
 import type { Reader } from "./postcard.js";
+import type { FieldDefaults } from "./translate.js";
 
 /**
  * Called by an enum encoder on a value whose tag is none of the enum's: only reachable from
@@ -30,4 +31,18 @@ export function schemaBytes(hex: string): Uint8Array {
   const out = new Uint8Array(hex.length >>> 1);
   for (let i = 0; i < out.length; i++) out[i] = Number.parseInt(hex.slice(2 * i, 2 * i + 2), 16);
   return out;
+}
+
+/**
+ * The {@link FieldDefaults} of a generated `fieldDefaults` table (`"Type.field"` → encoded
+ * literal). A translation asks by the reader's type name, which for a generic instantiation
+ * carries its arguments (`Page<Point>`): the declaration's defaults apply to every one. A
+ * `null` entry (a Rust expression, which only Rust can evaluate) answers `undefined`, so the
+ * zero value is used; docs/typescript.md says so.
+ */
+export function fieldDefaultsOf(table: ReadonlyMap<string, Uint8Array | null>): FieldDefaults {
+  return (typeName, field) => {
+    const bare = typeName.split("<", 1)[0] ?? typeName;
+    return table.get(`${bare}.${field}`) ?? undefined;
+  };
 }

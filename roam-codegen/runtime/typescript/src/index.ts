@@ -92,4 +92,5 @@ export { openWebSocket, webSocketLink } from "./transport-ws.js";
 export type { WebSocketConstructor, WebSocketLike, WebSocketOptions } from "./transport-ws.js";
 
 // What generated codecs call besides the combinators.
-export { badTag, schemaBytes, unknownVariant } from "./generated.js";
+export { badTag, fieldDefaultsOf, schemaBytes, unknownVariant } from "./generated.js";
+export type { FieldDefaults } from "./translate.js";

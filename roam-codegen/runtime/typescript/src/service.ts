@@ -32,6 +32,7 @@ import type {
 } from "./driver.js";
 import { MAX_METADATA_ENTRIES } from "./metadata.js";
 import type { MethodSchemaBytes } from "./method-schemas.js";
+import type { FieldDefaults } from "./translate.js";
 import { ERR, OK, RemoteError, USER, remote } from "./response.js";
 import type { Metadata, MetadataEntry, MetadataValue } from "./wire.js";
 
@@ -53,8 +54,11 @@ export interface MethodDescriptor<A extends unknown[], T, E> {
   readonly err: Codec<E> | undefined;
   /** The channel arguments, in argument order. */
   readonly channels: readonly { readonly kind: ChannelKind; readonly item: Codec<unknown> }[];
-  /** Our schemas of the method's payloads, announced to the peer. */
-  readonly schemas: MethodSchemaBytes;
+  /**
+   * Our schemas of the method's payloads, announced to the peer, and the encoded literal
+   * defaults a translation fills in for fields a peer's type lacks.
+   */
+  readonly schemas: MethodSchemaBytes & { readonly defaults?: FieldDefaults | undefined };
 }
 
 /**
