@@ -14,6 +14,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -92,6 +93,17 @@ impl Drop for Node {
     }
 }
 
+/// Runs `op n` in Node while `rt` keeps driving the server (a current_thread runtime serves
+/// only while something blocks on it).
+fn node_time(rt: &Runtime, node: &Arc<Mutex<Node>>, op: &'static str, n: u64) -> Duration {
+    let node = node.clone();
+    rt.block_on(async move {
+        tokio::task::spawn_blocking(move || node.lock().expect("node lock").time(op, n))
+            .await
+            .expect("node task")
+    })
+}
+
 fn router() -> roam::Router {
     roam::Router::new()
         .with(CalculatorDispatcher::new(Calc))
@@ -146,13 +158,13 @@ fn typescript(c: &mut Criterion) {
                 CalculatorClient::new(conn.clone()),
                 NumbersClient::new(conn),
             );
-            let mut node = Node::start(&url);
+            let node = Node::start(&url).map(|n| Arc::new(Mutex::new(n)));
 
             let mut g = c.benchmark_group("ts_rtt");
             g.measurement_time(Duration::from_secs(3)).sample_size(20);
-            if let Some(node) = node.as_mut() {
+            if let Some(node) = &node {
                 g.bench_function(format!("{flavor}/{transport}/node"), |b| {
-                    b.iter_custom(|n| node.time("rtt", n))
+                    b.iter_custom(|n| node_time(&rt, node, "rtt", n))
                 });
             }
             g.bench_function(format!("{flavor}/{transport}/rust"), |b| {
@@ -165,9 +177,9 @@ fn typescript(c: &mut Criterion) {
                 g.measurement_time(Duration::from_secs(4))
                     .sample_size(10)
                     .throughput(Throughput::Elements(ITEMS));
-                if let Some(node) = node.as_mut() {
+                if let Some(node) = &node {
                     g.bench_function(format!("{flavor}/{transport}/node"), |b| {
-                        b.iter_custom(|n| node.time(op, n * ITEMS))
+                        b.iter_custom(|n| node_time(&rt, node, op, n * ITEMS))
                     });
                 }
                 g.bench_function(format!("{flavor}/{transport}/rust"), |b| {
