@@ -230,32 +230,34 @@ export function byteArray(len: number): Codec<Uint8Array> {
 }
 
 /**
- * `HashMap<K, V>` / `BTreeMap<K, V>` with a primitive key: a count, then key-value pairs.
- * Entries are written in the map's iteration order. A repeated key in the input keeps the
- * last value (at the first key's position), as Rust's map deserialisers do.
+ * `HashMap<K, V>` / `BTreeMap<K, V>` with a primitive key: a count, then key-value pairs (the
+ * bytes of {@link pairs}). Entries are written in the map's iteration order. A repeated key in
+ * the input keeps the last value (at the first key's position), as Rust's map deserialisers do.
  */
 export function map<K, V>(key: Codec<K>, value: Codec<V>): Codec<Map<K, V>> {
+  const entries = pairs(key, value);
   return {
     encode(w, v) {
-      w.seqLength(v.size);
-      for (const [k, x] of v) {
-        key.encode(w, k);
-        value.encode(w, x);
-      }
+      writeEntries(w, v.size, v, key, value);
     },
     decode(r) {
-      const n = readCount(r);
-      const out = new Map<K, V>();
-      for (let i = 0; i < n; i++) {
-        const before = r.offset;
-        const k = key.decode(r);
-        const x = value.decode(r);
-        if (r.offset === before) chargeZeroSized(r);
-        out.set(k, x);
-      }
-      return out;
+      return new Map(entries.decode(r));
     },
   };
+}
+
+function writeEntries<K, V>(
+  w: Writer,
+  n: number,
+  entries: Iterable<readonly [K, V]>,
+  key: Codec<K>,
+  value: Codec<V>,
+): void {
+  w.seqLength(n);
+  for (const [k, x] of entries) {
+    key.encode(w, k);
+    value.encode(w, x);
+  }
 }
 
 /**
@@ -266,11 +268,7 @@ export function map<K, V>(key: Codec<K>, value: Codec<V>): Codec<Map<K, V>> {
 export function pairs<K, V>(key: Codec<K>, value: Codec<V>): Codec<Array<[K, V]>> {
   return {
     encode(w, v) {
-      w.seqLength(v.length);
-      for (const [k, x] of v) {
-        key.encode(w, k);
-        value.encode(w, x);
-      }
+      writeEntries(w, v.length, v, key, value);
     },
     decode(r) {
       const n = readCount(r);

@@ -6,6 +6,9 @@ import { createServer } from "node:net";
 import type { AddressInfo } from "node:net";
 import { WebSocket as WsWebSocket, WebSocketServer } from "ws";
 
+import assert from "node:assert/strict";
+
+import { RoamError } from "../src/call-error.js";
 import { linkPair } from "../src/link.js";
 import type { Link } from "../src/link.js";
 import { openWebSocket, webSocketLink } from "../src/transport-ws.js";
@@ -109,4 +112,19 @@ export function u32(n: number): Uint8Array {
 
 export function readU32(b: Uint8Array, at = 0): number {
   return new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(at, true);
+}
+
+/** How long a call a test expects to fail may take: a hang guard, not a timing check. */
+const REJECT_GUARD = 10_000;
+
+/** Awaits `p`, which must reject with a {@link RoamError} of `code`; returns the error. */
+export async function expectCode(p: Promise<unknown>, code: string): Promise<RoamError> {
+  try {
+    await within(REJECT_GUARD, p, `a call rejecting ${code}`);
+  } catch (e) {
+    assert.ok(RoamError.is(e), `a RoamError, not ${String(e)}`);
+    assert.equal(e.code, code, e.message);
+    return e;
+  }
+  assert.fail(`expected a rejection with ${code}`);
 }

@@ -9,7 +9,7 @@ import { ChannelReceiver, ChannelSender, RoamError, connect, isCancelled } from 
 import type { Connection, Handler, ServedCall } from "../src/driver.js";
 import { RemoteError, remote } from "../src/response.js";
 import { DEFAULT_LIMITS } from "../src/wire.js";
-import { TRANSPORTS, link, readU32, u32, within } from "./driver-util.js";
+import { TRANSPORTS, expectCode, link, readU32, u32, within } from "./driver-util.js";
 import type { Transport } from "./driver-util.js";
 
 const ECHO = 1n;
@@ -123,16 +123,6 @@ async function pair(
   return { client, server, cleanup };
 }
 
-async function expectCode(p: Promise<unknown>, code: string): Promise<RoamError> {
-  try {
-    await within(GUARD, p, `a call rejecting ${code}`);
-  } catch (e) {
-    assert.ok(RoamError.is(e), `a RoamError, not ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    return e;
-  }
-  assert.fail(`expected a rejection with ${code}`);
-}
 
 for (const transport of TRANSPORTS) {
   describe(`driver over ${transport}`, { timeout: 60_000 }, () => {

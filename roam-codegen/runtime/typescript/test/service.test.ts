@@ -42,7 +42,7 @@ import type {
 import { ChannelReceiver, ChannelSender } from "../src/channel-ends.js";
 import type { ChannelHost } from "../src/channel-ends.js";
 import { ReceiverRx, SenderTx } from "../src/channel.js";
-import { within } from "./driver-util.js";
+import { expectCode, within } from "./driver-util.js";
 
 const GUARD = 10_000;
 
@@ -319,16 +319,6 @@ async function setup(): Promise<Setup> {
   return { ...(await connected(serve(calcRoutes(impl)))), impl };
 }
 
-async function rejectsWith(p: Promise<unknown>, code: string): Promise<RoamError> {
-  try {
-    await within(GUARD, p, `a call rejecting ${code}`);
-  } catch (e) {
-    assert.ok(RoamError.is(e), `a RoamError, not ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    return e;
-  }
-  assert.fail(`expected a rejection with ${code}`);
-}
 
 const tick = () => new Promise<void>((r) => setTimeout(r, 5));
 
@@ -355,7 +345,7 @@ describe("typed calls over a served connection", { timeout: 60_000 }, () => {
     const value: MathError | undefined = r.error.value;
     assert.deepEqual(value, { tag: "DivisionByZero" });
 
-    const e = await rejectsWith(invoke(client, DIVIDE, [7, 2], []), "user");
+    const e = await expectCode(invoke(client, DIVIDE, [7, 2], []), "user");
     assert.deepEqual(e.value, { tag: "Overflow", value: 7 });
     assert.equal(e.retryable, false);
 
@@ -366,13 +356,13 @@ describe("typed calls over a served connection", { timeout: 60_000 }, () => {
 
   test("runtime failures: unknown method, thrown RoamError, thrown Error", async () => {
     const { client, server, close } = await setup();
-    await rejectsWith(invoke(client, UNSERVED, [], []), "unimplemented");
-    const busy = await rejectsWith(invoke(client, FAIL_ROAM, [], []), "resource_exhausted");
+    await expectCode(invoke(client, UNSERVED, [], []), "unimplemented");
+    const busy = await expectCode(invoke(client, FAIL_ROAM, [], []), "resource_exhausted");
     assert.equal(busy.retryable, true);
-    const internal = await rejectsWith(invoke(client, FAIL_PLAIN, [], []), "internal");
+    const internal = await expectCode(invoke(client, FAIL_PLAIN, [], []), "internal");
     assert.doesNotMatch(internal.message, /secret|password/);
     // The client serves nothing: the server calling it is answered unimplemented.
-    await rejectsWith(invoke(server, ADD, [1, 1], []), "unimplemented");
+    await expectCode(invoke(server, ADD, [1, 1], []), "unimplemented");
     assert.equal(server.isClosed, false);
     await close();
   });
@@ -380,18 +370,18 @@ describe("typed calls over a served connection", { timeout: 60_000 }, () => {
   test("arguments that do not decode are answered invalid_argument", async () => {
     const { client, close } = await setup();
     // ADD takes (i32, i32): one varint is not enough, and trailing bytes are refused too.
-    await rejectsWith(client.call(ADD.id, Uint8Array.of(2)), "invalid_argument");
-    await rejectsWith(client.call(ADD.id, Uint8Array.of(2, 4, 6)), "invalid_argument");
+    await expectCode(client.call(ADD.id, Uint8Array.of(2)), "invalid_argument");
+    await expectCode(client.call(ADD.id, Uint8Array.of(2, 4, 6)), "invalid_argument");
     // SUM expects one Rx channel; a call listing none does not fit the method.
-    await rejectsWith(client.call(SUM.id, new Uint8Array(0)), "invalid_argument");
+    await expectCode(client.call(SUM.id, new Uint8Array(0)), "invalid_argument");
     await close();
   });
 
   test("arguments that cannot be encoded reject invalid_argument; the channel stays usable", async () => {
     const { client, close } = await setup();
-    await rejectsWith(invoke(client, ADD, [2 ** 40, 1], []), "invalid_argument");
+    await expectCode(invoke(client, ADD, [2 ** 40, 1], []), "invalid_argument");
     const [tx, rx] = channel<bigint>();
-    await rejectsWith(invoke(client, COUNT, [-1], [tx]), "invalid_argument");
+    await expectCode(invoke(client, COUNT, [-1], [tx]), "invalid_argument");
     // Nothing was bound: the same pair serves the next call.
     const call = invoke(client, COUNT, [3], [tx]);
     const got: bigint[] = [];
@@ -430,7 +420,7 @@ describe("typed calls over a served connection", { timeout: 60_000 }, () => {
     );
     // Over the protocol's 64 entries: refused before anything is sent.
     const tooMany = Array.from({ length: 100 }, (_, i) => [`k${i}`, "v"] as const);
-    await rejectsWith(invoke(client, WHOAMI, [], [], { metadata: tooMany }), "too_large");
+    await expectCode(invoke(client, WHOAMI, [], [], { metadata: tooMany }), "too_large");
     await close();
   });
 
@@ -449,13 +439,13 @@ describe("typed calls over a served connection", { timeout: 60_000 }, () => {
     const call = invoke(client, WAIT, [], [], { signal: ac.signal });
     await within(GUARD, impl.waitStarted.fired, "the handler started");
     ac.abort(new Error("user gave up"));
-    const e = await rejectsWith(call, "cancelled");
+    const e = await expectCode(call, "cancelled");
     assert.ok(isCancelled(e));
     assert.equal((e.cause as Error).message, "user gave up");
     const reason = await within(GUARD, impl.waitAborted.fired, "the handler's signal");
     assert.ok(RoamError.is(reason) && reason.code === "cancelled");
     // Already aborted: refused at once.
-    await rejectsWith(invoke(client, ADD, [1, 2], [], { signal: AbortSignal.abort() }), "cancelled");
+    await expectCode(invoke(client, ADD, [1, 2], [], { signal: AbortSignal.abort() }), "cancelled");
     await close();
   });
 });
@@ -483,7 +473,7 @@ describe("typed channels over a served connection", { timeout: 60_000 }, () => {
     assert.equal(sum, (BigInt(n) * BigInt(n - 1)) / 2n);
     assert.equal(await within(GUARD, call, "count"), BigInt(n));
     // The pair's tx went to the call: sending on it here is refused.
-    await rejectsWith(tx.send(1n), "channel_closed");
+    await expectCode(tx.send(1n), "channel_closed");
     assert.equal(tx.closed, true);
     await close();
   });
@@ -513,7 +503,7 @@ describe("typed channels over a served connection", { timeout: 60_000 }, () => {
     tx.close();
     assert.equal(tx.closed, true);
     assert.equal(await within(GUARD, call, "sum"), (5000n * 4999n) / 2n);
-    await rejectsWith(tx.send(1n), "channel_closed");
+    await expectCode(tx.send(1n), "channel_closed");
     await close();
   });
 
@@ -579,7 +569,7 @@ describe("typed channels over a served connection", { timeout: 60_000 }, () => {
       await tick();
       throw new Error("the source broke");
     }
-    const e = await rejectsWith(invoke(client, SUM, [], [failing()]), "cancelled");
+    const e = await expectCode(invoke(client, SUM, [], [failing()]), "cancelled");
     assert.equal((e.cause as Error).message, "the source broke");
     await within(GUARD, impl.sumAborted.fired, "the handler's signal");
     await close();
@@ -635,8 +625,8 @@ describe("typed channels over a served connection", { timeout: 60_000 }, () => {
     await raw.send(Uint8Array.of(0x80)); // a truncated varint
     // The handler's for-await throws RoamError(invalid_argument): that is its answer, and the
     // channel was reset.
-    await rejectsWith(call, "invalid_argument");
-    await rejectsWith(raw.send(Uint8Array.of(2)), "channel_reset");
+    await expectCode(call, "invalid_argument");
+    await expectCode(raw.send(Uint8Array.of(2)), "channel_reset");
     await close();
   });
 
@@ -714,11 +704,11 @@ describe("typed ends over untyped ones", () => {
     end.push(Uint8Array.of(0x80));
     end.push(Uint8Array.of(4));
     assert.equal(await rx.recv(), 1n);
-    const e = await rejectsWith(rx.recv(), "invalid_argument");
+    const e = await expectCode(rx.recv(), "invalid_argument");
     assert.ok(e.cause instanceof DecodeError && e.cause.code === "truncated");
     assert.deepEqual(resets, [5n]);
     // The stream cannot be trusted past the bad item: later receives fail the same way.
-    await rejectsWith(rx.recv(), "invalid_argument");
+    await expectCode(rx.recv(), "invalid_argument");
   });
 
   test("a Tx encodes items, waits for credit, and closes after what is still waiting", async () => {
@@ -730,7 +720,7 @@ describe("typed ends over untyped ones", () => {
     const b = tx.send("b");
     tx.close();
     assert.equal(tx.closed, true);
-    await rejectsWith(tx.send("c"), "channel_closed");
+    await expectCode(tx.send("c"), "channel_closed");
     assert.equal(sent.length, 0, "no credit yet");
     assert.deepEqual(closes, [], "the close waits for the items");
     grant(2);
@@ -745,7 +735,7 @@ describe("typed ends over untyped ones", () => {
     );
     await tick();
     assert.deepEqual(closes, [9n]);
-    await rejectsWith(new SenderTx(new ChannelSender(), u32).send(-1), "invalid_argument");
+    await expectCode(new SenderTx(new ChannelSender(), u32).send(-1), "invalid_argument");
   });
 });
 
@@ -766,15 +756,15 @@ describe("channel() without a connection", () => {
     tx.close();
     assert.equal(tx.closed, true);
     assert.equal(await rx.recv(), undefined);
-    await rejectsWith(tx.send(3), "channel_closed");
+    await expectCode(tx.send(3), "channel_closed");
   });
 
   test("cancelling the Rx rejects waiting and later sends with channel_reset", async () => {
     const [tx, rx] = channel<number>();
     const waiting = tx.send(1);
     rx.cancel();
-    await rejectsWith(waiting, "channel_reset");
-    await rejectsWith(tx.send(2), "channel_reset");
+    await expectCode(waiting, "channel_reset");
+    await expectCode(tx.send(2), "channel_reset");
     assert.equal(tx.closed, true);
     assert.equal(await rx.recv(), undefined);
   });
@@ -783,7 +773,7 @@ describe("channel() without a connection", () => {
     const [tx, rx] = channel<number>();
     const pending: Promise<void>[] = [];
     for (let i = 0; i < 1024; i++) pending.push(tx.send(i));
-    await rejectsWith(tx.send(1024), "resource_exhausted");
+    await expectCode(tx.send(1024), "resource_exhausted");
     rx.cancel();
     const outcomes = await Promise.allSettled(pending);
     assert.ok(
@@ -816,7 +806,7 @@ describe("serve", () => {
       routes: [route(ADD, () => err("nope") as unknown as number)],
     });
     const { client, close } = await connected(served);
-    await rejectsWith(invoke(client, ADD, [1, 2], []), "internal");
+    await expectCode(invoke(client, ADD, [1, 2], []), "internal");
     await close();
   });
 });
