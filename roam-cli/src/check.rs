@@ -18,7 +18,7 @@ use std::fmt::Write;
 use std::path::Path;
 
 use roam_core::compat::{self, Compat, Incompatibility};
-use roam_core::schema::{ChannelDirection, Schema};
+use roam_core::schema::Schema;
 
 use crate::error::CliError;
 use crate::json::{Baseline, BaselineSchema, FORMAT};
@@ -224,10 +224,6 @@ pub fn check(baseline: &[(String, String, [Schema; 4])], model: &Model) -> Repor
                 }
             }
         }
-        report.breaking.extend(
-            handler_written_items(&old[1], &now.channels, &positions[1])
-                .map(|p| format!("{service}.{method}: {p}")),
-        );
     }
     for service in &model.services {
         for (method, _) in service.methods() {
@@ -245,38 +241,3 @@ pub fn check(baseline: &[(String, String, [Schema; 4])], model: &Model) -> Repor
     report
 }
 
-/// Items a handler writes on a `Tx` are not translated by the runtime (it refuses the call
-/// unless both sides use the same item type), so any change to them is breaking, even one
-/// `compat` calls compatible.
-fn handler_written_items<'a>(
-    old: &'a Schema,
-    new: &'a Schema,
-    names: &'a [&'a str],
-) -> impl Iterator<Item = String> + 'a {
-    let channels = |s: &'a Schema| match s {
-        Schema::Tuple(items) => items.as_slice(),
-        _ => &[],
-    };
-    channels(old)
-        .iter()
-        .zip(channels(new))
-        .enumerate()
-        .filter_map(move |(i, pair)| match pair {
-            (
-                Schema::Channel {
-                    direction: ChannelDirection::Tx,
-                    item: old_item,
-                },
-                Schema::Channel {
-                    direction: ChannelDirection::Tx,
-                    item: new_item,
-                },
-            ) if old_item.to_canonical_bytes() != new_item.to_canonical_bytes() => Some(format!(
-                "channel `{}`: the handler now writes `{}` items where baseline clients read `{}`; items a handler sends are not translated, so they must keep one type (add a new method instead)",
-                names.get(i).copied().unwrap_or("?"),
-                new_item.type_expr(),
-                old_item.type_expr()
-            )),
-            _ => None,
-        })
-}

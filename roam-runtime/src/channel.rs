@@ -45,7 +45,7 @@ use tokio::sync::{Notify, oneshot};
 use crate::codec;
 use crate::error::ChannelError;
 use crate::inbox::{WireRx, WireTx};
-use crate::schemas;
+use crate::schemas::{self, RemoteSchemaExt};
 
 /// Where a kept `Tx` finds the wire channel once its `Rx` was passed to a call. (A kept `Rx`
 /// gets its wire channel through a oneshot instead, since only one task reads it.)
@@ -205,12 +205,25 @@ enum RxInner {
     Wire(WireRx),
 }
 
+/// How an [`Rx`] turns the writer's item bytes into `T`.
+#[derive(Debug)]
+enum Reading {
+    /// The writer uses our item type (or announced none): decode directly.
+    Direct,
+    /// The writer's item type differs compatibly: decode through this translation.
+    Translated(Arc<Translation>),
+    /// Known at the first item: the caller's end of a channel the callee writes, whose item
+    /// type the callee announces before its handler runs.
+    AtFirstItem,
+    /// The writer's item type cannot be read as `T` (why, naming the field and both types).
+    Incompatible(String),
+}
+
 /// The receiving end of a typed stream. See the [module docs](self). Also a
 /// [`futures::Stream`] of `Result<T, ChannelError>`.
 pub struct Rx<T> {
     inner: Option<RxInner>,
-    /// Set on a handler's `Rx` when the caller's item type differs compatibly from `T`.
-    translation: Option<Arc<Translation>>,
+    reading: Reading,
     _item: PhantomData<fn() -> T>,
 }
 
@@ -226,10 +239,12 @@ impl<T> fmt::Debug for Rx<T> {
 }
 
 impl<T> Rx<T> {
+    /// A handler's `Rx`: the caller announced its item type with the request, so how to read
+    /// the items is known now (`translation` is `None` when they decode directly).
     pub(crate) fn from_wire(wire: WireRx, translation: Option<Arc<Translation>>) -> Self {
         Rx {
             inner: Some(RxInner::Wire(wire)),
-            translation,
+            reading: translation.map_or(Reading::Direct, Reading::Translated),
             _item: PhantomData,
         }
     }
@@ -250,7 +265,12 @@ impl<T> Rx<T> {
             match &mut self.inner {
                 Some(RxInner::Wire(w)) => return w.poll_recv(cx),
                 Some(RxInner::Paired { wire, .. }) => match Pin::new(wire).poll(cx) {
-                    Poll::Ready(Ok(wire)) => self.inner = Some(RxInner::Wire(wire)),
+                    Poll::Ready(Ok(wire)) => {
+                        if wire.peer_items.is_some() {
+                            self.reading = Reading::AtFirstItem;
+                        }
+                        self.inner = Some(RxInner::Wire(wire));
+                    }
                     Poll::Ready(Err(_)) => return Poll::Ready(Err(ChannelError::Unbound)),
                     Poll::Pending => return Poll::Pending,
                 },
@@ -269,15 +289,42 @@ impl<T: Facet<'static>> Rx<T> {
     fn poll_recv(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<Option<T>, ChannelError>> {
         match self.poll_recv_bytes(cx) {
             Poll::Ready(Ok(Some(bytes))) => {
-                let item = match &self.translation {
-                    None => codec::decode(&bytes),
-                    Some(t) => schemas::decode_translated(t, &bytes),
+                if let Reading::AtFirstItem = self.reading {
+                    self.reading = self.writers_reading();
+                }
+                let item = match &self.reading {
+                    Reading::Direct | Reading::AtFirstItem => codec::decode(&bytes),
+                    Reading::Translated(t) => schemas::decode_translated(t, &bytes),
+                    Reading::Incompatible(why) => {
+                        return Poll::Ready(Err(ChannelError::IncompatibleSchema(why.clone())));
+                    }
                 };
                 Poll::Ready(item.map(Some).map_err(ChannelError::from))
             }
             Poll::Ready(Ok(None)) => Poll::Ready(Ok(None)),
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<T: Facet<'static>> Rx<T> {
+    /// How to read the callee's items, from the channel signature it announced (the driver
+    /// recorded it when the first item arrived).
+    fn writers_reading(&self) -> Reading {
+        let Some(RxInner::Wire(wire)) = &self.inner else {
+            return Reading::Direct;
+        };
+        let Some((peer, index)) = &wire.peer_items else {
+            return Reading::Direct;
+        };
+        let Some(Some(announced)) = peer.get() else {
+            return Reading::Direct;
+        };
+        match announced.reader_for(schemas::Part::Item(*index), T::SHAPE) {
+            Ok(None) => Reading::Direct,
+            Ok(Some(t)) => Reading::Translated(t),
+            Err(e) => Reading::Incompatible(format!("channel argument {index}: {e}")),
         }
     }
 }
@@ -313,7 +360,7 @@ pub fn channel<T>() -> (Tx<T>, Rx<T>) {
             },
             wire,
         }),
-        translation: None,
+        reading: Reading::Direct,
         _item: PhantomData,
     };
     (tx, rx)

@@ -8,7 +8,7 @@ use std::time::Instant;
 use roam_core::{MethodDescriptor, ServiceDescriptor};
 
 use crate::connection::Connection;
-use crate::inbox::{WireRx, WireTx};
+use crate::inbox::{Command, WireRx, WireTx};
 use crate::metadata::{Metadata, MetadataValue};
 use crate::schemas::{LocalSchema, RemoteSchema};
 
@@ -123,6 +123,21 @@ impl Context {
     /// The caller's schema of the channel arguments' item types, if it announced one.
     pub(crate) fn channels_schema(&self) -> Option<&RemoteSchema> {
         self.inner.channels_schema.as_deref()
+    }
+
+    /// Announces our channel signature for this method to the caller (see
+    /// `__private::announce_channels`). Submitted before the handler's `Tx` ends exist, so it
+    /// precedes every item they send.
+    pub(crate) fn announce_channels(&self, schema: Option<&'static LocalSchema>) {
+        let _ = self
+            .inner
+            .connection
+            .shared
+            .commands
+            .send(Command::AnnounceChannels {
+                method_id: self.inner.method.id,
+                schema,
+            });
     }
 
     /// Records our schema of the response (first writer wins; it is the same for every answer

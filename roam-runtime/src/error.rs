@@ -124,6 +124,10 @@ pub enum ChannelError {
     /// The other end of this pair was dropped without being passed to a call.
     #[error("the other end of this channel was dropped without being passed to a call")]
     Unbound,
+    /// The sender's item type cannot be read as this end's (the schemas differ incompatibly);
+    /// the text names the field and both types.
+    #[error("the channel's items cannot be read as this type: {0}")]
+    IncompatibleSchema(String),
     /// A channel end already bound to one call was passed to another.
     #[error("this channel end already belongs to a call; create a new pair with roam::channel()")]
     AlreadyBound,

@@ -6,7 +6,7 @@
 //! driver's side applies them (at once, on the handle's thread, when the session is free; else
 //! in order on the driver's next turn). It sits below both, so neither imports the other.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context as TaskContext, Poll};
 
 use bytes::Bytes;
@@ -105,6 +105,12 @@ pub(crate) enum Command {
     ChannelCredit {
         channel: u64,
         n: u32,
+    },
+    /// A handler's channel signature, announced before the handler runs (and so before the
+    /// first item it writes).
+    AnnounceChannels {
+        method_id: u64,
+        schema: Option<&'static LocalSchema>,
     },
     /// The last user handle was dropped (the driver re-checks, a new one may exist).
     HandlesDropped,
@@ -259,12 +265,39 @@ impl Drop for WireTx {
     }
 }
 
+/// Where the caller's end of a channel the callee writes finds the callee's announced channel
+/// signature: the driver fills it when the channel's first item arrives, which is after the
+/// announcement (the callee sends it before its handler runs, and messages are ordered).
+#[derive(Debug, Default)]
+pub(crate) struct PeerItems(OnceLock<Option<Arc<RemoteSchema>>>);
+
+impl PeerItems {
+    /// Records what the peer had announced when the first item arrived (first call wins).
+    pub(crate) fn resolve(&self, schema: impl FnOnce() -> Option<Arc<RemoteSchema>>) {
+        if self.0.get().is_none() {
+            let _ = self.0.set(schema());
+        }
+    }
+
+    pub(crate) fn is_resolved(&self) -> bool {
+        self.0.get().is_some()
+    }
+
+    /// The callee's announcement, once resolved (`None` inside: it announced nothing).
+    pub(crate) fn get(&self) -> Option<&Option<Arc<RemoteSchema>>> {
+        self.0.get()
+    }
+}
+
 /// The receiving side of a wire channel (untyped).
 #[derive(Debug)]
 pub(crate) struct WireRx {
     channel: u64,
     commands: Inbox,
     items: mpsc::UnboundedReceiver<Result<Bytes, ChannelError>>,
+    /// On the caller's end of a channel the callee writes: the callee's announced channel
+    /// signature and this channel's index in it.
+    pub(crate) peer_items: Option<(Arc<PeerItems>, usize)>,
     /// Items consumed since the last credit grant.
     consumed: u32,
     /// Grant credit back once this many items were consumed.
@@ -284,6 +317,7 @@ impl WireRx {
             channel,
             commands,
             items,
+            peer_items: None,
             consumed: 0,
             grant_every: (initial_credit / 2).max(1),
             finished: false,

@@ -96,6 +96,7 @@ pub mod __private {
 
     use crate::error::RemoteError;
     use crate::schemas::RemoteSchemaExt;
+    pub use roam_core::schema::ChannelDirection;
     use crate::{response, schemas};
 
     /// Decodes an argument tuple (translating from the caller's schema if it differs), or
@@ -125,24 +126,29 @@ pub mod __private {
         response::result(value)
     }
 
+    /// Announces the handler's channel signature (the item type of each channel argument, in
+    /// order, with the direction its signature reads) before it runs, so that a caller whose
+    /// item types differ compatibly reads the items this handler writes through a translation.
+    pub fn announce_channels(
+        cx: &crate::Context,
+        channels: &[(roam_core::schema::ChannelDirection, &'static facet::Shape)],
+    ) {
+        cx.announce_channels(schemas::local_channels(channels));
+    }
+
     /// Takes the `index`-th channel argument as the handler's `Tx<T>`, or returns the
     /// response to send instead: `InvalidPayload` when the caller bound that argument the
-    /// other way (or not at all), `IncompatibleSchema` when the caller reads items of another
-    /// type (items a handler sends are not translated, so the types must be the same).
+    /// other way (or not at all), `IncompatibleSchema` when the caller's item type cannot be
+    /// read from `T` (a compatible difference is fine: the caller translates).
     pub fn take_tx<T: Facet<'static>>(
         cx: &crate::Context,
         index: usize,
     ) -> Result<crate::Tx<T>, Vec<u8>> {
         if let Some(remote) = cx.channels_schema()
-            && let Some(local) = schemas::local_of(T::SHAPE)
-            && let Some((theirs, hash)) = remote.describe(schemas::Part::Item(index))
-            && hash != local.hash
+            && let Err(e) = schemas::readable_by(remote, schemas::Part::Item(index), T::SHAPE)
         {
             return Err(response::incompatible(&format!(
-                "channel argument {index}: the handler writes `{}` items but the caller reads \
-                 `{theirs}`; items a handler sends are not translated, so both sides must use \
-                 the same item type",
-                T::SHAPE
+                "channel argument {index}: {e}"
             )));
         }
         match cx.take_channel(index) {

@@ -271,6 +271,34 @@ fn cached_translation(cache: &Translations, key: (usize, Part)) -> Option<Cached
         .map(|(_, t)| t.clone())
 }
 
+/// Whether the peer, reading `part` with the type it announced, can read what we write as
+/// `writer` (the same rules as every translation, from `roam_core::compat`): how a handler
+/// checks the items it will write against the caller's item type. Equal schemas, or a side
+/// that announced nothing or cannot be described, pass.
+pub fn readable_by(
+    remote: &RemoteSchema,
+    part: Part,
+    writer: &'static Shape,
+) -> Result<(), PayloadError> {
+    let Ok((theirs, hash)) = remote.part(part) else {
+        return Ok(());
+    };
+    let Some(local) = local_of(writer) else {
+        return Ok(());
+    };
+    if local.hash == *hash {
+        return Ok(());
+    }
+    let Ok(ours) = roam_codec::schema_of_shape(writer) else {
+        return Ok(());
+    };
+    roam_core::compat::check(&ours, theirs)
+        .map(|_| ())
+        .map_err(|problems| {
+            PayloadError::Incompatible(roam_codec::TranslateError::Incompatible(problems).to_string())
+        })
+}
+
 /// Decodes `bytes` through a compiled translation, with the runtime's codec error.
 pub(crate) fn decode_translated<T: Facet<'static>>(
     t: &Translation,

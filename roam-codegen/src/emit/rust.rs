@@ -456,11 +456,29 @@ fn dispatch_arm(method: &MethodDef, names: &Names, locals: &Locals) -> TokenStre
         .iter()
         .zip(&bindings)
         .filter_map(|(arg, binding)| match &arg.ty.kind {
-            TypeKind::Tx { item, .. } => Some((quote!(take_tx), item, binding)),
-            TypeKind::Rx { item, .. } => Some((quote!(take_rx), item, binding)),
+            TypeKind::Tx { item, .. } => Some((quote!(take_tx), quote!(Tx), item, binding)),
+            TypeKind::Rx { item, .. } => Some((quote!(take_rx), quote!(Rx), item, binding)),
             _ => None,
         });
-    let take_channels = channels.enumerate().map(|(index, (take, item, binding))| {
+    // A handler that writes items announces its channel signature first, so a caller whose
+    // item types differ compatibly can translate them.
+    let writes_items = method
+        .args
+        .iter()
+        .any(|arg| matches!(arg.ty.kind, TypeKind::Tx { .. }));
+    let announce = writes_items.then(|| {
+        let signature = channels.clone().map(|(_, direction, item, _)| {
+            let item = ty_tokens(item);
+            quote! {
+                (
+                    ::roam::__private::ChannelDirection::#direction,
+                    <#item as ::roam::facet::Facet<'static>>::SHAPE,
+                )
+            }
+        });
+        quote! { ::roam::__private::announce_channels(&#cx, &[#(#signature),*]); }
+    });
+    let take_channels = channels.enumerate().map(|(index, (take, _, item, binding))| {
         let item = ty_tokens(item);
         let index = Literal::usize_unsuffixed(index);
         quote! {
@@ -495,6 +513,7 @@ fn dispatch_arm(method: &MethodDef, names: &Names, locals: &Locals) -> TokenStre
             // The arguments are decoded: let go of the frame they came in before the handler
             // runs (the payload is a view of it).
             ::core::mem::drop(#payload);
+            #announce
             #(#take_channels)*
             #respond(&#cx, &<#h as #service_trait>::#name(&*#handler, #context #(#passed),*).await)
         }),

@@ -1287,6 +1287,36 @@ impl<A: Attachments> Session<A> {
         self.check_drained(now);
     }
 
+    /// Announces our schema of `kind` for `method_id` now, unless the peer already has it
+    /// (`None`: withdraws an earlier one). Messages are ordered, so it applies to everything
+    /// sent after it. The calls and responses announce their own schemas; this is for the
+    /// callee's channel signature (`SchemaKind::Channels`), which must reach the caller before
+    /// the first item its handler writes.
+    pub fn announce_schema(
+        &mut self,
+        conn_id: ConnId,
+        method_id: u64,
+        kind: SchemaKind,
+        local: Option<&'static LocalSchema>,
+    ) {
+        if !self.is_closed() {
+            self.announce(conn_id, method_id, kind, local);
+        }
+    }
+
+    /// The peer's latest announcement of `kind` for `method_id` on `conn_id`, if any.
+    pub fn peer_schema(
+        &mut self,
+        conn_id: ConnId,
+        method_id: u64,
+        kind: SchemaKind,
+    ) -> Option<Arc<PeerSchema>> {
+        self.conns
+            .get_mut(&conn_id)?
+            .schemas
+            .remote(method_id, kind)
+    }
+
     /// Sends one item on a channel we send on, spending one credit.
     pub fn send_data(
         &mut self,

@@ -33,7 +33,8 @@ use crate::dispatch::Router;
 use crate::error::{ChannelError, ProtocolViolation, RemoteError, SessionError};
 use crate::framing::{LinkError, MaxFrame};
 use crate::inbox::{
-    CallFailure, ChannelBind, Command, Inbox, RawResponse, SenderState, SessionInfo, WireRx, WireTx,
+    CallFailure, ChannelBind, Command, Inbox, PeerItems, RawResponse, SenderState, SessionInfo,
+    WireRx, WireTx,
 };
 use crate::metadata::Metadata;
 use crate::response;
@@ -42,6 +43,7 @@ use crate::session::{
     SessionEvent,
 };
 use crate::transport::FrameSink;
+use crate::wire::SchemaKind;
 
 /// What one write step achieved.
 enum Written {
@@ -121,15 +123,20 @@ pub(crate) struct Handler {
 pub(crate) enum End {
     /// We send: where credit arrives and failures are reported.
     Sender(Arc<SenderState>),
-    /// We receive: where items go.
-    Receiver(mpsc::UnboundedSender<Result<Bytes, ChannelError>>),
+    /// We receive: where items go, and, on the caller's end of a channel the callee writes,
+    /// the method and where to record the callee's channel signature once the first item is
+    /// here (until then it is not needed, and by then it has arrived).
+    Receiver {
+        items: mpsc::UnboundedSender<Result<Bytes, ChannelError>>,
+        peer_items: Option<(u64, Arc<PeerItems>)>,
+    },
 }
 
 impl End {
     fn fail(self, error: ChannelError) {
         match self {
             End::Sender(state) => state.fail(error),
-            End::Receiver(items) => {
+            End::Receiver { items, .. } => {
                 let _ = items.send(Err(error));
             }
         }
@@ -324,10 +331,21 @@ impl State {
 
     /// Creates both sides of channel `id`, on which this side receives. The item queue is
     /// unbounded as a type but never holds more than the credit, which the session enforces.
-    fn open_receiver(&mut self, id: u64) -> WireRx {
+    /// `written_by` is set on a caller's end: the method and the channel's index among its
+    /// channel arguments, to read the items with the callee's announced item type.
+    fn open_receiver(&mut self, id: u64, written_by: Option<(u64, usize)>) -> WireRx {
         let (items_tx, items_rx) = mpsc::unbounded_channel();
-        self.attach(id, End::Receiver(items_tx));
-        WireRx::new(id, self.inbox(), items_rx, self.limits().initial_credit)
+        let peer = written_by.map(|(method_id, index)| (method_id, index, Arc::default()));
+        self.attach(
+            id,
+            End::Receiver {
+                items: items_tx,
+                peer_items: peer.as_ref().map(|(m, _, p)| (*m, Arc::clone(p))),
+            },
+        );
+        let mut wire = WireRx::new(id, self.inbox(), items_rx, self.limits().initial_credit);
+        wire.peer_items = peer.map(|(_, index, p)| (p, index));
+        wire
     }
 
     /// Keeps `end` in channel `id`'s entry; a channel already gone fails its end at once, so
@@ -403,19 +421,26 @@ impl State {
                 call,
                 channels,
                 reply,
-            } => match self.session.call(now(), ROOT, id, call, reply) {
-                Ok(started) => {
-                    for (bind, &id) in channels.into_iter().zip(&started.channels) {
-                        match bind {
-                            ChannelBind::Send(bind) => bind(self.open_sender(id)),
-                            ChannelBind::Receive(bind) => bind(self.open_receiver(id)),
+            } => {
+                let method_id = call.method_id;
+                match self.session.call(now(), ROOT, id, call, reply) {
+                    Ok(started) => {
+                        for (index, (bind, &id)) in
+                            channels.into_iter().zip(&started.channels).enumerate()
+                        {
+                            match bind {
+                                ChannelBind::Send(bind) => bind(self.open_sender(id)),
+                                ChannelBind::Receive(bind) => {
+                                    bind(self.open_receiver(id, Some((method_id, index))))
+                                }
+                            }
                         }
                     }
+                    Err((rejected, reply)) => {
+                        let _ = reply.send(Err(CallFailure::Rejected(rejected)));
+                    }
                 }
-                Err((rejected, reply)) => {
-                    let _ = reply.send(Err(CallFailure::Rejected(rejected)));
-                }
-            },
+            }
             Command::Cancel { id } => {
                 if let Some(cancelled) = self.session.cancel(ROOT, id) {
                     // Never sent: its channels never opened on the peer.
@@ -458,6 +483,10 @@ impl State {
             Command::ChannelClose { channel } => self.session.close_channel(ROOT, channel),
             Command::ChannelReset { channel } => self.session.reset_channel(ROOT, channel),
             Command::ChannelCredit { channel, n } => self.session.grant_credit(ROOT, channel, n),
+            Command::AnnounceChannels { method_id, schema } => {
+                self.session
+                    .announce_schema(ROOT, method_id, SchemaKind::Channels, schema)
+            }
             Command::HandlesDropped => {
                 // Only the side that connected closes when unused; an acceptor's session lives
                 // as long as its peer keeps it. Handler contexts hold handles too, but a handler
@@ -519,7 +548,26 @@ impl State {
                     channel, payload, ..
                 } => {
                     // A receiver dropped meanwhile has already sent `Reset`; its items are moot.
-                    if let Some(End::Receiver(items)) = self.session.channel_end(ROOT, channel) {
+                    let (method_id, peer) = match self.session.channel_end(ROOT, channel) {
+                        Some(End::Receiver {
+                            peer_items: Some((method_id, peer)),
+                            ..
+                        }) if !peer.is_resolved() => (*method_id, Arc::clone(peer)),
+                        Some(End::Receiver { items, .. }) => {
+                            let _ = items.send(Ok(payload));
+                            continue;
+                        }
+                        _ => continue,
+                    };
+                    // The channel's first item on a caller's end: the callee's channel
+                    // signature was announced before it, so it is in the table now.
+                    peer.resolve(|| {
+                        self.session
+                            .peer_schema(ROOT, method_id, SchemaKind::Channels)
+                    });
+                    if let Some(End::Receiver { items, .. }) =
+                        self.session.channel_end(ROOT, channel)
+                    {
                         let _ = items.send(Ok(payload));
                     }
                 }
@@ -642,7 +690,7 @@ impl State {
             .iter()
             .map(|&(id, direction)| match direction {
                 Direction::Outgoing => ChannelEnd::Tx(self.open_sender(id)),
-                Direction::Incoming => ChannelEnd::Rx(self.open_receiver(id)),
+                Direction::Incoming => ChannelEnd::Rx(self.open_receiver(id, None)),
             })
             .collect();
         let cx = Context::new(CallParts {

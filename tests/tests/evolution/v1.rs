@@ -48,6 +48,15 @@ pub trait Inventory {
     async fn upload(&self, items: roam::Rx<Item>) -> u32;
     /// Items the handler writes keep one type in both versions.
     async fn countdown(&self, from: u64, out: roam::Tx<u64>);
+    /// Items the handler writes evolve like responses: v2's `Item` differs compatibly.
+    async fn download(&self, n: u32, out: roam::Tx<Item>);
+    /// v2's handler writes a variant v1 does not know.
+    async fn watch(&self, out: roam::Tx<Status>);
+    /// v2 renames the type of the items the handler writes.
+    async fn trail(&self, n: i32, out: roam::Tx<Point>);
+    /// v2's `Label` items add a field without a default: a v1 handler cannot write what a
+    /// v2 caller must read.
+    async fn labels(&self, out: roam::Tx<Label>);
 }
 
 pub struct Server;
@@ -98,5 +107,47 @@ impl Inventory for Server {
                 return;
             }
         }
+    }
+
+    async fn download(&self, n: u32, out: roam::Tx<Item>) {
+        for i in 0..n {
+            let item = Item {
+                name: format!("item-{i}"),
+                qty: i,
+                legacy: "old".to_owned(),
+            };
+            if out.send(item).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    async fn watch(&self, out: roam::Tx<Status>) {
+        for status in [
+            Status::Active,
+            Status::Retired {
+                reason: "done".to_owned(),
+            },
+        ] {
+            if out.send(status).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    async fn trail(&self, n: i32, out: roam::Tx<Point>) {
+        for i in 0..n {
+            if out.send(Point { x: i, y: -i }).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    async fn labels(&self, out: roam::Tx<Label>) {
+        let _ = out
+            .send(Label {
+            text: "tag".to_owned(),
+        })
+            .await;
     }
 }

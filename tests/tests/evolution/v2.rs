@@ -41,6 +41,10 @@ pub trait Inventory {
     async fn label(&self, label: Label) -> u32;
     async fn upload(&self, items: roam::Rx<Item>) -> u32;
     async fn countdown(&self, from: u64, out: roam::Tx<u64>);
+    async fn download(&self, n: u32, out: roam::Tx<Item>);
+    async fn watch(&self, out: roam::Tx<Status>);
+    async fn trail(&self, n: i32, out: roam::Tx<Position>);
+    async fn labels(&self, out: roam::Tx<Label>);
 }
 
 pub struct Server;
@@ -92,5 +96,49 @@ impl Inventory for Server {
                 return;
             }
         }
+    }
+
+    async fn download(&self, n: u32, out: roam::Tx<Item>) {
+        for i in 0..n {
+            let item = Item {
+                qty: i,
+                name: format!("item-{i}"),
+                tags: vec!["new".to_owned()],
+            };
+            if out.send(item).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    async fn watch(&self, out: roam::Tx<Status>) {
+        for status in [
+            Status::Active,
+            Status::Archived { at: 7 },
+            Status::Retired {
+                reason: "done".to_owned(),
+            },
+        ] {
+            if out.send(status).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    async fn trail(&self, n: i32, out: roam::Tx<Position>) {
+        for i in 0..n {
+            if out.send(Position { x: i, y: -i }).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    async fn labels(&self, out: roam::Tx<Label>) {
+        let _ = out
+            .send(Label {
+            text: "tag".to_owned(),
+            color: "red".to_owned(),
+        })
+            .await;
     }
 }
