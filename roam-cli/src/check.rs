@@ -240,4 +240,3 @@ pub fn check(baseline: &[(String, String, [Schema; 4])], model: &Model) -> Repor
     }
     report
 }
-

@@ -63,7 +63,15 @@ fn check_flags_exactly_the_changes_the_runtime_refuses() {
     // Every compatible change of the suite passes, including those to the items a handler
     // writes (the runtime translates them like responses).
     for method in [
-        "add", "get", "status", "locate", "upload", "countdown", "download", "watch", "trail",
+        "add",
+        "get",
+        "status",
+        "locate",
+        "upload",
+        "countdown",
+        "download",
+        "watch",
+        "trail",
     ] {
         let name = format!("Inventory.{method}:");
         assert!(

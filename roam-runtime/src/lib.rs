@@ -96,8 +96,8 @@ pub mod __private {
 
     use crate::error::RemoteError;
     use crate::schemas::RemoteSchemaExt;
-    pub use roam_core::schema::ChannelDirection;
     use crate::{response, schemas};
+    pub use roam_core::schema::ChannelDirection;
 
     /// Decodes an argument tuple (translating from the caller's schema if it differs), or
     /// returns the error response to send.

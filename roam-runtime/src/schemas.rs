@@ -295,7 +295,9 @@ pub fn readable_by(
     roam_core::compat::check(&ours, theirs)
         .map(|_| ())
         .map_err(|problems| {
-            PayloadError::Incompatible(roam_codec::TranslateError::Incompatible(problems).to_string())
+            PayloadError::Incompatible(
+                roam_codec::TranslateError::Incompatible(problems).to_string(),
+            )
         })
 }
 

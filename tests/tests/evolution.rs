@@ -241,7 +241,10 @@ async fn channel_items_sent_by_the_caller_are_translated() {
     assert_eq!(items, vec![2, 1, 0]);
 }
 
-type Outcome<T> = (Result<(), CallError<Infallible>>, Vec<Result<T, ChannelError>>);
+type Outcome<T> = (
+    Result<(), CallError<Infallible>>,
+    Vec<Result<T, ChannelError>>,
+);
 
 /// Runs a call whose handler writes on the `Tx` it was given, and reads the kept `rx` to its end.
 async fn collect<T: Facet<'static>>(
@@ -286,7 +289,9 @@ async fn channel_items_written_by_the_handler_are_translated() {
     let (tx, rx) = roam::channel::<v1::Point>();
     assert_eq!(
         values(collect(old.trail(3, tx), rx).await),
-        (0..3).map(|i| v1::Point { x: i, y: -i }).collect::<Vec<_>>()
+        (0..3)
+            .map(|i| v1::Point { x: i, y: -i })
+            .collect::<Vec<_>>()
     );
     // The extra `color` is skipped.
     let (tx, rx) = roam::channel::<v1::Label>();
@@ -478,7 +483,12 @@ async fn roam_check_agrees_with_the_runtime_on_every_method() {
                 (
                     service.def.name.clone(),
                     method.name.clone(),
-                    [s.args.clone(), s.channels.clone(), s.ok.clone(), s.err.clone()],
+                    [
+                        s.args.clone(),
+                        s.channels.clone(),
+                        s.ok.clone(),
+                        s.err.clone(),
+                    ],
                 )
             })
         })
