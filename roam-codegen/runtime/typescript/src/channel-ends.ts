@@ -174,6 +174,13 @@ export class ChannelReceiver implements AsyncIterable<Uint8Array> {
   /** This side gave up (reset): iteration is done at once. */
   private stopped = false;
   private failure: RoamError | undefined;
+  /**
+   * @internal Set by the driver when the peer writes items with another type than ours: turns
+   * an arriving item into our type's bytes, or throws (a {@link RoamError} to fail the
+   * channel with). `undefined` hands items over as they are. Kept on the end itself so an
+   * item costs no lookup; the driver may replace it after the first item.
+   */
+  itemReader: ((item: Uint8Array) => Uint8Array) | undefined = undefined;
 
   /** The channel ID once bound to a call. */
   get channelId(): bigint | undefined {

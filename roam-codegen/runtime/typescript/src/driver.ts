@@ -14,15 +14,18 @@
  * - **Backpressure**: frames go to the link at once; a link whose unwritten bytes pass
  *   {@link MAX_WRITE_BACKLOG} ends the session (`write-backlog`).
  * - **Schemas** (docs/protocol.md §7, as `roam-runtime` does): a call given
- *   {@link CallOptions.schemas} announces its argument and channel schemas, and a response
+ *   {@link CallOptions.schemas} announces its argument and channel schemas; a response
  *   written with a different announced response schema is translated to ours before the
- *   caller sees it. A served call whose caller announced different argument schemas has its
- *   arguments (and the items of channels the handler reads) translated before the handler
- *   sees them, or is answered `IncompatibleSchema` without running the handler; an answer
- *   carrying a value or user error announces our response schema. Items a handler sends are
- *   not translated: a caller that reads another item type is answered `IncompatibleSchema`.
- *   Translations are compiled once per announcement (`translate.ts`). Announcements are
- *   checked with {@link validateSchema} unless the application gives its own validator.
+ *   caller sees it, and so are the items of each channel the callee writes, by the callee's
+ *   `channels` announcement as it stands when the channel's first item arrives (looked up
+ *   once per channel). A served call whose caller announced different argument schemas has
+ *   its arguments (and the items of channels the handler reads) translated before the handler
+ *   sees them, or is answered `IncompatibleSchema` without running the handler, which is also
+ *   the answer when the caller cannot read the items the handler would write. Before the
+ *   handler of a call with channel arguments runs, our channel schema is announced; an answer
+ *   carrying a value or user error announces our response schema. Translations are compiled
+ *   once per announcement (`translate.ts`). Announcements are checked with
+ *   {@link validateSchema} unless the application gives its own validator.
  *
  * Nothing the peer sends, and nothing a handler throws, escapes the driver.
  *
@@ -57,7 +60,7 @@ import type { CallRejected, IncomingCall, SessionOptions, StopReason } from "./s
 import {
   TranslationError,
   describeProblems,
-  sentItemMismatch,
+  sentItemProblem,
   translationFor,
 } from "./translate.js";
 import type { FieldDefaults } from "./translate.js";
@@ -95,9 +98,10 @@ export interface CallOptions {
   channels?: readonly ChannelEnd[] | undefined;
   /**
    * Our schemas of the method: the argument and channel schemas are announced before the
-   * method's first request, and a response the peer wrote with a different response schema
-   * is translated to ours (or rejects `incompatible_schema`). Without them the peer's types
-   * are taken to be ours.
+   * method's first request, and a response (or the items of a channel the callee writes) the
+   * peer wrote with a different announced schema is translated to ours. What cannot be read
+   * rejects `incompatible_schema`: the call, or that channel's receiver. Without them the
+   * peer's types are taken to be ours.
    */
   schemas?: MethodSchemas | undefined;
 }
@@ -146,10 +150,11 @@ export interface ConnectOptions extends SessionOptions {
   /** Serves the peer's calls; without one every call is answered `UnknownMethod`. */
   handler?: Handler | undefined;
   /**
-   * Our schemas of the methods the handler serves, by method ID: the peer's arguments are
-   * translated to them when its announced schemas differ, and our response schema is
-   * announced. Without them (or for a method it answers `undefined` for) payloads are passed
-   * as they are.
+   * Our schemas of the methods the handler serves, by method ID: the peer's arguments (and the
+   * items of channels the handler reads) are translated to them when its announced schemas
+   * differ, a call whose caller cannot read the items the handler writes is refused, and our
+   * channel and response schemas are announced. Without them (or for a method it answers
+   * `undefined` for) payloads are passed as they are and nothing is announced.
    */
   schemas?: ((methodId: bigint) => MethodSchemas | undefined) | undefined;
 }
@@ -225,11 +230,6 @@ export class Connection {
   private readonly link: Link;
   private readonly handler: Handler | undefined;
   private readonly schemas: ((methodId: bigint) => MethodSchemas | undefined) | undefined;
-  /** Receivers of served calls whose items are written with the caller's item type. */
-  private readonly itemTranslations = new WeakMap<
-    ChannelReceiver,
-    (item: Uint8Array) => Uint8Array
-  >();
   private timer: ReturnType<typeof setTimeout> | undefined;
   private armedAt: number | undefined;
   private settling = false;
@@ -365,6 +365,13 @@ export class Connection {
         if (onAbort !== undefined) signal?.removeEventListener("abort", onAbort);
       };
       const pending: PendingCall = { resolve, reject, cleanup, schemas };
+      if (schemas !== undefined) {
+        channels.forEach((end, i) => {
+          if (end instanceof ChannelReceiver) {
+            end.itemReader = this.firstItemReader(end, methodId, i, schemas);
+          }
+        });
+      }
       const directions: Direction[] = channels.map((end) =>
         end instanceof ChannelSender ? "outgoing" : "incoming",
       );
@@ -517,23 +524,52 @@ export class Connection {
 
   /** Hands an item to a receiver, translated first if its writer's item type differs. */
   private deliver(end: ChannelReceiver, channel: bigint, item: Uint8Array): void {
-    const translate = this.itemTranslations.get(end);
-    if (translate === undefined) return end.push(item);
+    const read = end.itemReader;
+    if (read === undefined) return end.push(item);
     let ours: Uint8Array;
     try {
-      ours = translate(item);
+      ours = read(item);
     } catch (e) {
       // A receiver has no way to hand over one bad item and go on, so the channel ends: the
-      // handler's loop fails, and the caller's sender is reset.
+      // reading loop fails, and the peer's sender is reset.
       end.fail(
-        new RoamError("invalid_argument", `cannot read a channel item: ${errorText(e)}`, {
-          cause: e,
-        }),
+        RoamError.is(e)
+          ? e
+          : new RoamError("invalid_argument", `cannot read a channel item: ${errorText(e)}`, {
+              cause: e,
+            }),
       );
       this.session.resetChannel(ROOT, channel);
       return;
     }
     end.push(ours);
+  }
+
+  /**
+   * What reads the first item of channel argument `index` of our call to `methodId`, a
+   * channel the callee writes: it looks up the callee's latest `channels` announcement (sent
+   * before the handler wrote anything, so it is here by now) and leaves in its place what
+   * reads every later item: nothing when the item types are the same or unannounced, the
+   * compiled translation otherwise, or the failure when ours cannot read the callee's.
+   */
+  private firstItemReader(
+    end: ChannelReceiver,
+    methodId: bigint,
+    index: number,
+    ours: MethodSchemas,
+  ): (item: Uint8Array) => Uint8Array {
+    return (item) => {
+      const peer = this.session.peerSchema(ROOT, methodId, "channels");
+      const found = calleeItems(peer, index, ours);
+      if (RoamError.is(found)) {
+        end.itemReader = () => {
+          throw found;
+        };
+        throw found;
+      }
+      end.itemReader = found;
+      return found === undefined ? item : found(item);
+    };
   }
 
   private onClosed(error: SessionError): void {
@@ -594,6 +630,11 @@ export class Connection {
       s.respond(now(), ROOT, req.id, [], read);
       return;
     }
+    // Our channel signature, before any item the handler writes: the caller reads those
+    // items by it (sent only when it differs from what we announced last for the method).
+    if (ours !== undefined && req.channels.length > 0) {
+      s.announceSchema(ROOT, req.methodId, "channels", ours.channels);
+    }
     const credit = this.limits.initialCredit;
     const channels: ChannelEnd[] = req.channels.map((c) => {
       if (c.direction === "outgoing") {
@@ -607,9 +648,7 @@ export class Connection {
     });
     read.items.forEach((translate, i) => {
       const end = channels[i];
-      if (translate !== undefined && end instanceof ChannelReceiver) {
-        this.itemTranslations.set(end, translate);
-      }
+      if (translate !== undefined && end instanceof ChannelReceiver) end.itemReader = translate;
     });
     req.channels.forEach((c, i) => {
       const end = channels[i]!;
@@ -788,6 +827,45 @@ function readResponse(
   }
 }
 
+/**
+ * How a caller reads the items of channel argument `index`, which the callee writes, given the
+ * callee's `channels` announcement `peer` (docs/protocol.md §7): `undefined` to take them as
+ * they are (nothing announced, or the same item type), a translation into our item type
+ * (rejecting an item it cannot carry over), or the `incompatible_schema` error when our type
+ * cannot read the callee's.
+ */
+function calleeItems(
+  peer: PeerSchema | undefined,
+  index: number,
+  ours: MethodSchemas,
+): ((item: Uint8Array) => Uint8Array) | RoamError | undefined {
+  if (peer === undefined || sameBytes(peer.canonical, ours.channels)) return undefined;
+  const t = translationFor(peer, index, ours.channels, ours.defaults);
+  if (!t.ok) {
+    return new RoamError(
+      "incompatible_schema",
+      `cannot read the items of channel argument ${index}: ${describeProblems(t.problems)}`,
+    );
+  }
+  if (t.identity) return undefined;
+  const run = t.run;
+  return (item) => {
+    try {
+      return run(item);
+    } catch (e) {
+      // As for a response: a variant our type lacks is a schema difference, anything else
+      // is bytes that do not match the callee's own announced type.
+      const unknownVariant =
+        e instanceof TranslationError && e.code === "variant-unknown-to-reader";
+      throw new RoamError(
+        unknownVariant ? "incompatible_schema" : "internal",
+        `cannot read an item of channel argument ${index}: ${errorText(e)}`,
+        { cause: e },
+      );
+    }
+  };
+}
+
 /** A served call's arguments as the handler's types lay them out, and its item translations. */
 interface ReadArguments {
   readonly payload: Uint8Array;
@@ -798,8 +876,11 @@ interface ReadArguments {
 /**
  * What a served call's handler sees, translated from the caller's announced schemas where
  * they differ from ours (Rust's `decode_args`, `take_rx` and `take_tx`, in that order), or the
- * answer to send instead without running it: `IncompatibleSchema` naming the problems, or
- * `InvalidPayload` for arguments that do not match the caller's own schema.
+ * answer to send instead without running it: `IncompatibleSchema` naming the problems (of
+ * the arguments, of the items of a channel the handler reads, or of a channel it writes whose
+ * items the caller cannot read as its own type), or `InvalidPayload` for arguments that do not
+ * match the caller's own schema. A channel the handler writes with a compatible difference
+ * needs nothing here: the caller translates its items.
  */
 function readArguments(
   req: IncomingCall,
@@ -828,8 +909,8 @@ function readArguments(
         if (!t.ok) return incompatible(`channel argument ${i}: ${describeProblems(t.problems)}`);
         if (!t.identity) items[i] = t.run;
       } else {
-        const mismatch = sentItemMismatch(chans, i, ours.channels);
-        if (mismatch !== undefined) return incompatible(mismatch);
+        const problem = sentItemProblem(chans, i, ours.channels);
+        if (problem !== undefined) return incompatible(problem);
       }
     }
   }

@@ -17,7 +17,8 @@
  *   {@link Session.handleLinkClosed}, {@link Session.handleFlushed}, {@link Session.handleOutput}.
  * - Commands: {@link Session.call}, {@link Session.cancel}, {@link Session.respond},
  *   {@link Session.sendData}, {@link Session.closeChannel}, {@link Session.resetChannel},
- *   {@link Session.grantCredit}, {@link Session.startDrain}, {@link Session.close}.
+ *   {@link Session.grantCredit}, {@link Session.announceSchema}, {@link Session.startDrain},
+ *   {@link Session.close}.
  * - Outputs, drained after every input or command: {@link Session.pollEvent} (acting on an
  *   event may queue more frames), then {@link Session.pollTransmit} (frame bodies to write, in
  *   order), then {@link Session.pollTimeout}.
@@ -749,6 +750,33 @@ export class Session<Call = undefined, Serve = undefined, Channel = undefined> {
   /** Takes the end attached to channel `id` out (the protocol state stays). */
   detachChannel(conn: bigint, id: bigint): Channel | undefined {
     return this.conn(conn)?.channels.detach(id);
+  }
+
+  /**
+   * Announces our schema of the `kind` payloads of `methodId`, unless the peer has it already
+   * (or withdraws the one announced before when `schema` is `undefined`), as
+   * {@link Session.call} and {@link Session.respond} do for the payloads they carry. A callee
+   * calls it with its channel signature (`channels`) before the handler of a call with
+   * channel arguments writes any item, so the caller has it before the first `Data`
+   * (docs/protocol.md §7).
+   */
+  announceSchema(
+    conn: bigint,
+    methodId: bigint,
+    kind: SchemaKind,
+    schema: Uint8Array | undefined,
+  ): void {
+    if (this.isClosed) return;
+    this.announce(conn, methodId, kind, schema);
+  }
+
+  /**
+   * The peer's latest announcement for the `kind` payloads of `methodId`: what applies to the
+   * next message of that method it sends (a callee's `channels` for the items of a call's
+   * channels it writes, say).
+   */
+  peerSchema(conn: bigint, methodId: bigint, kind: SchemaKind): PeerSchema | undefined {
+    return this.conn(conn)?.schemas.remote(methodId, kind);
   }
 
   /** Credit our sender has left on channel `id` (0 if we do not send on it). */

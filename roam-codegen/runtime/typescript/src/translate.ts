@@ -6,8 +6,9 @@
  * the rules of `roam-core/src/compat.rs` (fields matched by name in any order, writer-only
  * fields skipped, reader-only fields filled with a default, variants matched by name, names of
  * structs and enums ignored, `Ref` recursion compared coinductively) and its problems worded
- * and located as Rust words them; the transcoder the compiled plan runs; and the translations
- * cached on a peer's announcement ({@link translationFor}). Must not: decide when schemas are
+ * and located as Rust words them; the transcoder the compiled plan runs; the translations
+ * cached on a peer's announcement ({@link translationFor}); and the check that a peer can read
+ * the channel items we write ({@link sentItemProblem}). Must not: decide when schemas are
  * sent or which one applies (the session and its schema table do), or decode values into
  * JavaScript objects (generated code does).
  *
@@ -40,7 +41,6 @@ import {
   channelItems,
   fromCanonicalBytes,
   resultPart,
-  toCanonicalBytes,
   typeExpr,
   writeNode,
 } from "./schema-model.js";
@@ -1582,10 +1582,18 @@ interface CachedTranslation {
   readonly translation: Translation;
 }
 
+interface CheckedSent {
+  readonly local: Uint8Array;
+  readonly index: number;
+  readonly detail: string | undefined;
+}
+
 /** What this module keeps in {@link PeerSchema.derived}: the parsed schema and translations. */
 class PeerDerived {
   readonly schema: Schema | string;
   readonly cache: CachedTranslation[] = [];
+  /** {@link sentItemProblem}'s verdicts. */
+  readonly sent: CheckedSent[] = [];
 
   constructor(canonical: Uint8Array) {
     let schema: Schema | string;
@@ -1678,26 +1686,50 @@ function compileFor(
 }
 
 /**
- * For a channel the handler sends on (its `Tx`), whose items are not translated: the
- * `IncompatibleSchema` detail if the caller announced a different item type for channel
- * argument `index` than ours (`local` is our channel tuple), as Rust's `take_tx` words it;
- * `undefined` when they are the same or either side does not say.
+ * Reader-only fields of the *peer's* type, in a check that our values can be read as it: the
+ * peer fills them from its own defaults, which are not ours to know, so a field marked
+ * default always counts as filled (as `roam_core::compat::check` counts it). The plan compiled
+ * with it is never run.
  */
-export function sentItemMismatch(
+const PEER_FILLS_ITS_DEFAULTS: FieldDefaults = () => EMPTY;
+
+/**
+ * For a channel the handler sends on (its `Tx`): whether the caller can read the items we
+ * write, translating them itself (docs/protocol.md §7). `local` is our channel tuple and
+ * `peer` the caller's announced one; the writer is our item type for channel argument
+ * `index`, the reader the caller's. Returns `undefined` when the caller can (the same type, a
+ * compatible difference, or either side not describing that channel), otherwise the
+ * `IncompatibleSchema` detail: every problem with its field path and both types there.
+ * Checked once per (announcement, local schema, channel) and kept in `peer.derived`.
+ */
+export function sentItemProblem(
   peer: PeerSchema,
   index: number,
   local: Uint8Array,
 ): string | undefined {
-  const writer = derivedOf(peer).schema;
-  const reader = localModel(local);
-  if (typeof writer === "string" || typeof reader === "string") return undefined;
-  const theirs = channelItems(writer)[index];
-  const ours = channelItems(reader)[index];
-  if (theirs === undefined || ours === undefined) return undefined;
-  if (sameBytes(toCanonicalBytes(theirs), toCanonicalBytes(ours))) return undefined;
-  return (
-    `channel argument ${index}: the handler writes \`${typeExpr(ours)}\` items but the caller ` +
-    `reads \`${typeExpr(theirs)}\`; items a handler sends are not translated, so both sides must ` +
-    "use the same item type"
-  );
+  const derived = derivedOf(peer);
+  for (const c of derived.sent) {
+    if (c.local === local && c.index === index) return c.detail;
+  }
+  const detail = checkSent(derived.schema, index, local);
+  if (derived.sent.length < MAX_TRANSLATIONS_PER_SCHEMA) {
+    derived.sent.push({ local, index, detail });
+  }
+  return detail;
+}
+
+function checkSent(
+  peer: Schema | string,
+  index: number,
+  local: Uint8Array,
+): string | undefined {
+  const ours = localModel(local);
+  if (typeof peer === "string" || typeof ours === "string") return undefined;
+  const theirs = channelItems(peer)[index];
+  const mine = channelItems(ours)[index];
+  if (theirs === undefined || mine === undefined) return undefined;
+  const t = compileSchemaTranslation(mine, theirs, { defaults: PEER_FILLS_ITS_DEFAULTS });
+  // Worded as Rust's `take_tx`: each problem names its field and the writer's and reader's
+  // types there.
+  return t.ok ? undefined : `channel argument ${index}: ${describeProblems(t.problems)}`;
 }

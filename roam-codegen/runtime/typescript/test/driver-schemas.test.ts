@@ -163,7 +163,7 @@ const callerFeed = schemas(
   ),
 );
 
-/** watch(out: Tx<u64>): the handler writes; the caller reads u32, which is not translated. */
+/** watch(out: Tx<u64>): the handler writes; the caller reads u32, which cannot read u64. */
 const serverWatch = schemas(unit, u32Result, tuple(channel("tx", u64)));
 const callerWatch = schemas(unit, u32Result, tuple(channel("tx", u32)));
 
@@ -394,7 +394,7 @@ describe("schema exchange between two drivers", () => {
     }
   });
 
-  test("items the handler writes are not translated: a different item type is refused", async () => {
+  test("items the handler writes that the caller cannot read are refused before it runs", async () => {
     const seen = new Seen();
     const { client, close } = await pair(seen);
     try {
@@ -406,7 +406,10 @@ describe("schema exchange between two drivers", () => {
       );
       assert.equal(e.code, "incompatible_schema");
       assert.ok(
-        e.message.includes("the handler writes `u64` items but the caller reads `u32`"),
+        e.message.includes(
+          "channel argument 0: the writer's type cannot be read as the reader's type (1 problem):\n" +
+            "  - the top-level value: the writer sends `u64` but the reader expects `u32`",
+        ),
         e.message,
       );
       assert.equal(seen.payloads.length, 0, "the handler did not run");

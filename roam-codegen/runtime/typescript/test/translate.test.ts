@@ -18,7 +18,7 @@ import {
   compileSchemaTranslation,
   compileTranslation,
   describeProblems,
-  sentItemMismatch,
+  sentItemProblem,
   translationFor,
 } from "../src/translate.js";
 import type { TranslateOptions, Translation, TranslationProblem } from "../src/translate.js";
@@ -914,24 +914,75 @@ describe("translations cached on an announcement", () => {
     assert.ok(!missing.ok && missing.problems[0]!.message.endsWith("has no Item(1) part"));
   });
 
-  test("items a handler sends must be the caller's type exactly", () => {
+  test("items a handler sends need only be readable as the caller's type", () => {
     const chan = (item: Schema) =>
       toCanonicalBytes(tuple({ type: "channel", direction: "tx", item }));
-    const theirs = peer(chan(struct("Tick", [["n", u32]])));
-    assert.equal(sentItemMismatch(theirs, 0, chan(struct("Tick", [["n", u32]]))), undefined);
+    const tick = struct("Tick", [["n", u32]]);
+    // The caller's announced item type, against the handler's (ours, the writer).
+    const theirs = peer(chan(tick));
+    assert.equal(sentItemProblem(theirs, 0, chan(tick)), undefined, "the same type");
     assert.equal(
-      sentItemMismatch(
+      sentItemProblem(
         theirs,
         0,
         chan(
-          struct("Tick", [
+          struct("Tock", [
+            ["at", u64],
             ["n", u32],
-            ["at", u64, true],
           ]),
         ),
       ),
-      "channel argument 0: the handler writes `Tick` items but the caller reads `Tick`; items a handler sends are not translated, so both sides must use the same item type",
+      undefined,
+      "renamed, with a field the caller skips",
     );
-    assert.equal(sentItemMismatch(theirs, 1, chan(u8)), undefined);
+    // Fields only the caller has count as filled when it marks them default, even where this
+    // runtime could not make the value (an enum without a zero value): the caller fills them.
+    const level = enumOf("Level", [["Low", "unit", []]]);
+    const defaulted = peer(
+      chan(
+        struct("Tick", [
+          ["n", u32],
+          ["level", level, true],
+        ]),
+      ),
+    );
+    assert.equal(sentItemProblem(defaulted, 0, chan(tick)), undefined);
+    // A variant only the handler has fails only if it is ever sent: compatible.
+    const wider = enumOf("Level", [
+      ["High", "unit", []],
+      ["Low", "unit", []],
+    ]);
+    assert.equal(sentItemProblem(peer(chan(level)), 0, chan(wider)), undefined);
+
+    const required = peer(
+      chan(
+        struct("Tick", [
+          ["n", u32],
+          ["m", u8],
+        ]),
+      ),
+    );
+    assert.equal(
+      sentItemProblem(required, 0, chan(tick)),
+      "channel argument 0: the writer's type cannot be read as the reader's type (1 problem):\n" +
+        "  - field `Tick.m`: the reader's type `Tick` requires `m: u8`, which the writer's type " +
+        "`Tick` does not send; give it a default with #[facet(default)], or add it in a new " +
+        "method instead",
+    );
+    const changed = sentItemProblem(peer(chan(u32)), 0, chan(u64));
+    assert.ok(changed !== undefined);
+    assert.ok(
+      changed.startsWith(
+        "channel argument 0: the writer's type cannot be read as the reader's type (1 problem):\n" +
+          "  - the top-level value: the writer sends `u64` but the reader expects `u32`; ",
+      ),
+      changed,
+    );
+    // A channel either side does not describe is not checked.
+    assert.equal(sentItemProblem(required, 1, chan(u8)), undefined);
+    assert.equal(sentItemProblem(required, 0, toCanonicalBytes(unit)), undefined);
+    // The verdict is kept with the announcement.
+    assert.ok(required.derived !== undefined);
+    assert.equal(sentItemProblem(required, 0, chan(tick)), sentItemProblem(required, 0, chan(tick)));
   });
 });
