@@ -1,6 +1,8 @@
-//! The plan codec against serde-postcard and facet-postcard, on four payload shapes:
-//! (a) a tiny struct of two `i32`, (b) a mixed struct with strings, vectors, options and an
-//! enum, (c) a 64 KiB `Vec<u8>`, (d) a `Vec<f64>` of 1024 items.
+//! The plan codec against serde-postcard and facet-postcard, on seven payload shapes (their
+//! types and values are in `codec/cases.rs`): (a) a tiny struct of two `i32`, (b) a mixed
+//! struct with strings, vectors, options and an enum, (c) a 64 KiB `Vec<u8>`, (d) a `Vec<f64>`
+//! of 1024 items, (e) 100 log records (many short strings), (f) a struct of 24 scalars of mixed
+//! widths, (g) an expression tree of depth 20 with a few hundred nodes.
 //!
 //! Each encode allocates its output vector (`encode_to_vec`, `postcard::to_allocvec`,
 //! `facet_postcard::to_vec`); each decode builds an owned value from a byte slice. All three
@@ -10,6 +12,10 @@
 //! with its plain plan, through an identity translation, and through a translation into
 //! `MixedV2` (fields reordered, one removed and skipped, one added and defaulted, the struct
 //! renamed) that a peer with the older type would need.
+//!
+//! `h_borrowed_args/decode` measures borrowed decoding: `(&str, &str, &[u8], u64)` read as
+//! slices of the input against the owned `(String, String, Vec<u8>, u64)`, both ours and
+//! serde-postcard's.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -18,72 +24,10 @@ use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use facet::Facet;
 use serde::{Deserialize, Serialize};
 
-#[derive(Facet, Serialize, Deserialize, Debug, Clone, PartialEq)]
-struct Point {
-    x: i32,
-    y: i32,
-}
+#[path = "codec/cases.rs"]
+mod cases;
 
-#[derive(Facet, Serialize, Deserialize, Debug, Clone, PartialEq)]
-#[repr(u8)]
-enum Status {
-    Active,
-    Suspended { reason: String, days: u32 },
-    Deleted(u64),
-}
-
-#[derive(Facet, Serialize, Deserialize, Debug, Clone, PartialEq)]
-struct Mixed {
-    id: u64,
-    name: String,
-    email: Option<String>,
-    tags: Vec<String>,
-    scores: Vec<u32>,
-    ratio: f64,
-    parent: Option<u64>,
-    status: Status,
-    history: Vec<Status>,
-    points: Vec<Point>,
-    flags: (bool, bool, u8),
-}
-
-/// `Mixed` as a newer peer sees it: renamed, fields reordered, `parent` removed, `nickname`
-/// added with a default. `Status` and `Point` are unchanged, so they decode with their plain
-/// plans inside the translation.
-#[derive(Facet, Debug, Clone, PartialEq)]
-struct MixedV2 {
-    name: String,
-    id: u64,
-    #[facet(default)]
-    nickname: Option<String>,
-    tags: Vec<String>,
-    email: Option<String>,
-    scores: Vec<u32>,
-    status: Status,
-    ratio: f64,
-    history: Vec<Status>,
-    points: Vec<Point>,
-    flags: (bool, bool, u8),
-}
-
-fn mixed() -> Mixed {
-    Mixed {
-        id: 123_456_789,
-        name: "Ada Lovelace".into(),
-        email: Some("ada@example.com".into()),
-        tags: vec!["math".into(), "engines".into(), "poetry".into()],
-        scores: (0..16).map(|i| i * 1000 + 7).collect(),
-        ratio: 0.618,
-        parent: None,
-        status: Status::Suspended {
-            reason: "vacation".into(),
-            days: 14,
-        },
-        history: vec![Status::Active, Status::Deleted(42), Status::Active],
-        points: (0..8).map(|i| Point { x: i, y: -i * 3 }).collect(),
-        flags: (true, false, 3),
-    }
-}
+use cases::*;
 
 fn check_same_bytes<'a, T: Facet<'a> + Serialize>(value: &T) -> Vec<u8> {
     let ours = roam_codec::encode_to_vec(value).expect("plan codec encodes");
@@ -146,6 +90,15 @@ fn codec(c: &mut Criterion) {
             .map(|i| i as f64 * 0.5 - 100.0)
             .collect::<Vec<f64>>(),
     );
+    bench_case(c, "e_logs_100", logs());
+    bench_case(c, "f_scalars_24", telemetry());
+    let tree = expr();
+    let (nodes, depth) = expr_stats(&tree);
+    assert!(
+        depth >= 20 && (200..1000).contains(&nodes),
+        "{nodes} nodes, depth {depth}"
+    );
+    bench_case(c, "g_expr_tree", tree);
 }
 
 fn translated(c: &mut Criterion) {
@@ -195,12 +148,46 @@ fn translated(c: &mut Criterion) {
     group.finish();
 }
 
+/// Borrowed against owned decoding of a `&str`/`&[u8]`-heavy argument tuple: a 40-byte key, a
+/// 200-byte text and a 4 KiB blob, read as slices of the input or copied out of it.
+fn borrowed(c: &mut Criterion) {
+    let owned = owned_args();
+    let borrowed: BorrowedArgs<'_> = (&owned.0, &owned.1, &owned.2, owned.3);
+    let bytes = check_same_bytes(&owned);
+    assert_eq!(bytes, check_same_bytes(&borrowed));
+    assert_eq!(
+        roam_codec::decode_borrowed::<BorrowedArgs<'_>>(&bytes).unwrap(),
+        borrowed
+    );
+    assert_eq!(roam_codec::decode::<OwnedArgs>(&bytes).unwrap(), owned);
+    assert_eq!(
+        postcard::from_bytes::<BorrowedArgs<'_>>(&bytes).unwrap(),
+        borrowed
+    );
+
+    let mut group = c.benchmark_group("h_borrowed_args/decode");
+    group.bench_function(BenchmarkId::from_parameter("borrowed"), |b| {
+        b.iter(|| roam_codec::decode_borrowed::<BorrowedArgs<'_>>(black_box(&bytes)).unwrap())
+    });
+    group.bench_function(BenchmarkId::from_parameter("owned"), |b| {
+        b.iter(|| roam_codec::decode::<OwnedArgs>(black_box(&bytes)).unwrap())
+    });
+    group.bench_function(
+        BenchmarkId::from_parameter("serde-postcard-borrowed"),
+        |b| b.iter(|| postcard::from_bytes::<BorrowedArgs<'_>>(black_box(&bytes)).unwrap()),
+    );
+    group.bench_function(BenchmarkId::from_parameter("serde-postcard-owned"), |b| {
+        b.iter(|| postcard::from_bytes::<OwnedArgs>(black_box(&bytes)).unwrap())
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .measurement_time(Duration::from_secs(2))
         .warm_up_time(Duration::from_millis(500))
         .sample_size(30);
-    targets = codec, translated
+    targets = codec, translated, borrowed
 }
 criterion_main!(benches);

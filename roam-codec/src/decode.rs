@@ -20,15 +20,15 @@ use std::mem::MaybeUninit;
 use std::ptr;
 
 use facet_core::{
-    Def, ListDef, MapDef, OptionVTable, PointerVTable, PtrConst, PtrMut, PtrUninit, ResultVTable,
-    Shape,
+    Def, DefaultSource, ListDef, MapDef, OptionVTable, PointerVTable, PtrConst, PtrMut, PtrUninit,
+    ResultVTable, Shape,
 };
 
 use crate::MAX_DEPTH;
 use crate::error::{DecodeError, Location, UnsupportedShape};
 use crate::kind::{Prim, with_prim};
 use crate::plan::{Block, BlockId, Disc, Op, Plan, ScalarOp};
-use crate::wire::{ReadFail, Reader, WirePrim};
+use crate::wire::{ReadFail, Reader, WirePrim, owned_string, utf8};
 
 /// A decode failure inside the interpreter: boxed, so that every internal `Result` is one
 /// register wide on the success path.
@@ -53,8 +53,90 @@ impl Plan {
         if let Some(blocker) = &self.decode_blocker {
             return Err(DecodeError::Unsupported(blocker.clone()));
         }
+        // SAFETY: forwarded from the caller; the plan holds no borrowed values.
+        unsafe { self.decode_raw_borrowed(bytes, dst) }
+    }
+
+    /// Decodes one value from all of `bytes` into `dst` (trailing bytes are an error): the body
+    /// of [`crate::decode()`] and [`crate::decode_borrowed()`], kept out of the generic
+    /// functions so that each type adds only a call. With `borrowed`, the value may hold
+    /// `&str` and `&[u8]` that borrow from `bytes`. On error `dst` is left uninitialised and
+    /// nothing is leaked.
+    ///
+    /// # Safety
+    ///
+    /// As [`decode_raw`](Self::decode_raw); with `borrowed`, also as
+    /// [`decode_raw_borrowed`](Self::decode_raw_borrowed).
+    #[inline(always)]
+    pub(crate) unsafe fn decode_exact(
+        &'static self,
+        bytes: &[u8],
+        dst: *mut u8,
+        borrowed: bool,
+    ) -> Result<(), DecodeError> {
+        // Types made only of scalars (which never borrow) first try the lean path, which
+        // either decodes the whole input or writes nothing that needs dropping; anything it
+        // refuses is decoded again below to report the error.
+        if let Some(ops) = &self.root_scalars
+            // SAFETY: `dst` is valid for writes of the type the ops were compiled for (caller).
+            && unsafe { decode_root_scalars(ops, self.root_narrow, bytes, dst) }
+        {
+            return Ok(());
+        }
+        // SAFETY: forwarded from the caller.
+        unsafe { self.decode_exact_slow(bytes, dst, borrowed) }
+    }
+
+    /// The rest of [`decode_exact`](Self::decode_exact).
+    ///
+    /// # Safety
+    ///
+    /// As `decode_exact`.
+    #[inline(never)]
+    unsafe fn decode_exact_slow(
+        &'static self,
+        bytes: &[u8],
+        dst: *mut u8,
+        borrowed: bool,
+    ) -> Result<(), DecodeError> {
+        // SAFETY: forwarded from the caller.
+        let used = unsafe {
+            if borrowed {
+                self.decode_raw_borrowed(bytes, dst)?
+            } else {
+                self.decode_raw(bytes, dst)?
+            }
+        };
+        if used != bytes.len() {
+            // SAFETY: the value at `dst` was initialised by the decode above and is dropped
+            // once, here; `dst` is then uninitialised again, as on every error.
+            unsafe { self.shape.call_drop_in_place(PtrMut::new(dst)) };
+            return Err(DecodeError::TrailingBytes {
+                consumed: used,
+                total: bytes.len(),
+            });
+        }
+        Ok(())
+    }
+
+    /// As [`decode_raw`](Self::decode_raw), but the value may also hold `&str` and `&[u8]`
+    /// that borrow from `bytes`.
+    ///
+    /// # Safety
+    ///
+    /// As `decode_raw`; in addition, the value written to `dst` must not be used after `bytes`
+    /// is gone (the caller ties the value's lifetime to the input's).
+    #[inline(always)]
+    pub(crate) unsafe fn decode_raw_borrowed(
+        &'static self,
+        bytes: &[u8],
+        dst: *mut u8,
+    ) -> Result<usize, DecodeError> {
+        if let Some(blocker) = &self.borrow_blocker {
+            return Err(DecodeError::Unsupported(blocker.clone()));
+        }
         let mut r = Reader::new(bytes);
-        let root = &self.blocks[self.root as usize];
+        let root = self.block(self.root);
         // SAFETY: forwarded from the caller; the root block describes the root type.
         let result = unsafe {
             if root.scalar_only {
@@ -79,13 +161,16 @@ impl Plan {
 ///
 /// `dst` must be valid for writes of, and aligned for, `p`'s type. On error it is left
 /// uninitialised and nothing is leaked.
+///
+/// The value may borrow from the input (the translation's entry points decide whether it may:
+/// a translation whose reader type borrows is refused by the owned ones).
 pub(crate) unsafe fn decode_nested(
     p: &'static Plan,
     dst: *mut u8,
     r: &mut Reader<'_>,
     depth: usize,
 ) -> Result<(), Fail> {
-    if let Some(blocker) = &p.decode_blocker {
+    if let Some(blocker) = &p.borrow_blocker {
         return Err(Box::new(DecodeError::Unsupported(blocker.clone())));
     }
     let root = &p.blocks[p.root as usize];
@@ -221,7 +306,7 @@ impl Interp<'static> for &'static Plan {
 
     #[inline(always)]
     fn block(self, id: BlockId) -> &'static Block {
-        &self.blocks[id as usize]
+        Plan::block(self, id)
     }
 
     #[inline(always)]
@@ -626,12 +711,63 @@ fn get_outlined<T: WirePrim>(buf: &[u8], pos: usize) -> Option<(T, usize)> {
 /// # Safety
 ///
 /// `dst` must be valid for writes of, and aligned for, the type `ops` describes.
+// The loop itself is out of line (`decode_root_scalars_as`); types whose scalars are all at
+// most 32 bits wide (the common small struct) get a copy without the 64-bit readers, which
+// needs fewer registers and measured faster on `Point`.
 #[inline(always)]
-pub(crate) unsafe fn decode_root_scalars(ops: &[ScalarOp], bytes: &[u8], dst: *mut u8) -> bool {
-    let mut r = Reader::new(bytes);
+pub(crate) unsafe fn decode_root_scalars(
+    ops: &[ScalarOp],
+    narrow: bool,
+    bytes: &[u8],
+    dst: *mut u8,
+) -> bool {
     // SAFETY: forwarded from the caller.
-    let done = unsafe { scalars_fast(ops, dst, 0, 1, &mut r) };
-    done == 1 && r.pos == bytes.len()
+    unsafe {
+        if narrow {
+            decode_root_scalars_as::<false>(ops, bytes, dst)
+        } else {
+            decode_root_scalars_as::<true>(ops, bytes, dst)
+        }
+    }
+}
+
+/// [`decode_root_scalars`] with readers for scalars wider than 32 bits only if `WIDE`.
+///
+/// # Safety
+///
+/// As `decode_root_scalars`.
+#[inline(never)]
+unsafe fn decode_root_scalars_as<const WIDE: bool>(
+    ops: &[ScalarOp],
+    bytes: &[u8],
+    dst: *mut u8,
+) -> bool {
+    // `scalars_fast` for one item, without its item loop and bookkeeping.
+    let mut cur = Reader {
+        buf: bytes,
+        pos: 0,
+        empty_budget: 0,
+    };
+    for op in ops {
+        // SAFETY: `off` is a field of the type (caller), of scalar type `prim`.
+        let at = unsafe { dst.add(op.off as usize) };
+        // The rare scalars whose readers are large (`u128`, `i128`, `char`) are left to the
+        // careful path, so that this stays a leaf function.
+        let ok = with_prim!(op.prim, T => T::INLINE
+            && (WIDE || size_of::<T>() <= 4)
+            && match T::get(&mut cur) {
+            Ok(v) => {
+                // SAFETY: as above.
+                unsafe { at.cast::<T>().write(v) };
+                true
+            }
+            Err(_) => false,
+        });
+        if !ok {
+            return false;
+        }
+    }
+    cur.pos == bytes.len()
 }
 
 /// The body of [`dec_scalar_items`], for callers that want it inlined.
@@ -730,6 +866,13 @@ unsafe fn dec_op(
                 loc,
             } => dec_result(p, base.add(off), ok, err, vt, r, loc, depth),
             Op::Boxed { off, inner, loc } => dec_box(p, base.add(off), inner, r, loc, depth),
+            Op::BoxedEnum {
+                off,
+                inner,
+                id,
+                loc,
+                eloc,
+            } => dec_boxed_enum(p, base.add(off), inner, id, r, loc, eloc, depth),
             Op::Shared {
                 off,
                 inner,
@@ -737,15 +880,85 @@ unsafe fn dec_op(
                 loc,
             } => dec_shared(p, base.add(off), inner, vt, r, loc, depth),
             Op::Enum { off, id, loc } => dec_enum(p, base.add(off), id, r, loc, depth),
-            Op::RefTo { loc, .. }
-            | Op::StrRef { loc, .. }
-            | Op::BytesRef { loc, .. }
-            | Op::SliceRef { loc, .. } => {
-                // Unreachable: plans holding these ops have a `decode_blocker`.
-                Err(unsupported_at(p, loc, "borrowed values cannot be decoded"))
+            Op::StrRef { off, loc } => {
+                // Only reached through the borrowed entry points, whose `'de` ties the
+                // reference to the input (plain `decode` refuses plans holding this op).
+                let s = read_str(p, r, loc)?;
+                base.add(off).cast::<&str>().write(s);
+                Ok(())
+            }
+            Op::BytesRef { off, loc } => {
+                // As `StrRef`.
+                let bytes = read_bytes(p, r, loc)?;
+                base.add(off).cast::<&[u8]>().write(bytes);
+                Ok(())
+            }
+            Op::RefTo { loc, .. } | Op::SliceRef { loc, .. } => {
+                // Unreachable: plans holding these ops have a `borrow_blocker`.
+                Err(unsupported_at(
+                    p,
+                    loc,
+                    "only `&str` and `&[u8]` can be decoded as borrowed values",
+                ))
+            }
+            Op::StringVec { off, loc, item } => {
+                dec_string_vec(p, base.add(off), r, loc, item, depth)
+            }
+            Op::OptString { off, loc, inner } => {
+                dec_opt_string(p, base.add(off), r, loc, inner, depth)
+            }
+            Op::OptPrim {
+                off,
+                prim,
+                loc,
+                inner,
+            } => dec_opt_prim(p, prim, base.add(off), r, loc, inner, depth),
+            Op::UnitEnum {
+                off, repr, n, loc, ..
+            } => {
+                let index = r.varint_u32().map_err(|f| fail(p, f, loc, r))?;
+                if index >= n {
+                    return Err(unknown_variant(p, index, n as usize, loc, r));
+                }
+                deeper(p, loc, r, depth)?;
+                write_discriminant(base.add(off), repr, i64::from(index));
+                Ok(())
+            }
+            Op::Default { off, source, loc } => dec_default(p, base.add(off), source, loc),
+        }
+    }
+}
+
+/// Fills a field that is not on the wire (`#[facet(skip)]` on our side, or a field the
+/// writer's type lacks, in a translation) with its facet default, reading nothing.
+///
+/// # Safety
+///
+/// `dst` must be valid for writing a value of `loc`'s shape, which must be the type `source`
+/// was declared for (the field's own type).
+#[inline(never)]
+pub(crate) unsafe fn dec_default<'a, I: Interp<'a>>(
+    i: I,
+    dst: *mut u8,
+    source: DefaultSource,
+    loc: u32,
+) -> Result<(), Fail> {
+    let dst = PtrUninit::new(dst);
+    match source {
+        // SAFETY: facet's derive made `default_fn` for this field's type; it writes one.
+        DefaultSource::Custom(default_fn) => unsafe {
+            default_fn(dst);
+        },
+        DefaultSource::FromTrait => {
+            // Checked when compiling (`is_default`); refuse rather than leave the field
+            // uninitialised if the shape disagrees at run time.
+            // SAFETY: forwarded from the caller.
+            if unsafe { i.loc_shape(loc).call_default_in_place(dst) }.is_none() {
+                return Err(unsupported_at(i, loc, "the field's type has no Default"));
             }
         }
     }
+    Ok(())
 }
 
 /// # Safety
@@ -769,6 +982,129 @@ pub(crate) unsafe fn dec_prim<'a, I: Interp<'a>>(
     Ok(())
 }
 
+/// Reads a length-prefixed byte buffer, borrowed from the input.
+#[inline(always)]
+pub(crate) fn read_bytes<'a, 'de, I: Interp<'a>>(
+    i: I,
+    r: &mut Reader<'de>,
+    loc: u32,
+) -> Result<&'de [u8], Fail> {
+    let len = read_len(i, r, 1, loc)?;
+    r.take(len).map_err(|f| fail(i, f, loc, r))
+}
+
+#[cold]
+#[inline(never)]
+fn bad_option_tag<'a, I: Interp<'a>>(i: I, byte: u8, loc: u32, r: &Reader<'_>) -> Fail {
+    Box::new(DecodeError::InvalidOptionTag {
+        byte,
+        at: i.at(loc, r.pos - 1),
+    })
+}
+
+/// # Safety
+///
+/// `dst` must be valid for writing a `Vec<String>`.
+#[inline(never)]
+unsafe fn dec_string_vec(
+    p: &'static Plan,
+    dst: *mut u8,
+    r: &mut Reader<'_>,
+    loc: u32,
+    item: u32,
+    depth: usize,
+) -> Result<(), Fail> {
+    let len = read_len(p, r, 1, loc)?;
+    deeper(p, loc, r, depth)?;
+    let mut items = Vec::<String>::with_capacity(prealloc(len, size_of::<String>()));
+    for _ in 0..len {
+        // On error, `items` (holding only whole strings) is dropped here, once.
+        items.push(owned_string(read_str(p, r, item)?));
+    }
+    // SAFETY: forwarded from the caller.
+    unsafe { dst.cast::<Vec<String>>().write(items) };
+    Ok(())
+}
+
+/// # Safety
+///
+/// `dst` must be valid for writing an `Option<String>`.
+#[inline]
+unsafe fn dec_opt_string(
+    p: &'static Plan,
+    dst: *mut u8,
+    r: &mut Reader<'_>,
+    loc: u32,
+    inner: u32,
+    depth: usize,
+) -> Result<(), Fail> {
+    let value = match r.byte().map_err(|f| fail(p, f, loc, r))? {
+        0 => None,
+        1 => {
+            deeper(p, loc, r, depth)?;
+            Some(owned_string(read_str(p, r, inner)?))
+        }
+        byte => return Err(bad_option_tag(p, byte, loc, r)),
+    };
+    // SAFETY: forwarded from the caller.
+    unsafe { dst.cast::<Option<String>>().write(value) };
+    Ok(())
+}
+
+/// # Safety
+///
+/// `dst` must be valid for writing an `Option<prim>`.
+#[inline(never)]
+unsafe fn dec_opt_prim(
+    p: &'static Plan,
+    prim: Prim,
+    dst: *mut u8,
+    r: &mut Reader<'_>,
+    loc: u32,
+    inner: u32,
+    depth: usize,
+) -> Result<(), Fail> {
+    with_prim!(prim, T => {
+        let value = match r.byte().map_err(|f| fail(p, f, loc, r))? {
+            0 => None,
+            1 => {
+                deeper(p, loc, r, depth)?;
+                match T::get(r) {
+                    Ok(v) => Some(v),
+                    Err(f) => return Err(fail(p, f, inner, r)),
+                }
+            }
+            byte => return Err(bad_option_tag(p, byte, loc, r)),
+        };
+        // SAFETY: forwarded from the caller.
+        unsafe { dst.cast::<Option<T>>().write(value) };
+    });
+    Ok(())
+}
+
+/// Reads a length-prefixed UTF-8 string, borrowed from the input.
+#[inline(always)]
+pub(crate) fn read_str<'a, 'de, I: Interp<'a>>(
+    i: I,
+    r: &mut Reader<'de>,
+    loc: u32,
+) -> Result<&'de str, Fail> {
+    let len = read_len(i, r, 1, loc)?;
+    let bytes = r.take(len).map_err(|f| fail(i, f, loc, r))?;
+    match utf8(bytes) {
+        Some(s) => Ok(s),
+        None => Err(invalid_utf8(i, loc, r.pos - len)),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn invalid_utf8<'a, I: Interp<'a>>(i: I, loc: u32, offset: usize) -> Fail {
+    Box::new(DecodeError::InvalidUtf8 {
+        at: i.at(loc, offset),
+    })
+}
+
 /// # Safety
 ///
 /// `dst` must be valid for writing a `String`.
@@ -779,15 +1115,9 @@ pub(crate) unsafe fn dec_string<'a, I: Interp<'a>>(
     r: &mut Reader<'_>,
     loc: u32,
 ) -> Result<(), Fail> {
-    let len = read_len(i, r, 1, loc)?;
-    let bytes = r.take(len).map_err(|f| fail(i, f, loc, r))?;
-    let Ok(s) = std::str::from_utf8(bytes) else {
-        return Err(Box::new(DecodeError::InvalidUtf8 {
-            at: i.at(loc, r.pos - len),
-        }));
-    };
+    let s = read_str(i, r, loc)?;
     // SAFETY: forwarded from the caller.
-    unsafe { dst.cast::<String>().write(s.to_owned()) };
+    unsafe { dst.cast::<String>().write(owned_string(s)) };
     Ok(())
 }
 
@@ -1073,6 +1403,49 @@ pub(crate) unsafe fn dec_box<'a, I: Interp<'a>>(
     Ok(())
 }
 
+/// `dec_box` for a box whose inner block is the lone op `Enum { off: 0, id, loc: eloc }`.
+///
+/// # Safety
+///
+/// `dst` must be valid for writing a `Box<E>`, where `E` is block `inner`'s type and enum `id`.
+// Inlined into the op loops, so that a recursive enum costs one call (`dec_enum`) per level
+// rather than two.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn dec_boxed_enum(
+    p: &'static Plan,
+    dst: *mut u8,
+    inner: BlockId,
+    id: u32,
+    r: &mut Reader<'_>,
+    loc: u32,
+    eloc: u32,
+    depth: usize,
+) -> Result<(), Fail> {
+    deeper(p, loc, r, depth)?;
+    let layout = p.block(inner).layout;
+    // SAFETY: as in `dec_box`, with the inner block's one op run directly.
+    unsafe {
+        let mem = if layout.size() == 0 {
+            ptr::without_provenance_mut::<u8>(layout.align())
+        } else {
+            let mem = alloc::alloc(layout);
+            if mem.is_null() {
+                alloc::handle_alloc_error(layout);
+            }
+            mem
+        };
+        if let Err(e) = dec_enum(p, mem, id, r, eloc, depth + 1) {
+            if layout.size() != 0 {
+                alloc::dealloc(mem, layout);
+            }
+            return Err(e);
+        }
+        dst.cast::<*mut u8>().write(mem);
+    }
+    Ok(())
+}
+
 /// # Safety
 ///
 /// `dst` must be valid for writing the smart pointer type of `loc`.
@@ -1140,7 +1513,7 @@ unsafe fn dec_enum(
     depth: usize,
 ) -> Result<(), Fail> {
     let index = r.varint_u32().map_err(|f| fail(p, f, loc, r))?;
-    let en = &p.enums[id as usize];
+    let en = p.enum_plan(id);
     let Some(variant) = en.variants.get(index as usize) else {
         return Err(unknown_variant(p, index, en.variants.len(), loc, r));
     };
@@ -1148,13 +1521,23 @@ unsafe fn dec_enum(
     // SAFETY: the variant's ops write its fields at their offsets inside the enum (all or
     // nothing); the discriminant is written last, so on failure nothing needs dropping.
     unsafe {
-        match &*variant.ops {
-            [] => {}
-            [op] => dec_op(p, op, dst, r, depth + 1)?,
-            ops if variant.scalar_only => dec_scalar_items(p, ops, &variant.scalars, dst, 0, 1, r)?,
-            ops => dec_ops(p, ops, dst, r, depth + 1)?,
+        let ops = &*variant.ops;
+        if variant.scalar_only && ops.len() > 1 {
+            dec_scalar_items(p, ops, &variant.scalars, dst, 0, 1, r)?;
+        } else {
+            // `dec_ops`, inlined: most variants have one or two fields.
+            for (k, op) in ops.iter().enumerate() {
+                if let Err(e) = dec_op(p, op, dst, r, depth + 1) {
+                    drop_written(p, &ops[..k], dst);
+                    return Err(e);
+                }
+            }
         }
-        write_discriminant(dst, en.repr, variant.discriminant);
+        if en.repr == Disc::U8 {
+            dst.write(variant.discriminant as u8);
+        } else {
+            write_discriminant(dst, en.repr, variant.discriminant);
+        }
     }
     Ok(())
 }

@@ -11,7 +11,7 @@ use crate::MAX_DEPTH;
 use crate::error::{EncodeError, UnsupportedShape};
 use crate::kind::{Prim, with_prim};
 use crate::plan::{Disc, Op, Plan};
-use crate::wire::{WirePrim, put_varint_u64, put_varint_usize};
+use crate::wire::{WirePrim, put_len_prefixed, put_varint_u64, put_varint_usize};
 
 impl Plan {
     /// Appends the encoding of the value at `src` to `out`.
@@ -211,6 +211,39 @@ unsafe fn enc_op(
                 let value = base.add(off).cast::<*const u8>().read();
                 enc_nested(p, inner, value, w, depth, loc)
             }
+            Op::BoxedEnum {
+                off, id, loc, eloc, ..
+            } => {
+                // As `Boxed` followed by the inner block's lone `Enum` op.
+                if depth >= MAX_DEPTH {
+                    return Err(p.too_deep(loc));
+                }
+                let value = base.add(off).cast::<*const u8>().read();
+                // The leaves of a recursive enum (`Num(i64)`, `Var(String)`) are most of its
+                // values: encode them here rather than with a call to `enc_enum` (which would
+                // check the depth, write the index and run the same ops).
+                let en = p.enum_plan(id);
+                if en.byte_index && depth + 1 < MAX_DEPTH {
+                    let d = value.read();
+                    if let Some(variant) = en.variants.get(usize::from(d))
+                        && variant.leaf
+                    {
+                        w.push(d);
+                        for op in &variant.ops {
+                            match *op {
+                                Op::Prim { off, prim, .. } => enc_prim(prim, value.add(off), w),
+                                Op::String { off, .. } => {
+                                    enc_str(&*value.add(off).cast::<String>(), w)
+                                }
+                                // `leaf` variants hold nothing else.
+                                _ => {}
+                            }
+                        }
+                        return Ok(());
+                    }
+                }
+                enc_enum(p, value, id, w, depth + 1, eloc)
+            }
             Op::Shared {
                 off,
                 inner,
@@ -227,14 +260,55 @@ unsafe fn enc_op(
                 Ok(())
             }
             Op::SliceRef { off, elem, loc } => enc_slice(p, base.add(off), elem, w, depth, loc),
+            Op::StringVec { off, loc, .. } => enc_string_vec(p, base.add(off), w, depth, loc),
+            Op::OptString { off, loc, .. } => {
+                match &*base.add(off).cast::<Option<String>>() {
+                    Some(s) => {
+                        if depth >= MAX_DEPTH {
+                            return Err(p.too_deep(loc));
+                        }
+                        w.push(1);
+                        enc_str(s, w);
+                    }
+                    None => w.push(0),
+                }
+                Ok(())
+            }
+            Op::OptPrim { off, prim, loc, .. } => {
+                enc_opt_prim(p, prim, base.add(off), w, depth, loc)
+            }
+            Op::UnitEnum {
+                off,
+                repr,
+                n,
+                id,
+                loc,
+            } => {
+                // Counted as a level of nesting, as every enum is.
+                if depth >= MAX_DEPTH {
+                    return Err(p.too_deep(loc));
+                }
+                let d = if repr == Disc::U8 {
+                    i64::from(base.add(off).read())
+                } else {
+                    read_discriminant(base.add(off), repr)
+                };
+                if d >= 0 && (d as u64) < u64::from(n) {
+                    put_varint_u64(w, d as u64);
+                    Ok(())
+                } else {
+                    Err(invalid_discriminant(p, id, d))
+                }
+            }
+            // `#[facet(skip)]` fields are not on the wire.
+            Op::Default { .. } => Ok(()),
         }
     }
 }
 
 #[inline(always)]
 fn enc_bytes(b: &[u8], w: &mut Vec<u8>) {
-    put_varint_usize(w, b.len());
-    w.extend_from_slice(b);
+    put_len_prefixed(w, b);
 }
 
 /// # Safety
@@ -262,6 +336,69 @@ unsafe fn enc_list(
         put_varint_usize(w, len);
         enc_seq(p, elem, data, len, w, depth, loc)
     }
+}
+
+#[cold]
+#[inline(never)]
+fn invalid_discriminant(p: &'static Plan, id: u32, discriminant: i64) -> Fail {
+    Box::new(EncodeError::InvalidDiscriminant {
+        type_name: &p.enum_plan(id).type_name,
+        discriminant,
+    })
+}
+
+/// # Safety
+///
+/// `src` must point to an initialised `Vec<String>`.
+#[inline(never)]
+unsafe fn enc_string_vec(
+    p: &'static Plan,
+    src: *const u8,
+    w: &mut Vec<u8>,
+    depth: usize,
+    loc: u32,
+) -> Result<(), Fail> {
+    // SAFETY: forwarded from the caller.
+    let items = unsafe { &*src.cast::<Vec<String>>() };
+    put_varint_usize(w, items.len());
+    if items.is_empty() {
+        return Ok(());
+    }
+    if depth >= MAX_DEPTH {
+        return Err(p.too_deep(loc));
+    }
+    for s in items {
+        enc_str(s, w);
+    }
+    Ok(())
+}
+
+/// # Safety
+///
+/// `src` must point to an initialised `Option<prim>`.
+#[inline(never)]
+unsafe fn enc_opt_prim(
+    p: &'static Plan,
+    prim: Prim,
+    src: *const u8,
+    w: &mut Vec<u8>,
+    depth: usize,
+    loc: u32,
+) -> Result<(), Fail> {
+    with_prim!(prim, T => {
+        // SAFETY: forwarded from the caller.
+        match unsafe { src.cast::<Option<T>>().read() } {
+            Some(v) => {
+                if depth >= MAX_DEPTH {
+                    return Err(p.too_deep(loc));
+                }
+                w.push(1);
+                v.put(w);
+            }
+            None => w.push(0),
+        }
+    });
+    Ok(())
 }
 
 /// # Safety
@@ -367,8 +504,7 @@ unsafe fn enc_shared(
 
 #[inline(always)]
 fn enc_str(s: &str, w: &mut Vec<u8>) {
-    put_varint_usize(w, s.len());
-    w.extend_from_slice(s.as_bytes());
+    put_len_prefixed(w, s.as_bytes());
 }
 
 /// # Safety
@@ -424,8 +560,11 @@ unsafe fn enc_nested(
     if depth >= MAX_DEPTH {
         return Err(p.too_deep(loc));
     }
-    // SAFETY: forwarded from the caller.
-    unsafe { enc_list_of_ops(p, &p.blocks[block as usize].ops, value, w, depth + 1) }
+    for op in &p.block(block).ops {
+        // SAFETY: forwarded from the caller.
+        unsafe { enc_op(p, op, value, w, depth + 1)? };
+    }
+    Ok(())
 }
 
 /// # Safety
@@ -434,34 +573,74 @@ unsafe fn enc_nested(
 #[inline(never)]
 unsafe fn enc_enum(
     p: &'static Plan,
-    src: *const u8,
-    id: u32,
+    mut src: *const u8,
+    mut id: u32,
     w: &mut Vec<u8>,
-    depth: usize,
-    loc: u32,
+    mut depth: usize,
+    mut loc: u32,
 ) -> Result<(), Fail> {
-    if depth >= MAX_DEPTH {
-        return Err(p.too_deep(loc));
-    }
-    let en = &p.enums[id as usize];
-    // SAFETY: forwarded from the caller; the plan records the enum's discriminant repr.
-    let d = unsafe { read_discriminant(src, en.repr) };
-    let index = if en.dense && d >= 0 && (d as u64) < en.variants.len() as u64 {
-        d as usize
-    } else {
-        match en.variants.iter().position(|v| v.discriminant == d) {
-            Some(i) => i,
-            None => {
-                return Err(Box::new(EncodeError::InvalidDiscriminant {
-                    type_name: &en.type_name,
-                    discriminant: d,
-                }));
-            }
+    loop {
+        if depth >= MAX_DEPTH {
+            return Err(p.too_deep(loc));
         }
-    };
-    put_varint_u64(w, index as u64);
-    // SAFETY: the value is this variant, so its fields are initialised at these offsets.
-    unsafe { enc_list_of_ops(p, &en.variants[index].ops, src, w, depth + 1) }
+        let en = p.enum_plan(id);
+        let index = if en.byte_index {
+            // SAFETY: the enum's discriminant is a `u8` at offset 0 (`byte_index`).
+            let d = unsafe { src.read() };
+            if usize::from(d) >= en.variants.len() {
+                return Err(invalid_discriminant(p, id, i64::from(d)));
+            }
+            w.push(d);
+            usize::from(d)
+        } else {
+            // SAFETY: forwarded from the caller; the plan records the discriminant's repr.
+            let d = unsafe { read_discriminant(src, en.repr) };
+            let index = if en.dense && d >= 0 && (d as u64) < en.variants.len() as u64 {
+                d as usize
+            } else {
+                match en.variants.iter().position(|v| v.discriminant == d) {
+                    Some(i) => i,
+                    None => return Err(invalid_discriminant(p, id, d)),
+                }
+            };
+            put_varint_u64(w, index as u64);
+            index
+        };
+        // SAFETY: `index` is in bounds (checked or found above).
+        let variant = unsafe { en.variants.get_unchecked(index) };
+        let Some((last, init)) = variant.ops.split_last() else {
+            return Ok(());
+        };
+        for op in init {
+            // SAFETY: the value is this variant, so its fields are initialised at these
+            // offsets.
+            unsafe { enc_op(p, op, src, w, depth + 1)? };
+        }
+        match *last {
+            // A variant whose last field is a boxed enum (a recursive enum's usual link, as in
+            // `Neg(Box<Expr>)`) goes on with that enum here rather than one call deeper: this
+            // is the `BoxedEnum` arm of `enc_op`, at depth `depth + 1`, then `enc_enum` at
+            // `depth + 2`.
+            Op::BoxedEnum {
+                off,
+                id: inner_id,
+                loc: box_loc,
+                eloc,
+                ..
+            } => {
+                if depth + 1 >= MAX_DEPTH {
+                    return Err(p.too_deep(box_loc));
+                }
+                // SAFETY: the field is an initialised `Box<E>`, a single pointer to an `E`.
+                src = unsafe { src.add(off).cast::<*const u8>().read() };
+                id = inner_id;
+                depth += 2;
+                loc = eloc;
+            }
+            // SAFETY: as above.
+            ref op => return unsafe { enc_op(p, op, src, w, depth + 1) },
+        }
+    }
 }
 
 /// # Safety
@@ -528,11 +707,16 @@ unsafe fn enc_seq(
     if depth >= MAX_DEPTH {
         return Err(p.too_deep(loc));
     }
-    let block = &p.blocks[elem as usize];
+    let block = p.block(elem);
     let stride = block.layout.size();
     for i in 0..len {
         // SAFETY: `i < len`, so the element lies inside the sequence.
-        unsafe { enc_list_of_ops(p, &block.ops, data.add(i * stride), w, depth + 1)? };
+        let item = unsafe { data.add(i * stride) };
+        // The op loop inlined (rather than `enc_ops`): items are often one to three ops.
+        for op in &block.ops {
+            // SAFETY: the item is an initialised value of the block's type.
+            unsafe { enc_op(p, op, item, w, depth + 1)? };
+        }
     }
     Ok(())
 }

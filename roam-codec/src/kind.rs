@@ -1,12 +1,15 @@
 //! Classifying facet `Shape`s into the handful of wire kinds roam knows.
 //!
 //! This module owns the single decision "what is this shape on the wire?", so that the plan
-//! compiler ([`crate::plan`]) and the schema builder ([`crate::schema`]) can never disagree about
-//! it. It reads shapes only; it encodes nothing.
+//! compiler ([`crate::plan`]), the translation compiler ([`crate::translate`]) and the schema
+//! builder ([`crate::schema`]) can never disagree about it: the wire kind of a shape
+//! ([`classify`]), what a struct or variant field is ([`field_role`]: on the wire, or
+//! `#[facet(skip)]` and filled from its default), and the name a user type carries
+//! ([`type_name`]). It reads shapes only; it encodes nothing.
 
 use facet_core::{
-    ArrayDef, ConstTypeId, Def, EnumType, KnownPointer, ListDef, MapDef, OptionDef, PointerDef,
-    ResultDef, Shape, StructType, Type, UserType,
+    ArrayDef, ConstTypeId, Def, DefaultSource, EnumType, Field, FieldFlags, KnownPointer, ListDef,
+    MapDef, OptionDef, PointerDef, ResultDef, Shape, StructType, Type, UserType,
 };
 
 /// A scalar with a fixed postcard encoding.
@@ -194,6 +197,77 @@ fn classify_pointer(def: &'static PointerDef) -> Kind {
         }
         _ => Kind::Unsupported("only Box, Arc, Rc and references to sized types are supported"),
     }
+}
+
+/// What a struct or variant field is on the wire.
+#[derive(Clone, Copy)]
+pub(crate) enum FieldRole {
+    /// Encoded and decoded in declaration order, under [`Field::effective_name`] in the schema.
+    Wire,
+    /// `#[facet(skip)]`: absent from the wire and from the schema; decoding fills it from its
+    /// default (`#[facet(default)]`: the type's `Default`; `#[facet(default = expr)]`: the
+    /// expression).
+    Skipped(DefaultSource),
+}
+
+/// Whether `field` is carried, skipped, or something roam cannot model (`Err(reason)`).
+///
+/// facet 0.46 sets `FieldFlags::SKIP` for `#[facet(skip)]` and `SKIP_SERIALIZING` /
+/// `SKIP_DESERIALIZING` for the one-sided forms, and fills a skipped field from `Field::default`
+/// (or, without one, from the type's `Default` if facet found one). roam requires the default
+/// to be written out, so that the syn side (`roam-codegen`), which cannot see trait impls, makes
+/// the same decision from the source alone.
+pub(crate) fn field_role(field: &'static Field) -> Result<FieldRole, &'static str> {
+    if field.is_flattened() {
+        return Err(
+            "`#[facet(flatten)]` fields are not supported: roam's schema has no flattened fields; keep the inner struct as an ordinary field",
+        );
+    }
+    if field.proxy.is_some() || !field.format_proxies.is_empty() {
+        return Err(
+            "`#[facet(proxy)]` fields are not supported: roam describes a field by its own type; convert to a wire type yourself",
+        );
+    }
+    let skip_ser = field.flags.contains(FieldFlags::SKIP_SERIALIZING);
+    let skip_de = field.flags.contains(FieldFlags::SKIP_DESERIALIZING);
+    if field.flags.contains(FieldFlags::SKIP) || (skip_ser && skip_de) {
+        return match field.default {
+            Some(DefaultSource::FromTrait) if !field.shape().is_default() => {
+                Err("the `#[facet(skip)]` field is `#[facet(default)]` but its type has no Default")
+            }
+            Some(source) => Ok(FieldRole::Skipped(source)),
+            None => Err(
+                "a `#[facet(skip)]` field needs `#[facet(default)]` or `#[facet(default = ...)]`: decoding fills it from that",
+            ),
+        };
+    }
+    if skip_ser || skip_de {
+        return Err(
+            "`#[facet(skip_serializing)]` or `#[facet(skip_deserializing)]` alone is not supported: writer and reader would disagree about the field; use `#[facet(skip)]` with a default to leave it out of the wire",
+        );
+    }
+    if field.skip_serializing_if.is_some() {
+        return Err(
+            "`#[facet(skip_serializing_if)]` and `skip_unless_truthy` are not supported: postcard has no way to mark an absent field; use `#[facet(skip)]` or an `Option`",
+        );
+    }
+    Ok(FieldRole::Wire)
+}
+
+/// The name a user type carries in its schema, before generic arguments:
+/// `#[facet(rename = "...")]` if it has one, else its identifier. facet 0.46's derive keeps a
+/// container's rename as a builtin `rename` attribute holding a `&'static str` (it leaves
+/// `Shape::rename` unset), so both are looked at.
+pub(crate) fn type_name(shape: &'static Shape) -> &'static str {
+    if let Some(rename) = shape.rename {
+        return rename;
+    }
+    shape
+        .attributes
+        .iter()
+        .filter(|attr| attr.is_builtin() && attr.key == "rename")
+        .find_map(|attr| attr.get_as::<&'static str>().copied())
+        .unwrap_or(shape.type_identifier)
 }
 
 /// Runs `$body` with `$T` bound to the Rust type of scalar `$prim`.

@@ -17,7 +17,12 @@
 //!
 //! Scalars get one op each; `String`, `Vec<u8>` and `[u8; N]` copy their bytes in one go, and
 //! lists and arrays of scalars have single ops that loop without going back to the
-//! interpreter (a plain `memcpy` for `i8`, `f32` and `f64` on little-endian targets).
+//! interpreter (a plain `memcpy` for `i8`, `f32` and `f64` on little-endian targets). A few
+//! shapes that payloads use all the time get ops of their own, resolved once here rather than
+//! looked up per value: `Vec<String>`, `Option<String>` and `Option<scalar>` are built directly
+//! (no item dispatch, no move through facet's option vtable), an enum whose variants carry
+//! nothing is one inline op, and a `Box` of an enum (a recursive enum's usual link) runs the
+//! enum without going through the box's block.
 //!
 //! # Cache
 //!
@@ -30,18 +35,18 @@
 
 use std::alloc::Layout;
 use std::any::TypeId;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError, RwLock};
 
 use facet_core::{
-    EnumRepr, ListDef, MapDef, OptionVTable, PointerVTable, ResultVTable, Shape, StructKind,
-    StructType,
+    ConstTypeId, Def, DefaultSource, EnumRepr, KnownPointer, ListDef, MapDef, OptionVTable,
+    PointerDef, PointerVTable, ResultVTable, Shape, StructKind, StructType,
 };
 
 use crate::error::UnsupportedShape;
-use crate::kind::{Kind, Prim, classify};
+use crate::kind::{FieldRole, Kind, Prim, classify, field_role, with_prim};
 
 /// Index of a [`Block`] in [`Plan::blocks`].
 pub(crate) type BlockId = u32;
@@ -107,6 +112,15 @@ pub(crate) enum Op {
         inner: BlockId,
         loc: u32,
     },
+    /// `Box<E>` for an enum `E` (a recursive enum's usual link): `Boxed` whose inner block is
+    /// the single op `Enum { off: 0, id, loc: eloc }`, run without going through the block.
+    BoxedEnum {
+        off: usize,
+        inner: BlockId,
+        id: u32,
+        loc: u32,
+        eloc: u32,
+    },
     /// `Arc<T>` / `Rc<T>`, through the pointer vtable.
     Shared {
         off: usize,
@@ -128,6 +142,34 @@ pub(crate) enum Op {
     BytesRef { off: usize, loc: u32 },
     /// `&[T]` (encode only).
     SliceRef { off: usize, elem: BlockId, loc: u32 },
+    /// `Vec<String>`, built directly (no per-item dispatch). `item` is the loc of one
+    /// item, as the item block of an ordinary list would have it.
+    StringVec { off: usize, loc: u32, item: u32 },
+    /// `Option<String>`, built directly (no move through the option vtable); `inner` is the
+    /// loc of the string, as the inner block of an ordinary option would have it.
+    OptString { off: usize, loc: u32, inner: u32 },
+    /// `Option<prim>`, built directly; `inner` as for `OptString`.
+    OptPrim {
+        off: usize,
+        prim: Prim,
+        loc: u32,
+        inner: u32,
+    },
+    /// An enum whose `n` variants carry nothing and have discriminants `0..n`: on the wire, the
+    /// discriminant itself. `id` indexes [`Plan::enums`] (for names in errors).
+    UnitEnum {
+        off: usize,
+        repr: Disc,
+        n: u32,
+        id: u32,
+        loc: u32,
+    },
+    /// A `#[facet(skip)]` field: nothing on the wire; decoding fills it from `source`.
+    Default {
+        off: usize,
+        source: DefaultSource,
+        loc: u32,
+    },
 }
 
 impl Op {
@@ -145,12 +187,18 @@ impl Op {
             | Op::Option { loc, .. }
             | Op::Result { loc, .. }
             | Op::Boxed { loc, .. }
+            | Op::BoxedEnum { loc, .. }
             | Op::Shared { loc, .. }
             | Op::Enum { loc, .. }
             | Op::RefTo { loc, .. }
             | Op::StrRef { loc, .. }
             | Op::BytesRef { loc, .. }
-            | Op::SliceRef { loc, .. } => loc,
+            | Op::SliceRef { loc, .. }
+            | Op::StringVec { loc, .. }
+            | Op::OptString { loc, .. }
+            | Op::OptPrim { loc, .. }
+            | Op::UnitEnum { loc, .. }
+            | Op::Default { loc, .. } => loc,
         }
     }
 
@@ -168,12 +216,18 @@ impl Op {
             | Op::Option { off, .. }
             | Op::Result { off, .. }
             | Op::Boxed { off, .. }
+            | Op::BoxedEnum { off, .. }
             | Op::Shared { off, .. }
             | Op::Enum { off, .. }
             | Op::RefTo { off, .. }
             | Op::StrRef { off, .. }
             | Op::BytesRef { off, .. }
-            | Op::SliceRef { off, .. } => off,
+            | Op::SliceRef { off, .. }
+            | Op::StringVec { off, .. }
+            | Op::OptString { off, .. }
+            | Op::OptPrim { off, .. }
+            | Op::UnitEnum { off, .. }
+            | Op::Default { off, .. } => off,
         }
     }
 
@@ -182,7 +236,13 @@ impl Op {
     pub(crate) fn owns_resources(&self) -> bool {
         !matches!(
             self,
-            Op::Prim { .. } | Op::ByteArray { .. } | Op::PrimArray { .. }
+            Op::Prim { .. }
+                | Op::ByteArray { .. }
+                | Op::PrimArray { .. }
+                | Op::OptPrim { .. }
+                | Op::UnitEnum { .. }
+                | Op::StrRef { .. }
+                | Op::BytesRef { .. }
         )
     }
 }
@@ -236,6 +296,9 @@ pub(crate) struct VariantPlan {
     pub(crate) scalar_only: bool,
     /// As [`Block::scalars`].
     pub(crate) scalars: Box<[ScalarOp]>,
+    /// Every op is a scalar or a `String`: encoding the variant's fields nests no deeper and
+    /// cannot fail, so a boxed value of it is encoded inline (see `enc_op`'s `BoxedEnum`).
+    pub(crate) leaf: bool,
 }
 
 /// How an enum stores its discriminant: an integer of this type at offset 0.
@@ -276,6 +339,9 @@ pub(crate) struct EnumPlan {
     pub(crate) variants: Box<[VariantPlan]>,
     /// Variant `i` has discriminant `i` for every `i`, so no search is needed.
     pub(crate) dense: bool,
+    /// `dense`, the discriminant is a `u8`, and there are at most 128 variants: the
+    /// discriminant byte is the variant index and its one-byte varint.
+    pub(crate) byte_index: bool,
     pub(crate) type_name: Box<str>,
 }
 
@@ -295,11 +361,19 @@ pub struct Plan {
     pub(crate) blocks: Box<[Block]>,
     pub(crate) enums: Box<[EnumPlan]>,
     pub(crate) locs: Box<[LocInfo]>,
-    /// Set when the type can be encoded but not decoded (it borrows, like `&str`).
+    /// Set when the type cannot be decoded into an owned value (it borrows, like `&str`).
     pub(crate) decode_blocker: Option<UnsupportedShape>,
+    /// Set when the type cannot be decoded at all, not even borrowing from the input (`&T`
+    /// for other `T` than `str` and `[u8]`, `&mut str`, ...).
+    pub(crate) borrow_blocker: Option<UnsupportedShape>,
+    /// Set when the type holds a borrowed value inside a user-defined struct or enum, whose
+    /// lifetime cannot be checked (see [`crate::decode_borrowed`]).
+    pub(crate) unchecked_borrow: Option<UnsupportedShape>,
     /// The root block's scalar ops when the type is made only of scalars and can be decoded:
     /// [`crate::decode()`] then tries the scalar fast path first.
     pub(crate) root_scalars: Option<Box<[ScalarOp]>>,
+    /// Every op of `root_scalars` reads a scalar of at most 32 bits.
+    pub(crate) root_narrow: bool,
     /// The length of the last encoding made with [`crate::encode_to_vec`] (capped at
     /// [`MAX_SIZE_HINT`]), used as the next output buffer's capacity so that encoding usually
     /// allocates exactly once.
@@ -339,10 +413,36 @@ impl Plan {
         }
     }
 
-    /// Whether values of the type can be decoded (types that borrow, such as `&str` or
-    /// `(&str, u32)`, can only be encoded).
+    /// Enum plan `id` (an id taken from one of this plan's ops).
+    #[inline(always)]
+    pub(crate) fn enum_plan(&self, id: u32) -> &EnumPlan {
+        debug_assert!((id as usize) < self.enums.len());
+        // SAFETY: enum ids are only made by the compiler, as indices of enums it pushed to
+        // this plan's `enums`, which never shrinks.
+        unsafe { self.enums.get_unchecked(id as usize) }
+    }
+
+    /// Block `id` (an id taken from one of this plan's ops).
+    #[inline(always)]
+    pub(crate) fn block(&self, id: BlockId) -> &Block {
+        debug_assert!((id as usize) < self.blocks.len());
+        // SAFETY: block ids are only made by the compiler, as indices of blocks it pushed to
+        // this plan's `blocks`, which never shrinks.
+        unsafe { self.blocks.get_unchecked(id as usize) }
+    }
+
+    /// Whether values of the type can be decoded into owned values with [`crate::decode()`]
+    /// (types that borrow, such as `&str` or `(&str, u32)`, cannot).
     pub fn can_decode(&self) -> bool {
         self.decode_blocker.is_none()
+    }
+
+    /// Whether values of the type can be decoded with [`crate::decode_borrowed`]: owned types,
+    /// and types whose borrowed parts are `&str` and `&[u8]` reached through tuples and the
+    /// standard containers only (not through the fields of a user-defined struct or enum; see
+    /// [`crate::decode_borrowed_unchecked`] for those).
+    pub fn can_decode_borrowed(&self) -> bool {
+        self.borrow_blocker.is_none() && self.unchecked_borrow.is_none()
     }
 
     /// How many ops the plan holds in total (blocks and enum variants), for inspection.
@@ -400,6 +500,7 @@ struct Compiler {
     /// Blocks already made (or being made) per type.
     memo: HashMap<TypeId, BlockId>,
     decode_blocker: Option<UnsupportedShape>,
+    borrow_blocker: Option<UnsupportedShape>,
 }
 
 /// Where in the type being compiled we are, for error messages.
@@ -434,6 +535,20 @@ impl Compiler {
             shape,
         });
         (self.locs.len() - 1) as u32
+    }
+
+    /// The loc an item of type `shape` has when it is the whole of its own block (the item of
+    /// a list, the inside of an option): the type itself, no field.
+    fn item_loc(&mut self, shape: &'static Shape) -> u32 {
+        let name = shape.to_string();
+        self.loc(
+            Ctx {
+                owner: &name,
+                field: None,
+                path: "",
+            },
+            shape,
+        )
     }
 
     /// The block for `shape`, compiling it if needed.
@@ -506,6 +621,11 @@ impl Compiler {
             }
             Kind::List(list) => {
                 let loc = self.loc(ctx, shape);
+                if shape.id == ConstTypeId::of::<Vec<String>>() {
+                    let item = self.item_loc(list.t);
+                    ops.push(Op::StringVec { off, loc, item });
+                    return Ok(());
+                }
                 if let Kind::Prim(prim) = classify(list.t) {
                     // `Vec<u8>` is `Kind::Bytes`; other scalar lists are all `Vec<prim>` when
                     // the list is a `Vec` (the only list with a contiguous, typed buffer
@@ -566,6 +686,23 @@ impl Compiler {
             }
             Kind::Option(def) => {
                 let loc = self.loc(ctx, shape);
+                if shape.id == ConstTypeId::of::<Option<String>>() {
+                    let inner = self.item_loc(def.t);
+                    ops.push(Op::OptString { off, loc, inner });
+                    return Ok(());
+                }
+                if let Kind::Prim(prim) = classify(def.t)
+                    && is_option_of(shape, prim)
+                {
+                    let inner = self.item_loc(def.t);
+                    ops.push(Op::OptPrim {
+                        off,
+                        prim,
+                        loc,
+                        inner,
+                    });
+                    return Ok(());
+                }
                 let inner = self.block_at(def.t, ctx, "?")?;
                 ops.push(Op::Option {
                     off,
@@ -610,21 +747,33 @@ impl Compiler {
             }
             Kind::Ref(pointee) => {
                 self.block_decode(shape, ctx.path);
+                self.block_borrowed_decode(
+                    shape,
+                    ctx.path,
+                    "only `&str` and `&[u8]` can be decoded as borrowed values; decode this reference's target as an owned value",
+                );
                 let loc = self.loc(ctx, shape);
                 let inner = self.block_at(pointee, ctx, "")?;
                 ops.push(Op::RefTo { off, inner, loc });
             }
             Kind::StrRef => {
                 self.block_decode(shape, ctx.path);
+                self.block_exclusive(shape, ctx.path);
                 let loc = self.loc(ctx, shape);
                 ops.push(Op::StrRef { off, loc });
             }
             Kind::SliceRef(elem_shape) => {
                 self.block_decode(shape, ctx.path);
+                self.block_exclusive(shape, ctx.path);
                 let loc = self.loc(ctx, shape);
                 if matches!(classify(elem_shape), Kind::Prim(Prim::U8)) {
                     ops.push(Op::BytesRef { off, loc });
                 } else {
+                    self.block_borrowed_decode(
+                        shape,
+                        ctx.path,
+                        "only `&[u8]` slices can be decoded as borrowed values (other items need not lie in the input as they do in memory); decode a `Vec` instead",
+                    );
                     let elem = self.block_at(elem_shape, ctx, "[]")?;
                     ops.push(Op::SliceRef { off, elem, loc });
                 }
@@ -659,8 +808,12 @@ impl Compiler {
                     };
                     self.emit_fields(shape, &variant.data, 0, &mut vops, vctx)?;
                     let scalars = scalar_ops(&vops);
+                    let leaf = vops
+                        .iter()
+                        .all(|op| matches!(op, Op::Prim { .. } | Op::String { .. }));
                     variants.push(VariantPlan {
                         discriminant,
+                        leaf,
                         scalar_only: scalars.is_some(),
                         scalars: scalars.unwrap_or_default(),
                         ops: vops.into_boxed_slice(),
@@ -671,14 +824,29 @@ impl Compiler {
                     .iter()
                     .enumerate()
                     .all(|(i, v)| v.discriminant == i as i64);
+                let unit_only = variants.iter().all(|v| v.ops.is_empty());
+                let count = u32::try_from(variants.len()).ok();
+                let byte_index = dense && repr == Disc::U8 && variants.len() <= 128;
                 self.enums.push(EnumPlan {
                     repr,
                     variants: variants.into_boxed_slice(),
                     dense,
+                    byte_index,
                     type_name: name.into(),
                 });
                 let id = (self.enums.len() - 1) as u32;
-                ops.push(Op::Enum { off, id, loc });
+                match count {
+                    // No variant has anything to read or write but its index, and the index
+                    // is the discriminant: one inline op instead of a call per value.
+                    Some(n) if dense && unit_only => ops.push(Op::UnitEnum {
+                        off,
+                        repr,
+                        n,
+                        id,
+                        loc,
+                    }),
+                    _ => ops.push(Op::Enum { off, id, loc }),
+                }
             }
             Kind::Unsupported(reason) => return Err(unsupported(shape, ctx.path, reason)),
         }
@@ -703,36 +871,62 @@ impl Compiler {
             ctx.owner
         };
         for field in st.fields {
-            if field.should_skip_serializing_unconditional()
-                || field.should_skip_deserializing()
-                || field.is_flattened()
-                || field.proxy.is_some()
-                || !field.format_proxies.is_empty()
-            {
-                return Err(unsupported(
-                    shape,
-                    ctx.path,
-                    "skipped, flattened and proxied fields are not supported",
-                ));
-            }
             let path = format!("{}.{}", ctx.path, field.name);
             let fctx = Ctx {
                 owner,
                 field: Some(field.name),
                 path: &path,
             };
-            self.emit(field.shape(), off + field.offset, ops, fctx)?;
+            match field_role(field).map_err(|reason| unsupported(shape, &path, reason))? {
+                FieldRole::Wire => self.emit(field.shape(), off + field.offset, ops, fctx)?,
+                FieldRole::Skipped(source) => {
+                    sized_layout(field.shape(), &path)?;
+                    let loc = self.loc(fctx, field.shape());
+                    ops.push(Op::Default {
+                        off: off + field.offset,
+                        source,
+                        loc,
+                    });
+                }
+            }
         }
         Ok(())
     }
 
+    /// Records that the type borrows, so that it cannot be decoded into an owned value.
     fn block_decode(&mut self, shape: &'static Shape, path: &str) {
         if self.decode_blocker.is_none() {
             self.decode_blocker = Some(unsupported(
                 shape,
                 path,
-                "borrowed values can be encoded but not decoded; decode the owned type instead",
+                "borrowed values cannot be decoded as owned ones; decode them with `decode_borrowed` (`&str` and `&[u8]`) or decode the owned type instead",
             ));
+        }
+    }
+
+    /// Records that the type cannot be decoded even borrowing from the input.
+    fn block_borrowed_decode(&mut self, shape: &'static Shape, path: &str, reason: &'static str) {
+        if self.borrow_blocker.is_none() {
+            self.borrow_blocker = Some(unsupported(shape, path, reason));
+        }
+    }
+
+    /// `&mut str` and `&mut [u8]` can be encoded, but the input is shared: refuse to decode
+    /// them.
+    fn block_exclusive(&mut self, shape: &'static Shape, path: &str) {
+        let shared = matches!(
+            shape.def,
+            Def::Pointer(PointerDef {
+                known: Some(KnownPointer::SharedReference),
+                ..
+            })
+        );
+        if !shared {
+            self.block_borrowed_decode(
+                shape,
+                path,
+                "only shared references can borrow from the input",
+            );
         }
     }
 
@@ -765,6 +959,109 @@ impl Compiler {
     }
 }
 
+impl Compiler {
+    /// Turns every `Boxed` whose inner block is a lone enum into `BoxedEnum`. Done once all
+    /// blocks are compiled, since a recursive enum's box is emitted while its own block is
+    /// still being built.
+    fn fuse_boxed_enums(&mut self) {
+        let lone_enum: Vec<Option<(u32, u32)>> = self
+            .blocks
+            .iter()
+            .map(|b| match *b.ops {
+                [Op::Enum { off: 0, id, loc }] => Some((id, loc)),
+                _ => None,
+            })
+            .collect();
+        let fuse = |op: &mut Op| {
+            if let Op::Boxed { off, inner, loc } = *op
+                && let Some((id, eloc)) = lone_enum[inner as usize]
+            {
+                *op = Op::BoxedEnum {
+                    off,
+                    inner,
+                    id,
+                    loc,
+                    eloc,
+                };
+            }
+        };
+        for block in &mut self.blocks {
+            block.ops.iter_mut().for_each(fuse);
+        }
+        for en in &mut self.enums {
+            for variant in en.variants.iter_mut() {
+                variant.ops.iter_mut().for_each(fuse);
+            }
+        }
+    }
+}
+
+/// The first borrowed value (a reference of any kind) that `shape` holds inside the fields of a
+/// user-defined struct or enum, as an error for [`crate::decode_borrowed`].
+///
+/// facet's own impls for references, tuples and the standard containers tie every borrowed
+/// part to the `'facet` lifetime (`&'a T: Facet<'a>`, `Vec<T>: Facet<'a>` only if
+/// `T: Facet<'a>`, ...), so `T: Facet<'de>` proves that such a part borrows for exactly `'de`.
+/// facet's derive does not: `struct S { s: &'static str }` implements `Facet<'a>` for every
+/// `'a`, so a borrowed value inside a derived type may carry a lifetime (`'static`) that
+/// outlives the input. This walk finds those.
+fn borrow_in_user_type(shape: &'static Shape) -> Option<UnsupportedShape> {
+    fn walk(
+        shape: &'static Shape,
+        in_user: bool,
+        path: &mut String,
+        seen: &mut HashSet<(TypeId, bool)>,
+    ) -> Option<UnsupportedShape> {
+        if !seen.insert((shape.id.get(), in_user)) {
+            return None;
+        }
+        let mut child = |shape: &'static Shape, in_user: bool, suffix: &str, path: &mut String| {
+            let len = path.len();
+            path.push_str(suffix);
+            let found = walk(shape, in_user, path, seen);
+            path.truncate(len);
+            found
+        };
+        match classify(shape) {
+            Kind::Ref(_) | Kind::StrRef | Kind::SliceRef(_) if in_user => Some(unsupported(
+                shape,
+                path,
+                "`decode_borrowed` cannot check the lifetime of a borrowed value inside a user-defined struct or enum (facet's derive accepts `&'static str` fields for any input lifetime); use `decode_borrowed_unchecked`, or hold the value in a tuple",
+            )),
+            Kind::Prim(_)
+            | Kind::Unit
+            | Kind::String
+            | Kind::Bytes
+            | Kind::Ref(_)
+            | Kind::StrRef
+            | Kind::SliceRef(_)
+            | Kind::Unsupported(_) => None,
+            Kind::List(def) => child(def.t, in_user, "[]", path),
+            Kind::Array(def) => child(def.t, in_user, "[]", path),
+            Kind::Map(def) => child(def.k, in_user, ".<key>", path)
+                .or_else(|| child(def.v, in_user, ".<value>", path)),
+            Kind::Option(def) => child(def.t, in_user, "?", path),
+            Kind::Result(def) => child(def.t, in_user, ".<ok>", path)
+                .or_else(|| child(def.e, in_user, ".<err>", path)),
+            Kind::Box(pointee) | Kind::Shared(_, pointee) => child(pointee, in_user, "", path),
+            Kind::Struct(st) => {
+                // Plain tuples are facet's own impl; every other struct is taken to be derived.
+                let user = in_user || st.kind != StructKind::Tuple;
+                st.fields
+                    .iter()
+                    .find_map(|f| child(f.shape(), user, &format!(".{}", f.name), path))
+            }
+            Kind::Enum(en) => en.variants.iter().find_map(|v| {
+                v.data
+                    .fields
+                    .iter()
+                    .find_map(|f| child(f.shape(), true, &format!("::{}.{}", v.name, f.name), path))
+            }),
+        }
+    }
+    walk(shape, false, &mut String::new(), &mut HashSet::new())
+}
+
 /// The cap on any `min_wire`, so that sums and products cannot overflow.
 const MIN_WIRE_CAP: usize = 1 << 32;
 
@@ -781,9 +1078,10 @@ fn ops_min_wire(ops: &[Op], blocks: &[Block], enums: &[EnumPlan]) -> usize {
                     .min_wire
                     .min(blocks[err as usize].min_wire)
             }
-            Op::Boxed { inner, .. } | Op::Shared { inner, .. } | Op::RefTo { inner, .. } => {
-                blocks[inner as usize].min_wire
-            }
+            Op::Boxed { inner, .. }
+            | Op::BoxedEnum { inner, .. }
+            | Op::Shared { inner, .. }
+            | Op::RefTo { inner, .. } => blocks[inner as usize].min_wire,
             Op::Enum { id, .. } => {
                 1 + enums[id as usize]
                     .variants
@@ -792,7 +1090,12 @@ fn ops_min_wire(ops: &[Op], blocks: &[Block], enums: &[EnumPlan]) -> usize {
                     .min()
                     .unwrap_or(0)
             }
+            Op::Default { .. } => 0,
+            Op::UnitEnum { .. } => 1,
             Op::String { .. }
+            | Op::StringVec { .. }
+            | Op::OptString { .. }
+            | Op::OptPrim { .. }
             | Op::Bytes { .. }
             | Op::PrimVec { .. }
             | Op::List { .. }
@@ -807,6 +1110,11 @@ fn ops_min_wire(ops: &[Op], blocks: &[Block], enums: &[EnumPlan]) -> usize {
     total.min(MIN_WIRE_CAP)
 }
 
+/// The in-memory size of scalar `prim`.
+fn prim_size(prim: Prim) -> usize {
+    with_prim!(prim, T => size_of::<T>())
+}
+
 pub(crate) fn prim_min_wire(prim: Prim) -> usize {
     match prim {
         Prim::F32 => 4,
@@ -814,6 +1122,11 @@ pub(crate) fn prim_min_wire(prim: Prim) -> usize {
         Prim::Char => 2,
         _ => 1,
     }
+}
+
+/// Whether `shape` is `Option<prim>` (which we may then build directly).
+fn is_option_of(shape: &'static Shape, prim: Prim) -> bool {
+    with_prim!(prim, T => shape.id == ConstTypeId::of::<Option<T>>())
 }
 
 /// Whether `shape` is `Vec<T>` (whose buffer we may fill directly as a `Vec<T>`).
@@ -858,20 +1171,39 @@ fn compile(shape: &'static Shape) -> Result<Plan, UnsupportedShape> {
         locs: Vec::new(),
         memo: HashMap::new(),
         decode_blocker: None,
+        borrow_blocker: None,
     };
     let root = compiler.block(shape, "")?;
     compiler.compute_min_wire();
+    compiler.fuse_boxed_enums();
     let root_block = &compiler.blocks[root as usize];
-    let root_scalars = (compiler.decode_blocker.is_none() && root_block.scalar_only)
-        .then(|| root_block.scalars.clone());
+    // The root fast path (`decode_root_scalars`) leaves `u128`, `i128` and `char` to the
+    // careful path; types holding them skip it.
+    let root_scalars = (compiler.decode_blocker.is_none()
+        && root_block.scalar_only
+        && root_block
+            .scalars
+            .iter()
+            .all(|op| !matches!(op.prim, Prim::U128 | Prim::I128 | Prim::Char)))
+    .then(|| root_block.scalars.clone());
+    let root_narrow = root_scalars
+        .as_deref()
+        .is_some_and(|ops| ops.iter().all(|op| prim_size(op.prim) <= 4));
     Ok(Plan {
         root_scalars,
+        root_narrow,
         shape,
         root,
         blocks: compiler.blocks.into_boxed_slice(),
         enums: compiler.enums.into_boxed_slice(),
         locs: compiler.locs.into_boxed_slice(),
+        unchecked_borrow: compiler
+            .decode_blocker
+            .is_some()
+            .then(|| borrow_in_user_type(shape))
+            .flatten(),
         decode_blocker: compiler.decode_blocker,
+        borrow_blocker: compiler.borrow_blocker,
         size_hint: AtomicUsize::new(0),
     })
 }

@@ -9,6 +9,13 @@
 //! Channels: a shape whose identifier is `Tx` or `Rx`, that has exactly one type parameter and
 //! that is defined in the `roam` crate (the runtime, imported as `roam`) or in a `roam_*` crate,
 //! is the channel `Channel { direction, item }`.
+//!
+//! Names are the ones facet serializes under: a field or variant with `#[facet(rename = "...")]`
+//! (or renamed by its container's `#[facet(rename_all = "...")]`, which facet's derive applies
+//! into the same `rename`) carries its renamed name, and a type with `#[facet(rename = "...")]`
+//! carries that name in place of its identifier. `#[facet(skip)]` fields are not in the schema
+//! at all. Two fields (or variants) that end up with the same name are refused: a reader could
+//! not tell them apart.
 
 use facet_core::{ConstParam, ConstParamKind, Facet, Shape, StructKind as FacetStructKind};
 use roam_core::schema::{
@@ -16,7 +23,7 @@ use roam_core::schema::{
 };
 
 use crate::error::UnsupportedShape;
-use crate::kind::{Kind, Prim, classify};
+use crate::kind::{FieldRole, Kind, Prim, classify, field_role, type_name};
 
 /// The schema of `T`.
 ///
@@ -174,7 +181,7 @@ impl Builder {
                     return Ok(Schema::Ref(name));
                 }
                 self.stack.push(name);
-                let fields = self.fields(st.fields, path);
+                let fields = self.fields(shape, st.fields, path);
                 let name = self.stack.pop().unwrap_or_default();
                 Schema::Struct {
                     name,
@@ -192,18 +199,24 @@ impl Builder {
                     .variants
                     .iter()
                     .map(|v| {
+                        let vpath = format!("{path}::{}", v.name);
                         Ok(Variant {
-                            name: v.name.to_owned(),
+                            name: v.effective_name().to_owned(),
                             kind: struct_kind(v.data.kind),
-                            fields: self.fields(v.data.fields, &format!("{path}::{}", v.name))?,
+                            fields: self.fields(shape, v.data.fields, &vpath)?,
                         })
                     })
                     .collect();
                 let name = self.stack.pop().unwrap_or_default();
-                Schema::Enum {
-                    name,
-                    variants: variants?,
+                let variants = variants?;
+                if has_duplicate(variants.iter().map(|v| v.name.as_str())) {
+                    return Err(unsupported(
+                        shape,
+                        path,
+                        "two variants have the same name in the schema (check their `#[facet(rename)]`s)",
+                    ));
                 }
+                Schema::Enum { name, variants }
             }
             Kind::Unsupported(reason) => return Err(unsupported(shape, path, reason)),
         };
@@ -219,24 +232,38 @@ impl Builder {
         )))
     }
 
+    /// The fields of a struct or variant of `owner` that are on the wire, in order.
     fn fields(
         &mut self,
+        owner: &'static Shape,
         fields: &'static [facet_core::Field],
         path: &str,
     ) -> Result<Vec<Field>, UnsupportedShape> {
-        fields
-            .iter()
-            .map(|f| {
-                let schema = self.build(f.shape(), &format!("{path}.{}", f.name))?;
-                // `#[facet(default)]` and `#[facet(default = expr)]` both set `Field::default`
-                // (`FromTrait` / `Custom`); either way a reader can make the value up.
-                Ok(if f.has_default() {
-                    Field::defaulted(f.name, schema)
-                } else {
-                    Field::new(f.name, schema)
-                })
-            })
-            .collect()
+        let mut out = Vec::with_capacity(fields.len());
+        for f in fields {
+            let fpath = format!("{path}.{}", f.name);
+            match field_role(f).map_err(|reason| unsupported(owner, &fpath, reason))? {
+                FieldRole::Skipped(_) => continue,
+                FieldRole::Wire => {}
+            }
+            let schema = self.build(f.shape(), &fpath)?;
+            // `#[facet(default)]` and `#[facet(default = expr)]` both set `Field::default`
+            // (`FromTrait` / `Custom`); either way a reader can make the value up.
+            let name = f.effective_name();
+            out.push(if f.has_default() {
+                Field::defaulted(name, schema)
+            } else {
+                Field::new(name, schema)
+            });
+        }
+        if has_duplicate(out.iter().map(|f| f.name.as_str())) {
+            return Err(unsupported(
+                owner,
+                path,
+                "two fields have the same name in the schema (check their `#[facet(rename)]`s)",
+            ));
+        }
+        Ok(out)
     }
 
     /// The canonical name of a user type: its identifier plus its generic arguments.
@@ -251,8 +278,14 @@ impl Builder {
             .map(GenericArg::Type)
             .chain(consts.iter().map(|c| GenericArg::Const(c)))
             .collect();
-        Ok(generic_name(shape.type_identifier, &args))
+        Ok(generic_name(type_name(shape), &args))
     }
+}
+
+/// Whether two of `names` are equal.
+fn has_duplicate<'n>(names: impl Iterator<Item = &'n str>) -> bool {
+    let mut seen = std::collections::HashSet::new();
+    names.into_iter().any(|name| !seen.insert(name))
 }
 
 #[cfg(test)]

@@ -20,7 +20,10 @@
 //!   (bounded exactly like ordinary decoding: varint limits, lengths checked against the
 //!   remaining input, the zero-byte item budget, [`crate::MAX_DEPTH`]),
 //! * fills a field only the reader has with the field's facet default (`#[facet(default)]`
-//!   calls the type's `Default`, `#[facet(default = expr)]` the expression),
+//!   calls the type's `Default`, `#[facet(default = expr)]` the expression), and so the
+//!   reader's `#[facet(skip)]` fields too, which are on nobody's wire,
+//! * matches fields and variants by the names the schemas carry (`#[facet(rename)]` names,
+//!   not Rust identifiers),
 //! * maps each writer variant index to the reader's variant of the same name; a variant only
 //!   the writer has fails with [`DecodeError::VariantUnknownToReader`] when it is received,
 //! * hands a sub-value whose schema is identical on both sides to the ordinary plan of its
@@ -55,19 +58,19 @@ use std::mem::MaybeUninit;
 use std::sync::{Mutex, OnceLock, PoisonError};
 
 use facet_core::{
-    DefaultSource, Facet, ListDef, MapDef, OptionVTable, PointerVTable, PtrUninit, ResultVTable,
-    Shape, StructKind as FacetStructKind,
+    DefaultSource, Facet, ListDef, MapDef, OptionVTable, PointerVTable, ResultVTable, Shape,
+    StructKind as FacetStructKind,
 };
 use roam_core::compat::{self, Incompatibility, IncompatibilityKind, Note};
 use roam_core::schema::{Field, MAX_SCHEMA_DEPTH, PrimitiveKind, Schema, StructKind, Variant};
 
 use crate::decode::{
-    Interp, check_count, dec_array, dec_box, dec_list, dec_map, dec_ops, dec_option, dec_prim,
-    dec_result_payload, dec_shared, dec_string, decode_nested, deeper, fail, prealloc, read_len,
-    unknown_variant, unsupported_at, write_discriminant,
+    Interp, check_count, dec_array, dec_box, dec_default, dec_list, dec_map, dec_ops, dec_option,
+    dec_prim, dec_result_payload, dec_shared, dec_string, decode_nested, deeper, fail, prealloc,
+    read_bytes, read_len, read_str, unknown_variant, write_discriminant,
 };
 use crate::error::{DecodeError, Location, UnsupportedShape};
-use crate::kind::{Kind, Prim, classify};
+use crate::kind::{FieldRole, Kind, Prim, classify, field_role};
 use crate::plan::{Disc, Plan, check_list_ops, plan_for_shape};
 use crate::schema::{channel_of, schema_of_shape};
 use crate::wire::{ReadFail, Reader, WirePrim};
@@ -127,6 +130,9 @@ impl From<UnsupportedShape> for TranslateError {
 /// for every value; it is immutable and can be shared between threads.
 pub struct Translation {
     reader: &'static Shape,
+    /// The reader type's ordinary plan: decodes identity translations, and says whether the
+    /// reader type borrows (then only the borrowed entry points may be used).
+    plan: &'static Plan,
     /// The schemas are identical: decode with the ordinary plan.
     identity: bool,
     notes: Vec<Note>,
@@ -149,12 +155,15 @@ impl Translation {
         let reader_schema = schema_of_shape(reader)?;
         let compat = compat::check(writer, &reader_schema).map_err(TranslateError::Incompatible)?;
         let plan = plan_for_shape(reader)?;
-        if let Some(blocker) = &plan.decode_blocker {
+        // A reader type that borrows (`&str`, `&[u8]`) is fine: it can only be decoded
+        // through the borrowed entry points, which tie it to the input.
+        if let Some(blocker) = &plan.borrow_blocker {
             return Err(TranslateError::Unsupported(blocker.clone()));
         }
         if compat.identical {
             return Ok(Translation {
                 reader,
+                plan,
                 identity: true,
                 notes: compat.notes,
                 root: 0,
@@ -187,6 +196,7 @@ impl Translation {
         } = compiler;
         Ok(Translation {
             reader,
+            plan,
             identity: false,
             notes: compat.notes,
             root,
@@ -222,11 +232,28 @@ impl Translation {
     ///
     /// `dst` must be valid for writes of, and aligned for, the reader type
     /// ([`reader_shape`](Self::reader_shape)).
+    ///
+    /// Fails with [`DecodeError::Unsupported`] if the reader type borrows (holds `&str` or
+    /// `&[u8]`): decode those with [`decode_translated_borrowed`].
     pub unsafe fn decode_raw(&self, bytes: &[u8], dst: *mut u8) -> Result<usize, DecodeError> {
+        if let Some(blocker) = &self.plan.decode_blocker {
+            return Err(DecodeError::Unsupported(blocker.clone()));
+        }
+        // SAFETY: forwarded from the caller; the reader type holds no borrowed values.
+        unsafe { self.decode_raw_borrowed(bytes, dst) }
+    }
+
+    /// As [`decode_raw`](Self::decode_raw), but the value may hold `&str` and `&[u8]` that
+    /// borrow from `bytes`.
+    ///
+    /// # Safety
+    ///
+    /// As `decode_raw`; in addition, the value written to `dst` must not be used after `bytes`
+    /// is gone.
+    unsafe fn decode_raw_borrowed(&self, bytes: &[u8], dst: *mut u8) -> Result<usize, DecodeError> {
         if self.identity {
-            let plan = plan_for_shape(self.reader)?;
             // SAFETY: forwarded from the caller; the plan is the reader type's.
-            return unsafe { plan.decode_raw(bytes, dst) };
+            return unsafe { self.plan.decode_raw_borrowed(bytes, dst) };
         }
         let mut r = Reader::new(bytes);
         let block = &self.blocks[self.root as usize];
@@ -259,14 +286,15 @@ unsafe impl Send for Translation {}
 unsafe impl Sync for Translation {}
 
 /// Compiles the translation from `writer` to `T` (see [`Translation::compile`]).
-pub fn translation_for<T: Facet<'static>>(writer: &Schema) -> Result<Translation, TranslateError> {
+pub fn translation_for<'a, T: Facet<'a>>(writer: &Schema) -> Result<Translation, TranslateError> {
     Translation::compile(writer, T::SHAPE)
 }
 
 /// Decodes a `T` from exactly `bytes` (trailing bytes are an error), written by a peer whose
 /// type has the schema `t` was compiled from.
 ///
-/// Fails with [`DecodeError::Unsupported`] if `t` was compiled for another type than `T`.
+/// Fails with [`DecodeError::Unsupported`] if `t` was compiled for another type than `T`, or
+/// if `T` borrows (decode that with [`decode_translated_borrowed`]).
 pub fn decode_translated<T: Facet<'static>>(
     t: &Translation,
     bytes: &[u8],
@@ -281,11 +309,74 @@ pub fn decode_translated<T: Facet<'static>>(
     if t.identity {
         return crate::decode::<T>(bytes);
     }
+    if let Some(blocker) = &t.plan.decode_blocker {
+        return Err(DecodeError::Unsupported(blocker.clone()));
+    }
+    // SAFETY: `t` was compiled for `T` (checked above), and `T` holds no borrowed values.
+    unsafe { decode_translated_with::<T>(t, bytes) }
+}
+
+/// Decodes a `T` whose `&str` and `&[u8]` parts borrow from `bytes` (all of which must be
+/// consumed), written by a peer whose type has the schema `t` was compiled from: a handler's
+/// `(&str, u32)` arguments read through a translation. Owned types decode as with
+/// [`decode_translated`].
+///
+/// Like [`crate::decode_borrowed`], it refuses borrowed values inside the fields of a
+/// user-defined struct or enum, whose lifetimes it cannot check; see
+/// [`decode_translated_borrowed_unchecked`].
+///
+/// Fails with [`DecodeError::Unsupported`] if `t` was compiled for another type than `T`.
+pub fn decode_translated_borrowed<'de, T: Facet<'de>>(
+    t: &Translation,
+    bytes: &'de [u8],
+) -> Result<T, DecodeError> {
+    if let Some(unchecked) = &t.plan.unchecked_borrow {
+        return Err(DecodeError::Unsupported(unchecked.clone()));
+    }
+    // SAFETY: `T: Facet<'de>` and no borrowed part of `T` lies inside a user-defined type, so
+    // every one is a `&'de str` or `&'de [u8]` (see `crate::decode_borrowed`).
+    unsafe { decode_translated_borrowed_unchecked::<T>(t, bytes) }
+}
+
+/// [`decode_translated_borrowed`] without its check on user-defined types: they may hold
+/// borrowed fields too.
+///
+/// # Safety
+///
+/// As [`crate::decode_borrowed_unchecked`]: every reference type inside `T`, including in the
+/// fields of user-defined structs and enums, must borrow for `'de` (be spelled with `T`'s
+/// lifetime parameter, never `'static` or another lifetime).
+pub unsafe fn decode_translated_borrowed_unchecked<'de, T: Facet<'de>>(
+    t: &Translation,
+    bytes: &'de [u8],
+) -> Result<T, DecodeError> {
+    if T::SHAPE.id != t.reader.id {
+        return Err(DecodeError::Unsupported(UnsupportedShape {
+            type_name: T::SHAPE.to_string(),
+            path: String::new(),
+            reason: "the translation was compiled for another type",
+        }));
+    }
+    // SAFETY: `t` was compiled for `T` (checked above); the caller vouches that the borrowed
+    // values written into it borrow for `'de`, the input's lifetime.
+    unsafe { decode_translated_with::<T>(t, bytes) }
+}
+
+/// Runs `t` over all of `bytes` into a new `T`.
+///
+/// # Safety
+///
+/// `t` must have been compiled for `T`, and any borrowed value `T` holds must be valid for as
+/// long as `bytes` is (the caller ties their lifetimes).
+unsafe fn decode_translated_with<'a, T: Facet<'a>>(
+    t: &Translation,
+    bytes: &[u8],
+) -> Result<T, DecodeError> {
     let mut slot = MaybeUninit::<T>::uninit();
-    // SAFETY: `slot` is valid for writes of a `T`, and `t` was compiled for `T::SHAPE` (same
-    // type id, checked above).
-    let used = unsafe { t.decode_raw(bytes, slot.as_mut_ptr().cast::<u8>())? };
-    // SAFETY: `decode_raw` returned `Ok`, so it initialised the whole value.
+    // SAFETY: `slot` is valid for writes of a `T`, and `t` was compiled for `T` (caller); the
+    // value's borrowed parts point into `bytes`, which outlives it (caller).
+    let used = unsafe { t.decode_raw_borrowed(bytes, slot.as_mut_ptr().cast::<u8>())? };
+    // SAFETY: `decode_raw_borrowed` returned `Ok`, so it initialised the whole value.
     let value = unsafe { slot.assume_init() };
     if used != bytes.len() {
         // `value` is dropped here, once.
@@ -582,6 +673,10 @@ pub(crate) enum TOp {
     Prim { off: usize, prim: Prim, loc: u32 },
     /// A `String` on both sides.
     String { off: usize, loc: u32 },
+    /// A writer string read as a `&str` borrowed from the input.
+    StrRef { off: usize, loc: u32 },
+    /// A writer byte buffer read as a `&[u8]` borrowed from the input.
+    BytesRef { off: usize, loc: u32 },
     /// A value whose schema is identical on both sides: the ordinary plan of its type.
     Plain {
         off: usize,
@@ -590,7 +685,7 @@ pub(crate) enum TOp {
     },
     /// A writer-only value, read and discarded.
     Skip { node: WId, loc: u32 },
-    /// A reader-only field, filled with its default.
+    /// A reader-only field (or a reader's `#[facet(skip)]` field), filled with its default.
     Default {
         off: usize,
         source: DefaultSource,
@@ -855,6 +950,18 @@ impl Compiler<'_> {
                     ops.push(TOp::String { off, loc });
                     Ok(())
                 }
+                // Borrowed from the input: only reachable through the borrowed entry points,
+                // since the owned ones refuse a translation whose reader type borrows.
+                Kind::StrRef => {
+                    let loc = self.loc(ctx, shape);
+                    ops.push(TOp::StrRef { off, loc });
+                    Ok(())
+                }
+                Kind::SliceRef(item) if matches!(classify(item), Kind::Prim(Prim::U8)) => {
+                    let loc = self.loc(ctx, shape);
+                    ops.push(TOp::BytesRef { off, loc });
+                    Ok(())
+                }
                 _ => self.plain(shape, off, ops, ctx),
             };
         }
@@ -988,7 +1095,8 @@ impl Compiler<'_> {
                 let name = shape.to_string();
                 let mut mapped = Vec::with_capacity(variants.len());
                 for (wv, wnodes) in variants.iter().zip(nodes.iter()) {
-                    let Some(rv) = en.variants.iter().find(|rv| rv.name == wv.name) else {
+                    let Some(rv) = en.variants.iter().find(|rv| rv.effective_name() == wv.name)
+                    else {
                         mapped.push(None);
                         continue;
                     };
@@ -1032,7 +1140,7 @@ impl Compiler<'_> {
                 return Err(unsupported(
                     shape,
                     ctx.path,
-                    "borrowed values can be encoded but not decoded; decode the owned type instead",
+                    "a borrowed value can only be read from the same wire type (a `&str` from a string, a `&[u8]` from bytes)",
                 ));
             }
             _ => return Err(self.mismatch(w, shape, ctx.path)),
@@ -1049,7 +1157,9 @@ impl Compiler<'_> {
         ctx: Ctx<'_>,
     ) -> Result<(), TranslateError> {
         let plan = plan_for_shape(shape)?;
-        if let Some(blocker) = &plan.decode_blocker {
+        // Borrowed parts are allowed: whether the reader type may borrow is the entry
+        // points' decision (see `Translation::owned_blocker`).
+        if let Some(blocker) = &plan.borrow_blocker {
             return Err(TranslateError::Unsupported(blocker.clone()));
         }
         let loc = self.loc(ctx, shape);
@@ -1101,8 +1211,8 @@ impl Compiler<'_> {
     }
 
     /// The fields of a struct or of a matched variant: the writer's in wire order, each read
-    /// into the reader's field of the same name or skipped, then the reader-only fields
-    /// filled with their defaults.
+    /// into the reader's field of the same (schema) name or skipped, then the reader-only
+    /// fields and the reader's `#[facet(skip)]` fields filled with their defaults.
     fn fields(
         &mut self,
         w: WId,
@@ -1115,20 +1225,20 @@ impl Compiler<'_> {
         if writer.kind != reader.kind || writer.fields.len() != writer.nodes.len() {
             return Err(self.mismatch(w, reader.shape, path));
         }
+        let mut roles = Vec::with_capacity(reader.fields.len());
         for field in reader.fields {
-            if field.should_skip_serializing_unconditional()
-                || field.should_skip_deserializing()
-                || field.is_flattened()
-                || field.proxy.is_some()
-                || !field.format_proxies.is_empty()
-            {
-                return Err(unsupported(
-                    reader.shape,
-                    path,
-                    "skipped, flattened and proxied fields are not supported",
-                ));
-            }
+            let role = field_role(field).map_err(|reason| {
+                unsupported(reader.shape, &format!("{path}.{}", field.name), reason)
+            })?;
+            roles.push(role);
         }
+        // Only the reader's wire fields can be matched: its skipped fields are not in its
+        // schema, so a writer field of the same name is one the reader does not know.
+        let find = |name: &str| {
+            reader.fields.iter().zip(&roles).position(|(rf, role)| {
+                matches!(role, FieldRole::Wire) && rf.effective_name() == name
+            })
+        };
         let skip_ctx = Ctx {
             owner: reader.owner,
             field: None,
@@ -1140,7 +1250,7 @@ impl Compiler<'_> {
         let mut matched = vec![false; reader.fields.len()];
         for (wf, &node) in writer.fields.iter().zip(writer.nodes.iter()) {
             let fpath = format!("{path}.{}", wf.name);
-            match reader.fields.iter().position(|rf| rf.name == wf.name) {
+            match find(&wf.name) {
                 Some(i) if std::mem::replace(&mut matched[i], true) => {
                     return Err(graph_error(&fpath, "the writer names this field twice"));
                 }
@@ -1165,27 +1275,28 @@ impl Compiler<'_> {
                 }
             }
         }
-        for rf in reader.fields {
-            if writer.fields.iter().any(|wf| wf.name == rf.name) {
+        for ((rf, role), matched) in reader.fields.iter().zip(&roles).zip(&matched) {
+            if *matched {
                 continue;
             }
             let fpath = format!("{path}.{}", rf.name);
-            let source = match rf.default {
-                Some(DefaultSource::FromTrait) if !rf.shape().is_default() => {
+            let source = match (role, rf.default) {
+                (FieldRole::Skipped(source), _) => *source,
+                (FieldRole::Wire, Some(DefaultSource::FromTrait)) if !rf.shape().is_default() => {
                     return Err(unsupported(
                         rf.shape(),
                         &fpath,
                         "the field is `#[facet(default)]` but its type has no Default",
                     ));
                 }
-                Some(source) => source,
-                None => {
+                (FieldRole::Wire, Some(source)) => source,
+                (FieldRole::Wire, None) => {
                     return Err(TranslateError::Incompatible(vec![Incompatibility {
                         path: fpath,
                         writer_type: self.graph.origin(w).type_expr(),
                         reader_type: reader.shape.to_string(),
                         kind: IncompatibilityKind::MissingField {
-                            field: rf.name.to_owned(),
+                            field: rf.effective_name().to_owned(),
                             field_type: rf.shape().to_string(),
                         },
                     }]));
@@ -1238,7 +1349,7 @@ impl<'a> Interp<'a> for &'a Translation {
 
     fn written(op: &TOp) -> Option<(usize, u32)> {
         match *op {
-            TOp::Prim { .. } | TOp::Skip { .. } => None,
+            TOp::Prim { .. } | TOp::Skip { .. } | TOp::StrRef { .. } | TOp::BytesRef { .. } => None,
             TOp::String { off, loc }
             | TOp::Plain { off, loc, .. }
             | TOp::Default { off, loc, .. }
@@ -1351,25 +1462,19 @@ unsafe fn run_op(
         match *op {
             TOp::Prim { off, prim, loc } => dec_prim(t, prim, base.add(off), r, loc),
             TOp::String { off, loc } => dec_string(t, base.add(off), r, loc),
-            TOp::Plain { off, plan, .. } => decode_nested(plan, base.add(off), r, depth),
-            TOp::Skip { node, loc } => skip(t, node, r, depth, loc),
-            TOp::Default { off, source, loc } => {
-                let dst = PtrUninit::new(base.add(off));
-                match source {
-                    DefaultSource::Custom(default_fn) => {
-                        default_fn(dst);
-                    }
-                    DefaultSource::FromTrait => {
-                        let shape = t.locs[loc as usize].shape;
-                        // Checked when compiling (`is_default`); refuse rather than leave the
-                        // field uninitialised if the shape disagrees at run time.
-                        if shape.call_default_in_place(dst).is_none() {
-                            return Err(unsupported_at(t, loc, "the field's type has no Default"));
-                        }
-                    }
-                }
+            TOp::StrRef { off, loc } => {
+                let s = read_str(t, r, loc)?;
+                base.add(off).cast::<&str>().write(s);
                 Ok(())
             }
+            TOp::BytesRef { off, loc } => {
+                let bytes = read_bytes(t, r, loc)?;
+                base.add(off).cast::<&[u8]>().write(bytes);
+                Ok(())
+            }
+            TOp::Plain { off, plan, .. } => decode_nested(plan, base.add(off), r, depth),
+            TOp::Skip { node, loc } => skip(t, node, r, depth, loc),
+            TOp::Default { off, source, loc } => dec_default(t, base.add(off), source, loc),
             TOp::List {
                 off,
                 elem,

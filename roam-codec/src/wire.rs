@@ -156,16 +156,183 @@ pub(crate) fn put_varint_u64(w: &mut Vec<u8>, v: u64) {
 }
 
 #[inline(never)]
-fn put_varint_u64_long(w: &mut Vec<u8>, mut v: u64) {
-    let mut buf = [0u8; 10];
+fn put_varint_u64_long(w: &mut Vec<u8>, v: u64) {
+    // Reserve exactly what the varint takes: `encode_to_vec` sizes its buffer from the last
+    // encoding, so reserving more near the end would reallocate for nothing.
+    let n = varint_len(v);
+    w.reserve(n);
+    // SAFETY: `n` bytes of spare capacity were reserved, and the varint takes `n`.
+    unsafe {
+        let len = w.len();
+        write_varint_u64(w.as_mut_ptr().add(len), v);
+        w.set_len(len + n);
+    }
+}
+
+/// How many bytes the varint of `v` takes.
+#[inline(always)]
+fn varint_len(v: u64) -> usize {
+    let bits = 64 - (v | 1).leading_zeros() as usize;
+    bits.div_ceil(7)
+}
+
+/// Writes `v` as a varint at `dst` and returns how many bytes it took
+/// ([`varint_len`]`(v)`, at most 10).
+///
+/// # Safety
+///
+/// `dst` must be valid for writing `varint_len(v)` bytes.
+#[inline(always)]
+unsafe fn write_varint_u64(dst: *mut u8, mut v: u64) -> usize {
     let mut n = 0;
     while v >= 0x80 {
-        buf[n] = (v as u8) | 0x80;
+        // SAFETY: the loop writes `varint_len(v) - 1` bytes and the line after it one more.
+        unsafe { dst.add(n).write((v as u8) | 0x80) };
         v >>= 7;
         n += 1;
     }
-    buf[n] = v as u8;
-    w.extend_from_slice(&buf[..=n]);
+    // SAFETY: as above.
+    unsafe { dst.add(n).write(v as u8) };
+    n + 1
+}
+
+/// Appends `bytes` with a varint length before them (a postcard string or byte buffer),
+/// growing `w` at most once.
+#[inline(always)]
+pub(crate) fn put_len_prefixed(w: &mut Vec<u8>, bytes: &[u8]) {
+    let n = bytes.len();
+    let head = if n < 0x80 { 1 } else { varint_len(n as u64) };
+    w.reserve(head + n);
+    // SAFETY: `head + n` bytes of spare capacity were reserved: `head` for the length and `n`
+    // for the bytes, which cannot overlap the output.
+    unsafe {
+        let len = w.len();
+        let dst = w.as_mut_ptr().add(len);
+        if n < 0x80 {
+            dst.write(n as u8);
+        } else {
+            write_varint_u64(dst, n as u64);
+        }
+        copy_bytes(bytes.as_ptr(), dst.add(head), n);
+        w.set_len(len + head + n);
+    }
+}
+
+/// Copies `n` bytes from `src` to `dst`. Short copies (the common case for names, keys and
+/// other short strings) are a few overlapping word moves instead of a call to `memcpy`.
+///
+/// # Safety
+///
+/// `src` must be valid for reads and `dst` for writes of `n` bytes, and they must not overlap.
+#[inline(always)]
+pub(crate) unsafe fn copy_bytes(src: *const u8, dst: *mut u8, n: usize) {
+    // SAFETY: every access below lies inside `src[..n]` / `dst[..n]` (caller); the unaligned
+    // word moves read and write whole words that start at or after 0 and end at or before `n`.
+    unsafe {
+        if n > 32 {
+            std::ptr::copy_nonoverlapping(src, dst, n);
+        } else if n >= 16 {
+            let head = src.cast::<u128>().read_unaligned();
+            let tail = src.add(n - 16).cast::<u128>().read_unaligned();
+            dst.cast::<u128>().write_unaligned(head);
+            dst.add(n - 16).cast::<u128>().write_unaligned(tail);
+        } else if n >= 8 {
+            let head = src.cast::<u64>().read_unaligned();
+            let tail = src.add(n - 8).cast::<u64>().read_unaligned();
+            dst.cast::<u64>().write_unaligned(head);
+            dst.add(n - 8).cast::<u64>().write_unaligned(tail);
+        } else if n >= 4 {
+            let head = src.cast::<u32>().read_unaligned();
+            let tail = src.add(n - 4).cast::<u32>().read_unaligned();
+            dst.cast::<u32>().write_unaligned(head);
+            dst.add(n - 4).cast::<u32>().write_unaligned(tail);
+        } else if n > 0 {
+            // 1 to 3 bytes: the first, the middle and the last (some of them the same).
+            let a = src.read();
+            let b = src.add(n / 2).read();
+            let c = src.add(n - 1).read();
+            dst.write(a);
+            dst.add(n / 2).write(b);
+            dst.add(n - 1).write(c);
+        }
+    }
+}
+
+/// `bytes` as a `str` if they are UTF-8. ASCII text (the common case for names, keys,
+/// identifiers and messages) is recognised with word loads, 16 bytes at a time; from the first
+/// non-ASCII byte on, the standard library's validator takes over.
+#[inline(always)]
+pub(crate) fn utf8(bytes: &[u8]) -> Option<&str> {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let n = bytes.len();
+    let p = bytes.as_ptr();
+    // SAFETY: every load below lies inside `bytes`: word loads start at or after 0 and end at
+    // or before `n`.
+    let ascii_prefix = unsafe {
+        let word = |at: usize| p.add(at).cast::<u64>().read_unaligned();
+        if n <= 32 {
+            let ascii = if n >= 16 {
+                (word(0) | word(8) | word(n - 16) | word(n - 8)) & HIGH == 0
+            } else if n >= 8 {
+                (word(0) | word(n - 8)) & HIGH == 0
+            } else if n >= 4 {
+                let head = p.cast::<u32>().read_unaligned();
+                let tail = p.add(n - 4).cast::<u32>().read_unaligned();
+                (head | tail) & 0x8080_8080 == 0
+            } else if n > 0 {
+                (p.read() | p.add(n / 2).read() | p.add(n - 1).read()) & 0x80 == 0
+            } else {
+                true
+            };
+            if ascii { n } else { 0 }
+        } else {
+            long_ascii_prefix(bytes)
+        }
+    };
+    if ascii_prefix == n {
+        // SAFETY: every byte is below 0x80, so the bytes are ASCII and hence UTF-8.
+        return Some(unsafe { std::str::from_utf8_unchecked(bytes) });
+    }
+    // The prefix is ASCII, so the rest starts on a character boundary and the whole is UTF-8
+    // exactly when the rest is.
+    std::str::from_utf8(&bytes[ascii_prefix..]).ok()?;
+    // SAFETY: checked just above.
+    Some(unsafe { std::str::from_utf8_unchecked(bytes) })
+}
+
+/// How many bytes at the start of `bytes` (longer than 32) are known to be ASCII: all of them,
+/// or a multiple of 16 that ends before the first non-ASCII byte.
+#[inline(never)]
+fn long_ascii_prefix(bytes: &[u8]) -> usize {
+    const HIGH: u128 = 0x8080_8080_8080_8080_8080_8080_8080_8080;
+    let n = bytes.len();
+    debug_assert!(n > 32);
+    // SAFETY: every 16-byte load starts at or after 0 and ends at or before `n`.
+    let wide = |at: usize| unsafe { bytes.as_ptr().add(at).cast::<u128>().read_unaligned() };
+    let mut i = 0;
+    while i + 16 <= n && wide(i) & HIGH == 0 {
+        i += 16;
+    }
+    // All whole chunks were ASCII: the last (overlapping) 16 bytes decide the rest.
+    if i + 16 > n && wide(n - 16) & HIGH == 0 {
+        n
+    } else {
+        i
+    }
+}
+
+/// An owned copy of `s`, allocated once.
+#[inline(always)]
+pub(crate) fn owned_string(s: &str) -> String {
+    let n = s.len();
+    let mut v = Vec::<u8>::with_capacity(n);
+    // SAFETY: the vector has room for `n` bytes and cannot overlap `s`; once copied they are
+    // initialised, and they are UTF-8 because `s` is.
+    unsafe {
+        copy_bytes(s.as_ptr(), v.as_mut_ptr(), n);
+        v.set_len(n);
+        String::from_utf8_unchecked(v)
+    }
 }
 
 #[inline(always)]
@@ -426,6 +593,54 @@ mod tests {
         assert_eq!(dec::<u32>(&[0x80, 0x00]), Ok(0));
         assert_eq!(postcard::from_bytes::<u32>(&[0x80, 0x00]).unwrap(), 0);
         assert_eq!(dec::<u64>(&[0x80]), Err(ReadFail::End));
+    }
+
+    #[test]
+    fn utf8_agrees_with_the_standard_library() {
+        // Every length up to 80, with a non-ASCII character, a lone continuation byte or a
+        // truncated sequence at every position.
+        for n in 0..80usize {
+            let ascii = vec![b'a'; n];
+            assert_eq!(utf8(&ascii), std::str::from_utf8(&ascii).ok());
+            for at in 0..n {
+                let mut valid = ascii.clone();
+                valid.splice(at..at, "é€🦀".bytes());
+                assert_eq!(utf8(&valid), std::str::from_utf8(&valid).ok(), "{n} {at}");
+                for bad in [0x80u8, 0xc3, 0xe2, 0xf0, 0xff] {
+                    let mut invalid = ascii.clone();
+                    invalid[at] = bad;
+                    assert_eq!(utf8(&invalid), None, "{n} {at} {bad:#x}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn short_copies_copy_exactly() {
+        let src: Vec<u8> = (0..64).collect();
+        for n in 0..=64 {
+            let mut dst = vec![0xeeu8; 66];
+            // SAFETY: `src` has 64 bytes and `dst[1..]` 65; they do not overlap.
+            unsafe { copy_bytes(src.as_ptr(), dst.as_mut_ptr().add(1), n) };
+            assert_eq!(dst[0], 0xee);
+            assert_eq!(&dst[1..=n], &src[..n]);
+            assert!(dst[n + 1..].iter().all(|&b| b == 0xee), "{n}");
+        }
+    }
+
+    #[test]
+    fn length_prefixes_match_postcard() {
+        for n in [0usize, 1, 127, 128, 300, 16_384] {
+            let bytes = vec![b'x'; n];
+            let mut w = vec![9u8];
+            put_len_prefixed(&mut w, &bytes);
+            let mut expected = vec![9u8];
+            expected.extend(postcard::to_allocvec(&bytes).unwrap());
+            assert_eq!(w, expected, "{n}");
+        }
+        for v in [0u64, 127, 128, 1 << 35, u64::MAX] {
+            assert_eq!(varint_len(v), postcard::to_allocvec(&v).unwrap().len());
+        }
     }
 
     #[test]

@@ -380,6 +380,42 @@ fn trailing_bytes_are_refused() {
     assert!(matches!(err, DecodeError::TrailingBytes { .. }), "{err}");
 }
 
+#[test]
+fn a_failure_after_a_filled_default_frees_it() {
+    // `role` (a skipped `String` filled with "guest", which allocates) and `cache` are filled
+    // before `status` is read; every cut of the input must free them and `name` exactly once.
+    let profile = Profile {
+        name: "ada".into(),
+        cache: Vec::new(),
+        role: "guest".into(),
+        status: Status::Banned("spam".into(), 7),
+        retries: 3,
+        level: 1,
+        tags: vec!["a".into(), "b".into()],
+    };
+    let bytes = roam_codec::encode_to_vec(&profile).unwrap();
+    for end in 0..bytes.len() {
+        let err = decode_err::<Profile>(&bytes[..end]);
+        assert!(
+            matches!(
+                err,
+                DecodeError::UnexpectedEnd { .. } | DecodeError::LengthExceedsInput { .. }
+            ),
+            "cut at {end}: {err}"
+        );
+    }
+    // A bad variant index right after the filled defaults.
+    let mut bad = bytes.clone();
+    bad[4] = 9;
+    let err = decode_err::<Profile>(&bad);
+    let DecodeError::UnknownVariant { index: 9, at, .. } = err else {
+        panic!("{err}")
+    };
+    // Locations name the local Rust type and field, not their schema names.
+    assert_eq!(at.type_name, "Profile");
+    assert_eq!(at.field, Some("status"));
+}
+
 /// Decoding arbitrary bytes never panics or leaks, and whatever we accept postcard accepts
 /// with the same value (and vice versa, except that we refuse a `char` string holding more
 /// than one character, which postcard truncates).
@@ -426,6 +462,8 @@ proptest! {
         agree_with_postcard::<Tree>(&bytes)?;
         agree_with_postcard::<Dir>(&bytes)?;
         agree_with_postcard::<(Vec<String>, Option<Sparse>)>(&bytes)?;
+        agree_with_postcard::<Profile>(&bytes)?;
+        agree_with_postcard::<Vec<Status>>(&bytes)?;
     }
 
     #[test]

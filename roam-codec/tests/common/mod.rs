@@ -137,6 +137,65 @@ pub struct KitchenSink {
     pub marker: Marker,
 }
 
+fn guest() -> String {
+    "guest".into()
+}
+
+fn three() -> u8 {
+    3
+}
+
+fn seven() -> u32 {
+    7
+}
+
+/// Renamed fields, variants and types, and `#[facet(skip)]` fields, each mirrored for serde
+/// (`#[serde(rename)]`, `#[serde(skip)]` with the same default) so that the bytes still match
+/// postcard's: renames are not on the wire, and a skipped field is on neither wire.
+#[derive(Facet, Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[facet(rename = "UserProfile")]
+#[serde(rename = "UserProfile")]
+pub struct Profile {
+    #[facet(rename = "userName")]
+    #[serde(rename = "userName")]
+    pub name: String,
+    #[facet(skip, default)]
+    #[serde(skip)]
+    pub cache: Vec<String>,
+    #[facet(skip, default = "guest")]
+    #[serde(skip, default = "guest")]
+    pub role: String,
+    pub status: Status,
+    #[facet(skip, default = 3)]
+    #[serde(skip, default = "three")]
+    pub retries: u8,
+    #[facet(default = 8)]
+    pub level: u8,
+    pub tags: Vec<String>,
+}
+
+#[derive(Facet, Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[repr(u8)]
+#[facet(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Active,
+    #[facet(rename = "on-hold")]
+    #[serde(rename = "on-hold")]
+    OnHold {
+        since: u64,
+        #[facet(skip, default)]
+        #[serde(skip)]
+        note: String,
+    },
+    Banned(
+        String,
+        #[facet(skip, default = 7)]
+        #[serde(skip, default = "seven")]
+        u32,
+    ),
+}
+
 // ---------------------------------------------------------------------------------------------
 // Strategies
 // ---------------------------------------------------------------------------------------------
@@ -284,6 +343,30 @@ prop_compose! {
         pair in (any::<u8>(), text()).prop_map(|(a, b)| Pair(a, b)),
     ) -> KitchenSink {
         KitchenSink { scalars, containers, color, figure, figures, sparse, page, tree, chain, dir, pair, marker: Marker }
+    }
+}
+
+/// Statuses whose skipped fields hold their defaults (what decoding gives back).
+pub fn status() -> impl Strategy<Value = Status> {
+    prop_oneof![
+        Just(Status::Active),
+        any::<u64>().prop_map(|since| Status::OnHold {
+            since,
+            note: String::new()
+        }),
+        text().prop_map(|why| Status::Banned(why, 7)),
+    ]
+}
+
+prop_compose! {
+    /// Profiles whose skipped fields hold their defaults (what decoding gives back).
+    pub fn profile()(
+        name in text(),
+        status in status(),
+        level in any::<u8>(),
+        tags in prop::collection::vec(text(), 0..3),
+    ) -> Profile {
+        Profile { name, cache: Vec::new(), role: guest(), status, retries: three(), level, tags }
     }
 }
 
