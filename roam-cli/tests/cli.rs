@@ -306,6 +306,67 @@ fn refused_shapes_are_reported_with_file_line_and_column() {
 }
 
 #[test]
+fn facet_attributes_roam_cannot_model_are_reported_with_file_line_and_column() {
+    for command in [&["schema"][..], &["gen", "typescript", "--out", "unused"]] {
+        let mut args = command.to_vec();
+        let path = fixture("refused_attributes.rs");
+        args.push(&path);
+        let run = roam(&args);
+        assert_ne!(run.code, 0, "{}", run.stderr);
+        assert!(run.stdout.is_empty());
+        let lines: Vec<&str> = run.stderr.lines().collect();
+        let errors: Vec<&str> = lines
+            .iter()
+            .copied()
+            .filter(|l| l.starts_with("tests/fixtures/"))
+            .collect();
+        assert_eq!(errors.len(), 4, "{}", run.stderr);
+        for (error, prefix) in errors.iter().zip([
+            "tests/fixtures/refused_attributes.rs:5:13: error: `#[facet(flatten)]` is not supported",
+            "tests/fixtures/refused_attributes.rs:7:13: error: a `#[facet(skip)]` field needs a default",
+            "tests/fixtures/refused_attributes.rs:12:22: error: `rename_all` takes one of facet's styles",
+            "tests/fixtures/refused_attributes.rs:14:13: error: `#[facet(skip_serializing)]` alone is not supported",
+        ]) {
+            assert!(error.starts_with(prefix), "{error}\n{}", run.stderr);
+        }
+        // Each error is followed by its source line and a caret at the argument.
+        let at = lines
+            .iter()
+            .position(|l| l.starts_with("tests/fixtures/refused_attributes.rs:5:13"))
+            .expect("the flatten error");
+        let column = lines[at + 1].find("flatten").expect("the source line");
+        assert_eq!(lines[at + 2].find('^'), Some(column), "{}", run.stderr);
+    }
+}
+
+#[test]
+fn renamed_names_are_what_the_schema_carries() {
+    use roam_core::schema::{Field, PrimitiveKind, Schema, StructKind};
+    let run = roam(&["schema", "--json", &fixture("renamed.rs")]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // The method returns `Profile` as written, whose schema is `Account { userName, lvl }`:
+    // renamed by `#[facet(rename)]` and `rename_all`, without the skipped `cache`.
+    let account = Schema::Struct {
+        name: "Account".into(),
+        kind: StructKind::Named,
+        fields: vec![
+            Field::new("userName", Schema::Primitive(PrimitiveKind::String)),
+            Field::defaulted("lvl", Schema::Primitive(PrimitiveKind::U8)),
+        ],
+    };
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
+    let ok = &json["services"][0]["methods"][0]["schemas"]["ok"];
+    assert_eq!(ok["type"], "Account", "{}", run.stdout);
+    assert_eq!(
+        ok["hash"],
+        format!("{:#018x}", account.content_hash()),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("cache"), "{}", run.stdout);
+}
+
+#[test]
 fn syntax_errors_name_the_file() {
     let file = tmp("broken.rs");
     std::fs::write(&file, "pub struct Oops {\n    x: u8,\n").expect("write");

@@ -447,10 +447,17 @@ impl fmt::Display for TypeRef {
 }
 
 /// A user type that derives `Facet`, as found by [`crate::parse::parse_file`].
+///
+/// Names follow facet 0.46: `#[facet(rename = "...")]` on the type, a variant or a field, and
+/// `#[facet(rename_all = "...")]` on the type (for its fields or variants) or on a variant
+/// (for its fields), change the name the schema carries (see [`crate::case`]); the Rust names
+/// stay in `name`. Fields marked `#[facet(skip)]` are not on the wire and are not in the model.
 #[derive(Debug, Clone)]
 pub struct TypeDef {
-    /// The type's name.
+    /// The type's Rust name (what other types use it by).
     pub name: String,
+    /// `#[facet(rename = "...")]`: the name its schema carries instead of `name`.
+    pub rename: Option<String>,
     /// Span of the type's name.
     pub name_span: Span,
     /// The type's visibility.
@@ -464,6 +471,13 @@ pub struct TypeDef {
     pub kind: TypeDefKind,
 }
 
+impl TypeDef {
+    /// The name the type's schema carries (before generic arguments).
+    pub fn schema_name(&self) -> &str {
+        self.rename.as_deref().unwrap_or(&self.name)
+    }
+}
+
 /// The body of a [`TypeDef`].
 #[derive(Debug, Clone)]
 pub enum TypeDefKind {
@@ -473,7 +487,8 @@ pub enum TypeDefKind {
     Enum(Vec<VariantDef>),
 }
 
-/// The fields of a struct or enum variant.
+/// The fields of a struct or enum variant that are on the wire (`#[facet(skip)]` fields are
+/// left out; [`FieldDef::position`] keeps each field's place among all of them).
 #[derive(Debug, Clone)]
 pub enum Fields {
     /// `{ a: A, b: B }`.
@@ -489,6 +504,14 @@ pub enum Fields {
 pub struct FieldDef {
     /// The field's name; `None` in tuple structs and tuple variants.
     pub name: Option<String>,
+    /// The field's place among all the fields as declared, skipped ones included: tuple fields
+    /// are named by it (`"0"`, `"1"`, ...), as facet names them.
+    pub position: usize,
+    /// The name the schema carries when it is not the Rust name (or the position): an explicit
+    /// `#[facet(rename = "...")]`, or the enclosing `rename_all` rule applied.
+    pub rename: Option<String>,
+    /// Span of the field's name (of its type in a tuple), for diagnostics.
+    pub name_span: Span,
     /// The field's type.
     pub ty: TypeRef,
     /// The field's doc comment, normalized.
@@ -497,6 +520,17 @@ pub struct FieldDef {
     /// in when a writer's type lacks it (whether there is one is recorded in the field's
     /// schema; the value is the reader's business, so emitters need it).
     pub default: Option<FieldDefault>,
+}
+
+impl FieldDef {
+    /// The name the field's schema carries: its rename, its Rust name, or its position.
+    pub fn schema_name(&self) -> String {
+        match (&self.rename, &self.name) {
+            (Some(rename), _) => rename.clone(),
+            (None, Some(name)) => name.clone(),
+            (None, None) => self.position.to_string(),
+        }
+    }
 }
 
 /// A field's default value, as written.
@@ -529,14 +563,24 @@ pub enum Literal {
 /// One variant of an enum.
 #[derive(Debug, Clone)]
 pub struct VariantDef {
-    /// The variant's name.
+    /// The variant's Rust name.
     pub name: String,
+    /// The name the schema carries when it is not `name`: `#[facet(rename = "...")]`, or the
+    /// enum's `rename_all` rule applied.
+    pub rename: Option<String>,
     /// Span of the variant's name.
     pub name_span: Span,
     /// The variant's doc comment, normalized.
     pub doc: String,
     /// The variant's fields.
     pub fields: Fields,
+}
+
+impl VariantDef {
+    /// The name the variant's schema carries.
+    pub fn schema_name(&self) -> &str {
+        self.rename.as_deref().unwrap_or(&self.name)
+    }
 }
 
 /// Doc comment normalization shared by every model item.

@@ -7,7 +7,8 @@
 //! 3. [`emit`] turns the validated model into code ([`emit::rust`] for the proc macro).
 //!
 //! Beside them, [`schema`] computes the canonical schemas of the model's types and methods
-//! (byte-identical to what the runtime computes from facet shapes), for the CLI.
+//! (byte-identical to what the runtime computes from facet shapes), for the CLI; [`case`]
+//! holds facet's `rename_all` case rules, which the parser applies as facet's derive does.
 //!
 //! [`expand_service`] chains them for `roam-macros`; tools (the CLI) call the stages directly,
 //! starting from [`parse::parse_file`].
@@ -15,6 +16,7 @@
 //! This crate must stay light enough for a proc macro: no tokio, no clap. Method IDs come from
 //! [`roam_core::method_id`], the single source of truth shared with the runtime.
 
+pub mod case;
 pub mod emit;
 pub mod ir;
 pub mod parse;

@@ -11,16 +11,23 @@
 //!
 //! Names: the model keeps identifiers without their `r#` prefix (`r#type` is method `"type"`),
 //! so method IDs and other languages see the plain name.
+//!
+//! `#[facet(...)]` on user types is read as facet 0.46's derive reads it: `rename` (a plain
+//! string, taken as written), `rename_all` (applied with [`crate::case`] to the fields of a
+//! struct, the variants of an enum, or the fields of a variant, unless the item has its own
+//! `rename`), `default` and `skip` (a skipped field is left out of the model). The arguments
+//! roam does not model are refused by a rule of [`validate`] (`facet_argument_is_supported`).
 
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 
+use crate::case::RenameRule;
 use crate::ir::{
     ArgDef, BytesRepr, ContextParam, Docs, FieldDef, FieldDefault, Fields, Literal, MapKind,
     MethodDef, Primitive, RustPath, ServiceDef, SuperTrait, SuperTraitKind, TypeDef, TypeDefKind,
     TypeKind, TypeRef, VariantDef, Visibility,
 };
-use crate::validate::{self, Ctxt, Position};
+use crate::validate::{self, Ctxt, FacetPlace, Position};
 
 /// Reads a service trait (without its `#[roam::service]` attribute) into the model.
 ///
@@ -538,41 +545,187 @@ pub fn has_facet_default(attrs: &[syn::Attribute]) -> bool {
 /// A field's `#[facet(default)]` / `#[facet(default = ...)]`, with the value when it is a
 /// literal (possibly negated), or the expression's text otherwise.
 pub fn facet_default(attrs: &[syn::Attribute]) -> Option<FieldDefault> {
-    attrs.iter().find_map(|attr| {
+    let cx = Ctxt::new();
+    let args = facet_args(&cx, attrs);
+    drop(cx.into_errors());
+    args.into_iter()
+        .find(|a| a.ns.is_none() && a.key == "default")
+        .map(|a| match a.value {
+            FacetValue::Eq(value) => default_value(value),
+            _ => FieldDefault::Implicit,
+        })
+}
+
+/// One argument of a `#[facet(...)]` attribute: `key`, `ns::key`, `key = value` or `key(...)`.
+struct FacetArg {
+    ns: Option<String>,
+    key: String,
+    value: FacetValue,
+    /// The whole argument, for diagnostics.
+    tokens: proc_macro2::TokenStream,
+}
+
+enum FacetValue {
+    /// `key`.
+    None,
+    /// `key = value`.
+    Eq(proc_macro2::TokenStream),
+    /// `key(...)`, or the bounds of `where ...` (not read: no argument roam models takes them).
+    Args,
+}
+
+/// The arguments of every `#[facet(...)]` attribute in `attrs`, in order. Arguments are split at
+/// top-level commas (nested groups are single token trees, so their commas are not seen);
+/// attributes and arguments that cannot be read are reported.
+fn facet_args(cx: &Ctxt, attrs: &[syn::Attribute]) -> Vec<FacetArg> {
+    use proc_macro2::{Spacing, TokenTree};
+    let mut out = Vec::new();
+    for attr in attrs.iter().filter(|a| a.path().is_ident("facet")) {
         let syn::Meta::List(list) = &attr.meta else {
-            return None;
+            validate::facet_attribute_is_a_list(cx, attr);
+            continue;
         };
-        if !list.path.is_ident("facet") {
-            return None;
-        }
-        // Arguments are separated by top-level commas; `default` starts one of them. Nested
-        // groups are single token trees, so their commas are not seen here.
-        let tokens: Vec<proc_macro2::TokenTree> = list.tokens.clone().into_iter().collect();
-        let mut at_start = true;
-        for (i, token) in tokens.iter().enumerate() {
-            match token {
-                proc_macro2::TokenTree::Ident(ident) if at_start && ident == "default" => {
-                    let rest = &tokens[i + 1..];
-                    return Some(match rest.first() {
-                        Some(proc_macro2::TokenTree::Punct(p)) if p.as_char() == '=' => {
-                            let value: proc_macro2::TokenStream = rest[1..]
-                                .iter()
-                                .take_while(|t| {
-                                    !matches!(t, proc_macro2::TokenTree::Punct(p) if p.as_char() == ',')
-                                })
-                                .cloned()
-                                .collect();
-                            default_value(value)
-                        }
-                        _ => FieldDefault::Implicit,
-                    });
-                }
-                proc_macro2::TokenTree::Punct(p) if p.as_char() == ',' => at_start = true,
-                _ => at_start = false,
+        let tokens: Vec<TokenTree> = list.tokens.clone().into_iter().collect();
+        for chunk in tokens.split(|t| matches!(t, TokenTree::Punct(p) if p.as_char() == ',')) {
+            if chunk.is_empty() {
+                continue;
             }
+            let whole: proc_macro2::TokenStream = chunk.iter().cloned().collect();
+            let colons = |i: usize| {
+                matches!(
+                    (chunk.get(i), chunk.get(i + 1)),
+                    (Some(TokenTree::Punct(a)), Some(TokenTree::Punct(b)))
+                        if a.as_char() == ':' && a.spacing() == Spacing::Joint && b.as_char() == ':'
+                )
+            };
+            let (ns, key, rest) = match chunk {
+                [TokenTree::Ident(ns), _, _, TokenTree::Ident(key), rest @ ..] if colons(1) => {
+                    (Some(ns.to_string()), key.to_string(), rest)
+                }
+                [TokenTree::Ident(key), rest @ ..] => (None, key.to_string(), rest),
+                _ => {
+                    validate::facet_argument_is_readable(cx, &whole);
+                    continue;
+                }
+            };
+            let value = match rest {
+                [] => FacetValue::None,
+                [TokenTree::Punct(eq), value @ ..] if eq.as_char() == '=' && !value.is_empty() => {
+                    FacetValue::Eq(value.iter().cloned().collect())
+                }
+                [TokenTree::Group(g)] if g.delimiter() == proc_macro2::Delimiter::Parenthesis => {
+                    FacetValue::Args
+                }
+                _ if ns.is_none() && key == "where" => FacetValue::Args,
+                _ => {
+                    validate::facet_argument_is_readable(cx, &whole);
+                    continue;
+                }
+            };
+            out.push(FacetArg {
+                ns,
+                key,
+                value,
+                tokens: whole,
+            });
         }
-        None
-    })
+    }
+    out
+}
+
+/// What an item's `#[facet(...)]` arguments say, as far as roam reads them.
+#[derive(Default)]
+struct FacetAttrs {
+    rename: Option<String>,
+    rename_all: Option<RenameRule>,
+    default: Option<FieldDefault>,
+    /// Set for `skip`, and for `skip_serializing` together with `skip_deserializing`.
+    skip: bool,
+    /// The tokens of the skip argument(s), for diagnostics.
+    skip_tokens: Option<proc_macro2::TokenStream>,
+}
+
+/// Reads the `#[facet(...)]` arguments of an item at `place`, reporting what roam refuses.
+fn facet_attrs(cx: &Ctxt, attrs: &[syn::Attribute], place: FacetPlace) -> FacetAttrs {
+    let mut out = FacetAttrs::default();
+    let mut seen: Vec<String> = Vec::new();
+    let mut one_sided: Vec<(String, proc_macro2::TokenStream)> = Vec::new();
+    for arg in facet_args(cx, attrs) {
+        if !validate::facet_argument_is_supported(
+            cx,
+            place,
+            arg.ns.as_deref(),
+            &arg.key,
+            &arg.tokens,
+        ) {
+            continue;
+        }
+        // Repeating an argument roam reads is a mistake (facet keeps one of them); the others
+        // (`where`, `traits`) may come several times.
+        let read = matches!(
+            arg.key.as_str(),
+            "rename"
+                | "rename_all"
+                | "default"
+                | "skip"
+                | "skip_serializing"
+                | "skip_deserializing"
+        );
+        if read && seen.contains(&arg.key) {
+            validate::facet_argument_is_given_once(cx, &arg.key, &arg.tokens);
+            continue;
+        }
+        seen.push(arg.key.clone());
+        match (arg.key.as_str(), arg.value) {
+            ("rename", FacetValue::Eq(value)) => {
+                out.rename = validate::facet_name_is_a_plain_string(cx, "rename", &value);
+            }
+            ("rename_all", FacetValue::Eq(value)) => {
+                out.rename_all = validate::rename_all_is_a_known_rule(cx, &value);
+            }
+            ("rename" | "rename_all", _) => validate::facet_argument_is_readable(cx, &arg.tokens),
+            ("default", FacetValue::Eq(value)) => out.default = Some(default_value(value)),
+            ("default", FacetValue::None) => out.default = Some(FieldDefault::Implicit),
+            ("skip", FacetValue::None) => {
+                out.skip = true;
+                out.skip_tokens = Some(arg.tokens);
+            }
+            ("skip_serializing" | "skip_deserializing", FacetValue::None) => {
+                one_sided.push((arg.key, arg.tokens));
+            }
+            // Known not to change the wire or the schema.
+            ("sensitive" | "recursive_type", FacetValue::None) => {}
+            (
+                "default" | "skip" | "skip_serializing" | "skip_deserializing" | "sensitive"
+                | "recursive_type",
+                _,
+            ) => validate::facet_flag_takes_no_value(cx, &arg.key, &arg.tokens),
+            // Arguments that only shape the generated `Facet` impl.
+            _ => {}
+        }
+    }
+    match one_sided.as_slice() {
+        [] => {}
+        [(_, a), (_, b)] => {
+            out.skip = true;
+            out.skip_tokens.get_or_insert_with(|| {
+                let mut tokens = a.clone();
+                tokens.extend(b.clone());
+                tokens
+            });
+        }
+        [(key, tokens)] if !out.skip => validate::skip_is_two_sided(cx, key, tokens),
+        _ => {}
+    }
+    out
+}
+
+/// The name the schema carries for an item called `original` (an identifier without `r#`, or
+/// a tuple field's position), when it differs: its own rename wins over the enclosing
+/// `rename_all` rule, as in facet.
+fn schema_rename(original: &str, own: Option<String>, rule: Option<RenameRule>) -> Option<String> {
+    own.or_else(|| rule.map(|r| r.apply(original)))
+        .filter(|name| name != original)
 }
 
 fn default_value(tokens: proc_macro2::TokenStream) -> FieldDefault {
@@ -605,10 +758,13 @@ fn default_value(tokens: proc_macro2::TokenStream) -> FieldDefault {
 
 /// Reads a struct that derives `Facet`.
 pub fn struct_def(cx: &Ctxt, item: &syn::ItemStruct) -> Option<TypeDef> {
+    let attrs = facet_attrs(cx, &item.attrs, FacetPlace::Container);
     let generics = type_params(cx, &item.generics);
-    let fields = fields(cx, &item.fields);
+    let fields = fields(cx, &item.fields, attrs.rename_all);
+    let name = item.ident.unraw().to_string();
     Some(TypeDef {
-        name: item.ident.unraw().to_string(),
+        rename: schema_rename(&name, attrs.rename, None),
+        name,
         name_span: item.ident.span(),
         vis: visibility(&item.vis),
         doc: plain_docs(&item.attrs),
@@ -619,21 +775,28 @@ pub fn struct_def(cx: &Ctxt, item: &syn::ItemStruct) -> Option<TypeDef> {
 
 /// Reads an enum that derives `Facet`.
 pub fn enum_def(cx: &Ctxt, item: &syn::ItemEnum) -> Option<TypeDef> {
+    let attrs = facet_attrs(cx, &item.attrs, FacetPlace::Container);
     let generics = type_params(cx, &item.generics);
     let variants: Vec<Option<VariantDef>> = item
         .variants
         .iter()
         .map(|v| {
+            let own = facet_attrs(cx, &v.attrs, FacetPlace::Variant);
+            let name = v.ident.unraw().to_string();
+            let fields = fields(cx, &v.fields, own.rename_all);
             Some(VariantDef {
-                name: v.ident.unraw().to_string(),
+                rename: schema_rename(&name, own.rename, attrs.rename_all),
+                name,
                 name_span: v.ident.span(),
                 doc: plain_docs(&v.attrs),
-                fields: fields(cx, &v.fields)?,
+                fields: fields?,
             })
         })
         .collect();
+    let name = item.ident.unraw().to_string();
     Some(TypeDef {
-        name: item.ident.unraw().to_string(),
+        rename: schema_rename(&name, attrs.rename, None),
+        name,
         name_span: item.ident.span(),
         vis: visibility(&item.vis),
         doc: plain_docs(&item.attrs),
@@ -661,20 +824,37 @@ fn type_params(cx: &Ctxt, generics: &syn::Generics) -> Option<Vec<String>> {
     ok.then_some(names)
 }
 
-fn fields(cx: &Ctxt, fields: &syn::Fields) -> Option<Fields> {
+/// Reads the fields of a struct or variant whose `rename_all` rule is `rule`. Skipped fields are
+/// left out (their types are never on the wire, so they are not read).
+fn fields(cx: &Ctxt, fields: &syn::Fields, rule: Option<RenameRule>) -> Option<Fields> {
     let read = |list: &syn::punctuated::Punctuated<syn::Field, syn::Token![,]>| {
-        let read: Vec<Option<FieldDef>> = list
-            .iter()
-            .map(|f| {
-                Some(FieldDef {
-                    name: f.ident.as_ref().map(|i| i.unraw().to_string()),
-                    ty: lower_type(cx, &f.ty, Position::Field)?,
-                    doc: plain_docs(&f.attrs),
-                    default: facet_default(&f.attrs),
-                })
-            })
-            .collect();
-        read.into_iter().collect::<Option<Vec<_>>>()
+        let mut read = Vec::new();
+        let mut ok = true;
+        for (position, f) in list.iter().enumerate() {
+            let attrs = facet_attrs(cx, &f.attrs, FacetPlace::Field);
+            if let Some(tokens) = &attrs.skip_tokens {
+                if attrs.default.is_none() {
+                    validate::skipped_field_has_default(cx, tokens);
+                }
+                continue;
+            }
+            let name = f.ident.as_ref().map(|i| i.unraw().to_string());
+            let original = name.clone().unwrap_or_else(|| position.to_string());
+            let Some(ty) = lower_type(cx, &f.ty, Position::Field) else {
+                ok = false;
+                continue;
+            };
+            read.push(FieldDef {
+                rename: schema_rename(&original, attrs.rename, rule),
+                name,
+                position,
+                name_span: f.ident.as_ref().map_or_else(|| f.ty.span(), |i| i.span()),
+                ty,
+                doc: plain_docs(&f.attrs),
+                default: attrs.default,
+            });
+        }
+        ok.then_some(read)
     };
     Some(match fields {
         syn::Fields::Named(named) => Fields::Named(read(&named.named)?),

@@ -6,7 +6,9 @@
 //! [`MethodSchemas`] (with generic arguments substituted, the schemas peers exchange), and the
 //! declarations emitters print: every user type reachable from a method, once, with its type
 //! parameters kept (so generated TypeScript and Swift can declare `Page<T>` rather than a name
-//! per instantiation), its docs and its fields' defaults.
+//! per instantiation), its docs, its fields' defaults and the names its schema carries
+//! (`#[facet(rename)]`, `rename_all`); `#[facet(skip)]` fields are not declared, being on no
+//! wire.
 //!
 //! Must not: read files or print (the CLI does), or decide what the parser accepts
 //! ([`crate::validate`]). Types are described with [`Ty`], a small structural language in
@@ -203,8 +205,10 @@ impl Ty {
 /// A user type's declaration.
 #[derive(Debug, Clone)]
 pub struct TypeDecl {
-    /// The bare name.
+    /// The bare (Rust) name.
     pub name: String,
+    /// The name its schema carries: `#[facet(rename = "...")]`, else `name`.
+    pub schema_name: String,
     /// Its doc comment, normalized.
     pub doc: String,
     /// The file it is in.
@@ -231,11 +235,14 @@ pub enum DeclBody {
     Enum(Vec<VariantDecl>),
 }
 
-/// One field.
+/// One field that is on the wire (`#[facet(skip)]` fields are not declared).
 #[derive(Debug, Clone)]
 pub struct FieldDecl {
-    /// The Rust name (`"0"`, `"1"`, ... for positional fields).
+    /// The Rust name (`"0"`, `"1"`, ... for positional fields: their place among all the
+    /// declared fields, skipped ones included).
     pub name: String,
+    /// The name its schema carries: its `#[facet(rename)]` or `rename_all` name, else `name`.
+    pub schema_name: String,
     /// Its doc comment, normalized.
     pub doc: String,
     /// Its type (may mention the declaration's parameters).
@@ -249,6 +256,8 @@ pub struct FieldDecl {
 pub struct VariantDecl {
     /// The Rust name.
     pub name: String,
+    /// The name its schema carries: its `#[facet(rename)]` or `rename_all` name, else `name`.
+    pub schema_name: String,
     /// Its doc comment, normalized.
     pub doc: String,
     /// Named, tuple or unit.
@@ -424,9 +433,12 @@ fn declare(file: usize, def: &TypeDef, table: &TypeTable<'_>) -> TypeDecl {
         };
         let decls = list
             .iter()
-            .enumerate()
-            .map(|(i, field)| FieldDecl {
-                name: field.name.clone().unwrap_or_else(|| i.to_string()),
+            .map(|field| FieldDecl {
+                name: field
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| field.position.to_string()),
+                schema_name: field.schema_name(),
                 doc: field.doc.clone(),
                 ty: lower(&field.ty, &params, table),
                 default: field.default.clone(),
@@ -446,6 +458,7 @@ fn declare(file: usize, def: &TypeDef, table: &TypeTable<'_>) -> TypeDecl {
                     let (kind, fields) = fields(&v.fields);
                     VariantDecl {
                         name: v.name.clone(),
+                        schema_name: v.schema_name().to_owned(),
                         doc: v.doc.clone(),
                         kind,
                         fields,
@@ -456,6 +469,7 @@ fn declare(file: usize, def: &TypeDef, table: &TypeTable<'_>) -> TypeDecl {
     };
     TypeDecl {
         name: def.name.clone(),
+        schema_name: def.schema_name().to_owned(),
         doc: def.doc.clone(),
         file,
         span: def.name_span,

@@ -5,7 +5,10 @@
 //! reports and checks. The result must be byte-identical to what `roam_codec::schema_of`
 //! computes from facet `Shape`s for the same Rust types; the rules (names, generic arguments,
 //! `Ref` for recursion, invisible pointers) are specified in `roam_core::schema`'s module docs
-//! and this module follows them. `roam-codegen/tests/schema_agreement.rs` compiles a set of
+//! and this module follows them. Names are the ones facet serializes under: the parser has
+//! applied `#[facet(rename)]` and `rename_all` ([`TypeDef::schema_name`],
+//! [`crate::ir::FieldDef::schema_name`], [`crate::ir::VariantDef::schema_name`]) and left
+//! `#[facet(skip)]` fields out, and other types refer to a type by its Rust name. `roam-codegen/tests/schema_agreement.rs` compiles a set of
 //! types and compares both sides.
 //!
 //! Must not: own the model, its bytes or its hash (that is `roam_core::schema`), or decide
@@ -467,7 +470,7 @@ impl Builder<'_, '_> {
             .map(|g| self.build(g))
             .collect::<Result<Vec<_>, _>>()?;
         let args: Vec<GenericArg<'_>> = arg_schemas.iter().map(GenericArg::Type).collect();
-        let canonical = generic_name(&def.name, &args);
+        let canonical = generic_name(def.schema_name(), &args);
         if self.stack.contains(&canonical) {
             return Ok(Schema::Ref(canonical));
         }
@@ -504,7 +507,7 @@ impl Builder<'_, '_> {
                     .map(|v| {
                         let (kind, fields) = self.fields(&v.fields, params)?;
                         Ok(Variant {
-                            name: v.name.clone(),
+                            name: v.schema_name().to_owned(),
                             kind,
                             fields,
                         })
@@ -525,9 +528,9 @@ impl Builder<'_, '_> {
             Fields::Unit => (StructKind::Unit, &[][..]),
         };
         let mut out = Vec::with_capacity(list.len());
-        for (index, field) in list.iter().enumerate() {
+        for field in list {
             let schema = self.build(&substitute(&field.ty, params))?;
-            let name = field.name.clone().unwrap_or_else(|| index.to_string());
+            let name = field.schema_name();
             out.push(if field.default.is_some() {
                 Field::defaulted(name, schema)
             } else {

@@ -21,6 +21,7 @@ use std::thread;
 use proc_macro2::{Span, TokenStream};
 use quote::ToTokens;
 
+use crate::case::RenameRule;
 use crate::ir::{Fields, MethodDef, ServiceDef, TypeDef, TypeDefKind, TypeKind, TypeRef};
 
 /// Collects errors so that every problem is reported at once.
@@ -154,6 +155,7 @@ pub fn service(cx: &Ctxt, service: &ServiceDef) {
 /// Runs every model rule over a parsed user type.
 pub fn type_def(cx: &Ctxt, def: &TypeDef) {
     channels_are_not_fields(cx, def);
+    schema_names_are_unique(cx, def);
     let fields = match &def.kind {
         TypeDefKind::Struct(fields) => vec![fields],
         TypeDefKind::Enum(variants) => variants.iter().map(|v| &v.fields).collect(),
@@ -286,6 +288,251 @@ fn channels_are_not_fields(cx: &Ctxt, def: &TypeDef) {
         TypeDefKind::Struct(fields) => check(fields),
         TypeDefKind::Enum(variants) => variants.iter().for_each(|v| check(&v.fields)),
     }
+}
+
+/// A reader matches fields and variants by the names the schema carries; two with one name
+/// (after `#[facet(rename)]` and `rename_all`) could not be told apart. The runtime refuses to
+/// describe such a type too.
+fn schema_names_are_unique(cx: &Ctxt, def: &TypeDef) {
+    let check = |fields: &Fields, owner: &str| {
+        let list = match fields {
+            Fields::Named(list) | Fields::Tuple(list) => list.as_slice(),
+            Fields::Unit => &[],
+        };
+        let mut seen = HashSet::new();
+        for field in list {
+            let name = field.schema_name();
+            if !seen.insert(name.clone()) {
+                cx.error_at(
+                    field.name_span,
+                    format_args!(
+                        "two fields of `{owner}` are named `{name}` in the schema, so a reader could not tell them apart; give them different `#[facet(rename = \"...\")]` names"
+                    ),
+                );
+            }
+        }
+    };
+    match &def.kind {
+        TypeDefKind::Struct(fields) => check(fields, &def.name),
+        TypeDefKind::Enum(variants) => {
+            let mut seen = HashSet::new();
+            for v in variants {
+                if !seen.insert(v.schema_name()) {
+                    cx.error_at(
+                        v.name_span,
+                        format_args!(
+                            "two variants of `{}` are named `{}` in the schema, so a reader could not tell them apart; give them different `#[facet(rename = \"...\")]` names",
+                            def.name,
+                            v.schema_name()
+                        ),
+                    );
+                }
+                check(&v.fields, &format!("{}::{}", def.name, v.name));
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Syntax rules: `#[facet(...)]` on user types
+// ---------------------------------------------------------------------------------------------
+
+/// Where a `#[facet(...)]` argument is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FacetPlace {
+    /// On a struct or enum.
+    Container,
+    /// On an enum variant.
+    Variant,
+    /// On a field of a struct or variant.
+    Field,
+}
+
+impl FacetPlace {
+    fn describe(self) -> &'static str {
+        match self {
+            FacetPlace::Container => "structs and enums",
+            FacetPlace::Variant => "enum variants",
+            FacetPlace::Field => "fields",
+        }
+    }
+
+    /// The arguments roam reads (or knows to have no effect on the wire or the schema) here.
+    fn supported(self) -> &'static [&'static str] {
+        match self {
+            // `crate`, `traits`, `auto_traits`, `where` and `pod` only shape the generated
+            // `Facet` impl.
+            FacetPlace::Container => &[
+                "rename",
+                "rename_all",
+                "crate",
+                "traits",
+                "auto_traits",
+                "where",
+                "pod",
+            ],
+            FacetPlace::Variant => &["rename", "rename_all"],
+            // `sensitive` only redacts `Debug` output; `recursive_type` only makes facet
+            // resolve the field's shape lazily.
+            FacetPlace::Field => &[
+                "rename",
+                "default",
+                "skip",
+                "skip_serializing",
+                "skip_deserializing",
+                "sensitive",
+                "recursive_type",
+            ],
+        }
+    }
+}
+
+/// roam's schema and codec model a few of facet's attributes (see [`FacetPlace::supported`]);
+/// every other one changes how facet reads or writes the type in ways the schema would not
+/// show, so the CLI and the runtime would describe the type differently from facet.
+pub(crate) fn facet_argument_is_supported(
+    cx: &Ctxt,
+    place: FacetPlace,
+    ns: Option<&str>,
+    key: &str,
+    tokens: &TokenStream,
+) -> bool {
+    if ns.is_none() && place.supported().contains(&key) {
+        return true;
+    }
+    let list = place
+        .supported()
+        .iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let what = place.describe();
+    let message = match (ns, key) {
+        (Some(ns), _) => format!(
+            "`#[facet({ns}::{key})]` is not supported: roam does not model format-specific (namespaced) facet attributes, which its schema cannot show; remove it"
+        ),
+        (None, "flatten") => "`#[facet(flatten)]` is not supported: roam's schema has no flattened fields, and the runtime refuses them too; keep the inner struct as an ordinary field".into(),
+        (None, "proxy") => "`#[facet(proxy = ...)]` is not supported: roam describes a value by its own type, and the runtime refuses proxies too; convert to a wire type in your own code".into(),
+        (None, "opaque") => "`#[facet(opaque)]` is not supported: an opaque value has no schema; use a type that derives Facet".into(),
+        (None, "skip_serializing_if" | "skip_unless_truthy" | "skip_all_unless_truthy") => format!(
+            "`#[facet({key})]` is not supported: postcard cannot mark a field as absent, so every field that is not `#[facet(skip)]` is always sent; use an `Option` field"
+        ),
+        (None, "alias") => "`#[facet(alias = ...)]` is not supported: roam matches fields and variants by their one schema name; rename with `#[facet(rename = \"...\")]` instead".into(),
+        (None, "skip") => "`#[facet(skip)]` is not supported on enum variants: roam cannot leave a variant out of the schema; remove the variant instead".into(),
+        (None, "default") if place == FacetPlace::Container => "a container-level `#[facet(default)]` is not supported: roam fills a missing field only from the field's own default; put `#[facet(default)]` on each field that has one".into(),
+        (None, "transparent") => "`#[facet(transparent)]` is not supported: roam describes the type as the struct it is, not as its inner type; remove it".into(),
+        (None, "untagged" | "tag" | "content" | "is_numeric") if place == FacetPlace::Container => format!(
+            "`#[facet({key})]` is not supported: roam encodes every enum as a variant index followed by the variant's fields, and the runtime refuses other representations; remove it"
+        ),
+        (None, _) => format!(
+            "`#[facet({key})]` is not supported on {what}: roam's schema does not model it, so the CLI and the runtime could describe the type differently from facet; supported on {what}: {list}"
+        ),
+    };
+    cx.error_spanned_by(tokens, message);
+    false
+}
+
+/// `#[facet]` is always a list of arguments.
+pub(crate) fn facet_attribute_is_a_list(cx: &Ctxt, attr: &syn::Attribute) {
+    cx.error_spanned_by(
+        attr,
+        "write facet attributes as a list, like `#[facet(rename = \"name\")]`",
+    );
+}
+
+/// Arguments are `key`, `key = value` or `key(...)`, possibly as `ns::key`.
+pub(crate) fn facet_argument_is_readable(cx: &Ctxt, tokens: &TokenStream) {
+    cx.error_spanned_by(
+        tokens,
+        "could not read this facet argument: write `key`, `key = value` or `key(...)`",
+    );
+}
+
+/// facet keeps only one of two renames (or two defaults); saying it twice is a mistake.
+pub(crate) fn facet_argument_is_given_once(cx: &Ctxt, key: &str, tokens: &TokenStream) {
+    cx.error_spanned_by(tokens, format_args!("`{key}` is given twice; keep one"));
+}
+
+/// Flags take no value: `#[facet(skip)]`, not `#[facet(skip = true)]`.
+pub(crate) fn facet_flag_takes_no_value(cx: &Ctxt, key: &str, tokens: &TokenStream) {
+    cx.error_spanned_by(
+        tokens,
+        format_args!("`{key}` takes no value; write `#[facet({key})]`"),
+    );
+}
+
+/// facet 0.46 takes the text between the quotes of a `rename` as it is, without unescaping it
+/// (`"a\tb"` names the field `a\tb` with a backslash), and takes anything else (an
+/// identifier, a raw string) as its raw text; only plain literals mean the same to `syn`.
+pub(crate) fn facet_name_is_a_plain_string(
+    cx: &Ctxt,
+    key: &str,
+    value: &TokenStream,
+) -> Option<String> {
+    let mut tokens = value.clone().into_iter();
+    if let (Some(proc_macro2::TokenTree::Literal(lit)), None) = (tokens.next(), tokens.next())
+        && let syn::Lit::Str(s) = syn::Lit::new(lit.clone())
+        && s.suffix().is_empty()
+        && lit.to_string() == format!("\"{}\"", s.value())
+    {
+        return Some(s.value());
+    }
+    cx.error_spanned_by(
+        value,
+        format_args!(
+            "`{key}` takes a plain string literal without escapes, like `{key} = \"userName\"`: facet uses the text between the quotes as it is, so anything else would name the item differently for facet and for roam"
+        ),
+    );
+    None
+}
+
+/// facet 0.46 knows eight `rename_all` styles, spelled exactly as listed, as a plain string
+/// literal (its derive takes the argument as a `&'static str` expression).
+pub(crate) fn rename_all_is_a_known_rule(cx: &Ctxt, value: &TokenStream) -> Option<RenameRule> {
+    let mut tokens = value.clone().into_iter();
+    let spelled = match (tokens.next(), tokens.next()) {
+        (Some(proc_macro2::TokenTree::Literal(lit)), None) => match syn::Lit::new(lit.clone()) {
+            syn::Lit::Str(s) if lit.to_string() == format!("\"{}\"", s.value()) => Some(s.value()),
+            _ => None,
+        },
+        _ => None,
+    };
+    if let Some(rule) = spelled.as_deref().and_then(RenameRule::from_name) {
+        return Some(rule);
+    }
+    let styles = RenameRule::ALL
+        .iter()
+        .map(|(name, _)| format!("`{name}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    cx.error_spanned_by(
+        value,
+        format_args!(
+            "`rename_all` takes one of facet's styles as a plain string literal, like `rename_all = \"camelCase\"`; the styles are {styles}"
+        ),
+    );
+    None
+}
+
+/// With only one of the two, facet's writer and reader disagree about whether the field is on
+/// the wire (the runtime refuses it too).
+pub(crate) fn skip_is_two_sided(cx: &Ctxt, key: &str, tokens: &TokenStream) {
+    cx.error_spanned_by(
+        tokens,
+        format_args!(
+            "`#[facet({key})]` alone is not supported: the field would be left out on one side of the wire only; use `#[facet(skip)]` with a default to leave it out of the wire"
+        ),
+    );
+}
+
+/// A skipped field is never read, so decoding must make it up. facet would fall back on the
+/// type's `Default` when it has one, which only the compiler knows; roam requires the default
+/// to be written out so that the CLI and the runtime decide alike.
+pub(crate) fn skipped_field_has_default(cx: &Ctxt, tokens: &TokenStream) {
+    cx.error_spanned_by(
+        tokens,
+        "a `#[facet(skip)]` field needs a default to be filled with when decoding: add `#[facet(default)]` (the type's `Default`) or `#[facet(default = ...)]`",
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

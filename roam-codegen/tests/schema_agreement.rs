@@ -132,6 +132,11 @@ fn every_kitchen_sink_type_agrees_with_facet() {
         Wrapper<Wrapper<bool>>,
         Nest,
         Settings,
+        Profile,
+        Status,
+        Cased,
+        Option<Vec<Profile>>,
+        Result<Profile, Status>,
         Everything,
         Box<Point>,
         Vec<Vec<u8>>,
@@ -140,8 +145,12 @@ fn every_kitchen_sink_type_agrees_with_facet() {
         [Shape; 3],
         std::collections::BTreeMap<String, List<u8>>,
     );
-    // Nothing in the file went unchecked.
-    let all: BTreeSet<String> = checker.defs.iter().map(|d| d.name.clone()).collect();
+    // Nothing in the file went unchecked (schemas name types by their schema names).
+    let all: BTreeSet<String> = checker
+        .defs
+        .iter()
+        .map(|d| d.schema_name().to_owned())
+        .collect();
     let seen = checker.seen.into_inner();
     let missing: Vec<_> = all.difference(&seen).collect();
     assert!(missing.is_empty(), "types not covered: {missing:?}");
@@ -172,6 +181,196 @@ fn defaults_reach_the_schema_on_both_sides() {
     assert_same("Settings", &from_syn, &runtime::<Settings>());
 }
 
+#[test]
+fn renames_and_skips_reach_the_schema_on_both_sides() {
+    let defs = type_defs();
+    let table = TypeTable::new(&defs);
+    let syn_side = |ty: &str| table.schema_of_syn(&syn::parse_str(ty).unwrap()).unwrap();
+    let names = |fields: &[roam_core::schema::Field]| -> Vec<(String, bool)> {
+        fields.iter().map(|f| (f.name.clone(), f.default)).collect()
+    };
+
+    let profile = syn_side("Profile");
+    assert_same("Profile", &profile, &runtime::<Profile>());
+    let Schema::Struct { name, fields, .. } = &profile else {
+        panic!("Profile is a struct: {profile:?}")
+    };
+    assert_eq!(name, "Account");
+    // `cache` and `retries` are skipped; `level` has a literal default.
+    assert_eq!(
+        names(fields),
+        [
+            ("userName".to_owned(), false),
+            ("status".to_owned(), false),
+            ("level".to_owned(), true),
+            ("type".to_owned(), false)
+        ]
+    );
+
+    let status = syn_side("Status");
+    assert_same("Status", &status, &runtime::<Status>());
+    let Schema::Enum { variants, .. } = &status else {
+        panic!("Status is an enum: {status:?}")
+    };
+    let shown: Vec<(&str, Vec<(String, bool)>)> = variants
+        .iter()
+        .map(|v| (v.name.as_str(), names(&v.fields)))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            ("active", vec![]),
+            ("on_hold", vec![("since".to_owned(), false)]),
+            ("timed-out", vec![("RETRY_AFTER".to_owned(), false)]),
+            ("banned", vec![("0".to_owned(), false)]),
+        ]
+    );
+
+    let cased = syn_side("Cased");
+    assert_same("Cased", &cased, &runtime::<Cased>());
+    let Schema::Struct { fields, .. } = &cased else {
+        panic!("Cased is a struct: {cased:?}")
+    };
+    let cased_names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(
+        cased_names,
+        ["fullName", "httpServer", "a1b2C", "custom-name"]
+    );
+
+    // The defaults the model keeps for emitters: skipped fields are not in it at all.
+    let def = defs.iter().find(|d| d.name == "Profile").unwrap();
+    let roam_codegen::ir::TypeDefKind::Struct(roam_codegen::ir::Fields::Named(list)) = &def.kind
+    else {
+        panic!("named struct")
+    };
+    let positions: Vec<(usize, String)> =
+        list.iter().map(|f| (f.position, f.schema_name())).collect();
+    assert_eq!(
+        positions,
+        [
+            (0, "userName".to_owned()),
+            (2, "status".to_owned()),
+            (4, "level".to_owned()),
+            (5, "type".to_owned())
+        ]
+    );
+    assert_eq!(
+        list[2].default,
+        Some(roam_codegen::ir::FieldDefault::Literal(
+            roam_codegen::ir::Literal::Int("10".into())
+        ))
+    );
+}
+
+/// Defines items for facet and keeps their source text for roam-codegen, so a test can compare
+/// both sides on names chosen to exercise every case rule.
+macro_rules! compiled_and_parsed {
+    ($src:ident: $($item:item)*) => {
+        $($item)*
+        pub const $src: &str = stringify!($($item)*);
+    };
+}
+
+#[allow(non_snake_case, non_camel_case_types, dead_code)]
+mod cases {
+    use facet::Facet;
+
+    compiled_and_parsed! {
+        CASES_SRC:
+        #[derive(Facet)]
+        #[facet(rename_all = "camelCase")]
+        pub struct Camel { pub full_name: u8, pub HTTPServer: u8, pub theHTTPServer: u8, pub FooBAR: u8, pub foo1Bar: u8, pub __x__: u8, pub r#type: u8, pub Éclair_über: u8 }
+        #[derive(Facet)]
+        #[facet(rename_all = "PascalCase")]
+        pub struct Pascal { pub full_name: u8, pub HTTPServer: u8, pub theHTTPServer: u8, pub FooBAR: u8, pub foo1Bar: u8, pub __x__: u8, pub r#type: u8, pub Éclair_über: u8 }
+        #[derive(Facet)]
+        #[facet(rename_all = "snake_case")]
+        pub struct Snake { pub full_name: u8, pub HTTPServer: u8, pub theHTTPServer: u8, pub FooBAR: u8, pub foo1Bar: u8, pub __x__: u8, pub r#type: u8, pub Éclair_über: u8 }
+        #[derive(Facet)]
+        #[facet(rename_all = "SCREAMING_SNAKE_CASE")]
+        pub struct ScreamingSnake { pub full_name: u8, pub HTTPServer: u8, pub theHTTPServer: u8, pub FooBAR: u8, pub foo1Bar: u8, pub __x__: u8, pub r#type: u8, pub Éclair_über: u8 }
+        #[derive(Facet)]
+        #[facet(rename_all = "kebab-case")]
+        pub struct Kebab { pub full_name: u8, pub HTTPServer: u8, pub theHTTPServer: u8, pub FooBAR: u8, pub foo1Bar: u8, pub __x__: u8, pub r#type: u8, pub Éclair_über: u8 }
+        #[derive(Facet)]
+        #[facet(rename_all = "SCREAMING-KEBAB-CASE")]
+        pub struct ScreamingKebab { pub full_name: u8, pub HTTPServer: u8, pub theHTTPServer: u8, pub FooBAR: u8, pub foo1Bar: u8, pub __x__: u8, pub r#type: u8, pub Éclair_über: u8 }
+        #[derive(Facet)]
+        #[facet(rename_all = "lowercase")]
+        pub struct Lower { pub full_name: u8, pub HTTPServer: u8, pub theHTTPServer: u8, pub FooBAR: u8, pub foo1Bar: u8, pub __x__: u8, pub r#type: u8, pub Éclair_über: u8 }
+        #[derive(Facet)]
+        #[facet(rename_all = "UPPERCASE")]
+        pub struct Upper { pub full_name: u8, pub HTTPServer: u8, pub theHTTPServer: u8, pub FooBAR: u8, pub foo1Bar: u8, pub __x__: u8, pub r#type: u8, pub Éclair_über: u8 }
+        #[derive(Facet)]
+        #[facet(rename_all = "kebab-case")]
+        pub struct Positional(pub u8, #[facet(rename = "second")] pub u8, #[facet(skip, default)] pub u8, pub u8);
+        #[derive(Facet)]
+        #[repr(u8)]
+        #[facet(rename_all = "SCREAMING_SNAKE_CASE")]
+        pub enum Variants {
+            FooBar,
+            #[facet(rename_all = "PascalCase")]
+            HTTPRequest { status_code: u16, r#type: u8 },
+            #[facet(rename = "custom")]
+            Other(u8),
+        }
+        #[derive(Facet)]
+        #[facet(rename = "renamed-generic")]
+        pub struct Generic<T> { pub item: T }
+    }
+}
+
+#[test]
+fn rename_all_styles_agree_with_facet() {
+    use cases::*;
+    let (_, defs, errors) = parse_file(CASES_SRC);
+    assert!(errors.is_empty(), "{errors:?}");
+    let checker = Checker {
+        defs,
+        seen: RefCell::new(BTreeSet::new()),
+    };
+    agree!(
+        checker,
+        Camel,
+        Pascal,
+        Snake,
+        ScreamingSnake,
+        Kebab,
+        ScreamingKebab,
+        Lower,
+        Upper,
+        Positional,
+        Variants,
+        Generic<Camel>,
+        Option<Generic<Variants>>,
+    );
+    // A few spelled out, so a rule that both sides got wrong the same way would show.
+    let camel = runtime::<Camel>();
+    let Schema::Struct { fields, .. } = &camel else {
+        panic!("{camel:?}")
+    };
+    let names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "fullName",
+            "httpServer",
+            "theHttpServer",
+            "fooBar",
+            "foo1Bar",
+            "x",
+            "type",
+            "éclairÜber"
+        ]
+    );
+    let kebab = runtime::<ScreamingKebab>();
+    let Schema::Struct { fields, .. } = &kebab else {
+        panic!("{kebab:?}")
+    };
+    assert_eq!(fields[2].name, "THE-HTTP-SERVER");
+    assert_eq!(runtime::<Generic<u8>>().name(), Some("renamed-generic<u8>"));
+}
+
 fn service_schemas() -> HashMap<String, MethodSchemas> {
     let (services, _, errors) = parse_file(SERVICE_SRC);
     assert!(errors.is_empty(), "service.rs parses cleanly: {errors:?}");
@@ -195,7 +394,7 @@ fn service_schemas() -> HashMap<String, MethodSchemas> {
 #[test]
 fn a_whole_service_agrees_with_facet() {
     let methods = service_schemas();
-    assert_eq!(methods.len(), 7);
+    assert_eq!(methods.len(), 8);
 
     let locate = &methods["locate"];
     assert_same("locate args", &locate.args, &runtime::<(&str, Point)>());
@@ -267,5 +466,17 @@ fn a_whole_service_agrees_with_facet() {
         "everything ok",
         &everything.ok,
         &runtime::<Either<Primitives, List<Meters>>>(),
+    );
+
+    let register = &methods["register"];
+    assert_same(
+        "register args",
+        &register.args,
+        &runtime::<(Profile, Cased)>(),
+    );
+    assert_same(
+        "register returns",
+        &register.returns(),
+        &runtime::<Result<Profile, Status>>(),
     );
 }

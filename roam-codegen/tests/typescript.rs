@@ -137,3 +137,70 @@ fn names_that_collide_in_typescript_are_refused() {
         errors[0].message
     );
 }
+
+#[test]
+fn renamed_names_are_used_as_written_and_skipped_fields_are_left_out() {
+    let src = r#"
+        #[derive(Facet)]
+        #[repr(u8)]
+        #[facet(rename_all = "kebab-case")]
+        pub enum Light { Red, #[facet(rename = "Amber")] Yellow, DeepGreen }
+        #[derive(Facet)]
+        #[facet(rename = "Lamp")]
+        pub struct Lantern {
+            #[facet(rename = "on/off")] pub on: bool,
+            pub light: Light,
+            #[facet(skip, default)] pub lit_at: Vec<u64>,
+            pub full_name: String,
+        }
+        #[derive(Facet)]
+        pub struct Pos(pub u8, #[facet(skip, default = 1)] pub u8, pub i8);
+        #[roam::service]
+        pub trait Lamps { async fn set(&self, lantern: Lantern, pos: Pos) -> Light; }
+    "#;
+    let files = emit(&[("lamps.rs", src)]);
+    let types = &files.iter().find(|f| f.path == "types.ts").unwrap().text;
+    for expected in [
+        "export const Light = {\n  red: \"red\",\n  Amber: \"Amber\",\n  \"deep-green\": \"deep-green\",\n} as const;",
+        "  \"on/off\": boolean;\n  light: Light;\n  fullName: string;\n}",
+        "w.bool(v[\"on/off\"]);",
+        "return { \"on/off\": r.bool(), light: lightCodec.decode(r), fullName: r.string() };",
+        "case \"deep-green\":",
+        "return \"Amber\";",
+        // A skipped tuple field is not an element.
+        "export type Pos = [number, number];",
+        "w.u8(v[0]);\n    w.i8(v[1]);",
+    ] {
+        assert!(types.contains(expected), "missing {expected:?} in\n{types}");
+    }
+    assert!(!types.contains("litAt"), "{types}");
+    assert!(!types.contains("lit_at"), "{types}");
+}
+
+#[test]
+fn renames_that_collide_in_typescript_are_refused() {
+    let src = r#"
+        #[derive(Facet)]
+        pub struct Clash { pub full_name: String, #[facet(rename = "fullName")] pub other: String }
+        #[derive(Facet)]
+        pub struct Proto { #[facet(rename = "__proto__")] pub p: u8 }
+        #[roam::service]
+        pub trait Uses { async fn get(&self, p: Proto) -> Clash; }
+    "#;
+    let m = model(&[("clash.rs", src)]);
+    let errors = typescript::emit(&m, &["clash.rs".into()]).expect_err("clashes are errors");
+    let messages: Vec<&str> = errors.iter().map(|e| e.message.as_str()).collect();
+    assert_eq!(messages.len(), 2, "{messages:#?}");
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("`full_name` and `other` both become `fullName`")),
+        "{messages:#?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("`p` would be the property `__proto__`")),
+        "{messages:#?}"
+    );
+}

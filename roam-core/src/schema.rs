@@ -29,7 +29,9 @@
 //! | a type inside its own definition            | `Ref(name)`                                |
 //! | `Tx<T>` / `Rx<T>`                           | `Channel { direction, item }`              |
 //!
-//! **Names.** A user type is named by its bare Rust identifier (`Point`, not `crate::geo::Point`).
+//! **Names.** A user type is named by its bare Rust identifier (`Point`, not `crate::geo::Point`),
+//! or by its `#[facet(rename = "...")]`; fields and variants likewise carry the names facet
+//! serializes them under (their `rename`, or the one the container's `rename_all` gives).
 //! A generic instantiation appends its arguments: type arguments first, in declaration order,
 //! then const arguments in declaration order (lifetimes are dropped), rendered by
 //! [`generic_name`], e.g. `Page<Item>`, `Page<Vec<String>>`, `Grid<u8, 4>`. Each type argument is
@@ -37,7 +39,8 @@
 //! `&str` becomes `String`.
 //!
 //! **Fields** keep declaration order. Tuple structs and tuple variants name their fields
-//! `"0"`, `"1"`, ...; unit structs and unit variants have no fields. A field records whether it
+//! `"0"`, `"1"`, ...; unit structs and unit variants have no fields. `#[facet(skip)]` fields are
+//! not on the wire and not in the schema (the others keep their positions as names). A field records whether it
 //! has a default (`#[facet(default)]` or `#[facet(default = expr)]`), because that decides
 //! whether a reader can accept values from a writer whose type lacks the field; the default's
 //! value is not part of the schema (it is the reader's business).
@@ -291,7 +294,8 @@ impl ChannelDirection {
 /// A named field of a struct or variant.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Field {
-    /// The field's Rust name (`"0"`, `"1"`, ... for positional fields).
+    /// The field's name: its Rust name or `#[facet(rename)]` (`"0"`, `"1"`, ... for positional
+    /// fields).
     pub name: String,
     /// The field's type.
     pub schema: Schema,
@@ -332,7 +336,7 @@ pub const FIELD_FLAG_DEFAULT: u8 = 0x01;
 /// One variant of an enum, in declaration order (its position is its wire index).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Variant {
-    /// The variant's Rust name.
+    /// The variant's name: its Rust name or `#[facet(rename)]`.
     pub name: String,
     /// Named, tuple or unit variant.
     pub kind: StructKind,

@@ -146,6 +146,24 @@ impl Atlas for Kitchen {
             })),
         })
     }
+
+    /// `Banned` → `Err(the status)`; otherwise the profile back with `level + retries` and
+    /// `type` = `"{full_name}/{HTTPServer}/{a1b2_c}/{overridden}"` of `cased`. `retries` is
+    /// `#[facet(skip, default = 3)]`, so whatever the caller's value, it is 3 here; `cache`
+    /// is skipped too, so it arrives (and goes back) empty.
+    async fn register(&self, profile: Profile, cased: Cased) -> Result<Profile, Status> {
+        if let Status::Banned(..) = profile.status {
+            return Err(profile.status);
+        }
+        Ok(Profile {
+            level: profile.level.wrapping_add(profile.retries),
+            r#type: format!(
+                "{}/{}/{}/{}",
+                cased.full_name, cased.HTTPServer, cased.a1b2_c, cased.overridden
+            ),
+            ..profile
+        })
+    }
 }
 
 impl Shape {

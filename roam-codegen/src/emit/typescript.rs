@@ -206,6 +206,65 @@ fn param_name(name: &str) -> String {
     }
 }
 
+/// The TypeScript property of a field: the name its schema carries when `#[facet(rename)]` or
+/// `rename_all` changed it (used as written), else its Rust name in lowerCamelCase.
+pub fn field_key(f: &FieldDecl) -> String {
+    if f.schema_name != f.name {
+        f.schema_name.clone()
+    } else {
+        camel(&f.name)
+    }
+}
+
+/// Whether `name` can be written as a bare property name and after `.` (ASCII identifier
+/// characters only; anything else is quoted, which is always valid).
+fn is_ident(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '$')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+}
+
+/// `s` as a JavaScript string literal.
+fn js_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() || c == '\u{2028}' || c == '\u{2029}' => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// `name` as a property in a type or an object literal.
+fn prop(name: &str) -> String {
+    if is_ident(name) {
+        name.to_owned()
+    } else {
+        js_string(name)
+    }
+}
+
+/// `value.name`, or `value["name"]` when `name` is not an identifier.
+fn member(value: &str, name: &str) -> String {
+    if is_ident(name) {
+        format!("{value}.{name}")
+    } else {
+        format!("{value}[{}]", js_string(name))
+    }
+}
+
 /// `PascalCase` → `pascalCase`.
 fn lower_first(name: &str) -> String {
     let mut chars = name.chars();
@@ -235,38 +294,68 @@ fn codec_name(type_name: &str) -> String {
     format!("{}Codec", lower_first(type_name))
 }
 
-/// Field and method names must stay distinct after camelCasing.
+/// Field and method names must stay distinct in TypeScript (after camelCasing, or as renamed),
+/// and a field cannot be called `__proto__` (an object literal would set its prototype).
 fn check_names(model: &Model, errors: &mut Vec<EmitError>) {
-    let mut clash = |file: usize, span, what: &str, names: &mut dyn Iterator<Item = &str>| {
+    let mut clash = |file: usize,
+                     span,
+                     what: &str,
+                     names: &mut dyn Iterator<Item = (&str, String)>| {
         let mut seen: BTreeMap<String, &str> = BTreeMap::new();
-        for n in names {
-            if let Some(first) = seen.insert(camel(n), n) {
+        for (n, ts) in names {
+            if ts == "__proto__" {
                 errors.push(EmitError {
                     file,
                     span,
                     message: format!(
-                        "{what}: `{first}` and `{n}` both become `{}` in TypeScript; rename one",
-                        camel(n)
+                        "{what}: `{n}` would be the property `__proto__` in TypeScript, which an object literal cannot hold; rename it"
+                    ),
+                });
+            }
+            if let Some(first) = seen.insert(ts.clone(), n) {
+                errors.push(EmitError {
+                    file,
+                    span,
+                    message: format!(
+                        "{what}: `{first}` and `{n}` both become `{ts}` in TypeScript; rename one"
                     ),
                 });
             }
         }
     };
+    let keys = |fields: &[FieldDecl]| -> Vec<(String, String)> {
+        fields
+            .iter()
+            .map(|f| (f.name.clone(), field_key(f)))
+            .collect()
+    };
     for decl in &model.types {
         match &decl.body {
-            DeclBody::Struct { fields, .. } => clash(
-                decl.file,
-                decl.span,
-                &format!("type `{}`", decl.name),
-                &mut fields.iter().map(|f| f.name.as_str()),
-            ),
+            DeclBody::Struct { kind, fields } => {
+                if *kind == StructKind::Named {
+                    clash(
+                        decl.file,
+                        decl.span,
+                        &format!("type `{}`", decl.name),
+                        &mut keys(fields).iter().map(|(n, k)| (n.as_str(), k.clone())),
+                    );
+                }
+            }
             DeclBody::Enum(variants) => {
-                for v in variants {
+                clash(
+                    decl.file,
+                    decl.span,
+                    &format!("enum `{}`", decl.name),
+                    &mut variants
+                        .iter()
+                        .map(|v| (v.name.as_str(), v.schema_name.clone())),
+                );
+                for v in variants.iter().filter(|v| v.kind == StructKind::Named) {
                     clash(
                         decl.file,
                         decl.span,
                         &format!("variant `{}::{}`", decl.name, v.name),
-                        &mut v.fields.iter().map(|f| f.name.as_str()),
+                        &mut keys(&v.fields).iter().map(|(n, k)| (n.as_str(), k.clone())),
                     );
                 }
             }
@@ -277,14 +366,14 @@ fn check_names(model: &Model, errors: &mut Vec<EmitError>) {
             s.file,
             s.def.name_span,
             &format!("service `{}`", s.name),
-            &mut s.methods.iter().map(|m| m.name.as_str()),
+            &mut s.methods.iter().map(|m| (m.name.as_str(), camel(&m.name))),
         );
         for m in &s.methods {
             clash(
                 s.file,
                 s.def.name_span,
                 &format!("method `{}::{}`", s.name, m.name),
-                &mut m.args.iter().map(|a| a.name.as_str()),
+                &mut m.args.iter().map(|a| (a.name.as_str(), camel(&a.name))),
             );
         }
     }
@@ -676,7 +765,8 @@ fn collect_defaults(decl: &TypeDecl, out: &mut Vec<(String, String, String)>) {
         DeclBody::Enum(_) => Vec::new(),
     };
     for f in fields {
-        let key = format!("{}.{}", decl.name, f.name);
+        // Keyed as the runtime's translation asks: by the names the reader's schema carries.
+        let key = format!("{}.{}", decl.schema_name, f.schema_name);
         match (&f.default, &f.ty) {
             (Some(FieldDefault::Literal(l)), Ty::Primitive(p)) => {
                 let value = match (l, p) {
@@ -712,7 +802,7 @@ fn field_line(out: &mut String, indent: &str, f: &FieldDecl) {
     let _ = writeln!(
         out,
         "{indent}{}{opt}: {};",
-        camel(&f.name),
+        prop(&field_key(f)),
         ts_type(&f.ty, Place::Value)
     );
 }
@@ -744,7 +834,7 @@ fn variant_value_type(v: &VariantDecl) -> Option<String> {
                 let _ = write!(
                     s,
                     "{}{opt}: {}; ",
-                    camel(&f.name),
+                    prop(&field_key(f)),
                     ts_type(&f.ty, Place::Value)
                 );
             }
@@ -810,7 +900,12 @@ fn declare_type(out: &mut String, decl: &TypeDecl) {
             let _ = writeln!(out, "export const {name} = {{");
             for v in variants {
                 tsdoc(out, "  ", &v.doc, &[]);
-                let _ = writeln!(out, "  {0}: \"{0}\",", v.name);
+                let _ = writeln!(
+                    out,
+                    "  {}: {},",
+                    prop(&v.schema_name),
+                    js_string(&v.schema_name)
+                );
             }
             out.push_str("} as const;\n");
             tsdoc(out, "", &decl.doc, &[]);
@@ -830,10 +925,14 @@ fn declare_type(out: &mut String, decl: &TypeDecl) {
                 tsdoc(out, "  ", &v.doc, &[]);
                 match variant_value_type(v) {
                     None => {
-                        let _ = writeln!(out, "  | {{ tag: \"{}\" }}", v.name);
+                        let _ = writeln!(out, "  | {{ tag: {} }}", js_string(&v.schema_name));
                     }
                     Some(t) => {
-                        let _ = writeln!(out, "  | {{ tag: \"{}\"; value: {t} }}", v.name);
+                        let _ = writeln!(
+                            out,
+                            "  | {{ tag: {}; value: {t} }}",
+                            js_string(&v.schema_name)
+                        );
                     }
                 }
             }
@@ -852,8 +951,9 @@ fn declare_type(out: &mut String, decl: &TypeDecl) {
                     None => {
                         let _ = writeln!(
                             out,
-                            "  {0}: {{ tag: \"{0}\" }} as {name}{never_args},",
-                            v.name
+                            "  {}: {{ tag: {} }} as {name}{never_args},",
+                            prop(&v.schema_name),
+                            js_string(&v.schema_name)
                         );
                     }
                     Some(t) => {
@@ -873,8 +973,9 @@ fn declare_type(out: &mut String, decl: &TypeDecl) {
                         };
                         let _ = writeln!(
                             out,
-                            "  {0}: {g_default}(value: {t}): {name}{g} => ({{ tag: \"{0}\", value }}),",
-                            v.name
+                            "  {}: {g_default}(value: {t}): {name}{g} => ({{ tag: {}, value }}),",
+                            prop(&v.schema_name),
+                            js_string(&v.schema_name)
                         );
                     }
                 }
@@ -897,7 +998,7 @@ fn encode_fields(
         .enumerate()
         .map(|(i, f)| {
             let access = match kind {
-                StructKind::Named => format!("{value}.{}", camel(&f.name)),
+                StructKind::Named => member(value, &field_key(f)),
                 StructKind::Tuple if single_is_bare && fields.len() == 1 => value.to_owned(),
                 _ => format!("{value}[{i}]"),
             };
@@ -919,7 +1020,7 @@ fn decode_fields(
         StructKind::Named => {
             let parts: Vec<String> = fields
                 .iter()
-                .map(|f| format!("{}: {}", camel(&f.name), h.decode(&f.ty)))
+                .map(|f| format!("{}: {}", prop(&field_key(f)), h.decode(&f.ty)))
                 .collect();
             format!("{{ {} }}", parts.join(", "))
         }
@@ -973,7 +1074,7 @@ fn codec_methods(out: &mut String, decl: &TypeDecl, h: &mut Hoist, indent: &str)
             let _ = writeln!(out, "{indent}encode(w, v) {{");
             let _ = writeln!(out, "{i2}switch ({tag}) {{");
             for (i, v) in variants.iter().enumerate() {
-                let _ = writeln!(out, "{i3}case \"{}\":", v.name);
+                let _ = writeln!(out, "{i3}case {}:", js_string(&v.schema_name));
                 let _ = writeln!(out, "{i3}  w.variant({i});");
                 for s in encode_fields(h, v.kind, &v.fields, "v.value", true) {
                     let _ = writeln!(out, "{i3}  {s}");
@@ -990,15 +1091,19 @@ fn codec_methods(out: &mut String, decl: &TypeDecl, h: &mut Hoist, indent: &str)
             for (i, v) in variants.iter().enumerate() {
                 let _ = writeln!(out, "{i3}case {i}:");
                 if names_only {
-                    let _ = writeln!(out, "{i3}  return \"{}\";", v.name);
+                    let _ = writeln!(out, "{i3}  return {};", js_string(&v.schema_name));
                 } else if v.kind == StructKind::Unit {
-                    let _ = writeln!(out, "{i3}  return {{ tag: \"{}\" }};", v.name);
+                    let _ = writeln!(
+                        out,
+                        "{i3}  return {{ tag: {} }};",
+                        js_string(&v.schema_name)
+                    );
                 } else {
                     let value = decode_fields(h, v.kind, &v.fields, true);
                     let _ = writeln!(
                         out,
-                        "{i3}  return {{ tag: \"{}\", value: {value} }};",
-                        v.name
+                        "{i3}  return {{ tag: {}, value: {value} }};",
+                        js_string(&v.schema_name)
                     );
                 }
             }
@@ -1470,5 +1575,21 @@ mod tests {
         assert_eq!(param_name("options"), "options_");
         assert_eq!(kebab("NumberCruncher"), "number-cruncher");
         assert_eq!(codec_name("Point"), "pointCodec");
+    }
+
+    #[test]
+    fn names_that_are_not_identifiers_are_quoted_and_escaped() {
+        assert_eq!(prop("userName"), "userName");
+        assert_eq!(prop("$x_1"), "$x_1");
+        assert_eq!(prop("custom-name"), "\"custom-name\"");
+        assert_eq!(prop("1st"), "\"1st\"");
+        assert_eq!(prop(""), "\"\"");
+        assert_eq!(prop("é"), "\"é\"");
+        assert_eq!(member("v", "type"), "v.type");
+        assert_eq!(member("v.value", "a b"), "v.value[\"a b\"]");
+        assert_eq!(
+            js_string("a\"b\\c\td\ne\u{1}\u{2028}"),
+            "\"a\\\"b\\\\c\\td\\ne\\u{1}\\u{2028}\""
+        );
     }
 }

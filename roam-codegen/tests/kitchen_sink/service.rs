@@ -13,4 +13,5 @@ pub trait Atlas {
     async fn grow(&self, tree: Tree, settings: Settings) -> Result<Tree, String>;
     async fn watch(&self, region: Pairing<Point, Point>, updates: Tx<Expr>, commands: Rx<Inner>) -> u32;
     async fn everything(&self, all: Everything, nest: Nest, forest: Forest) -> Either<Primitives, List<Meters>>;
+    async fn register(&self, profile: Profile, cased: Cased) -> Result<Profile, Status>;
 }

@@ -167,6 +167,60 @@ pub struct Settings {
     pub tags: Vec<String>,
 }
 
+/// Renamed fields and a renamed type, and `#[facet(skip)]` fields: the schema carries the
+/// renamed names (`Account`, `userName`) and leaves the skipped fields out; they are on no
+/// wire, and decoding fills them from their defaults.
+#[derive(Facet, Debug)]
+#[facet(rename = "Account")]
+pub struct Profile {
+    #[facet(rename = "userName")]
+    pub name: String,
+    /// Skipped, filled with the type's `Default`.
+    #[facet(skip, default)]
+    pub cache: Vec<String>,
+    pub status: Status,
+    /// Skipped, filled with a literal.
+    #[facet(skip, default = 3)]
+    pub retries: u8,
+    /// On the wire, with a literal default for readers whose peer lacks it.
+    #[facet(default = 10)]
+    pub level: u8,
+    pub r#type: String,
+}
+
+/// `rename_all` here renames the variants (a variant's own `rename` wins); on a variant, it
+/// renames that variant's fields. Skipped fields inside variants keep the others' places.
+#[derive(Facet, Debug)]
+#[repr(u8)]
+#[facet(rename_all = "kebab-case")]
+pub enum Status {
+    Active,
+    #[facet(rename = "on_hold")]
+    OnHold {
+        since: u64,
+    },
+    #[facet(rename_all = "SCREAMING_SNAKE_CASE")]
+    TimedOut {
+        retry_after: u32,
+        #[facet(skip, default)]
+        note: String,
+    },
+    Banned(String, #[facet(skip, default = 7)] u32),
+}
+
+/// `rename_all` on a struct renames its fields with facet's case rules; a field's own `rename`
+/// wins.
+#[derive(Facet, Debug)]
+#[facet(rename_all = "camelCase")]
+#[allow(non_snake_case)]
+pub struct Cased {
+    pub full_name: String,
+    pub HTTPServer: u8,
+    pub a1b2_c: bool,
+    #[facet(rename = "custom-name")]
+    pub overridden: i8,
+}
+
 /// Containers of every kind.
 #[derive(Facet, Debug)]
 pub struct Everything {

@@ -127,6 +127,43 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "grow user error",
         matches!(atlas.grow(Tree { value: 1, children: vec![] }, settings(9)).await, Err(CallError::User(name)) if name == "s")
     );
+    // Renamed names on both sides' schemas (so the peer reads our bytes directly); skipped
+    // fields never leave this process, and the peer's answer comes back with their defaults.
+    let profile = |status| Profile {
+        name: "ada".into(),
+        cache: vec!["not sent".into()],
+        status,
+        retries: 9,
+        level: 1,
+        r#type: String::new(),
+    };
+    let cased = || Cased {
+        full_name: "F".into(),
+        HTTPServer: 2,
+        a1b2_c: true,
+        overridden: -3,
+    };
+    let timed_out = Status::TimedOut {
+        retry_after: 5,
+        note: "not sent".into(),
+    };
+    let registered = atlas.register(profile(timed_out), cased()).await?;
+    check!(
+        "register",
+        registered.name == "ada"
+            && registered.level == 4
+            && registered.r#type == "F/2/true/-3"
+            && registered.cache.is_empty()
+            && registered.retries == 3
+            && matches!(&registered.status, Status::TimedOut { retry_after: 5, note } if note.is_empty())
+    );
+    check!(
+        "register user error",
+        matches!(
+            atlas.register(profile(Status::Banned("spam".into(), 1)), cased()).await,
+            Err(CallError::User(Status::Banned(why, 7))) if why == "spam"
+        )
+    );
     let (up_tx, mut up_rx) = roam::channel::<Expr>();
     let (cmd_tx, cmd_rx) = roam::channel::<Inner>();
     let region = Pairing {

@@ -146,8 +146,8 @@ impl Inventory for Server {
     async fn labels(&self, out: roam::Tx<Label>) {
         let _ = out
             .send(Label {
-            text: "tag".to_owned(),
-        })
+                text: "tag".to_owned(),
+            })
             .await;
     }
 }

@@ -136,9 +136,9 @@ impl Inventory for Server {
     async fn labels(&self, out: roam::Tx<Label>) {
         let _ = out
             .send(Label {
-            text: "tag".to_owned(),
-            color: "red".to_owned(),
-        })
+                text: "tag".to_owned(),
+                color: "red".to_owned(),
+            })
             .await;
     }
 }

@@ -14,10 +14,11 @@ import {
   Expr,
   Inner,
   Shape,
+  Status,
   createAtlasClient,
   createProbeClient,
 } from "../gen/kitchen/index.js";
-import type { AtlasClient, Everything, ProbeClient, Settings } from "../gen/kitchen/index.js";
+import type { AtlasClient, Cased, Everything, Profile, ProbeClient, Settings } from "../gen/kitchen/index.js";
 import { calculatorMethods, createCalculatorClient, createNumbersClient } from "../gen/calculator/index.js";
 import type { CalculatorClient, NumbersClient } from "../gen/calculator/index.js";
 import * as calcRoam from "../gen/calculator/runtime/index.js";
@@ -168,6 +169,24 @@ function suite(name: string, bindUrl: string) {
         yield 3n;
       }
       assert.equal(await numbers.sum(three()), 6n);
+    });
+
+    test("kitchen sink: renamed fields, variants and types; skipped fields", async () => {
+      // The schemas we announce carry the renamed names, as the Rust side's do, so the Rust
+      // handler reads our bytes directly; its skipped fields (`cache`, `retries = 3`,
+      // `TimedOut.note`, `Banned.1 = 7`) are filled from their defaults there.
+      const cased: Cased = { fullName: "F", httpServer: 2, a1b2C: true, "custom-name": -3 };
+      const profile = (status: Status): Profile => ({ userName: "ada", status, level: 1, type: "" });
+      const registered = await atlas.register(profile(Status["timed-out"]({ RETRY_AFTER: 5 })), cased);
+      assert.deepEqual(registered, {
+        userName: "ada",
+        status: { tag: "timed-out", value: { RETRY_AFTER: 5 } },
+        level: 4,
+        type: "F/2/true/-3",
+      });
+      const banned = await roam.settle(atlas.register(profile(Status.banned("spam")), cased));
+      assert.ok(!banned.ok && banned.error.code === "user");
+      if (!banned.ok) assert.deepEqual(banned.error.value, { tag: "banned", value: "spam" });
     });
 
     test("kitchen sink: locate, draw, upload, ping, grow", async () => {

@@ -83,6 +83,17 @@ const atlas: AtlasHandler = {
   everything: () => {
     throw new roam.RoamError("unimplemented", "the Rust client does not call everything");
   },
+  // Renamed fields and variants keep their schema names here (`userName`, `"timed-out"`,
+  // `"custom-name"`); `retries` is skipped on the Rust side (`default = 3`), so it never
+  // reaches us and the Rust handler always adds 3.
+  register: (profile, cased) =>
+    profile.status.tag === "banned"
+      ? roam.err(profile.status)
+      : {
+          ...profile,
+          level: (profile.level + 3) & 0xff,
+          type: `${cased.fullName}/${cased.httpServer}/${cased.a1b2C}/${cased["custom-name"]}`,
+        },
 };
 
 /** The Probe's counters, shared by every call. */
