@@ -42,7 +42,13 @@ pub fn decode<T: Facet<'static>>(bytes: &[u8]) -> Result<T, CodecError> {
     roam_codec::decode(bytes).map_err(|e| decode_error::<T>(e))
 }
 
-pub(crate) fn decode_error<T>(e: impl std::fmt::Display) -> CodecError {
+/// Decodes a `T` from exactly `bytes`, its `&str` and `&[u8]` parts borrowing from `bytes`
+/// (inside user-defined types they are refused: facet cannot tie their lifetime to `bytes`).
+pub fn decode_borrowed<'a, T: Facet<'a>>(bytes: &'a [u8]) -> Result<T, CodecError> {
+    roam_codec::decode_borrowed(bytes).map_err(|e| decode_error::<T>(e))
+}
+
+pub(crate) fn decode_error<T: ?Sized>(e: impl std::fmt::Display) -> CodecError {
     CodecError::Decode {
         ty: std::any::type_name::<T>(),
         reason: e.to_string(),

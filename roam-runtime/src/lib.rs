@@ -100,10 +100,10 @@ pub mod __private {
     pub use roam_core::schema::ChannelDirection;
 
     /// Decodes an argument tuple (translating from the caller's schema if it differs), or
-    /// returns the error response to send.
-    pub fn decode_args<A: Facet<'static>>(
+    /// returns the error response to send. `&str` and `&[u8]` arguments borrow from `payload`.
+    pub fn decode_args<'a, A: Facet<'a>>(
         cx: &crate::Context,
-        payload: &[u8],
+        payload: &'a [u8],
     ) -> Result<A, Vec<u8>> {
         response::decode_args(payload, cx.args_schema())
     }

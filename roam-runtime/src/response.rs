@@ -90,11 +90,16 @@ pub fn decode<T: Facet<'static>, E: Facet<'static>>(
 
 /// Decodes the arguments tuple (through the caller's schema when it announced one), or gives
 /// the response to send instead: `InvalidPayload`, or `IncompatibleSchema` naming the field.
-pub fn decode_args<A: Facet<'static>>(
-    bytes: &[u8],
+/// `&str` and `&[u8]` arguments are slices of `bytes`, not copies.
+pub fn decode_args<'a, A: Facet<'a>>(
+    bytes: &'a [u8],
     caller: Option<&RemoteSchema>,
 ) -> Result<A, Vec<u8>> {
-    decode_part(bytes, caller, Part::Whole).map_err(|e| match e {
+    let decoded = match caller {
+        Some(caller) => caller.decode_borrowed(Part::Whole, bytes),
+        None => codec::decode_borrowed(bytes).map_err(PayloadError::from),
+    };
+    decoded.map_err(|e| match e {
         PayloadError::Codec(e) => {
             tracing::debug!(error = %e, "arguments did not decode; answering InvalidPayload");
             remote(RemoteError::InvalidPayload)
@@ -109,7 +114,71 @@ pub fn decode_args<A: Facet<'static>>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::schemas::local_of;
+    use roam_proto::wire::SchemaKind;
     use std::convert::Infallible;
+
+    #[derive(Facet, Debug, PartialEq)]
+    struct V1 {
+        a: u32,
+        b: String,
+    }
+
+    #[derive(Facet, Debug, PartialEq)]
+    struct V2 {
+        b: String,
+        a: u32,
+        #[facet(default)]
+        c: Option<u8>,
+    }
+
+    /// Whether `part` lies inside `whole` (a slice of it, not a copy).
+    fn inside(part: &[u8], whole: &[u8]) -> bool {
+        whole.as_ptr_range().contains(&part.as_ptr()) && part.len() <= whole.len()
+    }
+
+    #[test]
+    fn borrowed_arguments_are_slices_of_the_payload_with_or_without_translation() {
+        let bytes = codec::encode(&(
+            "key-1",
+            V1 {
+                a: 7,
+                b: "x".into(),
+            },
+            &b"blob"[..],
+        ))
+        .unwrap();
+        let (key, v1, blob): (&str, V1, &[u8]) = decode_args(&bytes, None).unwrap();
+        assert_eq!((key, v1.a, blob), ("key-1", 7, &b"blob"[..]));
+        assert!(inside(key.as_bytes(), &bytes) && inside(blob, &bytes));
+
+        // The caller's tuple has `V1` where we read `V2`: the tuple is translated, and the
+        // borrowed parts are still slices of the payload.
+        let local = local_of(<(String, V1, Vec<u8>)>::SHAPE).expect("describable");
+        let caller = RemoteSchema::parse(SchemaKind::Args, &local.canonical).unwrap();
+        let reader = <(&str, V2, &[u8])>::SHAPE;
+        assert!(
+            caller.reader_for(Part::Whole, reader).unwrap().is_some(),
+            "translated"
+        );
+        let (key, v2, blob): (&str, V2, &[u8]) = decode_args(&bytes, Some(&caller)).unwrap();
+        assert_eq!(
+            v2,
+            V2 {
+                b: "x".into(),
+                a: 7,
+                c: None
+            }
+        );
+        assert!(inside(key.as_bytes(), &bytes) && inside(blob, &bytes));
+        assert_eq!((key, blob), ("key-1", &b"blob"[..]));
+
+        // Not UTF-8: the handler is not called, the caller gets `InvalidPayload`.
+        let mut bad = bytes.clone();
+        bad[1] = 0xff;
+        let refused = decode_args::<(&str, V1, &[u8])>(&bad, None).unwrap_err();
+        assert_eq!(refused, remote(RemoteError::InvalidPayload));
+    }
 
     #[test]
     fn ok_round_trips() {

@@ -193,6 +193,14 @@ pub trait RemoteSchemaExt {
     /// are equal, through a translation plan (compiled once) when they differ compatibly.
     fn decode<T: Facet<'static>>(&self, part: Part, bytes: &[u8]) -> Result<T, PayloadError>;
 
+    /// Like [`RemoteSchemaExt::decode`], for a `T` whose `&str` and `&[u8]` parts borrow from
+    /// `bytes` (a handler's arguments).
+    fn decode_borrowed<'a, T: Facet<'a>>(
+        &self,
+        part: Part,
+        bytes: &'a [u8],
+    ) -> Result<T, PayloadError>;
+
     /// How to read `part` as a `reader` value: `None` to decode directly (same schema), or the
     /// translation (compiled once), or why the types are incompatible.
     fn reader_for(
@@ -207,6 +215,18 @@ impl RemoteSchemaExt for RemoteSchema {
         match self.reader_for(part, T::SHAPE)? {
             None => Ok(codec::decode(bytes)?),
             Some(t) => Ok(decode_translated::<T>(&t, bytes)?),
+        }
+    }
+
+    fn decode_borrowed<'a, T: Facet<'a>>(
+        &self,
+        part: Part,
+        bytes: &'a [u8],
+    ) -> Result<T, PayloadError> {
+        match self.reader_for(part, T::SHAPE)? {
+            None => Ok(codec::decode_borrowed(bytes)?),
+            Some(t) => Ok(roam_codec::decode_translated_borrowed::<T>(&t, bytes)
+                .map_err(codec::decode_error::<T>)?),
         }
     }
 

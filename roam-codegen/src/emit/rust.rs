@@ -423,10 +423,12 @@ impl Locals {
     }
 }
 
-/// One `match` arm of `dispatch`. The wire arguments are decoded as one tuple of owned values
-/// (`&str` as `String`, `&[u8]` as `Vec<u8>`, lent back to the handler); each channel argument
-/// is taken from the context by its index among the channel arguments. The handler is called
-/// through its trait so no other method of the same name can be picked.
+/// One `match` arm of `dispatch`. The wire arguments are decoded as one tuple; a `&str` or
+/// `&[u8]` argument is a slice of the request's payload (no copy), which then stays alive
+/// until the handler returns; a method without such arguments lets go of the payload before
+/// its handler runs. Each channel argument is taken from the context by its index among the
+/// channel arguments. The handler is called through its trait so no other method of the same
+/// name can be picked.
 fn dispatch_arm(method: &MethodDef, names: &Names, locals: &Locals) -> TokenStream {
     let Locals {
         handler,
@@ -450,7 +452,16 @@ fn dispatch_arm(method: &MethodDef, names: &Names, locals: &Locals) -> TokenStre
         .zip(&bindings)
         .filter(|(arg, _)| !arg.ty.is_channel());
     let wire_bindings = wire.clone().map(|(_, binding)| binding);
-    let decoded = wire.map(|(arg, _)| owned_ty_tokens(&arg.ty));
+    let borrows = method.args.iter().any(|arg| {
+        matches!(
+            arg.ty.kind,
+            TypeKind::Str | TypeKind::Bytes(BytesRepr::Slice)
+        )
+    });
+    let decoded = wire.map(|(arg, _)| ty_tokens(&arg.ty));
+    // Without borrowed arguments, let go of the frame the arguments came in (the payload is a
+    // view of it) before the handler runs.
+    let release_payload = (!borrows).then(|| quote!(::core::mem::drop(#payload);));
     let channels = method
         .args
         .iter()
@@ -478,25 +489,20 @@ fn dispatch_arm(method: &MethodDef, names: &Names, locals: &Locals) -> TokenStre
         });
         quote! { ::roam::__private::announce_channels(&#cx, &[#(#signature),*]); }
     });
-    let take_channels = channels.enumerate().map(|(index, (take, _, item, binding))| {
-        let item = ty_tokens(item);
-        let index = Literal::usize_unsuffixed(index);
-        quote! {
-            let #binding = match ::roam::__private::#take::<#item>(&#cx, #index) {
-                ::core::result::Result::Ok(#value) => #value,
-                ::core::result::Result::Err(#response) => return #response,
-            };
-        }
-    });
-
-    let passed = method
-        .args
-        .iter()
-        .zip(&bindings)
-        .map(|(arg, binding)| match arg.ty.kind {
-            TypeKind::Str | TypeKind::Bytes(BytesRepr::Slice) => quote!(&#binding),
-            _ => quote!(#binding),
+    let take_channels = channels
+        .enumerate()
+        .map(|(index, (take, _, item, binding))| {
+            let item = ty_tokens(item);
+            let index = Literal::usize_unsuffixed(index);
+            quote! {
+                let #binding = match ::roam::__private::#take::<#item>(&#cx, #index) {
+                    ::core::result::Result::Ok(#value) => #value,
+                    ::core::result::Result::Err(#response) => return #response,
+                };
+            }
         });
+
+    let passed = &bindings;
     let context = method.context.as_ref().map(|_| quote!(&#cx,));
     let name = ident(&method.name, method.name_span);
     let respond = if method.error.is_some() {
@@ -510,9 +516,7 @@ fn dispatch_arm(method: &MethodDef, names: &Names, locals: &Locals) -> TokenStre
                 ::core::result::Result::Ok(#value) => #value,
                 ::core::result::Result::Err(#response) => return #response,
             };
-            // The arguments are decoded: let go of the frame they came in before the handler
-            // runs (the payload is a view of it).
-            ::core::mem::drop(#payload);
+            #release_payload
             #announce
             #(#take_channels)*
             #respond(&#cx, &<#h as #service_trait>::#name(&*#handler, #context #(#passed),*).await)
@@ -584,17 +588,6 @@ fn ty_tokens(ty: &TypeRef) -> TokenStream {
         }
     }
 }
-
-/// The owned type the dispatcher decodes an argument as.
-fn owned_ty_tokens(ty: &TypeRef) -> TokenStream {
-    let span = ty.span;
-    match &ty.kind {
-        TypeKind::Str => quote_spanned!(span=> ::std::string::String),
-        TypeKind::Bytes(BytesRepr::Slice) => quote_spanned!(span=> ::std::vec::Vec<u8>),
-        _ => ty_tokens(ty),
-    }
-}
-
 fn generic_tokens(path: &RustPath, span: Span, args: &[&TypeRef]) -> TokenStream {
     let path = path_tokens(path, span);
     if args.is_empty() {
