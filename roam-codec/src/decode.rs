@@ -944,21 +944,30 @@ pub(crate) unsafe fn dec_default<'a, I: Interp<'a>>(
     loc: u32,
 ) -> Result<(), Fail> {
     let dst = PtrUninit::new(dst);
-    match source {
+    // A default is the type author's code, run because of what a peer sent (its schema lacks
+    // the field): one that panics (facet's derive panics when `default = 300` does not fit a
+    // `u8`, say) must fail this decode, not the task reading it. A panicking default has not
+    // finished writing, so the field counts as not written.
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match source {
         // SAFETY: facet's derive made `default_fn` for this field's type; it writes one.
-        DefaultSource::Custom(default_fn) => unsafe {
-            default_fn(dst);
-        },
-        DefaultSource::FromTrait => {
-            // Checked when compiling (`is_default`); refuse rather than leave the field
-            // uninitialised if the shape disagrees at run time.
-            // SAFETY: forwarded from the caller.
-            if unsafe { i.loc_shape(loc).call_default_in_place(dst) }.is_none() {
-                return Err(unsupported_at(i, loc, "the field's type has no Default"));
-            }
+        DefaultSource::Custom(default_fn) => {
+            unsafe { default_fn(dst) };
+            true
         }
+        // Checked when compiling (`is_default`); refuse rather than leave the field
+        // uninitialised if the shape disagrees at run time.
+        // SAFETY: forwarded from the caller.
+        DefaultSource::FromTrait => unsafe { i.loc_shape(loc).call_default_in_place(dst) }.is_some(),
+    }));
+    match run {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(unsupported_at(i, loc, "the field's type has no Default")),
+        Err(_) => Err(unsupported_at(
+            i,
+            loc,
+            "the field's default panicked (a `default = ...` value that does not fit the field's type?)",
+        )),
     }
-    Ok(())
 }
 
 /// # Safety

@@ -406,3 +406,36 @@ fn translations_match_renamed_names_and_fill_local_skipped_fields() {
         }
     );
 }
+
+/// A default that does not fit its field (facet's derive panics converting `300` to `u8`) is
+/// the type author's bug, but a peer decides when it runs: the decode fails with a typed
+/// error instead of panicking in the task that reads the value.
+#[test]
+fn a_panicking_default_fails_the_decode_instead_of_the_task() {
+    #[derive(Facet, Debug)]
+    struct Skipping {
+        a: u32,
+        #[facet(skip, default = 300)]
+        b: u8,
+    }
+    #[derive(Facet, Debug)]
+    struct Old {
+        a: u32,
+    }
+    #[derive(Facet, Debug)]
+    struct New {
+        a: u32,
+        #[facet(default = 300)]
+        b: u8,
+    }
+    let bytes = roam_codec::encode_to_vec(&Old { a: 5 }).expect("encodes");
+    let err = roam_codec::decode::<Skipping>(&bytes).unwrap_err();
+    assert!(err.to_string().contains("default panicked"), "{err}");
+
+    let writer = roam_codec::schema_of::<Old>().expect("describable");
+    let t = Translation::compile(&writer, New::SHAPE).expect("compatible: `b` has a default");
+    let err = decode_translated::<New>(&t, &bytes).unwrap_err();
+    assert!(err.to_string().contains("default panicked"), "{err}");
+    // The codec is still fine for well-behaved values.
+    assert_eq!(roam_codec::decode::<(u32,)>(&bytes).unwrap(), (5,));
+}

@@ -930,12 +930,12 @@ pub(crate) fn no_other_type_syntax(cx: &Ctxt, ty: &syn::Type) {
     cx.error_spanned_by(ty, format_args!("{what}; {SUPPORTED_TYPES}"));
 }
 
-/// Arguments are decoded into owned values; only `&str` and `&[u8]` are lent to the handler
-/// (from a decoded `String` / `Vec<u8>`), and only as a whole argument.
+/// Arguments are decoded into owned values, except `&str` and `&[u8]`, which borrow from the
+/// request payload, and only as a whole argument.
 pub(crate) fn reference_is_str_or_bytes(cx: &Ctxt, ty: &syn::TypeReference, position: Position) {
     let message = match position {
         Position::Arg if ty.mutability.is_some() => {
-            "mutable references are not supported: arguments are decoded into owned values; take the type by value, or `&str` / `&[u8]`"
+            "mutable references are not supported: arguments are decoded from the request (only `&str` and `&[u8]` borrow from it); take the type by value, or `&str` / `&[u8]`"
         }
         Position::Arg => {
             "only `&str` and `&[u8]` can be taken by reference (plus `&roam::Context` as the first parameter); take the type by value"

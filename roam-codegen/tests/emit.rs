@@ -79,7 +79,7 @@ pub trait KitchenSink: Send + Sync + 'static {
     /// Every primitive.
     async fn unsigned(&self, a: bool, b: u8, c: u16, d: u32, e: u64, f: u128) -> (bool, char);
     async fn signed(&self, g: i8, h: i16, i: i32, j: i64, k: i128, l: f32, m: f64, n: char);
-    /// Borrowed arguments are lent to the handler from owned decoded values.
+    /// Borrowed arguments are slices of the request payload.
     async fn borrowed(&self, name: &str, data: &[u8]) -> Vec<u8>;
     async fn strings(&self, s: String, full: std::string::String) -> String;
     async fn collections(

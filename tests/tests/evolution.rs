@@ -513,3 +513,69 @@ async fn roam_check_agrees_with_the_runtime_on_every_method() {
     assert_eq!(refused, ["weigh", "label", "labels"], "{rendered}");
     assert_eq!(verdicts.len(), 12);
 }
+
+/// A callee that announces an item type its caller cannot read and writes anyway (it skips
+/// the check a roam handler makes): the caller fails each item with `IncompatibleSchema`
+/// instead of misreading it, and the call itself completes.
+struct MisannouncingServer;
+
+impl roam::Dispatch for MisannouncingServer {
+    fn descriptor(&self) -> &'static roam::ServiceDescriptor {
+        &v1::INVENTORY_DESCRIPTOR
+    }
+
+    fn dispatch(
+        &self,
+        cx: roam::Context,
+        payload: roam::Bytes,
+    ) -> roam::BoxFuture<'static, Vec<u8>> {
+        Box::pin(async move {
+            let (from,) = match roam::__private::decode_args::<(u64,)>(&cx, &payload) {
+                Ok(args) => args,
+                Err(response) => return response,
+            };
+            // Says it writes `String` items, then writes `u64`s.
+            roam::__private::announce_channels(
+                &cx,
+                &[(roam::__private::ChannelDirection::Tx, String::SHAPE)],
+            );
+            let out = match roam::__private::take_tx::<u64>(&cx, 0) {
+                Ok(out) => out,
+                Err(response) => return response,
+            };
+            for i in 0..from {
+                let _ = out.send(i).await;
+            }
+            drop(out);
+            roam::__private::ok_response(&cx, &())
+        })
+    }
+}
+
+#[tokio::test]
+async fn items_announced_with_an_unreadable_type_fail_one_by_one_and_are_never_misread() {
+    let (conn, _server) = roam::memory_pair_with(
+        Connector::new(),
+        Connector::new().serve(MisannouncingServer),
+    )
+    .await
+    .expect("handshake");
+    let client = v1::InventoryClient::new(conn);
+    let (tx, rx) = roam::channel::<u64>();
+    let (done, items) = collect(client.countdown(3, tx), rx).await;
+    done.expect("the call itself completes");
+    assert_eq!(items.len(), 3, "{items:?}");
+    for item in &items {
+        match item {
+            Err(ChannelError::IncompatibleSchema(text)) => {
+                assert!(
+                    text.contains("channel argument 0")
+                        && text.contains("String")
+                        && text.contains("u64"),
+                    "{text}"
+                );
+            }
+            other => panic!("expected IncompatibleSchema, got {other:?}"),
+        }
+    }
+}
