@@ -957,7 +957,9 @@ pub(crate) unsafe fn dec_default<'a, I: Interp<'a>>(
         // Checked when compiling (`is_default`); refuse rather than leave the field
         // uninitialised if the shape disagrees at run time.
         // SAFETY: forwarded from the caller.
-        DefaultSource::FromTrait => unsafe { i.loc_shape(loc).call_default_in_place(dst) }.is_some(),
+        DefaultSource::FromTrait => {
+            unsafe { i.loc_shape(loc).call_default_in_place(dst) }.is_some()
+        }
     }));
     match run {
         Ok(true) => Ok(()),
@@ -1386,11 +1388,27 @@ pub(crate) unsafe fn dec_box<'a, I: Interp<'a>>(
 ) -> Result<(), Fail> {
     deeper(i, loc, r, depth)?;
     let block = i.block(inner);
-    let layout = I::layout(block);
-    // SAFETY: the memory is allocated with `T`'s layout (non-zero size) or is a dangling,
-    // aligned pointer (zero size); it is freed if decoding fails. A `Box<T>` of sized `T` is
-    // one pointer to a `T` allocated by the global allocator with `Layout::new::<T>()`, which
-    // is exactly what `mem` is once decoded, so writing it to `dst` makes a valid box.
+    // SAFETY: forwarded from the caller; `fill_box` allocates `block`'s layout.
+    unsafe { fill_box(dst, I::layout(block), |mem| i.run(block, mem, r, depth + 1)) }
+}
+
+/// Allocates a box's contents with `layout` (a dangling, aligned pointer when it is zero-sized),
+/// runs `fill` to decode them there, and writes the box to `dst`; frees the memory if `fill`
+/// fails.
+///
+/// # Safety
+///
+/// `dst` must be valid for writing a `Box<T>`, `layout` must be `Layout::new::<T>()`, and
+/// `fill` must initialise a whole `T` at the pointer it is given when it returns `Ok`.
+#[inline(always)]
+unsafe fn fill_box(
+    dst: *mut u8,
+    layout: alloc::Layout,
+    fill: impl FnOnce(*mut u8) -> Result<(), Fail>,
+) -> Result<(), Fail> {
+    // SAFETY: a `Box<T>` of sized `T` is one pointer to a `T` allocated by the global
+    // allocator with `Layout::new::<T>()` (or dangling and aligned when `T` is zero-sized),
+    // which is exactly what `mem` is once `fill` has decoded into it.
     unsafe {
         let mem = if layout.size() == 0 {
             ptr::without_provenance_mut::<u8>(layout.align())
@@ -1401,7 +1419,7 @@ pub(crate) unsafe fn dec_box<'a, I: Interp<'a>>(
             }
             mem
         };
-        if let Err(e) = i.run(block, mem, r, depth + 1) {
+        if let Err(e) = fill(mem) {
             if layout.size() != 0 {
                 alloc::dealloc(mem, layout);
             }
@@ -1432,27 +1450,12 @@ unsafe fn dec_boxed_enum(
     depth: usize,
 ) -> Result<(), Fail> {
     deeper(p, loc, r, depth)?;
-    let layout = p.block(inner).layout;
     // SAFETY: as in `dec_box`, with the inner block's one op run directly.
     unsafe {
-        let mem = if layout.size() == 0 {
-            ptr::without_provenance_mut::<u8>(layout.align())
-        } else {
-            let mem = alloc::alloc(layout);
-            if mem.is_null() {
-                alloc::handle_alloc_error(layout);
-            }
-            mem
-        };
-        if let Err(e) = dec_enum(p, mem, id, r, eloc, depth + 1) {
-            if layout.size() != 0 {
-                alloc::dealloc(mem, layout);
-            }
-            return Err(e);
-        }
-        dst.cast::<*mut u8>().write(mem);
+        fill_box(dst, p.block(inner).layout, |mem| {
+            dec_enum(p, mem, id, r, eloc, depth + 1)
+        })
     }
-    Ok(())
 }
 
 /// # Safety

@@ -290,6 +290,18 @@ pub fn translation_for<'a, T: Facet<'a>>(writer: &Schema) -> Result<Translation,
     Translation::compile(writer, T::SHAPE)
 }
 
+/// Refuses to run `t` into a type it was not compiled for.
+fn compiled_for(t: &Translation, reader: &'static Shape) -> Result<(), DecodeError> {
+    if reader.id == t.reader.id {
+        return Ok(());
+    }
+    Err(DecodeError::Unsupported(UnsupportedShape {
+        type_name: reader.to_string(),
+        path: String::new(),
+        reason: "the translation was compiled for another type",
+    }))
+}
+
 /// Decodes a `T` from exactly `bytes` (trailing bytes are an error), written by a peer whose
 /// type has the schema `t` was compiled from.
 ///
@@ -299,13 +311,7 @@ pub fn decode_translated<T: Facet<'static>>(
     t: &Translation,
     bytes: &[u8],
 ) -> Result<T, DecodeError> {
-    if T::SHAPE.id != t.reader.id {
-        return Err(DecodeError::Unsupported(UnsupportedShape {
-            type_name: T::SHAPE.to_string(),
-            path: String::new(),
-            reason: "the translation was compiled for another type",
-        }));
-    }
+    compiled_for(t, T::SHAPE)?;
     if t.identity {
         return crate::decode::<T>(bytes);
     }
@@ -350,13 +356,7 @@ pub unsafe fn decode_translated_borrowed_unchecked<'de, T: Facet<'de>>(
     t: &Translation,
     bytes: &'de [u8],
 ) -> Result<T, DecodeError> {
-    if T::SHAPE.id != t.reader.id {
-        return Err(DecodeError::Unsupported(UnsupportedShape {
-            type_name: T::SHAPE.to_string(),
-            path: String::new(),
-            reason: "the translation was compiled for another type",
-        }));
-    }
+    compiled_for(t, T::SHAPE)?;
     // SAFETY: `t` was compiled for `T` (checked above); the caller vouches that the borrowed
     // values written into it borrow for `'de`, the input's lifetime.
     unsafe { decode_translated_with::<T>(t, bytes) }

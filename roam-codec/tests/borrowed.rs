@@ -3,8 +3,9 @@
 //! postcard's own borrowed decoding; bad input gives typed errors without panics or leaks
 //! (checked with a counting allocator); what cannot be borrowed soundly is refused.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+mod leaks;
+
+use leaks::live;
 use std::collections::HashMap;
 use std::fmt::Debug;
 
@@ -18,41 +19,6 @@ use roam_codec::{
     DecodeError, decode_borrowed, decode_borrowed_unchecked, encode_to_vec, schema_of,
 };
 use serde::{Deserialize, Serialize};
-
-// ------------------------------------------------------------------------------------------
-// Leak accounting
-// ------------------------------------------------------------------------------------------
-
-/// Counts live heap bytes per thread, so tests running in parallel do not disturb each other.
-struct Counting;
-
-thread_local! {
-    static LIVE: Cell<isize> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards to the system allocator; the bookkeeping touches only a const-initialised
-// thread-local without a destructor, which never allocates.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.with(|l| l.set(l.get() + layout.size() as isize));
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.with(|l| l.set(l.get() - layout.size() as isize));
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.with(|l| l.set(l.get() - layout.size() as isize + new_size as isize));
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static ALLOC: Counting = Counting;
-
-fn live() -> isize {
-    LIVE.with(Cell::get)
-}
 
 // ------------------------------------------------------------------------------------------
 // Types

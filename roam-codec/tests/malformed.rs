@@ -2,9 +2,9 @@
 //! sized by an unchecked length, and never a leak (checked with a counting allocator).
 
 mod common;
+mod leaks;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+use leaks::{largest, live, reset_largest};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Debug;
 
@@ -14,47 +14,13 @@ use proptest::prelude::*;
 use roam_codec::{DecodeError, MAX_DEPTH};
 use serde::de::DeserializeOwned;
 
-/// Counts live heap bytes per thread, so tests running in parallel do not disturb each other.
-struct Counting;
-
-thread_local! {
-    static LIVE: Cell<isize> = const { Cell::new(0) };
-    static LARGEST: Cell<usize> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards to the system allocator; the bookkeeping touches only const-initialised
-// thread-locals without destructors, which never allocate.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.with(|l| l.set(l.get() + layout.size() as isize));
-        LARGEST.with(|l| l.set(l.get().max(layout.size())));
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.with(|l| l.set(l.get() - layout.size() as isize));
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.with(|l| l.set(l.get() - layout.size() as isize + new_size as isize));
-        LARGEST.with(|l| l.set(l.get().max(new_size)));
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static ALLOC: Counting = Counting;
-
-fn live() -> isize {
-    LIVE.with(Cell::get)
-}
-
 /// Decodes `bytes` as `T`, requiring an error, and checks that the attempt leaked nothing and
 /// allocated no single block larger than `max_block` bytes.
 fn decode_err_bounded<T: Facet<'static>>(bytes: &[u8], max_block: usize) -> DecodeError {
     // Run once first so that one-time allocations (compiling and caching the plan, which is
     // looked up by the shape address this call site sees) are not counted.
     let _ = roam_codec::decode::<T>(bytes);
-    LARGEST.with(|l| l.set(0));
+    reset_largest();
     let before = live();
     let result = roam_codec::decode::<T>(bytes);
     let err = match result {
@@ -62,7 +28,7 @@ fn decode_err_bounded<T: Facet<'static>>(bytes: &[u8], max_block: usize) -> Deco
         Err(e) => e,
     };
     let leaked = live() - before;
-    let largest = LARGEST.with(Cell::get);
+    let largest = largest();
     // The error itself owns no heap memory except for `Unsupported`.
     assert_eq!(leaked, 0, "decode leaked {leaked} bytes: {err}");
     assert!(

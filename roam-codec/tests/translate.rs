@@ -3,8 +3,9 @@
 //! exact values; each incompatible one on its error; bad input on errors without panics or
 //! leaks (with a counting allocator).
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+mod leaks;
+
+use leaks::live;
 use std::collections::{BTreeMap, HashMap};
 
 use facet::Facet;
@@ -12,41 +13,6 @@ use proptest::prelude::*;
 use roam_codec::translate::{TranslateError, Translation, decode_translated, translation_for};
 use roam_codec::{DecodeError, MAX_DEPTH, encode_to_vec, schema_of};
 use roam_core::compat::{IncompatibilityKind, NoteKind};
-
-// ------------------------------------------------------------------------------------------
-// Leak accounting
-// ------------------------------------------------------------------------------------------
-
-/// Counts live heap bytes per thread, so tests running in parallel do not disturb each other.
-struct Counting;
-
-thread_local! {
-    static LIVE: Cell<isize> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards to the system allocator; the bookkeeping touches only a const-initialised
-// thread-local without a destructor, which never allocates.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.with(|l| l.set(l.get() + layout.size() as isize));
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.with(|l| l.set(l.get() - layout.size() as isize));
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.with(|l| l.set(l.get() - layout.size() as isize + new_size as isize));
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static ALLOC: Counting = Counting;
-
-fn live() -> isize {
-    LIVE.with(Cell::get)
-}
 
 // ------------------------------------------------------------------------------------------
 // Helpers
