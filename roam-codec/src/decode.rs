@@ -20,14 +20,14 @@ use std::mem::MaybeUninit;
 use std::ptr;
 
 use facet_core::{
-    Def, DefaultSource, ListDef, MapDef, OptionVTable, PointerVTable, PtrConst, PtrMut, PtrUninit,
+    Def, DefaultSource, MapDef, OptionVTable, PointerVTable, PtrConst, PtrMut, PtrUninit,
     ResultVTable, Shape,
 };
 
 use crate::MAX_DEPTH;
 use crate::error::{DecodeError, Location, UnsupportedShape};
 use crate::kind::{Prim, with_prim};
-use crate::plan::{Block, BlockId, Disc, Op, Plan, ScalarOp};
+use crate::plan::{Block, BlockId, Disc, ListOps, Op, Plan, ScalarOp};
 use crate::wire::{ReadFail, Reader, WirePrim, owned_string, utf8};
 
 /// A decode failure inside the interpreter: boxed, so that every internal `Result` is one
@@ -1646,23 +1646,22 @@ pub(crate) unsafe fn dec_list<'a, I: Interp<'a>>(
     r: &mut Reader<'_>,
     dst: *mut u8,
     elem: BlockId,
-    list: &'static ListDef,
+    list: &'static ListOps,
     loc: u32,
     depth: usize,
 ) -> Result<(), Fail> {
     let block = i.block(elem);
     let len = read_len(i, r, i.min_wire(block), loc)?;
     deeper(i, loc, r, depth)?;
-    // Checked when the plan was compiled (`check_list_ops`).
-    let (Some(init), Some(as_mut_ptr), Some(set_len), Some(reserve), Some(capacity)) = (
-        list.init_in_place_with_capacity(),
-        list.as_mut_ptr_typed(),
-        list.set_len(),
-        list.reserve(),
-        list.capacity(),
-    ) else {
-        return Err(unsupported_at(i, loc, "list cannot be filled in place"));
-    };
+    // Resolved when the plan was compiled (`check_list_ops`).
+    let ListOps {
+        init,
+        as_mut_ptr,
+        set_len,
+        reserve,
+        capacity,
+        ..
+    } = *list;
     let stride = I::layout(block).size();
     // SAFETY: `dst` is valid for writing the list (caller); the vtable functions are the
     // list's own and are called with an initialised list from here on. Items `0..k` are

@@ -5,12 +5,12 @@
 
 use std::slice;
 
-use facet_core::{ListDef, MapDef, OptionVTable, PointerVTable, PtrConst, ResultVTable};
+use facet_core::{MapDef, OptionVTable, PointerVTable, PtrConst, ResultVTable};
 
 use crate::MAX_DEPTH;
 use crate::error::{EncodeError, UnsupportedShape};
 use crate::kind::{Prim, with_prim};
-use crate::plan::{Disc, Op, Plan};
+use crate::plan::{Disc, ListOps, Op, Plan};
 use crate::wire::{WirePrim, put_len_prefixed, put_varint_u64, put_varint_usize};
 
 impl Plan {
@@ -319,20 +319,17 @@ unsafe fn enc_list(
     p: &'static Plan,
     src: *const u8,
     elem: u32,
-    list: &'static ListDef,
+    list: &'static ListOps,
     w: &mut Vec<u8>,
     depth: usize,
     loc: u32,
 ) -> Result<(), Fail> {
     let ptr = PtrConst::new(src);
-    let Some(as_ptr) = list.vtable.as_ptr else {
-        return Err(p.missing_vtable(loc, "list without as_ptr"));
-    };
     // SAFETY: the list is initialised (caller) and contiguous (`as_ptr` exists); its
     // `len` items start at `data`.
     unsafe {
-        let len = (list.vtable.len)(ptr);
-        let data = as_ptr(ptr).as_byte_ptr();
+        let len = (list.len)(ptr);
+        let data = (list.as_ptr)(ptr).as_byte_ptr();
         put_varint_usize(w, len);
         enc_seq(p, elem, data, len, w, depth, loc)
     }

@@ -76,7 +76,7 @@ pub(crate) enum Op {
     List {
         off: usize,
         elem: BlockId,
-        list: &'static ListDef,
+        list: &'static ListOps,
         loc: u32,
     },
     /// Any other array.
@@ -635,12 +635,12 @@ impl Compiler {
                         return Ok(());
                     }
                 }
-                check_list_ops(shape, list, ctx.path)?;
+                let ops_of_list = check_list_ops(shape, list, ctx.path)?;
                 let elem = self.block_at(list.t, ctx, "[]")?;
                 ops.push(Op::List {
                     off,
                     elem,
-                    list,
+                    list: ops_of_list,
                     loc,
                 });
             }
@@ -1136,32 +1136,68 @@ fn is_vec_of(shape: &'static Shape, list: &'static ListDef) -> bool {
         && list.type_ops.is_some()
 }
 
-/// The list ops the decoder needs must exist.
+/// The functions a list op calls, looked up in facet's vtables once per list type (when a plan
+/// or translation is compiled) rather than through their `Option`s on every list.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ListOps {
+    pub(crate) len: facet_core::ListLenFn,
+    pub(crate) as_ptr: facet_core::ListAsPtrFn,
+    pub(crate) init: facet_core::ListInitInPlaceWithCapacityFn,
+    pub(crate) as_mut_ptr: facet_core::ListAsMutPtrTypedFn,
+    pub(crate) set_len: facet_core::ListSetLenFn,
+    pub(crate) reserve: facet_core::ListReserveFn,
+    pub(crate) capacity: facet_core::ListCapacityFn,
+}
+
+/// The list ops the codec needs, which must exist, resolved once per list type: kept for the
+/// life of the process, one per list type in the program (keyed by its `ListDef`, a static),
+/// so compiling translations for any number of peers adds nothing.
 pub(crate) fn check_list_ops(
     shape: &'static Shape,
     list: &'static ListDef,
     path: &str,
-) -> Result<(), UnsupportedShape> {
-    let direct = list.init_in_place_with_capacity().is_some()
-        && list.as_mut_ptr_typed().is_some()
-        && list.set_len().is_some()
-        && list.reserve().is_some()
-        && list.capacity().is_some();
-    if !direct {
+) -> Result<&'static ListOps, UnsupportedShape> {
+    type Table = std::sync::RwLock<HashMap<usize, &'static ListOps>>;
+    static RESOLVED: std::sync::OnceLock<Table> = std::sync::OnceLock::new();
+    let key = std::ptr::from_ref(list) as usize;
+    let table = RESOLVED.get_or_init(Default::default);
+    if let Some(found) = table.read().ok().and_then(|t| t.get(&key).copied()) {
+        return Ok(found);
+    }
+    let (Some(init), Some(as_mut_ptr), Some(set_len), Some(reserve), Some(capacity)) = (
+        list.init_in_place_with_capacity(),
+        list.as_mut_ptr_typed(),
+        list.set_len(),
+        list.reserve(),
+        list.capacity(),
+    ) else {
         return Err(unsupported(
             shape,
             path,
             "lists must support direct filling (Vec does)",
         ));
-    }
-    if list.vtable.as_ptr.is_none() {
+    };
+    let Some(as_ptr) = list.vtable.as_ptr else {
         return Err(unsupported(
             shape,
             path,
             "lists must be contiguous in memory (Vec is)",
         ));
+    };
+    let ops = ListOps {
+        len: list.vtable.len,
+        as_ptr,
+        init,
+        as_mut_ptr,
+        set_len,
+        reserve,
+        capacity,
+    };
+    match table.write() {
+        Ok(mut t) => Ok(*t.entry(key).or_insert_with(|| Box::leak(Box::new(ops)))),
+        // A poisoned table only costs the memo: this list type gets its own copy.
+        Err(_) => Ok(Box::leak(Box::new(ops))),
     }
-    Ok(())
 }
 
 fn compile(shape: &'static Shape) -> Result<Plan, UnsupportedShape> {

@@ -58,7 +58,7 @@ use std::mem::MaybeUninit;
 use std::sync::{Mutex, OnceLock, PoisonError};
 
 use facet_core::{
-    DefaultSource, Facet, ListDef, MapDef, OptionVTable, PointerVTable, ResultVTable, Shape,
+    DefaultSource, Facet, MapDef, OptionVTable, PointerVTable, ResultVTable, Shape,
     StructKind as FacetStructKind,
 };
 use roam_core::compat::{self, Incompatibility, IncompatibilityKind, Note};
@@ -71,7 +71,7 @@ use crate::decode::{
 };
 use crate::error::{DecodeError, Location, UnsupportedShape};
 use crate::kind::{FieldRole, Kind, Prim, classify, field_role};
-use crate::plan::{Disc, Plan, check_list_ops, plan_for_shape};
+use crate::plan::{Disc, ListOps, Plan, check_list_ops, plan_for_shape};
 use crate::schema::{channel_of, schema_of_shape};
 use crate::wire::{ReadFail, Reader, WirePrim};
 
@@ -694,7 +694,7 @@ pub(crate) enum TOp {
     List {
         off: usize,
         elem: BlockId,
-        list: &'static ListDef,
+        list: &'static ListOps,
         loc: u32,
     },
     Array {
@@ -990,13 +990,13 @@ impl Compiler<'_> {
                 });
             }
             (Kind::List(list), &WNode::List(item)) => {
-                check_list_ops(shape, list, ctx.path)?;
+                let list_ops = check_list_ops(shape, list, ctx.path)?;
                 let loc = self.loc(ctx, shape);
                 let elem = self.block(item, list.t, &format!("{}[]", ctx.path))?;
                 ops.push(TOp::List {
                     off,
                     elem,
-                    list,
+                    list: list_ops,
                     loc,
                 });
             }
