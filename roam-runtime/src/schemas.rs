@@ -176,9 +176,14 @@ const MAX_TRANSLATIONS_PER_SCHEMA: usize = 8;
 type CachedTranslation = Result<Arc<Translation>, String>;
 
 /// The translation plans compiled against one announcement, kept in its
-/// [`derived`](RemoteSchema::derived) slot so they live exactly as long as it does.
+/// [`derived`](RemoteSchema::derived) slot so they live exactly as long as it does, and
+/// the verdicts of [`readable_by`] against it (both bounded by
+/// [`MAX_TRANSLATIONS_PER_SCHEMA`]).
 #[derive(Default)]
-struct Translations(Mutex<Vec<((usize, Part), CachedTranslation)>>);
+struct Translations(Keyed<CachedTranslation>, Keyed<Result<(), String>>);
+
+/// Entries per (local type, part), looked up by a scan (there are at most a handful).
+type Keyed<T> = Mutex<Vec<((usize, Part), T)>>;
 
 fn translations(remote: &RemoteSchema) -> Option<&Translations> {
     remote
@@ -309,16 +314,35 @@ pub fn readable_by(
     if local.hash == *hash {
         return Ok(());
     }
-    let Ok(ours) = roam_codec::schema_of_shape(writer) else {
-        return Ok(());
+    let check = || match roam_codec::schema_of_shape(writer) {
+        Ok(ours) => roam_core::compat::check(&ours, theirs)
+            .map(|_| ())
+            .map_err(|problems| roam_codec::TranslateError::Incompatible(problems).to_string()),
+        Err(_) => Ok(()),
     };
-    roam_core::compat::check(&ours, theirs)
-        .map(|_| ())
-        .map_err(|problems| {
-            PayloadError::Incompatible(
-                roam_codec::TranslateError::Incompatible(problems).to_string(),
-            )
-        })
+    // Every streaming call of the method asks again: the verdict is kept with the
+    // announcement, like the translations compiled against it.
+    let verdict = match translations(remote) {
+        None => check(),
+        Some(cache) => {
+            let key = (shape_key(writer), part);
+            let mut checks = match cache.1.lock() {
+                Ok(checks) => checks,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            match checks.iter().find(|(k, _)| *k == key) {
+                Some((_, verdict)) => verdict.clone(),
+                None => {
+                    let verdict = check();
+                    if checks.len() < MAX_TRANSLATIONS_PER_SCHEMA {
+                        checks.push((key, verdict.clone()));
+                    }
+                    verdict
+                }
+            }
+        }
+    };
+    verdict.map_err(PayloadError::Incompatible)
 }
 
 /// Decodes `bytes` through a compiled translation, with the runtime's codec error.
@@ -469,6 +493,25 @@ mod tests {
             }
         );
         assert_eq!(cached_plans(&remote), 1);
+    }
+
+    #[test]
+    fn a_handlers_item_check_is_made_once_per_announcement() {
+        // The caller reads `V2` items; a handler writing `V1` can be read (`c` has a
+        // default), one writing `(u32,)` cannot.
+        let remote = announce::<V2>(SchemaKind::Args);
+        let checks = |r: &RemoteSchema| translations(r).map_or(0, |t| t.1.lock().unwrap().len());
+        for _ in 0..3 {
+            readable_by(&remote, Part::Whole, V1::SHAPE).expect("V2 readers can read V1");
+            let refused = readable_by(&remote, Part::Whole, <(u32,)>::SHAPE).unwrap_err();
+            assert!(
+                matches!(refused, PayloadError::Incompatible(_)),
+                "{refused:?}"
+            );
+        }
+        assert_eq!(checks(&remote), 2, "one verdict per writer type, kept");
+        readable_by(&remote, Part::Whole, V2::SHAPE).expect("the same type");
+        assert_eq!(checks(&remote), 2, "equal hashes are not checked at all");
     }
 
     #[test]
