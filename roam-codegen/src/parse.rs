@@ -643,6 +643,8 @@ struct FacetAttrs {
     skip: bool,
     /// The tokens of the skip argument(s), for diagnostics.
     skip_tokens: Option<proc_macro2::TokenStream>,
+    /// The tokens of a `default = ...` argument, for diagnostics.
+    default_tokens: Option<proc_macro2::TokenStream>,
 }
 
 /// Reads the `#[facet(...)]` arguments of an item at `place`, reporting what roam refuses.
@@ -684,7 +686,10 @@ fn facet_attrs(cx: &Ctxt, attrs: &[syn::Attribute], place: FacetPlace) -> FacetA
                 out.rename_all = validate::rename_all_is_a_known_rule(cx, &value);
             }
             ("rename" | "rename_all", _) => validate::facet_argument_is_readable(cx, &arg.tokens),
-            ("default", FacetValue::Eq(value)) => out.default = Some(default_value(value)),
+            ("default", FacetValue::Eq(value)) => {
+                out.default = Some(default_value(value));
+                out.default_tokens = Some(arg.tokens);
+            }
             ("default", FacetValue::None) => out.default = Some(FieldDefault::Implicit),
             ("skip", FacetValue::None) => {
                 out.skip = true;
@@ -844,6 +849,14 @@ fn fields(cx: &Ctxt, fields: &syn::Fields, rule: Option<RenameRule>) -> Option<F
                 ok = false;
                 continue;
             };
+            if let (
+                Some(FieldDefault::Literal(Literal::Int(value))),
+                TypeKind::Primitive(p),
+                Some(tokens),
+            ) = (&attrs.default, &ty.kind, &attrs.default_tokens)
+            {
+                validate::integer_default_fits(cx, tokens, *p, value);
+            }
             read.push(FieldDef {
                 rename: schema_rename(&original, attrs.rename, rule),
                 name,

@@ -22,7 +22,9 @@ use proc_macro2::{Span, TokenStream};
 use quote::ToTokens;
 
 use crate::case::RenameRule;
-use crate::ir::{Fields, MethodDef, ServiceDef, TypeDef, TypeDefKind, TypeKind, TypeRef};
+use crate::ir::{
+    Fields, MethodDef, Primitive, ServiceDef, TypeDef, TypeDefKind, TypeKind, TypeRef,
+};
 
 /// Collects errors so that every problem is reported at once.
 ///
@@ -523,6 +525,40 @@ pub(crate) fn skip_is_two_sided(cx: &Ctxt, key: &str, tokens: &TokenStream) {
             "`#[facet({key})]` alone is not supported: the field would be left out on one side of the wire only; use `#[facet(skip)]` with a default to leave it out of the wire"
         ),
     );
+}
+
+/// A `default = <integer>` must fit the field's integer type: facet converts the literal
+/// each time a value lacking the field is decoded, and panics (at run time, when a peer's
+/// type lacks the field) when it does not fit.
+pub(crate) fn integer_default_fits(cx: &Ctxt, tokens: &TokenStream, ty: Primitive, value: &str) {
+    let (min, max): (i128, u128) = match ty {
+        Primitive::U8 => (0, u8::MAX.into()),
+        Primitive::U16 => (0, u16::MAX.into()),
+        Primitive::U32 => (0, u32::MAX.into()),
+        Primitive::U64 => (0, u64::MAX.into()),
+        Primitive::U128 => (0, u128::MAX),
+        Primitive::I8 => (i8::MIN.into(), i8::MAX as u128),
+        Primitive::I16 => (i16::MIN.into(), i16::MAX as u128),
+        Primitive::I32 => (i32::MIN.into(), i32::MAX as u128),
+        Primitive::I64 => (i64::MIN.into(), i64::MAX as u128),
+        Primitive::I128 => (i128::MIN, i128::MAX as u128),
+        _ => return,
+    };
+    let fits = match value.strip_prefix('-') {
+        Some(magnitude) => magnitude
+            .parse::<u128>()
+            .is_ok_and(|m| m == 0 || (min < 0 && m <= min.unsigned_abs())),
+        None => value.parse::<u128>().is_ok_and(|v| v <= max),
+    };
+    if !fits {
+        cx.error_spanned_by(
+            tokens,
+            format_args!(
+                "the default {value} does not fit the field's type `{}` ({min}..={max}); facet would panic converting it when a value without the field is decoded: use a value in range or a wider type",
+                ty.name()
+            ),
+        );
+    }
 }
 
 /// A skipped field is never read, so decoding must make it up. facet would fall back on the

@@ -333,3 +333,25 @@ fn every_problem_in_a_file_is_reported_in_source_order() {
     // The types are still read (what could be read of them), so other problems show too.
     assert_eq!(types.len(), 2);
 }
+
+#[test]
+fn an_integer_default_must_fit_its_field() {
+    // facet converts the literal whenever a value lacking the field is decoded, and panics
+    // if it does not fit: refused here, at the default.
+    for (ty, value) in [("u8", "300"), ("u32", "-1"), ("i8", "-129"), ("i8", "128")] {
+        let src = format!(
+            "#[derive(Facet)]\nstruct S {{\n    #[facet(default = {value})] n: {ty},\n}}\n"
+        );
+        let (message, line, column) = refused(&src);
+        assert!(
+            message.contains(&format!("the default {value} does not fit"))
+                && message.contains(&format!("`{ty}`")),
+            "{message}"
+        );
+        assert_eq!((line, column), (3, 12), "{message}");
+    }
+    // The ends of each range are fine, and so is any value for a non-integer field.
+    defs(
+        "#[derive(Facet)]\nstruct S {\n    #[facet(default = 255)] a: u8,\n    #[facet(default = -128)] b: i8,\n    #[facet(default = 127)] c: i8,\n    #[facet(default = 18446744073709551615)] d: u64,\n    #[facet(default = 1.5)] e: f64,\n}\n",
+    );
+}
