@@ -14,45 +14,25 @@ import { channel as channelPair, invoke, serve, route } from "../src/index.js";
 import type { Codec, MethodDescriptor, Tx } from "../src/index.js";
 import { string as stringCodec, tuple as tupleCodec, u32 as u32Codec } from "../src/codec.js";
 import { linkPair } from "../src/link.js";
-import { Reader, Writer } from "../src/postcard.js";
+import { Reader } from "../src/postcard.js";
 import { RemoteError, remote } from "../src/response.js";
-import { INFALLIBLE, primitive, resultSchema, toCanonicalBytes } from "../src/schema-model.js";
-import type { Field, Schema, StructKind } from "../src/schema-model.js";
+import { INFALLIBLE, resultSchema, toCanonicalBytes } from "../src/schema-model.js";
+import type { Schema, StructKind } from "../src/schema-model.js";
 import { DEFAULT_LIMITS, decodeMessage, encodeMessage } from "../src/wire.js";
 import type { Message } from "../src/wire.js";
 import { within } from "./driver-util.js";
 import { fromHex, toHex } from "./helpers.js";
 import { SERVER_KEY, hello } from "./session-util.js";
+import { channel, enc, str, struct, tuple, u32, u64, u8, unit } from "./schema-util.js";
 
 const GUARD = 10_000;
 
 // ----- schemas -----
 
-const u8 = primitive("u8");
-const u32 = primitive("u32");
-const u64 = primitive("u64");
-const str = primitive("string");
-const unit = primitive("unit");
-
-type F = readonly [string, Schema, boolean?];
-const fields = (fs: readonly F[]): Field[] =>
-  fs.map(([name, schema, d]) => ({ name, schema, default: d === true }));
-const struct = (name: string, fs: readonly F[]): Schema => ({
-  type: "struct",
-  name,
-  kind: "named",
-  fields: fields(fs),
-});
 const units = (name: string, variants: readonly string[]): Schema => ({
   type: "enum",
   name,
   variants: variants.map((v) => ({ name: v, kind: "unit" as StructKind, fields: [] })),
-});
-const tuple = (...items: Schema[]): Schema => ({ type: "tuple", items });
-const chan = (direction: "tx" | "rx", item: Schema): Schema => ({
-  type: "channel",
-  direction,
-  item,
 });
 const u32Result = resultSchema(u32, INFALLIBLE);
 
@@ -62,12 +42,6 @@ function methodSchemas(channels: Schema): MethodSchemas {
     response: toCanonicalBytes(u32Result),
     channels: toCanonicalBytes(channels),
   };
-}
-
-function enc(write: (w: Writer) => void): Uint8Array {
-  const w = new Writer(32);
-  write(w);
-  return w.finish();
 }
 
 const list = (items: readonly Uint8Array[]) => items.map((b) => [...b]);
@@ -200,36 +174,36 @@ describe("a caller reads the items the callee writes by the callee's channel sch
   /** Ours: an Rx (we write) first, so the Tx channels are arguments 1 to 6. */
   const ours = methodSchemas(
     tuple(
-      chan("rx", u8),
-      chan(
+      channel("rx", u8),
+      channel(
         "tx",
         struct("Tick", [
           ["n", u32],
           ["note", str, true],
         ]),
       ),
-      chan("tx", struct("Tick", [["n", u32]])),
-      chan(
+      channel("tx", struct("Tick", [["n", u32]])),
+      channel(
         "tx",
         struct("Pair", [
           ["a", u32],
           ["b", str],
         ]),
       ),
-      chan("tx", struct("Point", [["x", u32]])),
-      chan("tx", units("Level", ["Low", "High"])),
-      chan("tx", u64),
+      channel("tx", struct("Point", [["x", u32]])),
+      channel("tx", units("Level", ["Low", "High"])),
+      channel("tx", u64),
     ),
   );
   /** The callee's: one difference per channel, each compatible. */
   const theirs = toCanonicalBytes(
     tuple(
       // A channel we write: its item type is the callee's business, not ours.
-      chan("rx", str),
+      channel("rx", str),
       // We have an extra defaulted field.
-      chan("tx", struct("Tick", [["n", u32]])),
+      channel("tx", struct("Tick", [["n", u32]])),
       // The callee has a field we lack.
-      chan(
+      channel(
         "tx",
         struct("Tick", [
           ["n", u32],
@@ -237,7 +211,7 @@ describe("a caller reads the items the callee writes by the callee's channel sch
         ]),
       ),
       // The fields in another order.
-      chan(
+      channel(
         "tx",
         struct("Pair", [
           ["b", str],
@@ -245,11 +219,11 @@ describe("a caller reads the items the callee writes by the callee's channel sch
         ]),
       ),
       // Another name for the same type.
-      chan("tx", struct("Spot", [["x", u32]])),
+      channel("tx", struct("Spot", [["x", u32]])),
       // Variants reordered, and one we do not have.
-      chan("tx", units("Level", ["High", "Low", "Max"])),
+      channel("tx", units("Level", ["High", "Low", "Max"])),
       // The same item type.
-      chan("tx", u64),
+      channel("tx", u64),
     ),
   );
 
@@ -323,22 +297,22 @@ describe("a caller reads the items the callee writes by the callee's channel sch
     try {
       const mine = methodSchemas(
         tuple(
-          chan("tx", struct("Tick", [["n", u32]])),
-          chan(
+          channel("tx", struct("Tick", [["n", u32]])),
+          channel(
             "tx",
             struct("Tick", [
               ["n", u32],
               ["m", u8],
             ]),
           ),
-          chan("tx", u32),
+          channel("tx", u32),
         ),
       );
       const callee = toCanonicalBytes(
         tuple(
-          chan("tx", struct("Tick", [["n", str]])),
-          chan("tx", struct("Tick", [["n", u32]])),
-          chan("tx", u32),
+          channel("tx", struct("Tick", [["n", str]])),
+          channel("tx", struct("Tick", [["n", u32]])),
+          channel("tx", u32),
         ),
       );
       const rxs = [0, 1, 2].map(() => new ChannelReceiver());
@@ -403,8 +377,8 @@ describe("a caller reads the items the callee writes by the callee's channel sch
         ["n", u32],
         ["note", str, true],
       ]);
-      const mine = methodSchemas(tuple(chan("tx", tick)));
-      const older = toCanonicalBytes(tuple(chan("tx", struct("Tick", [["n", u32]]))));
+      const mine = methodSchemas(tuple(channel("tx", tick)));
+      const older = toCanonicalBytes(tuple(channel("tx", struct("Tick", [["n", u32]]))));
       const one = async (announce: Uint8Array | undefined, items: Uint8Array[]) => {
         const before = s.frames.filter((m) => m.type === "request").length;
         const rx = new ChannelReceiver();
@@ -453,7 +427,7 @@ describe("a caller reads the items the callee writes by the callee's channel sch
     try {
       const mine = methodSchemas(
         tuple(
-          chan(
+          channel(
             "tx",
             struct("Tick", [
               ["n", u32],
@@ -462,7 +436,7 @@ describe("a caller reads the items the callee writes by the callee's channel sch
           ),
         ),
       );
-      const different = toCanonicalBytes(tuple(chan("tx", struct("Tick", [["n", u32]]))));
+      const different = toCanonicalBytes(tuple(channel("tx", struct("Tick", [["n", u32]]))));
       let calls = 0;
       const one = async (
         method: bigint,
@@ -509,8 +483,8 @@ describe("a callee announces its channel signature and checks its items can be r
     ["at", u64],
   ]);
   const SERVER = new Map<bigint, MethodSchemas>([
-    [WATCH, methodSchemas(tuple(chan("tx", u64)))],
-    [TICKS, methodSchemas(tuple(chan("tx", serverTick)))],
+    [WATCH, methodSchemas(tuple(channel("tx", u64)))],
+    [TICKS, methodSchemas(tuple(channel("tx", serverTick)))],
   ]);
 
   function handler(runs: bigint[]): Handler {
@@ -591,7 +565,7 @@ describe("a callee announces its channel signature and checks its items can be r
             conn: 0n,
             methodId: WATCH,
             kind: "channels",
-            schema: toCanonicalBytes(tuple(chan("tx", u64))),
+            schema: toCanonicalBytes(tuple(channel("tx", u64))),
           }),
         ),
       );
@@ -633,7 +607,7 @@ describe("a callee announces its channel signature and checks its items can be r
     });
     try {
       const announce = (methodId: bigint, itemType: Schema) =>
-        s.send(channelsSchema(methodId, toCanonicalBytes(tuple(chan("tx", itemType)))));
+        s.send(channelsSchema(methodId, toCanonicalBytes(tuple(channel("tx", itemType)))));
       // The caller needs a field the handler's Tick does not have.
       announce(
         TICKS,
@@ -720,7 +694,7 @@ describe("typed channels whose item types differ between caller and callee", () 
     ok: u32Codec,
     err: undefined,
     channels: [{ kind: "tx", item: item as Codec<unknown> }],
-    schemas: methodSchemas(tuple(chan("tx", tick))),
+    schemas: methodSchemas(tuple(channel("tx", tick))),
   });
   const SERVED = descriptor(
     serverTick,

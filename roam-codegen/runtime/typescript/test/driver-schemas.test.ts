@@ -10,47 +10,29 @@ import assert from "node:assert/strict";
 import { ChannelReceiver, ChannelSender, RoamError, connect } from "../src/driver.js";
 import type { Connection, Handler, MethodSchemas } from "../src/driver.js";
 import { linkPair } from "../src/link.js";
-import { Reader, Writer } from "../src/postcard.js";
+import { Reader } from "../src/postcard.js";
 import { RemoteError, remote } from "../src/response.js";
-import { INFALLIBLE, primitive, resultSchema, toCanonicalBytes } from "../src/schema-model.js";
-import type { Field, Schema, StructKind } from "../src/schema-model.js";
+import { INFALLIBLE, resultSchema, toCanonicalBytes } from "../src/schema-model.js";
+import type { Schema } from "../src/schema-model.js";
 import { decodeMessage, encodeMessage } from "../src/wire.js";
 import type { Message } from "../src/wire.js";
 import { within } from "./driver-util.js";
 import { hello } from "./session-util.js";
+import {
+  bool,
+  channel,
+  enc,
+  enumOf,
+  str,
+  struct,
+  tuple,
+  u32,
+  u64,
+  u8,
+  unit,
+} from "./schema-util.js";
 
 const GUARD = 10_000;
-
-const u8 = primitive("u8");
-const u32 = primitive("u32");
-const u64 = primitive("u64");
-const str = primitive("string");
-const bool = primitive("bool");
-const unit = primitive("unit");
-
-type F = readonly [string, Schema, boolean?];
-const fields = (fs: readonly F[]): Field[] =>
-  fs.map(([name, schema, d]) => ({ name, schema, default: d === true }));
-const struct = (name: string, fs: readonly F[]): Schema => ({
-  type: "struct",
-  name,
-  kind: "named",
-  fields: fields(fs),
-});
-const enumOf = (
-  name: string,
-  vs: readonly (readonly [string, StructKind, readonly F[]])[],
-): Schema => ({
-  type: "enum",
-  name,
-  variants: vs.map(([n, kind, fs]) => ({ name: n, kind, fields: fields(fs) })),
-});
-const tuple = (...items: Schema[]): Schema => ({ type: "tuple", items });
-const channel = (direction: "tx" | "rx", item: Schema): Schema => ({
-  type: "channel",
-  direction,
-  item,
-});
 
 function schemas(args: Schema, response: Schema, channels: Schema = unit): MethodSchemas {
   return {
@@ -58,12 +40,6 @@ function schemas(args: Schema, response: Schema, channels: Schema = unit): Metho
     response: toCanonicalBytes(response),
     channels: toCanonicalBytes(channels),
   };
-}
-
-function enc(write: (w: Writer) => void): Uint8Array {
-  const w = new Writer(32);
-  write(w);
-  return w.finish();
 }
 
 const same = (a: Uint8Array, b: Uint8Array) => assert.deepEqual([...a], [...b]);
