@@ -77,7 +77,8 @@ Output (ESM TypeScript, strict and erasable; import with `.js` extensions):
   DIR/<service>.ts      <Service>Client, create<Service>Client, <Service>Handler, <service>Routes
   DIR/index.ts          re-exports the above
   DIR/package.json      type: module, so the output is ESM in any project
-  DIR/runtime/          the roam runtime (runtime/transport-tcp.ts is the Node-only TCP link)
+  DIR/runtime/          the roam runtime (runtime/transport-tcp.ts and runtime/transport-tls.ts
+                        are the Node-only TCP and TLS links)
 
 Examples:
   roam gen typescript --out web/src/roam examples/src/lib.rs

@@ -88,6 +88,71 @@ pub enum SessionError {
     /// One of the session's timers ran out (the handshake, or the keepalive's wait for a Pong).
     #[error(transparent)]
     TimedOut(TimedOut),
+    /// The acceptor refused the session before it began (it said `Goodbye("<rule>: …")`
+    /// instead of its `Hello`).
+    #[error("the server refused the session ({}): {reason}; {}", by.rule(), by.advice())]
+    Refused {
+        /// Which of the acceptor's rules refused it.
+        by: RefusedBy,
+        /// The reason the acceptor gave.
+        reason: String,
+    },
+}
+
+/// Which rule of an acceptor's admission refused a session. Each is carried in the
+/// `Goodbye` that replaces the acceptor's `Hello` as `"<rule>: <reason>"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RefusedBy {
+    /// `unauthenticated`: the server's authenticator refused the initiator's credentials.
+    Authentication,
+    /// `session-limit`: the server serves as many sessions as it allows.
+    SessionLimit,
+    /// `peer-session-limit`: the server serves as many sessions from this peer's address as it
+    /// allows.
+    PeerSessionLimit,
+    /// `handshake-timeout`: the handshake (link, `Hello`s, admission) did not finish within the
+    /// acceptor's budget.
+    HandshakeTimeout,
+}
+
+impl RefusedBy {
+    const ALL: [RefusedBy; 4] = [
+        RefusedBy::Authentication,
+        RefusedBy::SessionLimit,
+        RefusedBy::PeerSessionLimit,
+        RefusedBy::HandshakeTimeout,
+    ];
+
+    /// The stable rule name that starts the `Goodbye` reason.
+    pub const fn rule(self) -> &'static str {
+        match self {
+            RefusedBy::Authentication => "unauthenticated",
+            RefusedBy::SessionLimit => "session-limit",
+            RefusedBy::PeerSessionLimit => "peer-session-limit",
+            RefusedBy::HandshakeTimeout => "handshake-timeout",
+        }
+    }
+
+    /// What the refused side can do about it.
+    pub const fn advice(self) -> &'static str {
+        match self {
+            RefusedBy::Authentication => "check the credentials this client sends in its Hello",
+            RefusedBy::SessionLimit | RefusedBy::PeerSessionLimit => {
+                "close sessions this client does not need, or retry later"
+            }
+            RefusedBy::HandshakeTimeout => {
+                "the link or the server's authentication is too slow; retry, or ask the operator to raise the budget"
+            }
+        }
+    }
+
+    /// Splits a `Goodbye` reason `"<rule>: <reason>"` whose rule is a refusal.
+    pub fn parse_goodbye(goodbye: &str) -> Option<(RefusedBy, &str)> {
+        let (rule, reason) = goodbye.split_once(": ")?;
+        let by = Self::ALL.into_iter().find(|by| by.rule() == rule)?;
+        Some((by, reason))
+    }
 }
 
 /// Which wait of the session ran out.

@@ -35,6 +35,6 @@ pub mod schema;
 pub mod session;
 pub mod wire;
 
-pub use error::{ProtocolViolation, RemoteError, SessionError, TimedOut};
+pub use error::{ProtocolViolation, RefusedBy, RemoteError, SessionError, TimedOut};
 pub use metadata::{Metadata, MetadataValue};
 pub use wire::Limits;

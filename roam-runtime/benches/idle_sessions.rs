@@ -37,6 +37,7 @@ fn hello() -> Vec<u8> {
         limits: roam::Limits::default(),
         session_key: None,
         resume: None,
+        metadata: Default::default(),
     }))
     .expect("hello encodes");
     let mut frame = (body.len() as u32).to_le_bytes().to_vec();

@@ -17,6 +17,7 @@ use roam_core::schema::ChannelDirection as SchemaDirection;
 use tokio::sync::{oneshot, watch};
 
 use crate::BoxFuture;
+use crate::auth::Identity;
 use crate::channel::ChannelArg;
 use crate::codec::{self, CodecError};
 use crate::error::{CallError, ChannelError, SessionError};
@@ -25,6 +26,7 @@ use crate::metadata::{Metadata, MetadataValue};
 use crate::response;
 use crate::schemas::{self, LocalSchema};
 use crate::session::{Direction, OutgoingCall, Role};
+use crate::transport::tls::TlsPeer;
 use crate::wire::Limits;
 
 pub(crate) struct Shared {
@@ -36,6 +38,20 @@ pub(crate) struct Shared {
     /// a handle knows its call's ID (to cancel it) even when its command waits for the lock.
     pub(crate) calls_started: Arc<AtomicU64>,
     pub(crate) role: Role,
+    /// Around every call made on this session (the client interceptors), if any.
+    pub(crate) interceptors: Option<Arc<dyn SendCall>>,
+}
+
+/// How a call leaves a connection when something wraps it (the client interceptors, which
+/// live above this module and install themselves here).
+pub(crate) trait SendCall: Send + Sync + 'static {
+    fn send(
+        &self,
+        conn: &Connection,
+        method: &'static MethodDescriptor,
+        call: OutgoingCall,
+        channels: Vec<ChannelBind>,
+    ) -> BoxFuture<'static, Result<RawResponse, CallFailure>>;
 }
 
 impl Drop for Shared {
@@ -74,6 +90,16 @@ impl Connection {
     /// The session key the acceptor issued.
     pub fn session_key(&self) -> Option<[u8; 16]> {
         self.shared.info.session_key
+    }
+
+    /// Over TLS, the certificate the peer presented (on the connecting side, the server's).
+    pub fn tls_peer(&self) -> Option<&TlsPeer> {
+        self.shared.info.tls.as_ref()
+    }
+
+    /// On the accepting side, who the authenticator said the peer is.
+    pub fn identity(&self) -> Option<&Identity> {
+        self.shared.info.identity.as_ref()
     }
 
     /// Whether the session has ended.
@@ -119,7 +145,7 @@ impl Connection {
     ) -> Call<T, E> {
         Call {
             conn: self.clone(),
-            method_id: method.id,
+            method,
             args_schema: schemas::local_of(A::SHAPE),
             payload: codec::encode(args),
             channels,
@@ -201,7 +227,7 @@ impl Drop for CancelOnDrop<'_> {
 #[must_use = "a call does nothing until it is awaited"]
 pub struct Call<T, E> {
     conn: Connection,
-    method_id: u64,
+    method: &'static MethodDescriptor,
     args_schema: Option<&'static LocalSchema>,
     payload: Result<Vec<u8>, CodecError>,
     channels: Vec<ChannelArg>,
@@ -213,7 +239,7 @@ pub struct Call<T, E> {
 impl<T, E> fmt::Debug for Call<T, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Call")
-            .field("method_id", &format_args!("{:#018x}", self.method_id))
+            .field("method_id", &format_args!("{:#018x}", self.method.id))
             .field("metadata", &self.metadata)
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
@@ -293,7 +319,7 @@ where
             Err(e) => return Reply::failed(e.into()),
         };
         let call = OutgoingCall {
-            method_id: self.method_id,
+            method_id: self.method.id,
             metadata: self.metadata,
             timeout: self.timeout,
             payload: payload.into(),
@@ -301,7 +327,11 @@ where
             args_schema: self.args_schema,
             channels_schema,
         };
-        match self.conn.raw_call(call, binds).await {
+        let sent = match &self.conn.shared.interceptors {
+            None => self.conn.raw_call(call, binds).await,
+            Some(layers) => layers.send(&self.conn, self.method, call, binds).await,
+        };
+        match sent {
             Ok(raw) => Reply {
                 result: response::decode(&raw.payload, raw.schema.as_deref()),
                 metadata: raw.metadata,

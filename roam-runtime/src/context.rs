@@ -7,10 +7,12 @@ use std::time::Instant;
 
 use roam_core::{MethodDescriptor, ServiceDescriptor};
 
+use crate::auth::Identity;
 use crate::connection::Connection;
 use crate::inbox::{Command, WireRx, WireTx};
 use crate::metadata::{Metadata, MetadataValue};
 use crate::schemas::{LocalSchema, RemoteSchema};
+use crate::transport::tls::TlsPeer;
 
 /// What a handler knows about the call it is serving. Cheap to clone.
 ///
@@ -215,6 +217,16 @@ impl Context {
     /// The peer's address, e.g. `tcp://127.0.0.1:51234`.
     pub fn peer(&self) -> &str {
         self.inner.connection.peer()
+    }
+
+    /// Who the server's authenticator said the caller is (`None` without an authenticator).
+    pub fn identity(&self) -> Option<&Identity> {
+        self.inner.connection.identity()
+    }
+
+    /// Over TLS, the certificate chain the caller presented (mutual TLS).
+    pub fn tls_peer(&self) -> Option<&TlsPeer> {
+        self.inner.connection.tls_peer()
     }
 
     /// The session this call arrived on: use it with a generated client to call the peer back.

@@ -8,7 +8,7 @@
 //! The protocol's own errors ([`SessionError`], [`ProtocolViolation`], [`RemoteError`],
 //! [`TimedOut`]) are defined in `roam-proto` and re-exported here.
 
-pub use roam_proto::error::{ProtocolViolation, RemoteError, SessionError, TimedOut};
+pub use roam_proto::error::{ProtocolViolation, RefusedBy, RemoteError, SessionError, TimedOut};
 
 use crate::codec::CodecError;
 
@@ -58,6 +58,9 @@ pub enum CallError<E> {
     /// arguments, or we cannot read its response. The text names the field and both types.
     #[error("incompatible schemas: {0}")]
     IncompatibleSchema(String),
+    /// A server interceptor refused the call before its handler ran; the text is its reason.
+    #[error("permission denied: {0}")]
+    PermissionDenied(String),
     /// The response was malformed (not a valid `Result<T, RoamError<E>>`).
     #[error("the peer sent a malformed response: {0}")]
     MalformedResponse(&'static str),

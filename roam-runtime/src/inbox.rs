@@ -41,11 +41,13 @@ impl Inbox {
     }
 }
 
+use crate::auth::{Identity, Refusal};
 use crate::codec::CodecError;
 use crate::error::{CallError, ChannelError, SessionError};
 use crate::metadata::Metadata;
 use crate::schemas::{LocalSchema, RemoteSchema};
 use crate::session::{CallRejected, OutgoingCall};
+use crate::transport::tls::TlsPeer;
 use crate::wire::Limits;
 
 /// Connects the caller's kept end of a channel argument to the wire once the session has
@@ -112,6 +114,8 @@ pub(crate) enum Command {
         method_id: u64,
         schema: Option<&'static LocalSchema>,
     },
+    /// The authenticator's verdict on the session's peer.
+    Admitted(Result<Identity, Refusal>),
     /// The last user handle was dropped (the driver re-checks, a new one may exist).
     HandlesDropped,
     /// Close the session now.
@@ -162,6 +166,10 @@ pub(crate) struct SessionInfo {
     pub(crate) limits: Limits,
     pub(crate) session_key: Option<[u8; 16]>,
     pub(crate) peer: String,
+    /// Who the authenticator said the peer is (acceptor only).
+    pub(crate) identity: Option<Identity>,
+    /// The certificate the peer presented over TLS.
+    pub(crate) tls: Option<TlsPeer>,
 }
 
 /// Bytes of a `Data` message besides the payload: tag, conn, channel and length varints.

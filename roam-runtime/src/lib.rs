@@ -41,6 +41,7 @@
 //! [`Call`] on the calling side and [`Dispatch`] / [`Context`] on the serving side.
 //! `docs/architecture.md` in the repository is the map.
 
+pub mod auth;
 mod channel;
 pub mod codec;
 mod connection;
@@ -50,6 +51,7 @@ mod driver;
 mod error;
 pub mod framing;
 mod inbox;
+pub mod intercept;
 mod response;
 mod schemas;
 mod server;
@@ -62,6 +64,7 @@ pub use roam_proto::session;
 /// Protocol messages and their bytes (from `roam-proto`).
 pub use roam_proto::wire;
 
+pub use auth::{Authenticator, Identity, PeerHello, Refusal};
 pub use bytes::Bytes;
 pub use channel::{ChannelArg, ReceiveBinding, Rx, SendBinding, Tx, channel};
 pub use connection::{Call, Connection, Reply};
@@ -71,7 +74,9 @@ pub use driver::output::OutputBudget;
 pub use driver::{
     DEFAULT_OUTPUT_BOUND, DEFAULT_SERVER_CONCURRENT_REQUESTS, MAX_WRITE_BACKLOG, SessionOptions,
 };
-pub use error::{CallError, ChannelError, ProtocolViolation, RemoteError, SessionError, TimedOut};
+pub use error::{
+    CallError, ChannelError, ProtocolViolation, RefusedBy, RemoteError, SessionError, TimedOut,
+};
 pub use metadata::{Metadata, MetadataValue};
 pub use roam_core::{ArgDescriptor, MethodDescriptor, ServiceDescriptor, method_id};
 pub use roam_macros::service;
@@ -80,6 +85,7 @@ pub use server::{
     ConnectError, Connector, DEFAULT_OUTPUT_BUDGET, Server, ServerHandle, connect, memory_pair,
     memory_pair_with,
 };
+pub use transport::tls;
 pub use wire::Limits;
 
 /// Re-exported so generated code and users share one `facet`.

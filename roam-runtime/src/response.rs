@@ -5,7 +5,7 @@
 
 use facet::Facet;
 
-use roam_proto::response::{ERR, INCOMPATIBLE, OK, USER};
+use roam_proto::response::{ERR, INCOMPATIBLE, OK, PERMISSION_DENIED, USER};
 pub use roam_proto::response::{incompatible, remote};
 
 use crate::codec;
@@ -78,6 +78,12 @@ pub fn decode<T: Facet<'static>, E: Facet<'static>>(
                 "the peer cannot read our arguments: {detail}"
             ))),
             Err(_) => Err(CallError::MalformedResponse("invalid schema error text")),
+        },
+        [ERR, PERMISSION_DENIED, rest @ ..] => match codec::decode::<String>(rest) {
+            Ok(reason) => Err(CallError::PermissionDenied(reason)),
+            Err(_) => Err(CallError::MalformedResponse(
+                "invalid permission-denied text",
+            )),
         },
         [ERR, code] => match RemoteError::from_code(*code) {
             Some(e) => Err(CallError::from_remote(e)),

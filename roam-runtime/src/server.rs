@@ -1,22 +1,30 @@
 //! Serving and connecting: [`Server`] (listen, accept, serve, shut down gracefully),
 //! [`connect`] / [`Connector`] (the initiating side), and [`memory_pair`].
 //!
-//! Owns listener loops and session lifetimes; per-session protocol work is the driver's.
+//! Owns listener loops, session lifetimes and a server's session limits; per-session
+//! protocol work is the driver's.
 
+use std::collections::HashMap;
 use std::io;
-use std::sync::Arc;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::auth::Authenticator;
 use crate::connection::Connection;
 use crate::dispatch::Router;
 use crate::driver::output::OutputBudget;
 use crate::driver::{self, SessionOptions};
+use crate::error::RefusedBy;
 use crate::error::SessionError;
+use crate::intercept::{ClientInterceptor, Interceptor, Metrics, MetricsLayer};
+use crate::metadata::MetadataValue;
 use crate::session::{Keepalive, Role};
+use crate::tls::{ClientTls, ServerTls, TlsError};
 use crate::transport::{self, Address, AddressError, Listener};
 use crate::wire::Limits;
 
@@ -42,6 +50,28 @@ pub enum ConnectError {
         /// Why.
         source: SessionError,
     },
+    /// The TLS handshake failed (an untrusted or wrong certificate, a refused client
+    /// certificate, ...).
+    #[error("TLS with {url} failed: {source}")]
+    Tls {
+        /// The address.
+        url: String,
+        /// What went wrong, and what to fix.
+        source: TlsError,
+    },
+    /// The server refused the session: bad credentials, or one of its session limits.
+    #[error("{url} refused the session ({}): {reason}; {}", by.rule(), by.advice())]
+    Refused {
+        /// The address.
+        url: String,
+        /// Which of the server's rules refused it.
+        by: RefusedBy,
+        /// The server's reason.
+        reason: String,
+    },
+    /// The metadata given for the `Hello` breaks the protocol's limits.
+    #[error("the Hello metadata is over the protocol limits ({0}); send fewer or shorter entries")]
+    Metadata(&'static str),
 }
 
 /// The session settings [`Connector`] and [`Server`] share, written once: both keep them in
@@ -70,7 +100,11 @@ macro_rules! session_settings {
         }
 
         /// How long the peer may take to complete the handshake (default 10 s); then the
-        /// session fails with [`SessionError::TimedOut`].
+        /// session fails with [`SessionError::TimedOut`]. On a server it is the whole budget of
+        /// a new session: making the link (TLS, the WebSocket upgrade), both `Hello`s and the
+        /// [authenticator](Server::authenticate); past it a peer that has a link is told
+        /// `Goodbye("handshake-timeout: …")`, and one still making its link is dropped (no roam
+        /// frame can be sent before the link exists).
         pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
             self.options.config.handshake_timeout = timeout;
             self
@@ -122,6 +156,7 @@ macro_rules! session_settings {
 #[derive(Clone, Debug, Default)]
 pub struct Connector {
     options: SessionOptions,
+    tls: Option<ClientTls>,
 }
 
 impl Connector {
@@ -138,19 +173,64 @@ impl Connector {
 
     session_settings!();
 
-    /// Connects to `url` (`tcp://host:port`, `unix:///path`, `ws://host:port/path` or
-    /// `mem://name`) and completes the handshake. Making the link (for WebSocket, its upgrade)
-    /// is bounded by the handshake timeout too.
+    /// What `tls://` and `wss://` connections trust and present (default:
+    /// [`ClientTls::platform`], the platform's roots, no client certificate).
+    pub fn tls(mut self, tls: ClientTls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// Adds an entry to the metadata of our `Hello`: credentials a server's
+    /// [authenticator](Server::authenticate) reads, e.g.
+    /// `.with_metadata("authorization", "Bearer …")`.
+    pub fn with_metadata(
+        mut self,
+        key: impl Into<String>,
+        value: impl Into<MetadataValue>,
+    ) -> Self {
+        self.options.config.metadata.insert(key, value);
+        self
+    }
+
+    /// Runs `layer` around every call made on the connection (inside the ones added before).
+    pub fn intercept(mut self, layer: impl ClientInterceptor) -> Self {
+        self.options.client_interceptors.push(Arc::new(layer));
+        self
+    }
+
+    /// Connects to `url` (`tcp://host:port`, `tls://host:port`, `unix:///path`,
+    /// `ws://host:port/path`, `wss://host:port/path` or `mem://name`) and completes the
+    /// handshake. Making the link (TLS, the WebSocket upgrade) is bounded by the handshake
+    /// timeout too.
     pub async fn connect(&self, url: &str) -> Result<Connection, ConnectError> {
         let addr = Address::parse(url)?;
+        self.options
+            .config
+            .metadata
+            .check_limits()
+            .map_err(ConnectError::Metadata)?;
         let max_frame = self.options.max_frame();
-        let io_err = |source| ConnectError::Io {
-            url: url.to_owned(),
-            source,
+        let io_err = |source: io::Error| match TlsError::from_io(&source, url) {
+            Some(source) => ConnectError::Tls {
+                url: url.to_owned(),
+                source,
+            },
+            None => ConnectError::Io {
+                url: url.to_owned(),
+                source,
+            },
+        };
+        let platform;
+        let tls = match &self.tls {
+            Some(tls) => tls,
+            None => {
+                platform = ClientTls::platform();
+                &platform
+            }
         };
         let link = tokio::time::timeout(
             self.options.config.handshake_timeout,
-            transport::connect(&addr, &max_frame),
+            transport::connect_with(&addr, &max_frame, tls),
         )
         .await
         .map_err(|_| {
@@ -160,19 +240,35 @@ impl Connector {
             ))
         })?
         .map_err(io_err)?;
-        let (running, _task) = driver::start(
+        let tls_failure = link.tls_failure.clone();
+        let started = driver::start(
             link,
             max_frame,
             Role::Initiator,
             self.options.clone(),
             CancellationToken::new(),
         )
-        .await
-        .map_err(|source| ConnectError::Handshake {
-            url: url.to_owned(),
-            source,
-        })?;
-        Ok(running.connection)
+        .await;
+        match started {
+            Ok((running, _task)) => Ok(running.connection),
+            Err(SessionError::Refused { by, reason }) => Err(ConnectError::Refused {
+                url: url.to_owned(),
+                by,
+                reason,
+            }),
+            // A TLS 1.3 server refuses a client certificate after our handshake finished: the
+            // refusal is the read error that ended this one.
+            Err(source) => match tls_failure.as_ref().and_then(|f| f.get()) {
+                Some(tls) => Err(ConnectError::Tls {
+                    url: url.to_owned(),
+                    source: TlsError::from_rustls(tls, url),
+                }),
+                None => Err(ConnectError::Handshake {
+                    url: url.to_owned(),
+                    source,
+                }),
+            },
+        }
     }
 }
 
@@ -223,6 +319,14 @@ pub struct Server {
     url: String,
     options: SessionOptions,
     output_budget: usize,
+    limits: SessionLimits,
+}
+
+/// A server's limits on sessions (see [`Server::max_sessions`]).
+#[derive(Debug, Clone, Copy, Default)]
+struct SessionLimits {
+    total: Option<usize>,
+    per_peer: Option<usize>,
 }
 
 /// Default for [`Server::output_budget`].
@@ -232,20 +336,97 @@ impl Server {
     /// Binds `url`: `tcp://host:port` (port 0 for any), `unix:///path`, `ws://host:port/path`
     /// (WebSocket; the path a client asks for is not checked), or `mem://name` (in this process;
     /// `mem://` alone picks a fresh name).
+    ///
+    /// `tls://` and `wss://` need the server's certificate: use [`Server::bind_tls`].
     pub async fn bind(url: &str) -> Result<Server, ConnectError> {
         let addr = Address::parse(url)?;
+        if matches!(addr, Address::Tls(_) | Address::SecureWebSocket { .. }) {
+            return Err(AddressError::TlsNeedsCertificate(url.to_owned()).into());
+        }
+        Server::bind_addr(url, &addr, None).await
+    }
+
+    /// Binds `url` with TLS: `tls://host:port` (frames as over TCP, inside TLS) or
+    /// `wss://host:port/path` (WebSocket inside TLS), serving `tls`'s certificate. The TLS
+    /// handshake runs in the new session's task, within its [handshake
+    /// budget](Server::handshake_timeout).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let tls = roam::tls::ServerTls::from_pem(&std::fs::read("cert.pem")?, &std::fs::read("key.pem")?)?;
+    /// let server = roam::Server::bind_tls("wss://0.0.0.0:443/roam", tls).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn bind_tls(url: &str, tls: ServerTls) -> Result<Server, ConnectError> {
+        let addr = Address::parse(url)?;
+        Server::bind_addr(url, &addr, Some(&tls)).await
+    }
+
+    async fn bind_addr(
+        url: &str,
+        addr: &Address,
+        tls: Option<&ServerTls>,
+    ) -> Result<Server, ConnectError> {
         let io_err = |source| ConnectError::Io {
             url: url.to_owned(),
             source,
         };
-        let listener = Listener::bind(&addr).await.map_err(io_err)?;
+        let listener = match tls {
+            Some(tls) => Listener::bind_tls(addr, tls).await,
+            None => Listener::bind(addr).await,
+        }
+        .map_err(io_err)?;
         let url = listener.local_url().map_err(io_err)?;
         Ok(Server {
             listener,
             url,
             options: SessionOptions::server(),
             output_budget: DEFAULT_OUTPUT_BUDGET,
+            limits: SessionLimits::default(),
         })
+    }
+
+    /// Decides for each new session whether to serve it ([`Authenticator`]): it sees the
+    /// peer's address, TLS certificate and `Hello` metadata, and returns the
+    /// [`Identity`](crate::Identity) handlers see, or a [`Refusal`](crate::Refusal) the client
+    /// receives as [`ConnectError::Refused`].
+    pub fn authenticate(mut self, authenticator: impl Authenticator) -> Self {
+        self.options.authenticator = Some(Arc::new(authenticator));
+        self
+    }
+
+    /// Runs `layer` around every call this server serves (inside the ones added before, so
+    /// the first added is the outermost).
+    pub fn intercept(mut self, layer: impl Interceptor) -> Self {
+        self.options.interceptors.push(Arc::new(layer), false);
+        self
+    }
+
+    /// Reports every served call, and sessions and channels opening and closing, to
+    /// `metrics` (outermost, so calls other interceptors refuse are counted too).
+    pub fn metrics(mut self, metrics: impl Metrics) -> Self {
+        let metrics: Arc<dyn Metrics> = Arc::new(metrics);
+        self.options
+            .interceptors
+            .push(Arc::new(MetricsLayer(Arc::clone(&metrics))), true);
+        self.options.metrics = Some(metrics);
+        self
+    }
+
+    /// Serves at most `n` sessions at once (those still handshaking included); the next is
+    /// refused with `Goodbye("session-limit: …")` ([`RefusedBy::SessionLimit`]).
+    pub fn max_sessions(mut self, n: usize) -> Self {
+        self.limits.total = Some(n);
+        self
+    }
+
+    /// Serves at most `n` sessions at once from one IP address; the next from it is refused
+    /// with `Goodbye("peer-session-limit: …")` ([`RefusedBy::PeerSessionLimit`]). Sessions
+    /// over `unix://` and `mem://` have no address and count only toward
+    /// [`Server::max_sessions`].
+    pub fn max_sessions_per_peer(mut self, n: usize) -> Self {
+        self.limits.per_peer = Some(n);
+        self
     }
 
     /// The bound address as a URL, with the real port.
@@ -275,6 +456,9 @@ impl Server {
     pub fn serve(self, router: impl Into<Router>) -> ServerHandle {
         let mut options = self.options;
         options.router = Arc::new(router.into());
+        // A server answers with its `Hello` only once it has admitted the peer, so that a
+        // refusal (credentials, session limits) is the first thing the client hears.
+        options.config.admission = true;
         let budget = OutputBudget::new(self.output_budget);
         options.output_budget = Some(Arc::clone(&budget));
         let shutdown = CancellationToken::new();
@@ -282,6 +466,7 @@ impl Server {
         let accept = tokio::spawn(accept_loop(
             self.listener,
             options,
+            Admission::new(self.limits),
             shutdown.clone(),
             sessions.clone(),
         ));
@@ -295,9 +480,89 @@ impl Server {
     }
 }
 
+/// Counts a server's sessions against its limits.
+#[derive(Debug)]
+struct Admission {
+    limits: SessionLimits,
+    counts: Mutex<Counts>,
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    total: usize,
+    per_peer: HashMap<IpAddr, usize>,
+}
+
+/// Holds one session's place in the counts; gives it back when the session's task ends.
+struct Place {
+    admission: Arc<Admission>,
+    ip: Option<IpAddr>,
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        let mut counts = self.admission.lock();
+        counts.total -= 1;
+        if let Some(ip) = self.ip
+            && let Some(n) = counts.per_peer.get_mut(&ip)
+        {
+            *n -= 1;
+            if *n == 0 {
+                counts.per_peer.remove(&ip);
+            }
+        }
+    }
+}
+
+impl Admission {
+    fn new(limits: SessionLimits) -> Arc<Admission> {
+        Arc::new(Admission {
+            limits,
+            counts: Mutex::default(),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Counts> {
+        // The counts are two integers updated in one step each: a panic cannot leave them
+        // half-written.
+        self.counts.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes a place for a session from `ip`, or says which limit it is over.
+    fn enter(self: &Arc<Self>, ip: Option<IpAddr>) -> Result<Place, (RefusedBy, String)> {
+        let mut counts = self.lock();
+        if let Some(max) = self.limits.total
+            && counts.total >= max
+        {
+            return Err((
+                RefusedBy::SessionLimit,
+                format!("this server serves at most {max} sessions at once"),
+            ));
+        }
+        let tracked = ip.filter(|_| self.limits.per_peer.is_some());
+        if let (Some(ip), Some(max)) = (tracked, self.limits.per_peer)
+            && counts.per_peer.get(&ip).copied().unwrap_or(0) >= max
+        {
+            return Err((
+                RefusedBy::PeerSessionLimit,
+                format!("this server serves at most {max} sessions at once from {ip}"),
+            ));
+        }
+        counts.total += 1;
+        if let Some(ip) = tracked {
+            *counts.per_peer.entry(ip).or_insert(0) += 1;
+        }
+        Ok(Place {
+            admission: Arc::clone(self),
+            ip: tracked,
+        })
+    }
+}
+
 async fn accept_loop(
     mut listener: Listener,
     options: SessionOptions,
+    admission: Arc<Admission>,
     shutdown: CancellationToken,
     sessions: TaskTracker,
 ) {
@@ -309,22 +574,35 @@ async fn accept_loop(
         };
         match incoming {
             Ok(incoming) => {
-                let options = options.clone();
+                let mut options = options.clone();
                 let shutdown = shutdown.child_token();
+                let place = admission.enter(incoming.peer_ip());
                 sessions.spawn(async move {
                     let peer = incoming.peer();
-                    let link = match tokio::time::timeout(
-                        options.config.handshake_timeout,
-                        incoming.into_link(&max_frame),
-                    )
-                    .await
+                    // One budget for the whole handshake: the link, both `Hello`s and the
+                    // authenticator.
+                    let budget = options.config.handshake_timeout;
+                    let started = tokio::time::Instant::now();
+                    let link = match tokio::time::timeout(budget, incoming.into_link(&max_frame))
+                        .await
                     {
                         Ok(Ok(link)) => link,
                         Ok(Err(e)) => {
                             return tracing::debug!(%peer, error = %e, "link not made");
                         }
                         Err(_) => {
-                            return tracing::debug!(%peer, "link not made within the handshake timeout");
+                            return tracing::debug!(%peer, "link not made within the handshake budget");
+                        }
+                    };
+                    options.config.handshake_timeout = budget.saturating_sub(started.elapsed());
+                    // Over a limit the session is refused at once (with a `Goodbye` naming
+                    // the limit) and counts toward none.
+                    let _place = match place {
+                        Ok(place) => Some(place),
+                        Err(refusal) => {
+                            tracing::debug!(%peer, reason = %refusal.1, "session refused");
+                            options.refusal = Some(refusal);
+                            None
                         }
                     };
                     // The session runs in this task: one task per session. A failed

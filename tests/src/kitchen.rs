@@ -191,6 +191,8 @@ pub trait Probe {
     /// How many ms were left of the caller's deadline when the handler started, or `None`
     /// without one (so a caller can check that its timeout went on the wire).
     async fn deadline_ms(&self, cx: &roam::Context) -> Option<u64>;
+    /// The name of the identity the server's authenticator gave this session, if any.
+    async fn identity(&self, cx: &roam::Context) -> Option<String>;
 }
 
 /// The [`Probe`] implementation; clones share the counters.
@@ -232,5 +234,9 @@ impl Probe for Prober {
             let left = d.saturating_duration_since(std::time::Instant::now());
             left.as_millis() as u64
         })
+    }
+
+    async fn identity(&self, cx: &roam::Context) -> Option<String> {
+        cx.identity().map(|i| i.name().to_owned())
     }
 }

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 pub mod kitchen;
+pub mod pki;
 
 use facet::Facet;
 use roam::{Connection, Connector, Context, Router, Server, ServerHandle};
@@ -141,6 +142,10 @@ pub enum Transport {
     Unix,
     /// WebSocket over TCP loopback.
     WebSocket,
+    /// `tls://`: frames over TLS over TCP loopback, with the test PKI.
+    Tls,
+    /// `wss://`: WebSocket over TLS, with the test PKI.
+    SecureWebSocket,
 }
 
 impl Transport {
@@ -151,14 +156,41 @@ impl Transport {
             Transport::Tcp => "tcp://127.0.0.1:0".to_owned(),
             Transport::Unix => format!("unix://{}", unique_socket_path().display()),
             Transport::WebSocket => "ws://127.0.0.1:0/roam".to_owned(),
+            Transport::Tls => "tls://127.0.0.1:0".to_owned(),
+            Transport::SecureWebSocket => "wss://127.0.0.1:0/roam".to_owned(),
+        }
+    }
+
+    /// Whether this transport runs over TLS.
+    pub fn is_tls(self) -> bool {
+        matches!(self, Transport::Tls | Transport::SecureWebSocket)
+    }
+
+    /// Binds a fresh address on this transport (with the test PKI's certificate over TLS).
+    pub async fn bind(self) -> Server {
+        if self.is_tls() {
+            Server::bind_tls(&self.bind_url(), pki::pki().server_tls()).await
+        } else {
+            Server::bind(&self.bind_url()).await
+        }
+        .expect("bind")
+    }
+
+    /// `client`, trusting the test PKI's CA over TLS.
+    pub fn client(self, client: Connector) -> Connector {
+        if self.is_tls() {
+            client.tls(pki::pki().client_tls())
+        } else {
+            client
         }
     }
 }
 
 /// Runs each listed `async fn name(transport: Transport)` once per transport, as
-/// `memory::name`, `tcp::name`, `unix::name` and `websocket::name`. Memory and Unix run on a
-/// current_thread runtime, TCP and WebSocket on a 2-worker one, so both the single-threaded
-/// path and handles applying commands from other threads than the driver's are exercised.
+/// `memory::name`, `tcp::name`, `unix::name`, `websocket::name`, `tls::name` and `wss::name`.
+/// Memory, Unix and `wss://` run on a current_thread runtime, TCP, WebSocket and `tls://` on a
+/// 2-worker one, so both the single-threaded path and handles applying commands from other
+/// threads than the driver's are exercised.
 #[macro_export]
 macro_rules! per_transport {
     ($($name:ident),* $(,)?) => {
@@ -167,6 +199,8 @@ macro_rules! per_transport {
         #[cfg(unix)]
         mod unix { $( #[tokio::test] async fn $name() { super::$name($crate::Transport::Unix).await } )* }
         mod websocket { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name($crate::Transport::WebSocket).await } )* }
+        mod tls { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name($crate::Transport::Tls).await } )* }
+        mod wss { $( #[tokio::test] async fn $name() { super::$name($crate::Transport::SecureWebSocket).await } )* }
     };
 }
 
@@ -352,10 +386,23 @@ pub async fn serve_with(
     client: Connector,
     router: Router,
 ) -> (Connection, ServerHandle) {
-    let bound = Server::bind(&transport.bind_url()).await.expect("bind");
+    let bound = transport.bind().await;
     let server = server(bound).serve(router);
-    let conn = client.connect(server.local_url()).await.expect("connect");
+    let conn = transport
+        .client(client)
+        .connect(server.local_url())
+        .await
+        .expect("connect");
     (conn, server)
+}
+
+/// Connects to `url` with default options, trusting the test PKI's CA for `tls://` and
+/// `wss://`.
+pub async fn connect(url: &str) -> Result<Connection, roam::ConnectError> {
+    Connector::new()
+        .tls(pki::pki().client_tls())
+        .connect(url)
+        .await
 }
 
 /// A peer speaking raw frames over any transport, for tests that misbehave on purpose.
@@ -368,7 +415,7 @@ impl RawClient {
     pub async fn connect(url: &str) -> RawClient {
         let addr = roam::transport::Address::parse(url).expect("a valid address");
         let max = roam::framing::MaxFrame::new(u32::MAX);
-        let link = roam::transport::connect(&addr, &max)
+        let link = roam::transport::connect_with(&addr, &max, &pki::pki().client_tls())
             .await
             .expect("the raw link connects");
         RawClient { link }

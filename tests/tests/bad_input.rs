@@ -46,6 +46,7 @@ fn hello() -> Message {
         limits: Limits::default(),
         session_key: None,
         resume: None,
+        metadata: Default::default(),
     })
 }
 
@@ -69,7 +70,7 @@ async fn still_serving(conn: &roam::Connection, url: &str) {
         42,
         "server still serves its other sessions"
     );
-    let fresh = CalculatorClient::new(roam::connect(url).await.unwrap());
+    let fresh = CalculatorClient::new(roam_tests::connect(url).await.unwrap());
     assert_eq!(
         fresh.add(1, 2).await.unwrap(),
         3,
@@ -340,6 +341,7 @@ async fn data_beyond_the_credit(transport: Transport) {
             limits,
             session_key: None,
             resume: None,
+            metadata: Default::default(),
         }))
         .await;
         let stall = roam_tests::STREAMER_DESCRIPTOR
@@ -427,6 +429,7 @@ async fn an_unknown_protocol_version(transport: Transport) {
             limits: Limits::default(),
             session_key: None,
             resume: None,
+            metadata: Default::default(),
         }))
         .await;
     })

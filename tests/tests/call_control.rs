@@ -82,12 +82,16 @@ async fn at_most_the_limit_runs_at_once_and_everything_completes(transport: Tran
 async fn fixture_with_limits(transport: Transport, limits: Limits) -> roam_tests::Fixture {
     // The server announces the limit; the client queues calls beyond it.
     let calc = std::sync::Arc::new(roam_tests::Calc::default());
-    let server = roam::Server::bind(&transport.bind_url())
+    let server = transport
+        .bind()
         .await
-        .unwrap()
         .limits(limits)
         .serve(roam_tests::CalculatorDispatcher::new(calc.clone()));
-    let conn = roam::connect(server.local_url()).await.unwrap();
+    let conn = transport
+        .client(roam::Connector::new())
+        .connect(server.local_url())
+        .await
+        .unwrap();
     roam_tests::Fixture { calc, conn, server }
 }
 

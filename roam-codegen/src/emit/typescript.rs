@@ -14,7 +14,8 @@
 //! numbers.ts      likewise
 //! index.ts        re-exports all of the above
 //! package.json    `"type": "module"`, so the output is ESM in any project
-//! runtime/*.ts    the roam TypeScript runtime (browser-safe; runtime/transport-tcp.ts is Node's)
+//! runtime/*.ts    the roam TypeScript runtime (browser-safe but for runtime/transport-tcp.ts
+//!                 and runtime/transport-tls.ts, which are Node's)
 //! ```
 //!
 //! Codecs are straight-line code per type: primitives are written inline, containers use the

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::metadata::Metadata;
 use crate::wire::Limits;
 
 /// Keepalive: a `Ping` every `interval`; a `Pong` must come back within `timeout`.
@@ -56,6 +57,13 @@ pub struct SessionConfig {
     /// Output backpressure: how long the driver may report our output blocked (the peer
     /// reading none of it) before the session is ended with a `Goodbye` (default 30 s).
     pub output_stall_timeout: Duration,
+    /// Acceptor only: hold our `Hello` until the application admits the initiator's (see
+    /// [`SessionEvent::Admit`](super::SessionEvent::Admit)), so that a refusal reaches the
+    /// initiator as a `Goodbye` naming why instead of a `Hello`. Default `false`.
+    pub admission: bool,
+    /// What our `Hello` says about us: an initiator's credentials. Must be within the
+    /// metadata limits ([`Metadata::check_limits`]); the runtime checks that when it is set.
+    pub metadata: Metadata,
 }
 
 impl Default for SessionConfig {
@@ -67,6 +75,8 @@ impl Default for SessionConfig {
             drain_grace: Duration::from_secs(30),
             close_linger: Duration::from_secs(2),
             output_stall_timeout: Duration::from_secs(30),
+            admission: false,
+            metadata: Metadata::new(),
         }
     }
 }

@@ -64,7 +64,7 @@ use deadlines::{Deadlines, Side};
 use schemas::Announcement;
 use timer::{Timer, TimerTable};
 
-use crate::error::{ProtocolViolation, RemoteError, SessionError, TimedOut};
+use crate::error::{ProtocolViolation, RefusedBy, RemoteError, SessionError, TimedOut};
 use crate::metadata::Metadata;
 use crate::response;
 use crate::schema::{LocalSchema, PeerSchema};
@@ -191,6 +191,13 @@ pub enum SessionEvent<A: Attachments = ()> {
         limits: Limits,
         /// The session key issued by the acceptor.
         session_key: Option<[u8; 16]>,
+    },
+    /// Acceptor with [`SessionConfig::admission`] only: the initiator's `Hello` arrived and
+    /// is valid; decide whether to serve it with [`Session::admit`] or [`Session::refuse`]
+    /// (our `Hello` is held until then; the handshake timeout keeps running).
+    Admit {
+        /// What the initiator's `Hello` carried (its credentials).
+        metadata: Metadata,
     },
     /// The peer made a call; answer it with [`Session::respond`].
     Request(IncomingCall),
@@ -329,8 +336,14 @@ pub enum OutputState {
 /// Where a session is in its life.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Phase {
-    /// Our `Hello` is queued; the peer's has not arrived.
+    /// The peer's `Hello` has not arrived (ours is queued, unless we wait to admit the peer).
     Handshaking,
+    /// Acceptor with admission: the peer's `Hello` arrived and waits for the application's
+    /// verdict; ours is not sent yet. `limits` are the peer's.
+    Admitting {
+        /// The limits the peer announced.
+        peer_limits: Limits,
+    },
     /// Both `Hello`s exchanged.
     Established,
     /// New calls from the peer are refused; the session closes once the calls in flight are
@@ -485,14 +498,27 @@ impl<A: Attachments> Session<A> {
         };
         s.timers
             .set_after(Timer::Handshake, now, s.config.handshake_timeout);
+        // An acceptor that admits peers answers with its `Hello` only once it has admitted one:
+        // a refused initiator then sees a `Goodbye` naming why as the first frame, never a
+        // session that is established and ended at once.
+        if !(role == Role::Acceptor && s.config.admission) {
+            s.send_hello();
+        }
+        s
+    }
+
+    fn send_hello(&mut self) {
         let hello = Message::Hello(Hello {
             version: PROTOCOL_VERSION,
-            limits: s.config.limits,
-            session_key: s.session_key,
+            limits: self.config.limits,
+            session_key: self.session_key,
             resume: None,
+            metadata: self.config.metadata.clone(),
         });
-        s.send_small(&hello);
-        s
+        // Our own metadata is checked against the limits when the config is made (see
+        // `SessionConfig::metadata`); an over-long one is logged and not sent, and the peer's
+        // handshake timeout reports it.
+        self.send_small(&hello);
     }
 
     // ----- getters -----
@@ -665,10 +691,18 @@ impl<A: Attachments> Session<A> {
     fn on_timer(&mut self, now: Instant, timer: Timer) {
         match timer {
             Timer::Handshake => {
-                if self.phase == Phase::Handshaking {
+                let what = match self.phase {
+                    Phase::Handshaking => Some("no Hello"),
+                    Phase::Admitting { .. } => Some("the session was not admitted"),
+                    _ => None,
+                };
+                if let Some(what) = what {
                     let after = self.config.handshake_timeout;
                     self.send_small(&Message::Goodbye {
-                        reason: format!("handshake-timeout: no Hello within {after:?}"),
+                        reason: format!(
+                            "{}: {what} within {after:?}",
+                            RefusedBy::HandshakeTimeout.rule()
+                        ),
                     });
                     self.end(
                         now,
@@ -798,10 +832,22 @@ impl<A: Attachments> Session<A> {
         match (&self.phase, msg) {
             (Phase::Closing | Phase::Closed, _) => {}
             (Phase::Handshaking, Message::Hello(hello)) => self.handle_hello(now, hello),
-            (Phase::Handshaking, Message::Goodbye { reason }) => self.end(
+            (Phase::Handshaking | Phase::Admitting { .. }, Message::Goodbye { reason }) => {
+                let error = match RefusedBy::parse_goodbye(&reason) {
+                    Some((by, why)) if self.role == Role::Initiator => SessionError::Refused {
+                        by,
+                        reason: why.to_owned(),
+                    },
+                    _ => SessionError::HandshakeFailed(format!("peer said goodbye: {reason}")),
+                };
+                self.end(now, error, false)
+            }
+            (Phase::Admitting { .. }, Message::Hello(_)) => {
+                self.violate(now, ProtocolViolation::Handshake("Hello sent twice"))
+            }
+            (Phase::Admitting { .. }, _) => self.violate(
                 now,
-                SessionError::HandshakeFailed(format!("peer said goodbye: {reason}")),
-                false,
+                ProtocolViolation::Handshake("a message before our Hello"),
             ),
             (Phase::Handshaking, _) => self.violate(
                 now,
@@ -850,10 +896,58 @@ impl<A: Attachments> Session<A> {
             });
             return self.end(now, SessionError::HandshakeFailed(reason), true);
         }
+        if let Err(limit) = hello.metadata.check_limits() {
+            return self.violate(now, ProtocolViolation::Metadata(limit));
+        }
         if self.role == Role::Initiator {
             self.session_key = hello.session_key;
+        } else if self.config.admission {
+            self.phase = Phase::Admitting {
+                peer_limits: hello.limits,
+            };
+            self.out.event(SessionEvent::Admit {
+                metadata: hello.metadata,
+            });
+            return;
         }
-        let limits = self.config.limits.effective(hello.limits);
+        self.establish(now, hello.limits);
+    }
+
+    /// Acceptor: serves the initiator whose `Hello` was reported in [`SessionEvent::Admit`]:
+    /// sends our `Hello`, and the session is established. Does nothing in any other phase
+    /// (the handshake may have timed out meanwhile).
+    pub fn admit(&mut self, now: Instant) {
+        if let Phase::Admitting { peer_limits } = self.phase {
+            self.send_hello();
+            self.establish(now, peer_limits);
+        }
+    }
+
+    /// Acceptor: refuses the session before it is established: says
+    /// `Goodbye("<rule>: <reason>")` instead of our `Hello` (the initiator reports
+    /// [`SessionError::Refused`]) and ends it. Usable as soon as the session exists (a server
+    /// over its session limit refuses before the peer's `Hello` arrives) and while admitting;
+    /// after the handshake it does nothing (use [`Session::close`]).
+    pub fn refuse(&mut self, now: Instant, by: RefusedBy, reason: &str) {
+        let before_hello = self.phase == Phase::Handshaking && self.config.admission;
+        if !(before_hello || matches!(self.phase, Phase::Admitting { .. })) {
+            return;
+        }
+        self.send_small(&Message::Goodbye {
+            reason: format!("{}: {reason}", by.rule()),
+        });
+        self.end(
+            now,
+            SessionError::Refused {
+                by,
+                reason: reason.to_owned(),
+            },
+            true,
+        );
+    }
+
+    fn establish(&mut self, now: Instant, peer_limits: Limits) {
+        let limits = self.config.limits.effective(peer_limits);
         self.limits = Some(limits);
         self.phase = Phase::Established;
         self.timers.clear(Timer::Handshake);
@@ -1430,7 +1524,7 @@ impl<A: Attachments> Session<A> {
     /// A session still handshaking closes at once.
     pub fn start_drain(&mut self, now: Instant, reason: &str) {
         match self.phase {
-            Phase::Handshaking => self.close(now, reason),
+            Phase::Handshaking | Phase::Admitting { .. } => self.close(now, reason),
             Phase::Established => {
                 self.phase = Phase::Draining {
                     reason: reason.to_owned(),

@@ -193,6 +193,10 @@ pub struct Hello {
     pub session_key: Option<[u8; 16]>,
     /// Set by an initiator that wants to resume a session.
     pub resume: Option<Resume>,
+    /// What the sender says about itself: the initiator's credentials (e.g. `authorization`),
+    /// which an acceptor checks before it answers with its own `Hello`. Same limits as call
+    /// metadata.
+    pub metadata: Metadata,
 }
 
 /// A request to resume an existing session.

@@ -167,6 +167,7 @@ mod tests {
             limits: Limits::default(),
             session_key: Some([7; 16]),
             resume: None,
+            metadata: Default::default(),
         });
         assert_eq!(decode(&Bytes::from(encode(&msg).unwrap())).unwrap(), msg);
     }

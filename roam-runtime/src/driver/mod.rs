@@ -39,11 +39,16 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use std::fmt;
+
+use crate::auth::Authenticator;
 use crate::connection::Connection;
 use crate::dispatch::Router;
+use crate::error::RefusedBy;
 use crate::error::SessionError;
 use crate::framing::MaxFrame;
 use crate::inbox::{Command, Ended, Submit};
+use crate::intercept::{Chain, ClientChain, Metrics};
 use crate::session::{Role, Session, SessionConfig};
 use crate::transport::{FrameStream, Link};
 
@@ -68,7 +73,7 @@ pub const DEFAULT_SERVER_CONCURRENT_REQUESTS: u32 = 64;
 pub const DEFAULT_OUTPUT_BOUND: usize = 256 * 1024;
 
 /// How a session is set up.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct SessionOptions {
     /// Limits announced in the handshake, and the session's timers (handshake timeout,
     /// keepalive, drain grace, close linger, output stall).
@@ -79,6 +84,17 @@ pub struct SessionOptions {
     pub output_bound: usize,
     /// The group budget this session's output counts against (a server's), if any.
     pub output_budget: Option<Arc<OutputBudget>>,
+    /// Acceptor: decides whether to serve each session (with `config.admission` set).
+    pub(crate) authenticator: Option<Arc<dyn Authenticator>>,
+    /// Acceptor: refuse this session at once, before the peer's `Hello` (a server over its
+    /// session limits).
+    pub(crate) refusal: Option<(RefusedBy, String)>,
+    /// Around every call this side serves.
+    pub(crate) interceptors: Chain,
+    /// Around every call this side makes.
+    pub(crate) client_interceptors: ClientChain,
+    /// Told about served calls, sessions and channels.
+    pub(crate) metrics: Option<Arc<dyn Metrics>>,
 }
 
 impl Default for SessionOptions {
@@ -88,7 +104,26 @@ impl Default for SessionOptions {
             router: Arc::default(),
             output_bound: DEFAULT_OUTPUT_BOUND,
             output_budget: None,
+            authenticator: None,
+            refusal: None,
+            interceptors: Chain::default(),
+            client_interceptors: ClientChain::default(),
+            metrics: None,
         }
+    }
+}
+
+impl fmt::Debug for SessionOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionOptions")
+            .field("config", &self.config)
+            .field("router", &self.router)
+            .field("output_bound", &self.output_bound)
+            .field("authenticator", &self.authenticator.is_some())
+            .field("interceptors", &self.interceptors)
+            .field("client_interceptors", &self.client_interceptors)
+            .field("metrics", &self.metrics.is_some())
+            .finish_non_exhaustive()
     }
 }
 
@@ -163,11 +198,16 @@ pub(crate) fn prepare(
         Role::Acceptor => Some(rand::random::<[u8; 16]>()),
         Role::Initiator => None,
     };
-    let session = Session::with_attachments(role, options.config.clone(), session_key, now());
+    let mut session = Session::with_attachments(role, options.config.clone(), session_key, now());
+    if let Some((by, reason)) = &options.refusal {
+        session.refuse(now(), *by, reason);
+    }
     let Link {
         incoming,
         outgoing,
         peer,
+        tls,
+        tls_failure: _,
     } = link;
     let span = tracing::debug_span!("roam.session", peer = %peer, role = ?role);
     // Only the accepting side stops reading when its output backs up. The initiator always
@@ -183,12 +223,12 @@ pub(crate) fn prepare(
         state: Mutex::new(State::new(
             session,
             role,
-            options.router,
+            options,
             outgoing,
             output,
             max_frame,
             me.clone(),
-            peer,
+            (peer, tls),
             established_tx,
         )),
         deferred: Mutex::new(VecDeque::new()),

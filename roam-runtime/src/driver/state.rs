@@ -25,17 +25,21 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::AbortHandle;
 use tracing::Instrument;
 
+use super::SessionOptions;
 use super::output::OutputQueue;
 use super::{Core, MAX_WRITE_BACKLOG, now};
+use crate::auth::{Authenticator, Identity, PeerHello, Refusal};
 use crate::connection::{Connection, Shared};
 use crate::context::{CallParts, ChannelEnd, Context};
 use crate::dispatch::Router;
+use crate::error::RefusedBy;
 use crate::error::{ChannelError, ProtocolViolation, RemoteError, SessionError};
 use crate::framing::{LinkError, MaxFrame};
 use crate::inbox::{
     CallFailure, ChannelBind, Command, Inbox, PeerItems, RawResponse, SenderState, SessionInfo,
     WireRx, WireTx,
 };
+use crate::intercept::{Chain, ClientChain, Metrics};
 use crate::metadata::Metadata;
 use crate::response;
 use crate::session::{
@@ -43,6 +47,7 @@ use crate::session::{
     SessionEvent,
 };
 use crate::transport::FrameSink;
+use crate::transport::tls::TlsPeer;
 use crate::wire::SchemaKind;
 
 /// What one write step achieved.
@@ -169,7 +174,18 @@ pub(crate) struct State {
     /// Calls started by this session's handles (see `Shared::calls_started`).
     calls_started: Arc<AtomicU64>,
     peer: String,
+    /// The certificate the peer presented over TLS.
+    tls: Option<TlsPeer>,
     info: Option<SessionInfo>,
+    authenticator: Option<Arc<dyn Authenticator>>,
+    /// The authenticator's task while it decides (aborted if the session ends first).
+    admitting: Option<AbortHandle>,
+    identity: Option<Identity>,
+    interceptors: Chain,
+    client_interceptors: ClientChain,
+    metrics: Option<Arc<dyn Metrics>>,
+    /// Open channels last reported to `metrics`.
+    channels_reported: usize,
     established: Option<oneshot::Sender<Result<Connection, SessionError>>>,
     next_handler: u64,
     pub(crate) draining: bool,
@@ -180,19 +196,27 @@ impl State {
     pub(crate) fn new(
         session: Session<Ends>,
         role: Role,
-        router: Arc<Router>,
+        options: SessionOptions,
         outgoing: FrameSink,
         output: OutputQueue,
         max_frame: MaxFrame,
         core: Weak<Core>,
-        peer: String,
+        (peer, tls): (String, Option<TlsPeer>),
         established: oneshot::Sender<Result<Connection, SessionError>>,
     ) -> State {
         let (closed, closed_rx) = watch::channel(None);
         State {
             session,
             role,
-            router,
+            router: options.router,
+            tls,
+            authenticator: options.authenticator,
+            admitting: None,
+            identity: None,
+            interceptors: options.interceptors,
+            client_interceptors: options.client_interceptors,
+            metrics: options.metrics,
+            channels_reported: 0,
             outgoing,
             unflushed: 0,
             link_closed: false,
@@ -222,6 +246,7 @@ impl State {
         let was_closed = self.session.is_closed();
         self.process_events();
         self.account_output();
+        self.report_channels();
         if let Some(waker) = writer
             && !self.link_closed
             && (self.session.transmit_bytes() > 0 || self.unflushed > 0 || self.session.is_closed())
@@ -247,6 +272,46 @@ impl State {
             || self.session.is_finished()
             || self.session.poll_timeout() != self.armed
             || (!self.link_closed && (self.session.transmit_bytes() > 0 || self.unflushed > 0))
+    }
+
+    /// Tells the metrics hooks how the number of open channels changed since last time.
+    fn report_channels(&mut self) {
+        let Some(metrics) = &self.metrics else {
+            return;
+        };
+        let open = self.session.open_channels();
+        match open.cmp(&self.channels_reported) {
+            std::cmp::Ordering::Greater => metrics.channels_opened(open - self.channels_reported),
+            std::cmp::Ordering::Less => metrics.channels_closed(self.channels_reported - open),
+            std::cmp::Ordering::Equal => {}
+        }
+        self.channels_reported = open;
+    }
+
+    /// Starts the authenticator on the peer's `Hello` (or admits at once without one). Its
+    /// verdict comes back as `Command::Admitted`; the session's handshake timer bounds it.
+    fn admit(&mut self, metadata: Metadata) {
+        let Some(authenticator) = self.authenticator.clone() else {
+            return self.session.admit(now());
+        };
+        let hello = PeerHello {
+            ip: crate::transport::ip_of(&self.peer),
+            peer: self.peer.clone(),
+            tls: self.tls.clone(),
+            metadata,
+        };
+        let inbox = self.inbox();
+        let task = tokio::spawn(async move {
+            let verdict = AssertUnwindSafe(authenticator.authenticate(hello))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|_| {
+                    tracing::error!("the authenticator panicked; refusing the session");
+                    Err(Refusal::new("the server could not check the credentials"))
+                });
+            let _ = inbox.send(Command::Admitted(verdict));
+        });
+        self.admitting = Some(task.abort_handle());
     }
 
     /// Whether `cmd` is a call or an answer with nothing else in flight its way, so writing
@@ -487,6 +552,21 @@ impl State {
                 self.session
                     .announce_schema(ROOT, method_id, SchemaKind::Channels, schema)
             }
+            Command::Admitted(verdict) => {
+                self.admitting = None;
+                match verdict {
+                    Ok(identity) => {
+                        tracing::debug!(identity = identity.name(), "session admitted");
+                        self.identity = Some(identity);
+                        self.session.admit(now());
+                    }
+                    Err(refusal) => {
+                        tracing::debug!(reason = refusal.reason(), "session refused");
+                        self.session
+                            .refuse(now(), RefusedBy::Authentication, refusal.reason());
+                    }
+                }
+            }
             Command::HandlesDropped => {
                 // Only the side that connected closes when unused; an acceptor's session lives
                 // as long as its peer keeps it. Handler contexts hold handles too, but a handler
@@ -513,12 +593,18 @@ impl State {
                         limits,
                         session_key,
                         peer: self.peer.clone(),
+                        identity: self.identity.clone(),
+                        tls: self.tls.clone(),
                     });
+                    if let Some(metrics) = &self.metrics {
+                        metrics.session_opened();
+                    }
                     let conn = self.connection();
                     if let (Some(tx), Some(conn)) = (self.established.take(), conn) {
                         let _ = tx.send(Ok(conn));
                     }
                 }
+                SessionEvent::Admit { metadata } => self.admit(metadata),
                 SessionEvent::Request(call) => self.serve(call),
                 SessionEvent::Response {
                     metadata,
@@ -594,6 +680,14 @@ impl State {
                 }
                 SessionEvent::Closed(error) => {
                     tracing::debug!(%error, "session ended");
+                    if let Some(task) = self.admitting.take() {
+                        task.abort();
+                    }
+                    if let Some(metrics) = &self.metrics
+                        && self.info.is_some()
+                    {
+                        metrics.session_closed();
+                    }
                     let released = self.session.take_released();
                     for reply in released.calls {
                         let _ = reply.send(Err(CallFailure::Lost(error.clone())));
@@ -606,9 +700,9 @@ impl State {
                     }
                     if let Some(tx) = self.established.take() {
                         let e = match &error {
-                            SessionError::HandshakeFailed(_) | SessionError::TimedOut(_) => {
-                                error.clone()
-                            }
+                            SessionError::HandshakeFailed(_)
+                            | SessionError::TimedOut(_)
+                            | SessionError::Refused { .. } => error.clone(),
                             other => SessionError::HandshakeFailed(other.to_string()),
                         };
                         let _ = tx.send(Err(e));
@@ -660,6 +754,7 @@ impl State {
             closed: self.closed_rx.clone(),
             calls_started: Arc::clone(&self.calls_started),
             role: self.role,
+            interceptors: self.client_interceptors.installed(),
         });
         self.handle = Arc::downgrade(&shared);
         Some(Connection { shared })
@@ -711,7 +806,9 @@ impl State {
             method = route.method.name,
             id = call.id
         );
-        let handler = AssertUnwindSafe(route.service.dispatch(cx, call.payload)).catch_unwind();
+        let handler =
+            AssertUnwindSafe(self.interceptors.dispatch(&route.service, cx, call.payload))
+                .catch_unwind();
         let finished = self.inbox();
         let id = call.id;
         let call_conn = call.conn;

@@ -174,6 +174,7 @@ impl RawPeer {
             limits: Limits::default(),
             session_key,
             resume: None,
+            metadata: Default::default(),
         }))
         .await;
     }

@@ -46,6 +46,8 @@ fn link(half: Half, peer: String, max: &MaxFrame) -> Link {
         incoming: Box::pin(incoming),
         outgoing: Box::pin(outgoing),
         peer,
+        tls: None,
+        tls_failure: None,
     }
 }
 

@@ -6,13 +6,15 @@
 //! Every transport applies the frame-size limit ([`MaxFrame`]) before it buffers a frame.
 //!
 //! Addresses are URLs: `tcp://127.0.0.1:4000`, `unix:///run/app.sock` (or `unix:relative.sock`),
-//! `ws://127.0.0.1:4000/path`, and `mem://name` for sessions inside one process.
+//! `ws://127.0.0.1:4000/path`, their TLS forms `tls://host:port` and `wss://host:port/path`
+//! ([`tls`]), and `mem://name` for sessions inside one process.
 //!
 //! Owns links, addresses, listeners and connecting; it never decodes a message.
 
 mod mem;
 mod stream;
 mod tcp;
+pub mod tls;
 #[cfg(unix)]
 mod unix;
 mod ws;
@@ -21,11 +23,13 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use futures::{Sink, Stream};
 
 use crate::framing::{LinkError, MaxFrame};
+use tls::{ClientTls, ServerTls, TlsPeer};
 
 pub(crate) use mem::memory_link_pair;
 pub use stream::byte_stream_link;
@@ -43,6 +47,11 @@ pub struct Link {
     pub outgoing: FrameSink,
     /// The peer's address as a URL, e.g. `tcp://127.0.0.1:51234`.
     pub peer: String,
+    /// Over TLS: the certificate chain the peer presented (a client's only when it sent one).
+    pub tls: Option<TlsPeer>,
+    /// Over TLS, on the connecting side: the first TLS error a read reported (a server that
+    /// refuses our certificate after the TLS 1.3 handshake says so only then).
+    pub(crate) tls_failure: Option<Arc<OnceLock<rustls::Error>>>,
 }
 
 impl fmt::Debug for Link {
@@ -67,6 +76,15 @@ pub enum Address {
         /// The request path, starting with `/`.
         path: String,
     },
+    /// `tls://host:port`: frames as over TCP, inside TLS.
+    Tls(String),
+    /// `wss://host:port/path`: WebSocket inside TLS.
+    SecureWebSocket {
+        /// `host:port`.
+        hostport: String,
+        /// The request path, starting with `/`.
+        path: String,
+    },
     /// `mem://name`: a listener inside this process (`mem://` alone binds a fresh name).
     Memory(String),
 }
@@ -76,16 +94,19 @@ pub enum Address {
 pub enum AddressError {
     /// Unknown scheme or malformed URL.
     #[error(
-        "unsupported address `{0}`: use tcp://host:port, unix:///path/to/socket, ws://host:port/path or mem://name"
+        "unsupported address `{0}`: use tcp://host:port, tls://host:port, unix:///path/to/socket, ws://host:port/path, wss://host:port/path or mem://name"
     )]
     Unsupported(String),
+    /// A TLS address was bound without a certificate.
+    #[error("`{0}` is a TLS address: bind it with Server::bind_tls and the server's certificate")]
+    TlsNeedsCertificate(String),
     /// Unix sockets are not available on this platform.
     #[error("unix sockets are not supported on this platform")]
     UnixUnsupported,
 }
 
 impl Address {
-    /// Parses `tcp://…`, `unix:…`, `ws://…` or `mem://…`.
+    /// Parses `tcp://…`, `tls://…`, `unix:…`, `ws://…`, `wss://…` or `mem://…`.
     ///
     /// ```
     /// use roam::transport::Address;
@@ -94,28 +115,38 @@ impl Address {
     ///     Address::parse("ws://127.0.0.1:4000").unwrap(),
     ///     Address::WebSocket { hostport: "127.0.0.1:4000".into(), path: "/".into() },
     /// );
+    /// assert_eq!(Address::parse("tls://example.com:443").unwrap(), Address::Tls("example.com:443".into()));
     /// assert!(Address::parse("http://x").is_err());
     /// ```
     pub fn parse(url: &str) -> Result<Address, AddressError> {
         let unsupported = || AddressError::Unsupported(url.to_owned());
-        if let Some(hostport) = url.strip_prefix("tcp://") {
-            if hostport.is_empty() || hostport.contains('/') {
-                return Err(unsupported());
+        for (scheme, make) in [
+            ("tcp://", Address::Tcp as fn(String) -> Address),
+            ("tls://", Address::Tls),
+        ] {
+            if let Some(hostport) = url.strip_prefix(scheme) {
+                if hostport.is_empty() || hostport.contains('/') {
+                    return Err(unsupported());
+                }
+                return Ok(make(hostport.to_owned()));
             }
-            return Ok(Address::Tcp(hostport.to_owned()));
         }
-        if let Some(rest) = url.strip_prefix("ws://") {
-            let (hostport, path) = match rest.find('/') {
-                Some(at) => (&rest[..at], &rest[at..]),
-                None => (rest, "/"),
-            };
-            if hostport.is_empty() {
-                return Err(unsupported());
+        for (scheme, secure) in [("ws://", false), ("wss://", true)] {
+            if let Some(rest) = url.strip_prefix(scheme) {
+                let (hostport, path) = match rest.find('/') {
+                    Some(at) => (&rest[..at], &rest[at..]),
+                    None => (rest, "/"),
+                };
+                if hostport.is_empty() {
+                    return Err(unsupported());
+                }
+                let (hostport, path) = (hostport.to_owned(), path.to_owned());
+                return Ok(if secure {
+                    Address::SecureWebSocket { hostport, path }
+                } else {
+                    Address::WebSocket { hostport, path }
+                });
             }
-            return Ok(Address::WebSocket {
-                hostport: hostport.to_owned(),
-                path: path.to_owned(),
-            });
         }
         if let Some(name) = url.strip_prefix("mem://") {
             return Ok(Address::Memory(name.to_owned()));
@@ -133,6 +164,16 @@ impl Address {
     }
 }
 
+/// The IP address in a peer URL such as `tcp://127.0.0.1:5000`.
+pub(crate) fn ip_of(peer: &str) -> Option<std::net::IpAddr> {
+    let (_, rest) = peer.split_once("://")?;
+    let hostport = rest.split('/').next()?;
+    hostport
+        .parse::<std::net::SocketAddr>()
+        .ok()
+        .map(|a| a.ip())
+}
+
 #[cfg(not(unix))]
 fn unix_unsupported<T>() -> io::Result<T> {
     Err(io::Error::new(
@@ -141,10 +182,34 @@ fn unix_unsupported<T>() -> io::Result<T> {
     ))
 }
 
-/// Connects to `addr`; the link refuses incoming frames longer than `max`.
+/// Connects to `addr`; the link refuses incoming frames longer than `max`. TLS addresses trust
+/// the platform's roots ([`ClientTls::platform`]); see [`connect_with`].
 pub async fn connect(addr: &Address, max: &MaxFrame) -> io::Result<Link> {
+    connect_with(addr, max, &ClientTls::platform()).await
+}
+
+/// Connects to `addr`, with `tls` for `tls://` and `wss://`. A TLS handshake failure is an
+/// I/O error carrying rustls' error.
+pub async fn connect_with(addr: &Address, max: &MaxFrame, tls: &ClientTls) -> io::Result<Link> {
     match addr {
         Address::Tcp(hostport) => tcp::connect(hostport, max).await,
+        Address::Tls(hostport) => {
+            let (stream, peer) = tls::connect(hostport, tls).await?;
+            let failure = stream.failure();
+            let (r, w) = tokio::io::split(stream);
+            let mut link = byte_stream_link(r, w, format!("tls://{hostport}"), max);
+            link.tls = peer;
+            link.tls_failure = Some(failure);
+            Ok(link)
+        }
+        Address::SecureWebSocket { hostport, path } => {
+            let (stream, peer) = tls::connect(hostport, tls).await?;
+            let failure = stream.failure();
+            let mut link = ws::upgrade(stream, format!("wss://{hostport}{path}"), max).await?;
+            link.tls = peer;
+            link.tls_failure = Some(failure);
+            Ok(link)
+        }
         #[cfg(unix)]
         Address::Unix(path) => unix::connect(path, max).await,
         #[cfg(not(unix))]
@@ -164,6 +229,10 @@ pub enum Listener {
     Unix(tokio::net::UnixListener, PathBuf),
     /// WebSocket over TCP, with the path it was bound with.
     WebSocket(tokio::net::TcpListener, String),
+    /// TLS over TCP.
+    Tls(tokio::net::TcpListener, ServerTls),
+    /// WebSocket over TLS, with the path it was bound with.
+    SecureWebSocket(tokio::net::TcpListener, String, ServerTls),
     /// In-process.
     Memory(mem::MemoryListener),
 }
@@ -176,6 +245,9 @@ pub enum Incoming {
     Ready(Link),
     /// A TCP connection to upgrade to WebSocket.
     WebSocket(tokio::net::TcpStream, String),
+    /// A TCP connection whose TLS handshake is still to run, then (if `true`) the WebSocket
+    /// upgrade.
+    Tls(tokio::net::TcpStream, String, ServerTls, bool),
 }
 
 impl Incoming {
@@ -183,7 +255,17 @@ impl Incoming {
     pub fn peer(&self) -> String {
         match self {
             Incoming::Ready(link) => link.peer.clone(),
-            Incoming::WebSocket(_, peer) => peer.clone(),
+            Incoming::WebSocket(_, peer) | Incoming::Tls(_, peer, _, _) => peer.clone(),
+        }
+    }
+
+    /// The peer's IP address, when it came over the network.
+    pub fn peer_ip(&self) -> Option<std::net::IpAddr> {
+        match self {
+            Incoming::Ready(link) => ip_of(&link.peer),
+            Incoming::WebSocket(stream, _) | Incoming::Tls(stream, _, _, _) => {
+                stream.peer_addr().ok().map(|a| a.ip())
+            }
         }
     }
 
@@ -192,14 +274,32 @@ impl Incoming {
         match self {
             Incoming::Ready(link) => Ok(link),
             Incoming::WebSocket(stream, peer) => ws::accept(stream, peer, max).await,
+            Incoming::Tls(stream, peer, acceptor, websocket) => {
+                let (stream, tls) = tls::accept(stream, &acceptor).await?;
+                let mut link = if websocket {
+                    ws::accept(stream, peer, max).await?
+                } else {
+                    let (r, w) = tokio::io::split(stream);
+                    byte_stream_link(r, w, peer, max)
+                };
+                link.tls = tls;
+                Ok(link)
+            }
         }
     }
 }
 
 impl Listener {
-    /// Binds `addr`. For Unix sockets a stale socket file at the path is replaced.
+    /// Binds `addr`. For Unix sockets a stale socket file at the path is replaced. TLS
+    /// addresses need a certificate: see [`Listener::bind_tls`].
     pub async fn bind(addr: &Address) -> io::Result<Listener> {
         match addr {
+            Address::Tls(hostport) | Address::SecureWebSocket { hostport, .. } => {
+                Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    AddressError::TlsNeedsCertificate(hostport.clone()),
+                ))
+            }
             Address::Tcp(hostport) => Ok(Listener::Tcp(
                 tokio::net::TcpListener::bind(hostport).await?,
             )),
@@ -215,6 +315,22 @@ impl Listener {
         }
     }
 
+    /// Binds `addr` with `tls` for `tls://` and `wss://`; other addresses as [`Listener::bind`].
+    pub async fn bind_tls(addr: &Address, tls: &ServerTls) -> io::Result<Listener> {
+        match addr {
+            Address::Tls(hostport) => Ok(Listener::Tls(
+                tokio::net::TcpListener::bind(hostport).await?,
+                tls.clone(),
+            )),
+            Address::SecureWebSocket { hostport, path } => Ok(Listener::SecureWebSocket(
+                tokio::net::TcpListener::bind(hostport).await?,
+                path.clone(),
+                tls.clone(),
+            )),
+            other => Box::pin(Listener::bind(other)).await,
+        }
+    }
+
     /// The bound address as a URL (with the real port when bound to port 0).
     pub fn local_url(&self) -> io::Result<String> {
         match self {
@@ -222,6 +338,8 @@ impl Listener {
             #[cfg(unix)]
             Listener::Unix(_, path) => Ok(format!("unix://{}", path.display())),
             Listener::WebSocket(l, path) => Ok(format!("ws://{}{path}", l.local_addr()?)),
+            Listener::Tls(l, _) => Ok(format!("tls://{}", l.local_addr()?)),
+            Listener::SecureWebSocket(l, path, _) => Ok(format!("wss://{}{path}", l.local_addr()?)),
             Listener::Memory(l) => Ok(format!("mem://{}", l.name())),
         }
     }
@@ -236,6 +354,26 @@ impl Listener {
                 let (stream, addr) = l.accept().await?;
                 stream.set_nodelay(true)?;
                 Ok(Incoming::WebSocket(stream, format!("ws://{addr}")))
+            }
+            Listener::Tls(l, acceptor) => {
+                let (stream, addr) = l.accept().await?;
+                stream.set_nodelay(true)?;
+                Ok(Incoming::Tls(
+                    stream,
+                    format!("tls://{addr}"),
+                    acceptor.clone(),
+                    false,
+                ))
+            }
+            Listener::SecureWebSocket(l, _, acceptor) => {
+                let (stream, addr) = l.accept().await?;
+                stream.set_nodelay(true)?;
+                Ok(Incoming::Tls(
+                    stream,
+                    format!("wss://{addr}"),
+                    acceptor.clone(),
+                    true,
+                ))
             }
             Listener::Memory(l) => l.accept(max).await.map(Incoming::Ready),
         }

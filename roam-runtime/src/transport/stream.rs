@@ -48,6 +48,8 @@ where
             buf: BytesMut::new(),
         }),
         peer,
+        tls: None,
+        tls_failure: None,
     }
 }
 

@@ -8,6 +8,7 @@ use std::io;
 
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt, future};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -38,7 +39,10 @@ fn io_error(e: WsError) -> io::Error {
     }
 }
 
-fn link(ws: WebSocketStream<TcpStream>, peer: String, max: &MaxFrame) -> Link {
+fn link<S>(ws: WebSocketStream<S>, peer: String, max: &MaxFrame) -> Link
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
     let (sink, stream) = ws.split();
     let max = max.clone();
     // Once a text message or an error has been reported nothing else is read.
@@ -73,13 +77,22 @@ fn link(ws: WebSocketStream<TcpStream>, peer: String, max: &MaxFrame) -> Link {
         incoming: Box::pin(incoming),
         outgoing: Box::pin(outgoing),
         peer,
+        tls: None,
+        tls_failure: None,
     }
 }
 
 pub(super) async fn connect(hostport: &str, path: &str, max: &MaxFrame) -> io::Result<Link> {
     let stream = TcpStream::connect(hostport).await?;
     stream.set_nodelay(true)?;
-    let url = format!("ws://{hostport}{path}");
+    upgrade(stream, format!("ws://{hostport}{path}"), max).await
+}
+
+/// Makes the WebSocket handshake over `stream` (TCP, or TLS for `wss://`) as a client.
+pub(super) async fn upgrade<S>(stream: S, url: String, max: &MaxFrame) -> io::Result<Link>
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
     let (ws, _response) =
         tokio_tungstenite::client_async_with_config(url.as_str(), stream, Some(config(max)))
             .await
@@ -87,7 +100,11 @@ pub(super) async fn connect(hostport: &str, path: &str, max: &MaxFrame) -> io::R
     Ok(link(ws, url, max))
 }
 
-pub(super) async fn accept(stream: TcpStream, peer: String, max: &MaxFrame) -> io::Result<Link> {
+/// Answers the WebSocket handshake on `stream` (TCP, or TLS for `wss://`) as a server.
+pub(super) async fn accept<S>(stream: S, peer: String, max: &MaxFrame) -> io::Result<Link>
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
     let ws = tokio_tungstenite::accept_async_with_config(stream, Some(config(max)))
         .await
         .map_err(io_error)?;

@@ -25,7 +25,7 @@ run(
     "--quiet",
     "-p", "roam-cli",
     "-p", "roam-examples", "--bin", "calculator-server",
-    "-p", "roam-tests", "--bin", "interop-server", "--bin", "interop-client",
+    "-p", "roam-tests", "--bin", "interop-server", "--bin", "interop-client", "--bin", "test-pki",
     "--bin", "roam",
   ],
   repo,

@@ -10,7 +10,7 @@
 
 import { describeSessionError } from "./errors.js";
 import type { SessionError } from "./errors.js";
-import { RemoteError } from "./response.js";
+import { INCOMPATIBLE, PERMISSION_DENIED, RemoteError } from "./response.js";
 
 /** What went wrong. */
 export type RoamErrorCode =
@@ -36,6 +36,8 @@ export type RoamErrorCode =
   | "internal"
   /** The callee cannot read the arguments' announced schema. */
   | "incompatible_schema"
+  /** The callee refused the call before its handler ran (a server's interceptor said no). */
+  | "permission_denied"
   /** The request, item or metadata is over the protocol's limits; nothing was sent. */
   | "too_large"
   /** The peer's receiver stopped the channel (`Reset`). */
@@ -59,7 +61,10 @@ export class RoamError<E = unknown> extends Error {
   readonly code: RoamErrorCode;
   /** The method's error value when {@link RoamError.code} is `"user"`, else `undefined`. */
   readonly value: E | undefined;
-  /** Why the session ended, for `connection_lost` and `handshake_failed`. */
+  /**
+   * Why the session ended, for `connection_lost` and `handshake_failed` (a server that
+   * refused the session is `{ kind: "refused", by, reason }` here).
+   */
   readonly sessionError: SessionError | undefined;
   /** Whether the same call may succeed if tried again (on this or a new session). */
   readonly retryable: boolean;
@@ -92,7 +97,11 @@ export function isCancelled(e: unknown): boolean {
 
 /** The error for everything a session's end leaves unanswered. */
 export function sessionEnded(error: SessionError): RoamError {
-  const code = error.kind === "handshake-failed" ? "handshake_failed" : "connection_lost";
+  // A refusal replaces the acceptor's Hello, so the session it ends never began.
+  const code =
+    error.kind === "handshake-failed" || error.kind === "refused"
+      ? "handshake_failed"
+      : "connection_lost";
   return new RoamError(code, describeSessionError(error), { sessionError: error });
 }
 
@@ -115,13 +124,17 @@ export function remoteCodeOf(code: RoamErrorCode): number | undefined {
 
 /**
  * The runtime failure a response payload reports (`Err` with a code other than `User`), or
- * `undefined` for `Ok` and user errors, which are the generated code's to decode.
+ * `undefined` for `Ok` and user errors, which are the generated code's to decode. The codes
+ * that carry a text (8 and 9) get a generic message here; the driver reads the text.
  */
 export function remoteFailure(payload: Uint8Array): RoamError | undefined {
   if (payload.length < 2 || payload[0] !== 1) return undefined;
   const code = payload[1]!;
-  if (code === 8) {
+  if (code === INCOMPATIBLE) {
     return new RoamError("incompatible_schema", "the callee cannot read the arguments' schema");
+  }
+  if (code === PERMISSION_DENIED) {
+    return new RoamError("permission_denied", "permission denied");
   }
   const mapped = REMOTE_CODES.get(code);
   if (mapped === undefined || payload.length !== 2) return undefined;

@@ -51,7 +51,18 @@ import { violation } from "./errors.js";
 import type { Link, LinkClosed } from "./link.js";
 import type { MethodSchemaBytes } from "./method-schemas.js";
 import { Reader } from "./postcard.js";
-import { ERR, INCOMPATIBLE, OK, RemoteError, USER, incompatible, remote } from "./response.js";
+import { metadataEntries } from "./metadata.js";
+import type { MetadataInit } from "./metadata.js";
+import {
+  ERR,
+  INCOMPATIBLE,
+  OK,
+  PERMISSION_DENIED,
+  RemoteError,
+  USER,
+  incompatible,
+  remote,
+} from "./response.js";
 import type { RemoteErrorCode } from "./response.js";
 import { validateSchema } from "./schema-model.js";
 import type { PeerSchema } from "./schemas.js";
@@ -144,9 +155,19 @@ export type HandlerAnswer =
 export type Handler = (call: ServedCall) => Promise<HandlerAnswer> | HandlerAnswer;
 
 /** How {@link connect} sets a session up. */
-export interface ConnectOptions extends SessionOptions {
+export interface ConnectOptions extends Omit<SessionOptions, "metadata"> {
   /** `initiator` (the default: this side dialed) or `acceptor` (it accepted the link). */
   role?: Role | undefined;
+  /**
+   * What our `Hello` carries: an initiator's credentials, checked by the server before the
+   * session begins (e.g. `{ authorization: "Bearer <token>" }`). Written as call metadata is
+   * (a record or an iterable of pairs, lower-case keys) and held to the same limits; a bad key
+   * or value rejects with a `TypeError` and metadata over the limits with a `RangeError`, both
+   * before anything is sent. A server that does not accept it ends the handshake with a
+   * `refused` session error (`handshake_failed`). Sent once, on this link: a new connection
+   * sends it again, so a token that expires is replaced by connecting with the new one.
+   */
+  metadata?: MetadataInit | undefined;
   /** Serves the peer's calls; without one every call is answered `UnknownMethod`. */
   handler?: Handler | undefined;
   /**
@@ -250,10 +271,12 @@ export class Connection {
 
   /** @internal Use {@link connect}. */
   constructor(link: Link, options: ConnectOptions) {
-    const { role = "initiator", handler, schemas, ...sessionOptions } = options;
+    const { role = "initiator", handler, schemas, metadata, ...rest } = options;
+    const sessionOptions: SessionOptions = rest;
     if (role === "acceptor" && sessionOptions.sessionKey === undefined) {
       sessionOptions.sessionKey = crypto.getRandomValues(new Uint8Array(16));
     }
+    if (metadata !== undefined) sessionOptions.metadata = metadataEntries(metadata);
     // As the Rust session: an announcement that is not a canonical schema ends the session.
     sessionOptions.validateSchema ??= validateSchema;
     this.session = new Session(role, now(), sessionOptions);
@@ -340,7 +363,9 @@ export class Connection {
    * {@link RoamError} for everything else: `cancelled` (the signal aborted; `Cancel` is sent),
    * `deadline_exceeded`, `connection_lost`, a runtime failure the callee answered
    * (`unimplemented`, `internal`, …), `incompatible_schema` (the callee cannot read our
-   * arguments, or we cannot read its response), or `too_large` when nothing could be sent.
+   * arguments, or we cannot read its response), `permission_denied` (the callee refused the
+   * call before any handler ran; the message carries its reason), or `too_large` when nothing
+   * could be sent.
    */
   call(methodId: bigint, args: Uint8Array, options: CallOptions = {}): Promise<CallResponse> {
     const { signal, timeoutMs, metadata, channels = [], schemas } = options;
@@ -481,7 +506,7 @@ export class Connection {
           e.call.cleanup();
           const failure = remoteFailure(e.payload);
           if (failure !== undefined) {
-            e.call.reject(incompatibleAnswer(e.payload) ?? failure);
+            e.call.reject(textAnswer(e.payload) ?? failure);
             break;
           }
           const read = readResponse(e.payload, e.schema, e.call.schemas);
@@ -762,19 +787,25 @@ function errorText(e: unknown): string {
 }
 
 /**
- * `Err(IncompatibleSchema(detail))` as the caller's error, with the callee's text (as Rust's
- * `response::decode` words it); `undefined` for any other payload or a malformed text.
+ * The answers that carry the callee's text, as the caller's error with that text (worded as
+ * Rust's `response::decode` words them): `Err(IncompatibleSchema(detail))` and
+ * `Err(PermissionDenied(reason))`; `undefined` for any other payload or a malformed text.
  */
-function incompatibleAnswer(payload: Uint8Array): RoamError | undefined {
-  if (payload[0] !== ERR || payload[1] !== INCOMPATIBLE) return undefined;
+function textAnswer(payload: Uint8Array): RoamError | undefined {
+  if (payload[0] !== ERR || (payload[1] !== INCOMPATIBLE && payload[1] !== PERMISSION_DENIED)) {
+    return undefined;
+  }
+  let text: string;
   try {
     const r = new Reader(payload, 2);
-    const detail = r.string();
+    text = r.string();
     r.finish();
-    return new RoamError("incompatible_schema", `the peer cannot read our arguments: ${detail}`);
   } catch {
     return undefined;
   }
+  return payload[1] === INCOMPATIBLE
+    ? new RoamError("incompatible_schema", `the peer cannot read our arguments: ${text}`)
+    : new RoamError("permission_denied", `permission denied: ${text}`);
 }
 
 /**
@@ -930,7 +961,10 @@ function thrownAnswer(e: unknown): Uint8Array {
  * Runs a roam session over `link` and resolves once the handshake is done. The same call
  * serves both sides: pass `role: "acceptor"` (and usually a `handler`) on the side that
  * accepted the link. Rejects with a {@link RoamError} (`handshake_failed` or
- * `connection_lost`) if the session ends first.
+ * `connection_lost`) if the session ends first: a server that refused us (our credentials, its
+ * session limits) is `handshake_failed` with a `refused` {@link RoamError.sessionError}. An
+ * option that cannot be sent (limits outside `u32`, bad `metadata`) rejects with a
+ * `RangeError` or `TypeError` before anything is, and the link is closed.
  *
  * @example
  * ```ts
@@ -942,7 +976,14 @@ function thrownAnswer(e: unknown): Uint8Array {
  * ```
  */
 export async function connect(link: Link, options: ConnectOptions = {}): Promise<Connection> {
-  const conn = new Connection(link, options);
+  let conn: Connection;
+  try {
+    conn = new Connection(link, options);
+  } catch (e) {
+    // No session will ever run on it, and the caller handed it over.
+    link.close();
+    throw e;
+  }
   await conn.start();
   return conn;
 }

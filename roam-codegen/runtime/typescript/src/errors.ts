@@ -104,6 +104,64 @@ export const violation = Object.freeze({
 /** Which of the session's waits ran out. */
 export type TimedOutWhat = "handshake" | "keepalive" | "output-stalled";
 
+/**
+ * Which of an acceptor's admission rules refused a session (`RefusedBy` in Rust): its
+ * credentials (`authentication`, rule `unauthenticated`), how many sessions it serves in all
+ * or from this peer's address (`session-limit`, `peer-session-limit`), or a handshake that took
+ * longer than its budget (`handshake-timeout`).
+ */
+export type RefusedBy =
+  | "authentication"
+  | "session-limit"
+  | "peer-session-limit"
+  | "handshake-timeout";
+
+/**
+ * The rule that starts a refusal's `Goodbye` reason, and what the refused side can do about
+ * it, worded as Rust's `RefusedBy::rule` and `RefusedBy::advice`.
+ */
+const REFUSALS: Readonly<Record<RefusedBy, { readonly rule: string; readonly advice: string }>> =
+  Object.freeze({
+    authentication: {
+      rule: "unauthenticated",
+      advice: "check the credentials this client sends in its Hello",
+    },
+    "session-limit": {
+      rule: "session-limit",
+      advice: "close sessions this client does not need, or retry later",
+    },
+    "peer-session-limit": {
+      rule: "peer-session-limit",
+      advice: "close sessions this client does not need, or retry later",
+    },
+    "handshake-timeout": {
+      rule: "handshake-timeout",
+      advice:
+        "the link or the server's authentication is too slow; " +
+        "retry, or ask the operator to raise the budget",
+    },
+  });
+
+/** The stable rule name a refusal's `Goodbye` reason starts with (`unauthenticated`, …). */
+export function refusalRule(by: RefusedBy): string {
+  return REFUSALS[by].rule;
+}
+
+/**
+ * Splits a `Goodbye` reason `"<rule>: <reason>"` whose rule is one of the refusals (Rust's
+ * `RefusedBy::parse_goodbye`); `undefined` for any other reason. Only the text before the first
+ * `": "` is the rule, so a reason may itself contain `": "`.
+ */
+export function parseRefusal(goodbye: string): { by: RefusedBy; reason: string } | undefined {
+  const at = goodbye.indexOf(": ");
+  if (at < 0) return undefined;
+  const rule = goodbye.slice(0, at);
+  for (const by of Object.keys(REFUSALS) as RefusedBy[]) {
+    if (REFUSALS[by].rule === rule) return { by, reason: goodbye.slice(at + 2) };
+  }
+  return undefined;
+}
+
 /** Why a session ended. */
 export type SessionError =
   /** The peer broke a protocol rule; we sent `Goodbye` naming it. */
@@ -117,7 +175,13 @@ export type SessionError =
   /** The link failed or the peer hung up without `Goodbye`. */
   | { readonly kind: "transport"; readonly detail: string }
   /** One of the session's waits ran out after `afterMs` milliseconds. */
-  | { readonly kind: "timed-out"; readonly what: TimedOutWhat; readonly afterMs: number };
+  | { readonly kind: "timed-out"; readonly what: TimedOutWhat; readonly afterMs: number }
+  /**
+   * The acceptor refused the session before it began: it said `Goodbye("<rule>: <reason>")`
+   * instead of its `Hello` (reported to an initiator only). `reason` is the text after the
+   * rule.
+   */
+  | { readonly kind: "refused"; readonly by: RefusedBy; readonly reason: string };
 
 /**
  * A duration the way Rust's `Duration` debug format prints it (`10s`, `1.5s`, `250ms`), so
@@ -153,6 +217,10 @@ export function describeSessionError(e: SessionError): string {
         case "output-stalled":
           return `the peer read nothing of this session's queued output for ${after}; it stopped reading`;
       }
+    }
+    case "refused": {
+      const r = REFUSALS[e.by];
+      return `the server refused the session (${r.rule}): ${e.reason}; ${r.advice}`;
     }
   }
 }

@@ -4,8 +4,9 @@
  *
  * This module only re-exports; it owns no behaviour. Internals (the sans-IO session, wire
  * messages, framing, untyped channel ends) stay out so they can change without breaking
- * generated code. The TCP transport is Node-only and is imported from `transport-tcp.js`
- * directly, so that nothing a browser bundle loads pulls in `node:net`.
+ * generated code. The TCP and TLS transports are Node-only and are imported from
+ * `transport-tcp.js` and `transport-tls.js` directly, so that nothing a browser bundle loads
+ * pulls in `node:net` or `node:tls`.
  *
  * @module
  */
@@ -55,7 +56,7 @@ export type { Err, RoamCall, Settled } from "./call.js";
 export { err, isErr, settle, userError } from "./call.js";
 export { RoamError, isCancelled } from "./call-error.js";
 export type { RoamErrorCode } from "./call-error.js";
-export type { SessionError } from "./errors.js";
+export type { RefusedBy, SessionError } from "./errors.js";
 
 // Channels.
 export type { Rx, Tx } from "./channel.js";

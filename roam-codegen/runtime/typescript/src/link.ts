@@ -1,8 +1,8 @@
 /**
  * A link: whatever carries whole frame bodies between two peers (a WebSocket, a TCP socket
  * with length prefixes, an in-memory pipe). The driver (`driver.ts`) runs a session over any
- * {@link Link}; transports live in their own modules (`transport-ws.ts`, `transport-tcp.ts`)
- * so that a browser bundle pulls in only the one it uses.
+ * {@link Link}; transports live in their own modules (`transport-ws.ts`, `transport-tcp.ts`,
+ * `transport-tls.ts`) so that a browser bundle pulls in only the one it uses.
  *
  * The interface is callback-based rather than an async iterator on purpose: the driver must
  * route the session's events after every frame, before the next one (a request's channel ends

@@ -11,6 +11,7 @@
  * | `01 00` + `E`      | `Err(User(error))`                        |
  * | `01 <code>`        | a runtime failure, code 1..=7 ({@link RemoteError}) |
  * | `01 08` + `String` | `Err(IncompatibleSchema(detail))`         |
+ * | `01 09` + `String` | `Err(PermissionDenied(reason))`           |
  *
  * This module owns the codes and the payloads that carry no user type (what a session answers
  * by itself); encoding `T` and `E` is the generated code's.
@@ -31,6 +32,11 @@ export const USER = 0;
  * follows.
  */
 export const INCOMPATIBLE = 8;
+/**
+ * `RoamError` variant for a call the callee refused before its handler ran (a Rust server's
+ * interceptor); the reason, a `String`, follows.
+ */
+export const PERMISSION_DENIED = 9;
 
 /**
  * The runtime-level failures a callee reports instead of a value, by their wire code (the
@@ -66,8 +72,9 @@ export function remoteErrorName(code: number): keyof typeof RemoteError | undefi
 }
 
 /**
- * Longest schema-error text sent to a peer, in Unicode scalar values; the rest is cut so one
- * bad call cannot produce an arbitrarily large answer (the callee's logs keep it all).
+ * Longest text (a schema error, a refusal's reason) sent to a peer, in Unicode scalar values;
+ * the rest is cut so one bad call cannot produce an arbitrarily large answer (the callee's
+ * logs keep it all).
  */
 export const MAX_INCOMPATIBLE_TEXT = 4096;
 
@@ -82,6 +89,19 @@ export function remote(code: RemoteErrorCode): Uint8Array {
  * marker Rust appends, so both runtimes send the same bytes for the same text.
  */
 export function incompatible(detail: string): Uint8Array {
+  return withText(INCOMPATIBLE, detail);
+}
+
+/**
+ * `Err(PermissionDenied(reason))`: the call is refused before any handler runs, with a reason
+ * the caller may see (cut as {@link incompatible} cuts its text).
+ */
+export function permissionDenied(reason: string): Uint8Array {
+  return withText(PERMISSION_DENIED, reason);
+}
+
+/** `Err(<code>(text))` for the variants that carry a `String`, cut as Rust cuts it. */
+function withText(code: number, detail: string): Uint8Array {
   let text = detail;
   // Cheap bound first: a string of at most MAX UTF-16 units has at most MAX scalar values.
   if (detail.length > MAX_INCOMPATIBLE_TEXT) {
@@ -101,7 +121,7 @@ export function incompatible(detail: string): Uint8Array {
   }
   const w = new Writer(text.length + 8);
   w.u8(ERR);
-  w.u8(INCOMPATIBLE);
+  w.u8(code);
   w.string(text);
   return w.finish();
 }

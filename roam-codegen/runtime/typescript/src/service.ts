@@ -30,13 +30,15 @@ import type {
   HandlerAnswer,
   ServedCall,
 } from "./driver.js";
-import { MAX_METADATA_ENTRIES } from "./metadata.js";
+import { metadataEntries } from "./metadata.js";
+import type { MetadataInit } from "./metadata.js";
 import type { MethodSchemaBytes } from "./method-schemas.js";
 import type { FieldDefaults } from "./translate.js";
 import { ERR, OK, RemoteError, USER, remote } from "./response.js";
-import type { Metadata, MetadataEntry, MetadataValue } from "./wire.js";
+import type { Metadata, MetadataValue } from "./wire.js";
 
 export type { ChannelKind } from "./channel.js";
+export type { MetadataInit } from "./metadata.js";
 
 /** Everything generated code knows about one method. */
 export interface MethodDescriptor<A extends unknown[], T, E> {
@@ -61,15 +63,6 @@ export interface MethodDescriptor<A extends unknown[], T, E> {
   readonly schemas: MethodSchemaBytes & { readonly defaults?: FieldDefaults | undefined };
 }
 
-/**
- * Metadata as the application writes it: an object or an iterable of pairs (a `Map`, an
- * array), keys repeating only in the iterable form. Keys must be lower-case ASCII: letters,
- * digits, `-`, `_` and `.` (gRPC's rule, so keys survive HTTP gateways unchanged).
- */
-export type MetadataInit =
-  | Record<string, MetadataValue>
-  | Iterable<readonly [string, MetadataValue]>;
-
 /** Options of one typed call. */
 export interface CallOptions {
   /** Aborting gives the call up: the handler's signal aborts, the call rejects `cancelled`. */
@@ -80,39 +73,6 @@ export interface CallOptions {
   metadata?: MetadataInit | undefined;
   /** Called with the response's metadata when an answer (a value or a user error) arrives. */
   onResponseMetadata?: ((m: ReadonlyMap<string, MetadataValue>) => void) | undefined;
-}
-
-const KEY = /^[a-z0-9._-]+$/;
-const U64_MAX = (1n << 64n) - 1n;
-
-/**
- * `@internal` Checks and flattens metadata. Throws `TypeError` for a bad key or value. Stops
- * one entry past the protocol's limit, so the session refuses the call (`too_large`) without an
- * unbounded iterable being read to its end.
- */
-export function metadataEntries(init: MetadataInit): Metadata {
-  const source: Iterable<readonly [string, MetadataValue]> =
-    typeof (init as Partial<Iterable<unknown>>)[Symbol.iterator] === "function"
-      ? (init as Iterable<readonly [string, MetadataValue]>)
-      : Object.entries(init);
-  const out: MetadataEntry[] = [];
-  for (const [key, value] of source) {
-    if (typeof key !== "string" || !KEY.test(key)) {
-      throw new TypeError(
-        `metadata key ${JSON.stringify(key)} is not lower-case ASCII (a-z, 0-9, '-', '_', '.')`,
-      );
-    }
-    const ok =
-      typeof value === "string" ||
-      value instanceof Uint8Array ||
-      (typeof value === "bigint" && value >= 0n && value <= U64_MAX);
-    if (!ok) {
-      throw new TypeError(`metadata ${key}: a value is a string, a Uint8Array or a u64 bigint`);
-    }
-    out.push([key, value]);
-    if (out.length > MAX_METADATA_ENTRIES) break;
-  }
-  return out;
 }
 
 /** Metadata as the application reads it: a repeated key gives its first value, as in Rust. */

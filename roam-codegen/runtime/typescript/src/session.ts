@@ -44,7 +44,7 @@
 import type { ChannelSendError, Direction } from "./channels.js";
 import { Conn } from "./conn.js";
 import type { Incoming, WaitingCall } from "./conn.js";
-import { formatDuration, goodbyeReason, violation } from "./errors.js";
+import { formatDuration, goodbyeReason, parseRefusal, violation } from "./errors.js";
 import type { ProtocolViolation, SessionError } from "./errors.js";
 import { nthId, ownsId, peerRole } from "./ids.js";
 import type { Role } from "./ids.js";
@@ -77,8 +77,14 @@ import type {
 } from "./wire.js";
 
 export type { Direction, ChannelSendError } from "./channels.js";
-export { describeSessionError, goodbyeReason, violation } from "./errors.js";
-export type { ProtocolViolation, SessionError, ViolationRule } from "./errors.js";
+export {
+  describeSessionError,
+  goodbyeReason,
+  parseRefusal,
+  refusalRule,
+  violation,
+} from "./errors.js";
+export type { ProtocolViolation, RefusedBy, SessionError, ViolationRule } from "./errors.js";
 export { nthId, ownsId } from "./ids.js";
 export { MAX_CHANNELS } from "./channels.js";
 export type { Role } from "./ids.js";
@@ -140,6 +146,11 @@ export interface SessionConfig {
   validateSchema: SchemaValidator | undefined;
   /** Where diagnostics go; nowhere by default. */
   log: SessionLogger | undefined;
+  /**
+   * What our `Hello` says about us: an initiator's credentials (`authorization`, say), which
+   * the acceptor checks before it answers. Held to the limits of call metadata.
+   */
+  metadata: Metadata;
 }
 
 /** roam's defaults. `Infinity` for a duration means "never". */
@@ -152,6 +163,7 @@ export const DEFAULT_SESSION_CONFIG: Readonly<SessionConfig> = Object.freeze({
   outputStallTimeoutMs: 30_000,
   validateSchema: undefined,
   log: undefined,
+  metadata: Object.freeze([]),
 });
 
 /** What {@link Session} is created with: any part of the config, and the acceptor's key. */
@@ -421,7 +433,8 @@ export class Session<Call = undefined, Serve = undefined, Channel = undefined> {
 
   /**
    * A new session started at `now`; its `Hello` is queued at once. Throws a `RangeError` for a
-   * configuration that cannot be sent (limits outside `u32`, a session key not 16 bytes).
+   * configuration that cannot be sent (limits outside `u32`, a session key not 16 bytes,
+   * `Hello` metadata over the protocol's limits, which the peer would end the session for).
    */
   constructor(role: Role, now: number, options: SessionOptions = {}) {
     const { limits, sessionKey, ...rest } = options;
@@ -437,6 +450,10 @@ export class Session<Call = undefined, Serve = undefined, Channel = undefined> {
     if (role === "acceptor" && sessionKey !== undefined && sessionKey.length !== SESSION_KEY_LEN) {
       throw new RangeError(`a session key is ${SESSION_KEY_LEN} bytes, not ${sessionKey.length}`);
     }
+    // A copy, as for the limits: the application's array may change after the Hello is sent.
+    config.metadata = Object.freeze([...config.metadata]);
+    const overLimit = checkMetadataLimits(config.metadata);
+    if (overLimit !== undefined) throw new RangeError(`Hello metadata: ${overLimit}`);
     this.role = role;
     this.config = Object.freeze(config);
     this.key = role === "acceptor" && sessionKey !== undefined ? sessionKey.slice() : undefined;
@@ -450,6 +467,7 @@ export class Session<Call = undefined, Serve = undefined, Channel = undefined> {
       limits: { ...config.limits },
       sessionKey: this.key,
       resume: undefined,
+      metadata: config.metadata,
     };
     this.sendSmall(hello);
   }
@@ -1009,13 +1027,7 @@ export class Session<Call = undefined, Serve = undefined, Channel = undefined> {
         return;
       case "handshaking":
         if (msg.type === "hello") return this.handleHello(now, msg);
-        if (msg.type === "goodbye") {
-          return this.end(
-            now,
-            { kind: "handshake-failed", detail: `peer said goodbye: ${msg.reason}` },
-            false,
-          );
-        }
+        if (msg.type === "goodbye") return this.handleEarlyGoodbye(now, msg.reason);
         return this.violate(now, violation.handshake("the first message must be Hello"));
       case "established":
       case "draining":
@@ -1103,6 +1115,21 @@ export class Session<Call = undefined, Serve = undefined, Channel = undefined> {
     }
   }
 
+  /**
+   * A `Goodbye` instead of the peer's `Hello`. An acceptor that checks who may connect sends
+   * one naming the rule that refused us (`"unauthenticated: …"`, …) in place of its `Hello`.
+   * Only an initiator is ever refused: to an acceptor, any early `Goodbye` is a failed
+   * handshake, and so is one to an initiator that names no refusal rule.
+   */
+  private handleEarlyGoodbye(now: number, reason: string): void {
+    const refusal = this.role === "initiator" ? parseRefusal(reason) : undefined;
+    const error: SessionError =
+      refusal === undefined
+        ? { kind: "handshake-failed", detail: `peer said goodbye: ${reason}` }
+        : { kind: "refused", by: refusal.by, reason: refusal.reason };
+    this.end(now, error, false);
+  }
+
   private handleHello(now: number, hello: HelloMessage): void {
     if (hello.version !== PROTOCOL_VERSION) {
       const reason =
@@ -1116,6 +1143,10 @@ export class Session<Call = undefined, Serve = undefined, Channel = undefined> {
       this.sendSmall({ type: "goodbye", reason });
       return this.end(now, { kind: "handshake-failed", detail: reason }, true);
     }
+    // The same limits as a request's metadata: credentials are no excuse for an unbounded
+    // Hello.
+    const limit = checkMetadataLimits(hello.metadata);
+    if (limit !== undefined) return this.violate(now, violation.metadata(limit));
     // A copy: the frame the key arrived in is not kept alive for it.
     if (this.role === "initiator") this.key = hello.sessionKey?.slice();
     const limits = effectiveLimits(this.config.limits, hello.limits);

@@ -1,7 +1,8 @@
 /**
  * The TCP link for Node (and runtimes with `node:net`): frames with a 4-byte little-endian
- * length prefix, split by {@link FrameDecoder}. The only runtime module that imports a Node
- * built-in, kept apart so that browser bundles never see `node:net`.
+ * length prefix, split by {@link FrameDecoder}. With `transport-tls.ts`, which runs this link
+ * over a `TLSSocket`, the only runtime modules that import Node built-ins, kept apart so that
+ * browser bundles never see `node:net`.
  *
  * @example
  * ```ts
@@ -122,7 +123,10 @@ class TcpLink implements Link {
   }
 }
 
-/** A link over an already-connected socket (one a `net.Server` accepted, say). */
+/**
+ * A link over an already-connected socket: one a `net.Server` accepted, say, or a `TLSSocket`
+ * once its handshake is done (a `tls.Server`'s `secureConnection`), framed the same way.
+ */
 export function tcpLink(socket: Socket): Link {
   return new TcpLink(socket);
 }

@@ -147,7 +147,10 @@ export function webSocketLink(socket: WebSocketLike): Link {
 /**
  * Opens a WebSocket to `url` and resolves with its link once it is open. Throws a
  * `TypeError` when there is no `WebSocket` (Node 20 without a flag): pass `ws`'s as
- * `options.WebSocket`.
+ * `options.WebSocket`. A socket that closes unopened rejects with an `Error` whose `cause` is
+ * the error the implementation reported, where it reports one: `ws` gives Node's (a refused
+ * `wss://` certificate has its OpenSSL `code`, `UNABLE_TO_VERIFY_LEAF_SIGNATURE` say), while
+ * browsers say nothing about why, by design.
  */
 export function openWebSocket(url: string, options: WebSocketOptions = {}): Promise<Link> {
   const Ctor =
@@ -172,9 +175,17 @@ export function openWebSocket(url: string, options: WebSocketOptions = {}): Prom
       return;
     }
     socket.binaryType = "arraybuffer";
+    let failure: Error | undefined;
     socket.onopen = () => resolve(new WebSocketLink(socket));
-    socket.onerror = () => {};
-    socket.onclose = (ev) =>
-      reject(new Error(`the WebSocket to ${url} closed unopened (code ${ev.code ?? "none"})`));
+    // `ws` hands over the underlying error as the event's `error`; the WHATWG event has none.
+    socket.onerror = (ev) => {
+      const error = (ev as { error?: unknown } | null)?.error;
+      if (failure === undefined && error instanceof Error) failure = error;
+    };
+    socket.onclose = (ev) => {
+      const why = failure === undefined ? "" : `: ${failure.message}`;
+      const text = `the WebSocket to ${url} closed unopened (code ${ev.code ?? "none"})${why}`;
+      reject(failure === undefined ? new Error(text) : new Error(text, { cause: failure }));
+    };
   });
 }

@@ -84,8 +84,9 @@ export type MetadataValue = string | Uint8Array | bigint;
 export type MetadataEntry = readonly [key: string, value: MetadataValue];
 
 /**
- * Call metadata as on the wire: entries in order, keys may repeat. The protocol's limits (64
- * entries, keys of at most 128 bytes) are the session's to enforce.
+ * Metadata as on the wire (of a call, a response or a `Hello`): entries in order, keys may
+ * repeat. The protocol's limits (64 entries, keys of at most 128 bytes) are the session's to
+ * enforce.
  */
 export type Metadata = readonly MetadataEntry[];
 
@@ -100,6 +101,12 @@ export interface HelloMessage {
   sessionKey?: Uint8Array | undefined;
   /** Set by an initiator that wants to resume a session. */
   resume?: Resume | undefined;
+  /**
+   * What the sender says about itself: the initiator's credentials (`authorization`, say),
+   * which an acceptor may check before it answers with its own `Hello`. Encoded as call
+   * metadata is, and held to the same limits; empty is the one byte `00`.
+   */
+  metadata: Metadata;
 }
 
 /** 1: the sender is ending the session. */
@@ -323,6 +330,7 @@ export function writeMessage(w: Writer, msg: Message): void {
         writeSessionKey(w, msg.resume.sessionKey);
         w.u64(msg.resume.lastReceived);
       }
+      writeMetadata(w, msg.metadata);
       return;
     case "goodbye":
       w.variant(1);
@@ -417,7 +425,8 @@ export function readMessage(r: Reader): Message {
       const resume = r.optionTag()
         ? { sessionKey: r.raw(SESSION_KEY_LEN), lastReceived: r.u64() }
         : undefined;
-      return { type: "hello", version, limits, sessionKey, resume };
+      const metadata = readMetadata(r);
+      return { type: "hello", version, limits, sessionKey, resume, metadata };
     }
     case 1:
       return { type: "goodbye", reason: r.string() };

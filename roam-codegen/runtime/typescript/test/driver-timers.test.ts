@@ -92,6 +92,7 @@ test("a peer that stops answering pings times the session out", async () => {
     version: PROTOCOL_VERSION,
     limits: { ...DEFAULT_LIMITS },
     sessionKey: new Uint8Array(16).fill(7),
+    metadata: [],
   };
   link.receiver!.frame(encodeMessage(peerHello));
   const conn = await within(GUARD, pending, "connect");
@@ -114,6 +115,7 @@ test("unwritten bytes past the bound end the session with write-backlog", async 
       version: PROTOCOL_VERSION,
       limits: { ...DEFAULT_LIMITS },
       sessionKey: new Uint8Array(16),
+      metadata: [],
     }),
   );
   const conn = await within(GUARD, pending, "connect");

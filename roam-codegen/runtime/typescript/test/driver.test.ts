@@ -7,8 +7,11 @@ import assert from "node:assert/strict";
 
 import { ChannelReceiver, ChannelSender, RoamError, connect, isCancelled } from "../src/driver.js";
 import type { Connection, Handler, ServedCall } from "../src/driver.js";
-import { RemoteError, remote } from "../src/response.js";
-import { DEFAULT_LIMITS } from "../src/wire.js";
+import { describeSessionError } from "../src/errors.js";
+import { linkPair } from "../src/link.js";
+import { RemoteError, permissionDenied, remote } from "../src/response.js";
+import { DEFAULT_LIMITS, decodeMessage, encodeMessage } from "../src/wire.js";
+import type { Message, MetadataValue } from "../src/wire.js";
 import { TRANSPORTS, expectCode, link, readU32, u32, within } from "./driver-util.js";
 import type { Transport } from "./driver-util.js";
 
@@ -331,5 +334,87 @@ describe("driver: handlers that fail", { timeout: 30_000 }, () => {
     assert.ok(RoamError.is(reason) && reason.code === "connection_lost");
     await within(GUARD, Promise.all([client.done, server.done]), "both done");
     await links.cleanup();
+  });
+});
+
+describe("driver: credentials, refusals and denied calls", { timeout: 30_000 }, () => {
+  test("connect's metadata goes in its Hello; a refusal instead of a Hello rejects", async () => {
+    const [ours, theirs] = linkPair();
+    const heard: Message[] = [];
+    // A server that checks credentials: it reads our Hello and refuses instead of answering.
+    theirs.start({
+      frame: (body) => {
+        heard.push(decodeMessage(body));
+        const reason = "unauthenticated: missing or wrong bearer token";
+        theirs.send(encodeMessage({ type: "goodbye", reason }));
+        theirs.close();
+      },
+      closed: () => {},
+    });
+    const connecting = connect(ours, {
+      metadata: new Map<string, MetadataValue>([
+        ["authorization", "Bearer t"],
+        ["attempt", 2n],
+      ]),
+    });
+    const e = await expectCode(connecting, "handshake_failed");
+    const refused = {
+      kind: "refused",
+      by: "authentication",
+      reason: "missing or wrong bearer token",
+    } as const;
+    assert.deepEqual(e.sessionError, refused);
+    assert.equal(e.message, describeSessionError(refused));
+    assert.equal(e.retryable, false);
+    assert.equal(heard.length, 1);
+    const hello = heard[0];
+    assert.ok(hello?.type === "hello");
+    assert.deepEqual(hello.metadata, [
+      ["authorization", "Bearer t"],
+      ["attempt", 2n],
+    ]);
+  });
+
+  test("metadata that cannot be sent rejects connect at once and closes the link", async () => {
+    for (const [metadata, kind] of [
+      [{ Authorization: "Bearer t" }, TypeError],
+      [{ n: -1n }, TypeError],
+      [Array.from({ length: 65 }, (_, i) => [`k${i}`, "v"] as const), RangeError],
+      [[["k".repeat(129), "v"]] as const, RangeError],
+    ] as const) {
+      const [ours, theirs] = linkPair();
+      const frames: Uint8Array[] = [];
+      const peerClosed = new Promise<string>((resolve) =>
+        theirs.start({ frame: (f) => frames.push(f), closed: (why) => resolve(why.detail) }),
+      );
+      await assert.rejects(connect(ours, { metadata }), kind);
+      const why = await within(GUARD, peerClosed, "the link closing");
+      assert.equal(why, "the peer closed the connection");
+      assert.deepEqual(frames, [], "nothing was sent");
+    }
+  });
+
+  test("a PermissionDenied answer rejects permission_denied with the callee's reason", async () => {
+    const links = await link("memory");
+    const handler: Handler = (call) => {
+      if (call.methodId === 1n) return permissionDenied("tokens of this kind may not delete");
+      // Code 9 without its text: still a denial, with no reason to show.
+      if (call.methodId === 2n) return Uint8Array.of(1, 9);
+      return remote(RemoteError.UnknownMethod);
+    };
+    const [client, server] = await Promise.all([
+      connect(links.client),
+      connect(links.server, { role: "acceptor", handler }),
+    ]);
+    const e = await expectCode(client.call(1n, new Uint8Array(0)), "permission_denied");
+    assert.equal(e.message, "permission denied: tokens of this kind may not delete");
+    assert.equal(e.retryable, false);
+    const bare = await expectCode(client.call(2n, new Uint8Array(0)), "permission_denied");
+    assert.equal(bare.message, "permission denied");
+    // A denied call is an answer like any other: the session goes on.
+    await expectCode(client.call(3n, new Uint8Array(0)), "unimplemented");
+    assert.equal(client.isClosed, false);
+    await within(GUARD, client.close(), "close");
+    await within(GUARD, server.done, "server done");
   });
 });

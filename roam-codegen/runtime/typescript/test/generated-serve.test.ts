@@ -117,6 +117,8 @@ const probe: ProbeHandler = {
     const left = ctx.timeoutMs();
     return left === undefined ? undefined : BigInt(Math.floor(left));
   },
+  // A TypeScript acceptor has no authenticator: its sessions carry no identity.
+  identity: () => undefined,
 };
 
 // The calculator's routes come from the other runtime copy: TypeScript's classes with private

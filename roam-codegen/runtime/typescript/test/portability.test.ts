@@ -10,9 +10,9 @@ import { fileURLToPath } from "node:url";
 // Compiled to build/test/, so the sources are two levels up.
 const srcDir = fileURLToPath(new URL("../../src/", import.meta.url));
 
-// The TCP transport is the one module allowed `node:` imports (and Node globals): it is
-// `node:net`'s link, a separate entry point no browser bundle reaches.
-const NODE_ONLY = new Set(["transport-tcp.ts"]);
+// The TCP and TLS transports are the modules allowed `node:` imports (and Node globals): they
+// are `node:net`'s and `node:tls`'s links, separate entry points no browser bundle reaches.
+const NODE_ONLY = new Set(["transport-tcp.ts", "transport-tls.ts"]);
 
 test("runtime sources import no Node built-ins and only relative .js modules", () => {
   const files = readdirSync(srcDir).filter((f) => f.endsWith(".ts"));

@@ -9,7 +9,7 @@ import type { ViolationRule } from "../src/errors.js";
 import { violation } from "../src/errors.js";
 import { MAX_CHANNELS, MAX_REMOTE_SCHEMAS, MAX_SCHEMA_BYTES, Session } from "../src/session.js";
 import type { SessionOptions } from "../src/session.js";
-import { encodeMessage } from "../src/wire.js";
+import { DEFAULT_LIMITS, encodeMessage } from "../src/wire.js";
 import type { ChannelSpec, Message } from "../src/wire.js";
 import { Rng, bytes, fromHex } from "./helpers.js";
 import {
@@ -144,6 +144,37 @@ describe("handshake violations", () => {
   test("Hello twice", () => {
     const reason = expectViolation(server(), "handshake", [hello()]);
     assert.equal(reason, "handshake: unexpected handshake message: Hello sent twice");
+  });
+
+  test("Hello metadata over the limits of call metadata, from either side", () => {
+    const acceptor = new Session("acceptor", 0, { sessionKey: new Uint8Array(16) });
+    sent(acceptor);
+    const reason = expectViolation(acceptor, "metadata-limit", [
+      hello(DEFAULT_LIMITS, { metadata: oversizedMetadata() } as Partial<Message>),
+    ]);
+    assert.equal(reason, "metadata-limit: metadata limit: metadata has more than 64 entries");
+    assert.equal(acceptor.phase, "closing", "never established");
+    const initiator = new Session("initiator", 0);
+    sent(initiator);
+    const long = expectViolation(initiator, "metadata-limit", [
+      hello(DEFAULT_LIMITS, {
+        sessionKey: new Uint8Array(16),
+        metadata: [["k".repeat(129), "v"]],
+      } as Partial<Message>),
+    ]);
+    assert.equal(long, "metadata-limit: metadata limit: metadata key longer than 128 bytes");
+    assert.equal(initiator.sessionKey, undefined, "the key of a refused Hello is not taken");
+  });
+
+  test("Hello metadata at the limits is accepted", () => {
+    const s = new Session("acceptor", 0, { sessionKey: new Uint8Array(16) });
+    sent(s);
+    // 64 entries, each key exactly 128 bytes.
+    const key = (i: number) => `${"k".repeat(126)}${String(i).padStart(2, "0")}`;
+    const full = Array.from({ length: 64 }, (_, i) => [key(i), "v"] as const);
+    s.handleFrame(0, hello(DEFAULT_LIMITS, { metadata: full } as Partial<Message>));
+    assert.equal(s.phase, "established");
+    assert.deepEqual(sent(s), []);
   });
 });
 

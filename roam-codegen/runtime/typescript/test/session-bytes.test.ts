@@ -10,8 +10,10 @@ import { ROOT, Session } from "../src/session.js";
 import {
   INCOMPATIBLE,
   MAX_INCOMPATIBLE_TEXT,
+  PERMISSION_DENIED,
   RemoteError,
   incompatible,
+  permissionDenied,
   remote,
   remoteErrorName,
 } from "../src/response.js";
@@ -19,8 +21,9 @@ import { Reader } from "../src/postcard.js";
 import { bytes, fromHex, toHex } from "./helpers.js";
 import { Pair, SERVER_KEY, call, events, ofType, start } from "./session-util.js";
 
-const HELLO_INITIATOR = "00 01 80 80 80 04 40 80 08 00 00";
-const HELLO_ACCEPTOR = "00 01 80 80 80 04 40 80 08 01 " + "09 ".repeat(16) + "00";
+// version 1, limits 8 MiB / 64 / 1024, session key, resume None, metadata [].
+const HELLO_INITIATOR = "00 01 80 80 80 04 40 80 08 00 00 00";
+const HELLO_ACCEPTOR = "00 01 80 80 80 04 40 80 08 01 " + "09 ".repeat(16) + "00 00";
 
 function frames(s: Session<unknown, unknown, unknown>): string[] {
   const out: string[] = [];
@@ -57,6 +60,18 @@ describe("frames byte for byte", () => {
     server.handleFrame(1, fromHex(req!));
     server.respond(1, ROOT, 1n, [], bytes(0, 42));
     assert.deepEqual(frames(server), hex("03 00 01 00 02 00 2a"));
+  });
+
+  test("an initiator's credentials travel at the end of its Hello", () => {
+    const client = new Session("initiator", 0, { metadata: [["authorization", "Bearer t"]] });
+    // metadata [("authorization" (0d + 13 bytes), String (00) "Bearer t" (08 + 8 bytes))]
+    assert.deepEqual(
+      frames(client),
+      hex(
+        "00 01 80 80 80 04 40 80 08 00 00 01 0d 61 75 74 68 6f 72 69 7a 61 74 69 6f 6e" +
+          " 00 08 42 65 61 72 65 72 20 74",
+      ),
+    );
   });
 
   test("a deadline travels as timeout_micros; a cancel is conn and id", () => {
@@ -254,6 +269,15 @@ describe("response payloads (src/response.ts)", () => {
     assert.equal(new Reader(b, 2).string(), long);
   });
 
+  test("permissionDenied(reason) is Err, 9, then a postcard string (Rust's test vector)", () => {
+    assert.equal(toHex(permissionDenied("no")), "01 09 02 6e 6f");
+    assert.equal(PERMISSION_DENIED, 9);
+    const long = "é".repeat(200);
+    const b = permissionDenied(long);
+    assert.equal(toHex(b.subarray(0, 4)), toHex(bytes(1, PERMISSION_DENIED, 0x90, 0x03)));
+    assert.equal(new Reader(b, 2).string(), long);
+  });
+
   test("texts over the limit are cut at a character boundary, as Rust cuts them", () => {
     const text = "😀".repeat(MAX_INCOMPATIBLE_TEXT + 5);
     const r = new Reader(incompatible(text), 2);
@@ -262,6 +286,11 @@ describe("response payloads (src/response.ts)", () => {
     assert.equal(
       new Reader(incompatible("é".repeat(MAX_INCOMPATIBLE_TEXT)), 2).string(),
       "é".repeat(MAX_INCOMPATIBLE_TEXT),
+    );
+    // A refusal's reason is cut the same way.
+    assert.equal(
+      new Reader(permissionDenied("x".repeat(MAX_INCOMPATIBLE_TEXT + 1)), 2).string(),
+      "x".repeat(MAX_INCOMPATIBLE_TEXT) + " … (cut; see the callee's logs)",
     );
   });
 });

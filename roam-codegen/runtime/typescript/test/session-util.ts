@@ -193,6 +193,7 @@ export function hello(limits: Limits = DEFAULT_LIMITS, over: Partial<Message> = 
     limits: { ...limits },
     sessionKey: undefined,
     resume: undefined,
+    metadata: [],
     ...over,
   } as Message);
 }

@@ -5,10 +5,11 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 
-import { ROOT, Session } from "../src/session.js";
-import type { SessionEvent } from "../src/session.js";
+import { ROOT, Session, describeSessionError, parseRefusal, refusalRule } from "../src/session.js";
+import type { RefusedBy, SessionError, SessionEvent } from "../src/session.js";
 import { RemoteError, remote } from "../src/response.js";
 import { DEFAULT_LIMITS } from "../src/wire.js";
+import type { Metadata } from "../src/wire.js";
 import {
   Pair,
   SERVER_KEY,
@@ -99,6 +100,115 @@ describe("handshake", () => {
       detail: "peer said goodbye: not today",
     });
     assert.equal(s.phase, "closed");
+  });
+
+  test("a Goodbye naming a refusal rule instead of the Hello is a typed refusal", () => {
+    const refused = (by: RefusedBy, reason: string): SessionError => ({
+      kind: "refused",
+      by,
+      reason,
+    });
+    const cases: [string, SessionError][] = [
+      [
+        "unauthenticated: missing or wrong bearer token",
+        refused("authentication", "missing or wrong bearer token"),
+      ],
+      ["session-limit: 100 sessions", refused("session-limit", "100 sessions")],
+      // Only the first ": " ends the rule.
+      [
+        "peer-session-limit: 4 from 10.0.0.1: too many",
+        refused("peer-session-limit", "4 from 10.0.0.1: too many"),
+      ],
+      [
+        "handshake-timeout: the session was not admitted within 10s",
+        refused("handshake-timeout", "the session was not admitted within 10s"),
+      ],
+      ["unauthenticated: ", refused("authentication", "")],
+    ];
+    // Not refusals: no ": " after the rule, another rule, or a longer name.
+    for (const reason of [
+      "unauthenticated",
+      "unauthenticated:no space",
+      "version-mismatch: peer speaks 2",
+      "session-limits: x",
+      "authentication: the variant's name is not the rule",
+    ]) {
+      cases.push([reason, { kind: "handshake-failed", detail: `peer said goodbye: ${reason}` }]);
+    }
+    for (const [reason, error] of cases) {
+      const s = new Session("initiator", 0);
+      sent(s);
+      s.handleFrame(5, enc({ type: "goodbye", reason }));
+      assert.deepEqual(sent(s), [], reason);
+      assert.deepEqual(ofType(events(s), "closed")[0]?.error, error, reason);
+      assert.equal(s.phase, "closed");
+    }
+  });
+
+  test("a refusal reads as Rust's SessionError::Refused does", () => {
+    assert.equal(
+      describeSessionError({
+        kind: "refused",
+        by: "authentication",
+        reason: "missing or wrong bearer token",
+      }),
+      "the server refused the session (unauthenticated): missing or wrong bearer token; " +
+        "check the credentials this client sends in its Hello",
+    );
+    assert.equal(
+      describeSessionError({ kind: "refused", by: "peer-session-limit", reason: "4 at once" }),
+      "the server refused the session (peer-session-limit): 4 at once; " +
+        "close sessions this client does not need, or retry later",
+    );
+    assert.deepEqual(parseRefusal("handshake-timeout: slow"), {
+      by: "handshake-timeout",
+      reason: "slow",
+    });
+    assert.equal(refusalRule("authentication"), "unauthenticated");
+  });
+
+  test("only an initiator is refused: an acceptor's early Goodbye fails the handshake", () => {
+    const s = new Session("acceptor", 0);
+    sent(s);
+    s.handleFrame(5, enc({ type: "goodbye", reason: "unauthenticated: who are you" }));
+    assert.deepEqual(ofType(events(s), "closed")[0]?.error, {
+      kind: "handshake-failed",
+      detail: "peer said goodbye: unauthenticated: who are you",
+    });
+  });
+
+  test("a refusal after the handshake is an ordinary Goodbye", () => {
+    const s = new Session("initiator", 0);
+    s.handleFrame(0, hello(DEFAULT_LIMITS, { sessionKey: SERVER_KEY } as never));
+    sent(s);
+    events(s);
+    s.handleFrame(1, enc({ type: "goodbye", reason: "unauthenticated: token expired" }));
+    assert.deepEqual(ofType(events(s), "closed")[0]?.error, {
+      kind: "closed-by-peer",
+      reason: "unauthenticated: token expired",
+    });
+  });
+
+  test("our Hello carries the configured metadata, and only within the limits", () => {
+    const md: Metadata = [
+      ["authorization", "Bearer t"],
+      ["n", 7n],
+    ];
+    const s = new Session("initiator", 0, { metadata: md });
+    const [h] = sent(s);
+    assert.ok(h?.type === "hello");
+    assert.deepEqual(h.metadata, md);
+    const plain = sent(new Session("acceptor", 0, { sessionKey: SERVER_KEY }))[0];
+    assert.ok(plain?.type === "hello");
+    assert.deepEqual(plain.metadata, []);
+    assert.throws(
+      () => new Session("initiator", 0, { metadata: oversizedMetadata() }),
+      (e: unknown) => e instanceof RangeError && /more than 64 entries/.test(e.message),
+    );
+    assert.throws(
+      () => new Session("initiator", 0, { metadata: [["k".repeat(129), "v"]] }),
+      RangeError,
+    );
   });
 
   test("calls made before the handshake wait for it", () => {

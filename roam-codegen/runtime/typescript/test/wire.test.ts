@@ -58,12 +58,13 @@ const request = (over: Partial<Extract<Message, { type: "request" }>> = {}): Mes
   ...over,
 });
 
-const helloAcceptor: Message = {
+const helloAcceptor: Extract<Message, { type: "hello" }> = {
   type: "hello",
   version: PROTOCOL_VERSION,
   limits: { ...DEFAULT_LIMITS },
   sessionKey: new Uint8Array(16).fill(7),
   resume: undefined,
+  metadata: [],
 };
 
 describe("pinned messages (roam-proto/src/wire/mod.rs tests and docs/protocol.md §3)", () => {
@@ -103,16 +104,31 @@ describe("pinned messages (roam-proto/src/wire/mod.rs tests and docs/protocol.md
 
   test("Hello round-trips, and its bytes follow the field order of Hello and Limits", () => {
     assert.deepEqual(decodeMessage(encodeMessage(helloAcceptor)), helloAcceptor);
-    // version 1, limits 8 MiB / 64 / 1024, Some([7; 16]), None
-    pinned(helloAcceptor, "00 01 80 80 80 04 40 80 08 01 " + "07 ".repeat(16) + "00");
-    pinned({ ...helloAcceptor, sessionKey: undefined }, "00 01 80 80 80 04 40 80 08 00 00");
+    // version 1, limits 8 MiB / 64 / 1024, Some([7; 16]), None, metadata []
+    pinned(helloAcceptor, "00 01 80 80 80 04 40 80 08 01 " + "07 ".repeat(16) + "00 00");
+    pinned({ ...helloAcceptor, sessionKey: undefined }, "00 01 80 80 80 04 40 80 08 00 00 00");
     pinned(
       {
         ...helloAcceptor,
         sessionKey: undefined,
         resume: { sessionKey: new Uint8Array(16).fill(9), lastReceived: 300n },
       },
-      "00 01 80 80 80 04 40 80 08 00 01 " + "09 ".repeat(16) + "ac 02",
+      "00 01 80 80 80 04 40 80 08 00 01 " + "09 ".repeat(16) + "ac 02 00",
+    );
+  });
+
+  test("Hello metadata comes last, encoded as a request's metadata is", () => {
+    // An initiator's credentials: [("authorization", String("Bearer t"))].
+    pinned(
+      { ...helloAcceptor, sessionKey: undefined, metadata: [["authorization", "Bearer t"]] },
+      "00 01 80 80 80 04 40 80 08 00 00" +
+        " 01 0d 61 75 74 68 6f 72 69 7a 61 74 69 6f 6e 00 08 42 65 61 72 65 72 20 74",
+    );
+    pinned(
+      { ...helloAcceptor, metadata: [["n", 300n], ["b", bytes(1, 2)]] },
+      "00 01 80 80 80 04 40 80 08 01 " +
+        "07 ".repeat(16) +
+        "00 02 01 6e 02 ac 02 01 62 01 02 01 02",
     );
   });
 
@@ -232,6 +248,12 @@ describe("bad frames are DecodeErrors", () => {
   test("invalid fields", () => {
     expectDecodeError(fromHex("00 01 01 01 01 02"), "invalid-option", "Hello.session_key tag");
     expectDecodeError(fromHex("00 01 01 01 01 00 02"), "invalid-option", "Hello.resume tag");
+    expectDecodeError(fromHex("00 01 01 01 01 00 00"), "truncated", "Hello without metadata");
+    expectDecodeError(
+      fromHex("00 01 01 01 01 00 00 01 01 6b 03 00"),
+      "unknown-variant",
+      "Hello metadata value 3",
+    );
     expectDecodeError(
       fromHex("02 00 01 01 00 00 07 00"),
       "invalid-option",
@@ -271,6 +293,7 @@ describe("bad frames are DecodeErrors", () => {
         ...helloAcceptor,
         sessionKey: undefined,
         resume: { sessionKey: rng.bytes(16), lastReceived: 2n ** 40n },
+        metadata: [["authorization", "Bearer t"], ["k", bytes(1)]],
       },
       ...MESSAGE_TYPES.map((t) => randomMessage(rng, t)),
     ];
@@ -401,6 +424,7 @@ function randomMessage(rng: Rng, type: Message["type"]): Message {
         limits: { maxFrameSize: u32(), initialCredit: u32(), maxConcurrentRequests: u32() },
         sessionKey: maybe(() => rng.bytes(16)),
         resume: maybe(() => ({ sessionKey: rng.bytes(16), lastReceived: u64() })),
+        metadata: metadata(),
       };
     case "goodbye":
       return { type, reason: rng.string(60) };

@@ -230,6 +230,7 @@ fn an_unknown_version_gets_a_goodbye_naming_it() {
         limits: Limits::default(),
         session_key: None,
         resume: None,
+        metadata: Default::default(),
     }));
     s.handle_frame(now, &hello);
     let reason = goodbye_reason(&mut s).unwrap();

@@ -307,6 +307,7 @@ pub fn established_server_with(config: SessionConfig) -> (Session, Instant) {
         limits: Limits::default(),
         session_key: None,
         resume: None,
+        metadata: Default::default(),
     }));
     s.handle_frame(now, &hello);
     while s.poll_transmit().is_some() {}

@@ -1,0 +1,163 @@
+/**
+ * The TLS link for Node (`tls://host:port`): roam's TCP framing (`transport-tcp.ts`) inside a
+ * `node:tls` connection. A `TLSSocket` is a `net.Socket`, so once the TLS handshake is done the
+ * link is the TCP one; this module only sets the handshake up and says what went wrong with
+ * it. Node-only like the TCP link, and kept out of what browsers load (a page reaches a roam
+ * server over `wss://` instead, with `openWebSocket`).
+ *
+ * @example
+ * ```ts
+ * // A server whose certificate a private CA issued: trust that CA for this connection.
+ * const link = await connectTls(9443, "roam.internal", { ca: readFileSync("ca.pem") });
+ * const conn = await connect(link, { metadata: { authorization: `Bearer ${token}` } });
+ * ```
+ *
+ * @module
+ */
+
+import { isIP } from "node:net";
+import { connect as tlsConnect } from "node:tls";
+import type { ConnectionOptions, TLSSocket } from "node:tls";
+
+import type { Link } from "./link.js";
+import { tcpLink } from "./transport-tcp.js";
+
+/** How {@link connectTls} sets TLS up; each field is passed to `tls.connect` as it is. */
+export interface TlsConnectOptions {
+  /**
+   * The CA certificates to trust (PEM), instead of Node's bundled roots: pass the server's CA
+   * when a private one issued its certificate. Without it, a public CA's certificate (or one
+   * from `NODE_EXTRA_CA_CERTS`) is needed.
+   */
+  ca?: ConnectionOptions["ca"];
+  /** Our certificate chain (PEM), for a server that asks for client certificates. */
+  cert?: ConnectionOptions["cert"];
+  /** The private key of {@link TlsConnectOptions.cert} (PEM). */
+  key?: ConnectionOptions["key"];
+  /**
+   * The name sent as SNI and checked against the server's certificate. Defaults to the host
+   * when it is a name; for an IP address none is sent (SNI carries no addresses) and the
+   * certificate must name the address itself.
+   */
+  servername?: string | undefined;
+}
+
+const BRAND = Symbol.for("roam.TlsConnectError");
+
+/**
+ * The TLS handshake of {@link connectTls} failed: the server's certificate was refused, or the
+ * peer does not speak TLS. Check with {@link TlsConnectError.is} rather than `instanceof`,
+ * which breaks when two copies of the runtime are loaded.
+ */
+export class TlsConnectError extends Error {
+  override readonly name = "TlsConnectError";
+  /**
+   * Node's code for what failed: OpenSSL's name for a refused certificate
+   * (`UNABLE_TO_VERIFY_LEAF_SIGNATURE`, `SELF_SIGNED_CERT_IN_CHAIN`,
+   * `DEPTH_ZERO_SELF_SIGNED_CERT`, `CERT_HAS_EXPIRED`, …), `ERR_TLS_CERT_ALTNAME_INVALID` for a
+   * certificate that does not name the server, or an `ERR_SSL_…` code for a failed handshake.
+   */
+  readonly code: string;
+  /** Whether the server's certificate was refused (rather than the handshake failing). */
+  readonly certificate: boolean;
+
+  constructor(code: string, certificate: boolean, message: string, options: { cause?: unknown }) {
+    super(message, { cause: options.cause });
+    this.code = code;
+    this.certificate = certificate;
+    (this as Record<symbol, unknown>)[BRAND] = true;
+  }
+
+  /** Whether `e` is a {@link TlsConnectError} from any copy of the runtime. */
+  static is(e: unknown): e is TlsConnectError {
+    return typeof e === "object" && e !== null && (e as Record<symbol, unknown>)[BRAND] === true;
+  }
+}
+
+/** OpenSSL's codes for a chain that ends at no CA this side trusts. */
+const UNTRUSTED = new Set([
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "CERT_UNTRUSTED",
+]);
+
+/** What to do about a refused certificate, by its code. */
+function certificateAdvice(code: string, name: string): string {
+  if (UNTRUSTED.has(code)) {
+    return (
+      "it is not issued by a CA this client trusts: pass the server's CA certificate (PEM) as " +
+      "`ca`, or add it to NODE_EXTRA_CA_CERTS"
+    );
+  }
+  if (code === "ERR_TLS_CERT_ALTNAME_INVALID") {
+    return (
+      `it does not name ${name}: connect with a name the certificate was issued for, or pass ` +
+      "that name as `servername`"
+    );
+  }
+  if (code === "CERT_HAS_EXPIRED" || code === "CERT_NOT_YET_VALID") {
+    return "it is outside its validity period: renew it, or check this machine's clock";
+  }
+  return "check the server's certificate and the `ca` given to this client";
+}
+
+/** The error for a TLS handshake that failed after the TCP connection was made. */
+function handshakeError(e: Error, socket: TLSSocket, where: string, name: string): TlsConnectError {
+  // Set by Node when it refused the certificate; `null` when the handshake failed otherwise.
+  const refused: unknown = socket.authorizationError;
+  const nodeCode = (e as { code?: unknown }).code;
+  if (typeof refused === "string" && refused !== "") {
+    const code = typeof nodeCode === "string" ? nodeCode : refused;
+    const advice = certificateAdvice(code, name);
+    return new TlsConnectError(
+      code,
+      true,
+      `the TLS certificate of ${where} was refused (${code}: ${e.message}); ${advice}`,
+      { cause: e },
+    );
+  }
+  const code = typeof nodeCode === "string" ? nodeCode : "ERR_TLS_HANDSHAKE";
+  return new TlsConnectError(
+    code,
+    false,
+    `the TLS handshake with ${where} failed (${code}: ${e.message}); check that the server ` +
+      "speaks TLS on this port (tls://, not tcp://)",
+    { cause: e },
+  );
+}
+
+/**
+ * Connects to `host:port` over TLS and resolves with the link once the handshake is done and
+ * the server's certificate is accepted. Rejects with a {@link TlsConnectError} when the
+ * handshake fails (a certificate this side does not trust, one that names another server, a
+ * peer that is not a TLS server), and with Node's own error when the TCP connection cannot be
+ * made (`ECONNREFUSED`, …), as `connectTcp` does.
+ */
+export function connectTls(
+  port: number,
+  host = "127.0.0.1",
+  options: TlsConnectOptions = {},
+): Promise<Link> {
+  const servername = options.servername ?? (isIP(host) === 0 ? host : undefined);
+  const settings: ConnectionOptions = { port, host };
+  if (options.ca !== undefined) settings.ca = options.ca;
+  if (options.cert !== undefined) settings.cert = options.cert;
+  if (options.key !== undefined) settings.key = options.key;
+  if (servername !== undefined) settings.servername = servername;
+  const where = `${host}:${port}`;
+  return new Promise<Link>((resolve, reject) => {
+    const socket = tlsConnect(settings);
+    let connected = false;
+    socket.once("connect", () => (connected = true));
+    const onError = (e: Error) =>
+      reject(connected ? handshakeError(e, socket, where, servername ?? host) : e);
+    socket.once("error", onError);
+    socket.once("secureConnect", () => {
+      socket.off("error", onError);
+      resolve(tcpLink(socket));
+    });
+  });
+}

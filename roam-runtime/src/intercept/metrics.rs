@@ -1,0 +1,102 @@
+//! [`Metrics`]: hooks a server calls for every call it serves and as sessions and channels
+//! open and close. [`Server::metrics`](crate::Server::metrics) installs them.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::{Answer, Interceptor, Next, Outcome};
+use crate::BoxFuture;
+use crate::context::Context;
+
+/// One served call, as [`Metrics::call`] sees it.
+#[derive(Debug, Clone)]
+pub struct CallRecord<'a> {
+    /// The service's name.
+    pub service: &'static str,
+    /// The method's name.
+    pub method: &'static str,
+    /// The identity the authenticator gave the session, if any.
+    pub identity: Option<&'a str>,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// From when the call reached the interceptors to its answer.
+    pub duration: Duration,
+    /// The encoded arguments' size.
+    pub request_bytes: usize,
+    /// The encoded response's size (0 when the call was stopped unanswered).
+    pub response_bytes: usize,
+}
+
+/// What a server reports to a metrics system. Every method has an empty default, so an
+/// implementation overrides what it records. Called from the sessions' tasks: keep them
+/// quick (increment a counter; do not block).
+pub trait Metrics: Send + Sync + 'static {
+    /// A served call ended (answered, refused by an interceptor, or stopped unanswered).
+    /// Called exactly once per call that reached the interceptors.
+    fn call(&self, record: &CallRecord<'_>) {
+        let _ = record;
+    }
+    /// A session finished its handshake.
+    fn session_opened(&self) {}
+    /// A session that had opened ended.
+    fn session_closed(&self) {}
+    /// `n` channels opened on a session.
+    fn channels_opened(&self, n: usize) {
+        let _ = n;
+    }
+    /// `n` channels ended on a session.
+    fn channels_closed(&self, n: usize) {
+        let _ = n;
+    }
+}
+
+/// The interceptor [`Server::metrics`](crate::Server::metrics) puts outermost, so calls
+/// other interceptors refuse are counted too.
+pub(crate) struct MetricsLayer(pub(crate) Arc<dyn Metrics>);
+
+/// Reports the call once, when it answers or is dropped unanswered.
+struct Report {
+    metrics: Arc<dyn Metrics>,
+    cx: Context,
+    started: Instant,
+    request_bytes: usize,
+    answered: Option<(Outcome, usize)>,
+}
+
+impl Drop for Report {
+    fn drop(&mut self) {
+        let (outcome, response_bytes) = self
+            .answered
+            .unwrap_or_else(|| (Outcome::of_stopped(&self.cx), 0));
+        self.metrics.call(&CallRecord {
+            service: self.cx.service().name,
+            method: self.cx.method().name,
+            identity: self.cx.identity().map(|i| i.name()),
+            outcome,
+            duration: self.started.elapsed(),
+            request_bytes: self.request_bytes,
+            response_bytes,
+        });
+    }
+}
+
+impl Interceptor for MetricsLayer {
+    fn intercept(&self, cx: Context, next: Next) -> BoxFuture<'static, Answer> {
+        let mut report = Report {
+            metrics: Arc::clone(&self.0),
+            cx: cx.clone(),
+            started: Instant::now(),
+            request_bytes: next.request_len(),
+            answered: None,
+        };
+        let answer = next.run(cx);
+        Box::pin(async move {
+            let answer = answer.await;
+            report.answered = Some((answer.outcome(), answer.len()));
+            // Names the whole guard, so the block owns it (not just the field it sets) and it
+            // reports here, or when the block is dropped unanswered.
+            drop(report);
+            answer
+        })
+    }
+}
