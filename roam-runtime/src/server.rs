@@ -194,7 +194,9 @@ impl Connector {
 
     /// Runs `layer` around every call made on the connection (inside the ones added before).
     pub fn intercept(mut self, layer: impl ClientInterceptor) -> Self {
-        self.options.client_interceptors.push(Arc::new(layer));
+        self.options
+            .client_interceptors
+            .push(Arc::new(layer), false);
         self
     }
 
@@ -220,17 +222,9 @@ impl Connector {
                 source,
             },
         };
-        let platform;
-        let tls = match &self.tls {
-            Some(tls) => tls,
-            None => {
-                platform = ClientTls::platform();
-                &platform
-            }
-        };
         let link = tokio::time::timeout(
             self.options.config.handshake_timeout,
-            transport::connect_with(&addr, &max_frame, tls),
+            transport::connect_with(&addr, &max_frame, self.tls.as_ref()),
         )
         .await
         .map_err(|_| {
@@ -340,7 +334,7 @@ impl Server {
     /// `tls://` and `wss://` need the server's certificate: use [`Server::bind_tls`].
     pub async fn bind(url: &str) -> Result<Server, ConnectError> {
         let addr = Address::parse(url)?;
-        if matches!(addr, Address::Tls(_) | Address::SecureWebSocket { .. }) {
+        if addr.is_tls() {
             return Err(AddressError::TlsNeedsCertificate(url.to_owned()).into());
         }
         Server::bind_addr(url, &addr, None).await

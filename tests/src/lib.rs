@@ -415,7 +415,7 @@ impl RawClient {
     pub async fn connect(url: &str) -> RawClient {
         let addr = roam::transport::Address::parse(url).expect("a valid address");
         let max = roam::framing::MaxFrame::new(u32::MAX);
-        let link = roam::transport::connect_with(&addr, &max, &pki::pki().client_tls())
+        let link = roam::transport::connect_with(&addr, &max, Some(&pki::pki().client_tls()))
             .await
             .expect("the raw link connects");
         RawClient { link }

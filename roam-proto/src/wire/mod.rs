@@ -173,6 +173,36 @@ mod tests {
     }
 
     #[test]
+    fn hello_bytes_are_pinned_with_and_without_credentials() {
+        let hello = |metadata| {
+            encode(&Message::Hello(Hello {
+                version: PROTOCOL_VERSION,
+                limits: Limits::default(),
+                session_key: None,
+                resume: None,
+                metadata,
+            }))
+            .unwrap()
+        };
+        assert_eq!(
+            hello(Metadata::new()),
+            [
+                0x00, 0x01, 0x80, 0x80, 0x80, 0x04, 0x40, 0x80, 0x08, 0x00, 0x00, 0x00
+            ]
+        );
+        let mut credentials = Metadata::new();
+        credentials.insert("authorization", "Bearer t");
+        let mut want = vec![
+            0x00, 0x01, 0x80, 0x80, 0x80, 0x04, 0x40, 0x80, 0x08, 0x00, 0x00,
+        ];
+        want.extend([0x01, 0x0d]);
+        want.extend(b"authorization");
+        want.extend([0x00, 0x08]);
+        want.extend(b"Bearer t");
+        assert_eq!(hello(credentials), want);
+    }
+
+    #[test]
     fn garbage_and_trailing_bytes_are_violations() {
         assert!(decode(&Bytes::from_static(&[0xff, 0xff, 0xff])).is_err());
         assert!(decode(&Bytes::new()).is_err());

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use roam_core::MethodDescriptor;
 
-use super::Outcome;
+use super::{Layers, Outcome};
 use crate::BoxFuture;
 use crate::connection::{Connection, SendCall};
 use crate::error::RemoteError;
@@ -147,40 +147,14 @@ impl ClientNext {
     }
 }
 
-/// A connection's client interceptors, outermost first.
-#[derive(Clone)]
-pub(crate) struct ClientChain {
-    layers: Arc<[Arc<dyn ClientInterceptor>]>,
-}
-
-impl Default for ClientChain {
-    fn default() -> Self {
-        ClientChain {
-            layers: Arc::new([]),
-        }
-    }
-}
-
-impl fmt::Debug for ClientChain {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClientChain")
-            .field("layers", &self.layers.len())
-            .finish()
-    }
-}
+/// A connection's client interceptors.
+pub(crate) type ClientChain = Layers<dyn ClientInterceptor>;
 
 impl ClientChain {
-    /// Adds `layer` inside the ones already there.
-    pub(crate) fn push(&mut self, layer: Arc<dyn ClientInterceptor>) {
-        let mut layers = self.layers.to_vec();
-        layers.push(layer);
-        self.layers = layers.into();
-    }
-
     /// The chain as a connection runs it, or `None` when it is empty (calls then go straight
     /// to the session).
     pub(crate) fn installed(&self) -> Option<Arc<dyn SendCall>> {
-        (!self.layers.is_empty()).then(|| Arc::new(self.clone()) as Arc<dyn SendCall>)
+        (!self.is_empty()).then(|| Arc::new(self.clone()) as Arc<dyn SendCall>)
     }
 }
 
@@ -198,7 +172,7 @@ impl SendCall for ClientChain {
             timeout: request.timeout,
         };
         let next = ClientNext {
-            chain: Arc::clone(&self.layers),
+            chain: self.shared(),
             at: 0,
             conn: conn.clone(),
             request,

@@ -246,32 +246,39 @@ impl Next {
     }
 }
 
-/// A serving side's interceptors, outermost first. Built while a server is configured,
-/// shared by all its sessions.
-#[derive(Clone)]
-pub(crate) struct Chain {
-    layers: Arc<[Arc<dyn Interceptor>]>,
+/// Interceptors of one kind, outermost first. Built while a server or connector is
+/// configured; shared by all its sessions (cloning is one reference count).
+pub(crate) struct Layers<L: ?Sized> {
+    layers: Arc<[Arc<L>]>,
 }
 
-impl Default for Chain {
+impl<L: ?Sized> Clone for Layers<L> {
+    fn clone(&self) -> Self {
+        Layers {
+            layers: Arc::clone(&self.layers),
+        }
+    }
+}
+
+impl<L: ?Sized> Default for Layers<L> {
     fn default() -> Self {
-        Chain {
+        Layers {
             layers: Arc::new([]),
         }
     }
 }
 
-impl fmt::Debug for Chain {
+impl<L: ?Sized> fmt::Debug for Layers<L> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Chain")
+        f.debug_struct("Layers")
             .field("layers", &self.layers.len())
             .finish()
     }
 }
 
-impl Chain {
+impl<L: ?Sized> Layers<L> {
     /// Adds `layer` inside the ones already there (or outside all of them with `outermost`).
-    pub(crate) fn push(&mut self, layer: Arc<dyn Interceptor>, outermost: bool) {
+    pub(crate) fn push(&mut self, layer: Arc<L>, outermost: bool) {
         let mut layers = self.layers.to_vec();
         if outermost {
             layers.insert(0, layer);
@@ -281,6 +288,20 @@ impl Chain {
         self.layers = layers.into();
     }
 
+    pub(crate) fn is_empty(&self) -> bool {
+        self.layers.is_empty()
+    }
+
+    /// The layers, to walk with an index (what `Next` and `ClientNext` keep).
+    pub(crate) fn shared(&self) -> Arc<[Arc<L>]> {
+        Arc::clone(&self.layers)
+    }
+}
+
+/// A serving side's interceptors.
+pub(crate) type Chain = Layers<dyn Interceptor>;
+
+impl Chain {
     /// Serves `cx` through the chain, or straight to the dispatcher when there is none.
     pub(crate) fn dispatch(
         &self,
@@ -288,11 +309,11 @@ impl Chain {
         cx: Context,
         payload: Bytes,
     ) -> BoxFuture<'static, Vec<u8>> {
-        if self.layers.is_empty() {
+        if self.is_empty() {
             return service.dispatch(cx, payload);
         }
         let next = Next {
-            chain: Arc::clone(&self.layers),
+            chain: self.shared(),
             at: 0,
             service: Arc::clone(service),
             payload,

@@ -106,6 +106,11 @@ pub enum AddressError {
 }
 
 impl Address {
+    /// Whether this is a TLS address (`tls://` or `wss://`).
+    pub fn is_tls(&self) -> bool {
+        matches!(self, Address::Tls(_) | Address::SecureWebSocket { .. })
+    }
+
     /// Parses `tcp://…`, `tls://…`, `unix:…`, `ws://…`, `wss://…` or `mem://…`.
     ///
     /// ```
@@ -185,30 +190,23 @@ fn unix_unsupported<T>() -> io::Result<T> {
 /// Connects to `addr`; the link refuses incoming frames longer than `max`. TLS addresses trust
 /// the platform's roots ([`ClientTls::platform`]); see [`connect_with`].
 pub async fn connect(addr: &Address, max: &MaxFrame) -> io::Result<Link> {
-    connect_with(addr, max, &ClientTls::platform()).await
+    connect_with(addr, max, None).await
 }
 
-/// Connects to `addr`, with `tls` for `tls://` and `wss://`. A TLS handshake failure is an
-/// I/O error carrying rustls' error.
-pub async fn connect_with(addr: &Address, max: &MaxFrame, tls: &ClientTls) -> io::Result<Link> {
+/// Connects to `addr`, with `tls` for `tls://` and `wss://` (the platform's roots when `None`;
+/// they are loaded only for a TLS address). A TLS handshake failure is an I/O error carrying
+/// rustls' error.
+pub async fn connect_with(
+    addr: &Address,
+    max: &MaxFrame,
+    tls: Option<&ClientTls>,
+) -> io::Result<Link> {
+    let tls = || tls.cloned().unwrap_or_else(ClientTls::platform);
     match addr {
         Address::Tcp(hostport) => tcp::connect(hostport, max).await,
-        Address::Tls(hostport) => {
-            let (stream, peer) = tls::connect(hostport, tls).await?;
-            let failure = stream.failure();
-            let (r, w) = tokio::io::split(stream);
-            let mut link = byte_stream_link(r, w, format!("tls://{hostport}"), max);
-            link.tls = peer;
-            link.tls_failure = Some(failure);
-            Ok(link)
-        }
+        Address::Tls(hostport) => connect_tls(hostport, None, max, &tls()).await,
         Address::SecureWebSocket { hostport, path } => {
-            let (stream, peer) = tls::connect(hostport, tls).await?;
-            let failure = stream.failure();
-            let mut link = ws::upgrade(stream, format!("wss://{hostport}{path}"), max).await?;
-            link.tls = peer;
-            link.tls_failure = Some(failure);
-            Ok(link)
+            connect_tls(hostport, Some(path), max, &tls()).await
         }
         #[cfg(unix)]
         Address::Unix(path) => unix::connect(path, max).await,
@@ -217,6 +215,27 @@ pub async fn connect_with(addr: &Address, max: &MaxFrame, tls: &ClientTls) -> io
         Address::WebSocket { hostport, path } => ws::connect(hostport, path, max).await,
         Address::Memory(name) => mem::connect(name, max).await,
     }
+}
+
+/// A `tls://` link, or with `websocket_path` a `wss://` one, to `hostport`.
+async fn connect_tls(
+    hostport: &str,
+    websocket_path: Option<&str>,
+    max: &MaxFrame,
+    tls: &ClientTls,
+) -> io::Result<Link> {
+    let (stream, peer) = tls::connect(hostport, tls).await?;
+    let failure = stream.failure();
+    let mut link = match websocket_path {
+        Some(path) => ws::upgrade(stream, format!("wss://{hostport}{path}"), max).await?,
+        None => {
+            let (r, w) = tokio::io::split(stream);
+            byte_stream_link(r, w, format!("tls://{hostport}"), max)
+        }
+    };
+    link.tls = peer;
+    link.tls_failure = Some(failure);
+    Ok(link)
 }
 
 /// A bound listener.
@@ -355,29 +374,29 @@ impl Listener {
                 stream.set_nodelay(true)?;
                 Ok(Incoming::WebSocket(stream, format!("ws://{addr}")))
             }
-            Listener::Tls(l, acceptor) => {
-                let (stream, addr) = l.accept().await?;
-                stream.set_nodelay(true)?;
-                Ok(Incoming::Tls(
-                    stream,
-                    format!("tls://{addr}"),
-                    acceptor.clone(),
-                    false,
-                ))
-            }
-            Listener::SecureWebSocket(l, _, acceptor) => {
-                let (stream, addr) = l.accept().await?;
-                stream.set_nodelay(true)?;
-                Ok(Incoming::Tls(
-                    stream,
-                    format!("wss://{addr}"),
-                    acceptor.clone(),
-                    true,
-                ))
-            }
+            Listener::Tls(l, tls) => accept_tls(l, tls, false).await,
+            Listener::SecureWebSocket(l, _, tls) => accept_tls(l, tls, true).await,
             Listener::Memory(l) => l.accept(max).await.map(Incoming::Ready),
         }
     }
+}
+
+/// Accepts a TCP connection whose TLS handshake (then, for `wss://`, WebSocket upgrade) the
+/// session's task will run.
+async fn accept_tls(
+    listener: &tokio::net::TcpListener,
+    tls: &ServerTls,
+    websocket: bool,
+) -> io::Result<Incoming> {
+    let (stream, addr) = listener.accept().await?;
+    stream.set_nodelay(true)?;
+    let scheme = if websocket { "wss" } else { "tls" };
+    Ok(Incoming::Tls(
+        stream,
+        format!("{scheme}://{addr}"),
+        tls.clone(),
+        websocket,
+    ))
 }
 
 impl Drop for Listener {
