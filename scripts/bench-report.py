@@ -119,6 +119,37 @@ def runtime() -> None:
         missing("idle_sessions (cargo bench -p roam-runtime --bench idle_sessions)")
 
 
+def security() -> None:
+    """`cargo bench -p roam-runtime --bench security`: TLS against TCP, interceptor chains
+    against none, each pair measured in the same run."""
+    print("| case | flavor | with | without (same run) | ratio |")
+    print("|---|---|---|---|---|")
+    rows = [
+        # (label, group, case, with, without, ratio name, items/s?)
+        ("unary round trip", "tls", "rtt", "tls", "tcp", "tls / tcp (time)", False),
+        ("u64 stream to the client, items/s", "tls", "stream", "tls", "tcp", "tls / tcp (items/s)", True),
+        ("connect + Hello + drop", "tls", "handshake", "tls", "tcp", "tls / tcp (time)", False),
+        ("unary round trip over TCP, 3 no-op server interceptors", "intercept", "rtt", "three-noop", "none",
+         "three-noop / none (time)", False),
+        ("unary round trip over TCP, 3 no-op client interceptors", "intercept", "rtt", "three-noop-client", "none",
+         "three-noop-client / none (time)", False),
+    ]
+    for label, group, case, with_, without, ratio, rate in rows:
+        for fl in FLAVORS:
+            a, b = load(group, f"{fl}/{case}/{with_}"), load(group, f"{fl}/{case}/{without}")
+            if not (a and b) or (rate and not (a[1] and b[1])):
+                gone = f"{group}/{fl}/{case}/{with_ if not a else without}"
+                print(f"| {label} | {fl} | {missing(gone)} | | |")
+            elif rate:
+                x, y = per_second(a), per_second(b)
+                print(f"| {label} | {fl} | {x:,.0f} ({with_}) | {y:,.0f} ({without}) | {ratio} = **{x / y:.2f}** |")
+            else:
+                print(
+                    f"| {label} | {fl} | {fmt_time(a[0])} ({with_}) | {fmt_time(b[0])} ({without}) "
+                    f"| {ratio} = **{a[0] / b[0]:.2f}** |"
+                )
+
+
 def typescript() -> None:
     print("| what | server flavor | transport | Node client | Rust client | Node / Rust |")
     print("|---|---|---|---|---|---|")
@@ -144,7 +175,12 @@ if __name__ == "__main__":
     if sys.argv[1:] == ["typescript"]:
         typescript()
         sys.exit(0)
+    if sys.argv[1:] == ["security"]:
+        security()
+        sys.exit(0)
     print("## Codec\n")
     codec()
     print("\n## Runtime\n")
     runtime()
+    print("\n## TLS and interceptors\n")
+    security()

@@ -82,8 +82,8 @@ pub use roam_core::{ArgDescriptor, MethodDescriptor, ServiceDescriptor, method_i
 pub use roam_macros::service;
 pub use roam_proto::session::Keepalive;
 pub use server::{
-    ConnectError, Connector, DEFAULT_OUTPUT_BUDGET, Server, ServerHandle, connect, memory_pair,
-    memory_pair_with,
+    ConnectError, Connector, DEFAULT_OUTPUT_BUDGET, MAX_REFUSALS_IN_FLIGHT, Server, ServerHandle,
+    connect, memory_pair, memory_pair_with,
 };
 pub use transport::tls;
 pub use wire::Limits;

@@ -30,6 +30,7 @@ use crate::wire::Limits;
 
 /// Connecting or binding failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConnectError {
     /// The address is not one roam understands.
     #[error(transparent)]
@@ -484,7 +485,38 @@ struct Admission {
 #[derive(Debug, Default)]
 struct Counts {
     total: usize,
+    /// Sessions per peer key (see [`peer_key`]); an entry exists only while its count is
+    /// above 0, so the map holds at most `total` entries.
     per_peer: HashMap<IpAddr, usize>,
+    /// Connections being refused now (their `Goodbye` on its way).
+    refusing: usize,
+}
+
+/// Connections a server refuses at once with a `Goodbye` naming the limit; past this many
+/// (a flood), further ones are closed without a word, so refusing costs a bounded number of
+/// tasks and TLS handshakes however many peers knock.
+pub const MAX_REFUSALS_IN_FLIGHT: usize = 64;
+
+/// What a peer's sessions are counted under: its IPv4 address, or the /64 prefix of its IPv6
+/// address (one host usually holds a whole /64, so counting single addresses would not limit
+/// it).
+fn peer_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
+        },
+    }
+}
+
+/// A refused connection's place among the refusals in flight.
+struct Refusing(Arc<Admission>);
+
+impl Drop for Refusing {
+    fn drop(&mut self) {
+        self.0.lock().refusing -= 1;
+    }
 }
 
 /// Holds one session's place in the counts; gives it back when the session's task ends.
@@ -522,8 +554,19 @@ impl Admission {
         self.counts.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Takes a place for a refusal, or `None` when [`MAX_REFUSALS_IN_FLIGHT`] are under way.
+    fn refusing(self: &Arc<Self>) -> Option<Refusing> {
+        let mut counts = self.lock();
+        if counts.refusing >= MAX_REFUSALS_IN_FLIGHT {
+            return None;
+        }
+        counts.refusing += 1;
+        Some(Refusing(Arc::clone(self)))
+    }
+
     /// Takes a place for a session from `ip`, or says which limit it is over.
     fn enter(self: &Arc<Self>, ip: Option<IpAddr>) -> Result<Place, (RefusedBy, String)> {
+        let ip = ip.map(peer_key);
         let mut counts = self.lock();
         if let Some(max) = self.limits.total
             && counts.total >= max
@@ -571,7 +614,18 @@ async fn accept_loop(
                 let mut options = options.clone();
                 let shutdown = shutdown.child_token();
                 let place = admission.enter(incoming.peer_ip());
+                let refusing = match &place {
+                    Ok(_) => None,
+                    Err(_) => match admission.refusing() {
+                        Some(refusing) => Some(refusing),
+                        None => {
+                            tracing::debug!(peer = %incoming.peer(), "over the session limits with too many refusals under way; closing");
+                            continue;
+                        }
+                    },
+                };
                 sessions.spawn(async move {
+                    let _refusing = refusing;
                     let peer = incoming.peer();
                     // One budget for the whole handshake: the link, both `Hello`s and the
                     // authenticator.
@@ -656,5 +710,37 @@ impl ServerHandle {
         let _ = self.accept.await;
         self.sessions.close();
         self.sessions.wait().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_peers_are_counted_by_their_64_bit_prefix_and_mapped_v4_as_v4() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::2".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(peer_key(a), peer_key(b));
+        assert_ne!(peer_key(a), peer_key(other));
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        assert_eq!(peer_key(mapped), "192.0.2.7".parse::<IpAddr>().unwrap());
+        let v4: IpAddr = "192.0.2.8".parse().unwrap();
+        assert_eq!(peer_key(v4), v4);
+    }
+
+    #[test]
+    fn refusals_in_flight_are_bounded() {
+        let admission = Admission::new(SessionLimits::default());
+        let held: Vec<_> = (0..MAX_REFUSALS_IN_FLIGHT)
+            .map(|_| admission.refusing().expect("a place"))
+            .collect();
+        assert!(
+            admission.refusing().is_none(),
+            "past the bound: closed without a word"
+        );
+        drop(held);
+        assert!(admission.refusing().is_some(), "places come back");
     }
 }

@@ -1,4 +1,5 @@
-//! Certificates for the TLS tests, made at run time (never checked in): a CA, a server
+//! Certificates for the TLS tests and benches (`roam-runtime/benches/security.rs` includes this
+//! file), made at run time (never checked in): a CA, a server
 //! certificate for `127.0.0.1` and `localhost` signed by it, a client certificate signed by it,
 //! and a second, untrusted CA with a client certificate of its own (for the refusals).
 

@@ -425,7 +425,7 @@ async fn a_request_before_hello(transport: Transport) {
 async fn an_unknown_protocol_version(transport: Transport) {
     let reason = misbehave(transport, async |s: &mut RawClient| {
         s.send(&Message::Hello(Hello {
-            version: 2,
+            version: roam::wire::PROTOCOL_VERSION + 1,
             limits: Limits::default(),
             session_key: None,
             resume: None,

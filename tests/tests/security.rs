@@ -25,6 +25,14 @@ trait Door {
     async fn fail(&self) -> Result<(), String>;
     /// Never answers.
     async fn hang(&self);
+    /// Panics.
+    async fn boom(&self) -> u32;
+}
+
+/// A service the door does not serve.
+#[roam::service]
+trait Stranger {
+    async fn knock(&self);
 }
 
 #[derive(Clone)]
@@ -46,6 +54,9 @@ impl Door for Doorman {
     }
     async fn hang(&self) {
         std::future::pending::<()>().await
+    }
+    async fn boom(&self) -> u32 {
+        panic!("the handler fails on purpose")
     }
 }
 
@@ -141,6 +152,39 @@ async fn mutual_tls_refuses_missing_and_foreign_client_certificates_and_shows_th
         );
         server.shutdown().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn optional_client_certificates_serve_clients_with_and_without_one() {
+    let tls = pki()
+        .server_tls()
+        .allow_client_certificates(pki().ca.as_bytes())
+        .unwrap();
+    let server = tls_server("tls://127.0.0.1:0", tls).await;
+    let url = server.local_url().to_owned();
+    let anonymous = Connector::new()
+        .tls(pki().client_tls())
+        .connect(&url)
+        .await
+        .unwrap();
+    let (_, uris, _) = DoorClient::new(anonymous).who().await.unwrap();
+    assert!(uris.is_empty());
+    let named = Connector::new()
+        .tls(pki().client_tls_as(&pki().client))
+        .connect(&url)
+        .await
+        .unwrap();
+    let (_, uris, _) = DoorClient::new(named).who().await.unwrap();
+    assert_eq!(uris, vec![CLIENT_URI.to_owned()]);
+    let foreign = Connector::new()
+        .tls(pki().client_tls_as(&pki().rogue_client))
+        .connect(&url)
+        .await;
+    assert!(matches!(
+        tls_error(foreign),
+        TlsError::ClientCertificateRejected(_)
+    ));
+    server.shutdown().await;
 }
 
 /// Admits `Bearer <name>` for the names in `allowed`, as the identity `<name>`.
@@ -269,8 +313,8 @@ impl Metrics for Shared {
     }
 }
 
-/// One of each outcome: ok, user error, denied, stopped past its deadline.
-async fn four_calls(client: &DoorClient) {
+/// One of each outcome: ok, user error, denied, stopped past its deadline, panicked.
+async fn one_of_each(client: &DoorClient) {
     client.who().await.unwrap();
     assert!(matches!(client.fail().await, Err(CallError::User(_))));
     assert!(matches!(
@@ -281,6 +325,7 @@ async fn four_calls(client: &DoorClient) {
         client.hang().with_timeout(Duration::from_millis(50)).await,
         Err(CallError::DeadlineExceeded)
     ));
+    assert!(matches!(client.boom().await, Err(CallError::Internal)));
 }
 
 fn expected_outcomes() -> Vec<(&'static str, Outcome)> {
@@ -289,6 +334,7 @@ fn expected_outcomes() -> Vec<(&'static str, Outcome)> {
         ("fail", Outcome::UserError),
         ("secret", Outcome::PermissionDenied),
         ("hang", Outcome::Failed(RemoteError::DeadlineExceeded)),
+        ("boom", Outcome::Failed(RemoteError::Internal)),
     ]
 }
 
@@ -319,19 +365,22 @@ async fn the_metrics_hooks_record_every_call_once_with_its_outcome_and_the_sessi
         .connect(server.local_url())
         .await
         .unwrap();
-    four_calls(&DoorClient::new(conn.clone())).await;
+    one_of_each(&DoorClient::new(conn.clone())).await;
+    // Answered by the server before any handler: recorded too.
+    assert!(matches!(
+        StrangerClient::new(conn.clone()).knock().await,
+        Err(CallError::UnknownMethod)
+    ));
     // The deadline's record is written when the session stops the handler, which may come
     // just after the caller gave up.
-    eventually(|| recorder.calls.lock().unwrap().len() >= 4).await;
+    eventually(|| recorder.calls.lock().unwrap().len() >= 6).await;
     conn.close();
     eventually(|| recorder.sessions.lock().unwrap().1 == 1).await;
     let calls = recorder.calls.lock().unwrap().clone();
     let outcomes: Vec<_> = calls.iter().map(|(m, o, _, _)| (*m, *o)).collect();
-    assert_eq!(
-        outcomes,
-        expected_outcomes(),
-        "each call once, in order, with its outcome"
-    );
+    let mut want = expected_outcomes();
+    want.push(("", Outcome::Failed(RemoteError::UnknownMethod)));
+    assert_eq!(outcomes, want, "each call once, in order, with its outcome");
     assert!(
         calls
             .iter()
@@ -342,10 +391,10 @@ async fn the_metrics_hooks_record_every_call_once_with_its_outcome_and_the_sessi
     server.shutdown().await;
 }
 
-/// Runs [`four_calls`] against a `mem://` door configured by `server`, everything on this
+/// Runs [`one_of_each`] against a `mem://` door configured by `server`, everything on this
 /// thread (a current_thread runtime), so a thread-local recorder or subscriber sees the
 /// handlers' records too.
-fn four_calls_on_this_thread(server: impl FnOnce(Server) -> Server, client: Connector) {
+fn one_of_each_on_this_thread(server: impl FnOnce(Server) -> Server, client: Connector) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -353,7 +402,7 @@ fn four_calls_on_this_thread(server: impl FnOnce(Server) -> Server, client: Conn
     rt.block_on(async {
         let server = door(server(Server::bind("mem://").await.unwrap())).await;
         let conn = client.connect(server.local_url()).await.unwrap();
-        four_calls(&DoorClient::new(conn.clone())).await;
+        one_of_each(&DoorClient::new(conn.clone())).await;
         conn.close();
         server.shutdown().await;
     });
@@ -365,7 +414,7 @@ fn the_metrics_crate_adapter_counts_calls_by_outcome() {
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
     metrics::with_local_recorder(&recorder, || {
-        four_calls_on_this_thread(
+        one_of_each_on_this_thread(
             |s| {
                 s.intercept(admins_only)
                     .metrics(roam::intercept::MetricsCrate)
@@ -462,7 +511,7 @@ fn the_trace_span_records_every_call_once_with_service_method_peer_and_outcome()
     let capture = spans::Capture::default();
     let subscriber = tracing_subscriber::registry().with(capture.clone());
     tracing::subscriber::with_default(subscriber, || {
-        four_calls_on_this_thread(
+        one_of_each_on_this_thread(
             |s| {
                 s.authenticate(bearer_any())
                     .intercept(roam::intercept::Trace)

@@ -201,6 +201,17 @@ pub enum SessionEvent<A: Attachments = ()> {
     },
     /// The peer made a call; answer it with [`Session::respond`].
     Request(IncomingCall),
+    /// The session answered one of the peer's calls by itself, before any handler:
+    /// `Unavailable` while draining, `Overloaded` over our concurrency limit. For metrics:
+    /// nothing is to be done.
+    Refused {
+        /// The connection of the call.
+        conn: ConnId,
+        /// The method the peer called.
+        method_id: u64,
+        /// What it was answered.
+        error: RemoteError,
+    },
     /// The peer answered one of our calls.
     Response {
         /// The connection of the call.
@@ -623,6 +634,16 @@ impl<A: Attachments> Session<A> {
         self.last_heard = now;
         match wire::decode(frame) {
             Ok(msg) => self.handle_message(now, msg),
+            // Another version's `Hello` may not decode as ours (version 1's had no metadata):
+            // its version, the first field, still says which, so the peer hears the rule it
+            // can act on.
+            Err(_)
+                if self.phase == Phase::Handshaking
+                    && let Some(version) = wire::hello_version(frame)
+                    && version != PROTOCOL_VERSION =>
+            {
+                self.refuse_version(now, version)
+            }
             Err(violation) => self.violate(now, violation),
         }
     }
@@ -878,16 +899,19 @@ impl<A: Attachments> Session<A> {
         }
     }
 
+    fn refuse_version(&mut self, now: Instant, version: u32) {
+        let reason = format!(
+            "version-mismatch: peer speaks protocol version {version}, this side speaks {PROTOCOL_VERSION}; upgrade the older side"
+        );
+        self.send_small(&Message::Goodbye {
+            reason: reason.clone(),
+        });
+        self.end(now, SessionError::HandshakeFailed(reason), true);
+    }
+
     fn handle_hello(&mut self, now: Instant, hello: Hello) {
         if hello.version != PROTOCOL_VERSION {
-            let reason = format!(
-                "version-mismatch: peer speaks protocol version {}, this side speaks {}; upgrade the older side",
-                hello.version, PROTOCOL_VERSION
-            );
-            self.send_small(&Message::Goodbye {
-                reason: reason.clone(),
-            });
-            return self.end(now, SessionError::HandshakeFailed(reason), true);
+            return self.refuse_version(now, hello.version);
         }
         if hello.resume.is_some() {
             let reason = "resume-refused: this peer does not support session resumption".to_owned();
@@ -923,13 +947,17 @@ impl<A: Attachments> Session<A> {
         }
     }
 
-    /// Acceptor: refuses the session before it is established: says
-    /// `Goodbye("<rule>: <reason>")` instead of our `Hello` (the initiator reports
-    /// [`SessionError::Refused`]) and ends it. Usable as soon as the session exists (a server
-    /// over its session limit refuses before the peer's `Hello` arrives) and while admitting;
-    /// after the handshake it does nothing (use [`Session::close`]).
+    /// Acceptor with [`SessionConfig::admission`]: refuses the session before it is
+    /// established: says `Goodbye("<rule>: <reason>")` instead of our `Hello` (the initiator
+    /// reports [`SessionError::Refused`]) and ends it. Usable as soon as the session exists (a
+    /// server over its session limit refuses before the peer's `Hello` arrives) and while
+    /// admitting. Does nothing otherwise: on an initiator, on an acceptor that already sent
+    /// its `Hello` (without admission), after the handshake (use [`Session::close`]).
     pub fn refuse(&mut self, now: Instant, by: RefusedBy, reason: &str) {
-        let before_hello = self.phase == Phase::Handshaking && self.config.admission;
+        if self.role != Role::Acceptor || !self.config.admission {
+            return;
+        }
+        let before_hello = self.phase == Phase::Handshaking;
         if !(before_hello || matches!(self.phase, Phase::Admitting { .. })) {
             return;
         }
@@ -1021,6 +1049,11 @@ impl<A: Attachments> Session<A> {
         };
         if let Some(refusal) = refusal {
             self.abandon_channels(req.conn, channels.iter().map(|(id, _)| *id));
+            self.out.event(SessionEvent::Refused {
+                conn: req.conn,
+                method_id: req.method_id,
+                error: refusal,
+            });
             return self.send_response(
                 req.conn,
                 req.id,

@@ -6,8 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::metadata::Metadata;
 
-/// The protocol version this runtime speaks.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// The protocol version this runtime speaks. 2: `Hello` carries `metadata` (version 1's had no
+/// such field).
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// One protocol message (one frame).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

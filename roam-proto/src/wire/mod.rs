@@ -67,6 +67,23 @@ pub fn encode_bounded(msg: &Message, max: u32) -> Result<Vec<u8>, EncodeError> {
     Ok(bytes)
 }
 
+/// The `version` of a frame that starts like a `Hello` (tag 0, then the version varint),
+/// whether or not the rest decodes: another version's `Hello` may have other fields.
+pub fn hello_version(frame: &[u8]) -> Option<u32> {
+    let (&tag, rest) = frame.split_first()?;
+    if tag != 0 {
+        return None;
+    }
+    let mut version: u32 = 0;
+    for (i, &byte) in rest.iter().take(5).enumerate() {
+        version |= u32::from(byte & 0x7f).checked_shl(7 * i as u32)?;
+        if byte & 0x80 == 0 {
+            return Some(version);
+        }
+    }
+    None
+}
+
 /// Decodes one frame body. The body is already bounded by the framing layer; trailing bytes are
 /// an error so that two implementations cannot disagree about where a message ends. Payloads
 /// in the result are slices of `frame`, not copies.
@@ -187,19 +204,37 @@ mod tests {
         assert_eq!(
             hello(Metadata::new()),
             [
-                0x00, 0x01, 0x80, 0x80, 0x80, 0x04, 0x40, 0x80, 0x08, 0x00, 0x00, 0x00
+                0x00, 0x02, 0x80, 0x80, 0x80, 0x04, 0x40, 0x80, 0x08, 0x00, 0x00, 0x00
             ]
         );
         let mut credentials = Metadata::new();
         credentials.insert("authorization", "Bearer t");
         let mut want = vec![
-            0x00, 0x01, 0x80, 0x80, 0x80, 0x04, 0x40, 0x80, 0x08, 0x00, 0x00,
+            0x00, 0x02, 0x80, 0x80, 0x80, 0x04, 0x40, 0x80, 0x08, 0x00, 0x00,
         ];
         want.extend([0x01, 0x0d]);
         want.extend(b"authorization");
         want.extend([0x00, 0x08]);
         want.extend(b"Bearer t");
         assert_eq!(hello(credentials), want);
+    }
+
+    #[test]
+    fn a_hello_version_is_read_even_when_the_rest_is_another_versions() {
+        // Version 1's Hello: no metadata field, so it no longer decodes as a message.
+        let v1 = [
+            0x00, 0x01, 0x80, 0x80, 0x80, 0x04, 0x40, 0x80, 0x08, 0x00, 0x00,
+        ];
+        assert!(decode(&Bytes::copy_from_slice(&v1)).is_err());
+        assert_eq!(hello_version(&v1), Some(1));
+        assert_eq!(hello_version(&[0x00, 0xac, 0x02]), Some(300));
+        assert_eq!(hello_version(&[0x05, 0x01]), None, "not a Hello");
+        assert_eq!(hello_version(&[0x00, 0x80]), None, "cut varint");
+        assert_eq!(
+            hello_version(&[0x00, 0xff, 0xff, 0xff, 0xff, 0xff]),
+            None,
+            "too long"
+        );
     }
 
     #[test]

@@ -39,7 +39,7 @@ use crate::inbox::{
     CallFailure, ChannelBind, Command, Inbox, PeerItems, RawResponse, SenderState, SessionInfo,
     WireRx, WireTx,
 };
-use crate::intercept::{Chain, ClientChain, Metrics};
+use crate::intercept::{CallRecord, Chain, ClientChain, Metrics, Outcome};
 use crate::metadata::Metadata;
 use crate::response;
 use crate::session::{
@@ -286,6 +286,27 @@ impl State {
             std::cmp::Ordering::Equal => {}
         }
         self.channels_reported = open;
+    }
+
+    /// Tells the metrics hooks about a call answered before any handler (so never seen by the
+    /// interceptors): `UnknownMethod`, `Overloaded`, `Unavailable`.
+    fn record_unserved(&self, method_id: u64, error: RemoteError) {
+        let Some(metrics) = &self.metrics else {
+            return;
+        };
+        let (service, method) = self
+            .router
+            .route(method_id)
+            .map_or(("", ""), |r| (r.service.descriptor().name, r.method.name));
+        metrics.call(&CallRecord {
+            service,
+            method,
+            identity: self.identity.as_ref().map(|i| i.name()),
+            outcome: Outcome::Failed(error),
+            duration: std::time::Duration::ZERO,
+            request_bytes: 0,
+            response_bytes: 2,
+        });
     }
 
     /// Starts the authenticator on the peer's `Hello` (or admits at once without one). Its
@@ -605,6 +626,9 @@ impl State {
                     }
                 }
                 SessionEvent::Admit { metadata } => self.admit(metadata),
+                SessionEvent::Refused {
+                    method_id, error, ..
+                } => self.record_unserved(method_id, error),
                 SessionEvent::Request(call) => self.serve(call),
                 SessionEvent::Response {
                     metadata,
@@ -775,6 +799,7 @@ impl State {
         };
         let Some(route) = self.router.route(call.method_id).cloned() else {
             tracing::debug!(method_id = call.method_id, "unknown method");
+            self.record_unserved(call.method_id, RemoteError::UnknownMethod);
             return refuse(self, RemoteError::UnknownMethod);
         };
         let Some(connection) = self.connection() else {

@@ -11,17 +11,18 @@ use crate::context::Context;
 /// One served call, as [`Metrics::call`] sees it.
 #[derive(Debug, Clone)]
 pub struct CallRecord<'a> {
-    /// The service's name.
+    /// The service's name (empty for a method this side does not serve).
     pub service: &'static str,
-    /// The method's name.
+    /// The method's name (empty for a method this side does not serve).
     pub method: &'static str,
     /// The identity the authenticator gave the session, if any.
     pub identity: Option<&'a str>,
     /// How it ended.
     pub outcome: Outcome,
-    /// From when the call reached the interceptors to its answer.
+    /// From when the call reached the interceptors to its answer (zero for a call the session
+    /// answered by itself).
     pub duration: Duration,
-    /// The encoded arguments' size.
+    /// The encoded arguments' size (0 for a call the session answered by itself).
     pub request_bytes: usize,
     /// The encoded response's size (0 when the call was stopped unanswered).
     pub response_bytes: usize,
@@ -31,8 +32,10 @@ pub struct CallRecord<'a> {
 /// implementation overrides what it records. Called from the sessions' tasks: keep them
 /// quick (increment a counter; do not block).
 pub trait Metrics: Send + Sync + 'static {
-    /// A served call ended (answered, refused by an interceptor, or stopped unanswered).
-    /// Called exactly once per call that reached the interceptors.
+    /// A call from the peer ended: answered by its handler, refused by an interceptor, stopped
+    /// unanswered (cancelled, past its deadline), or answered by the session before any
+    /// handler (`UnknownMethod`, `Overloaded` over the concurrency limit, `Unavailable` while
+    /// draining). Called exactly once per call.
     fn call(&self, record: &CallRecord<'_>) {
         let _ = record;
     }

@@ -27,7 +27,10 @@ mod metrics_crate;
 mod trace;
 
 use std::fmt;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+
+use futures::FutureExt;
 
 use bytes::Bytes;
 use roam_proto::response::{ERR, INCOMPATIBLE, OK, PERMISSION_DENIED, USER};
@@ -235,11 +238,19 @@ impl Next {
                 layer.intercept(cx, next)
             }
             None => {
-                let handler = self.service.dispatch(cx, self.payload);
+                let service = self.service;
+                let payload = self.payload;
                 Box::pin(async move {
-                    Answer {
-                        payload: handler.await,
-                    }
+                    // A handler that panics is answered `Internal` here, inside the chain, so
+                    // the interceptors see the answer the caller gets (not a call that
+                    // vanished).
+                    let handler =
+                        AssertUnwindSafe(async move { service.dispatch(cx, payload).await });
+                    let payload = handler.catch_unwind().await.unwrap_or_else(|_| {
+                        tracing::error!("handler panicked; answering Internal");
+                        roam_proto::response::remote(RemoteError::Internal)
+                    });
+                    Answer { payload }
                 })
             }
         }
@@ -318,8 +329,9 @@ impl Chain {
             service: Arc::clone(service),
             payload,
         };
-        let answer = next.run(cx);
-        Box::pin(async move { answer.await.into_payload() })
+        // Nothing of the chain runs here (under the session's lock, outside the handler
+        // task's panic guard): the first layer is called when the task first polls.
+        Box::pin(async move { next.run(cx).await.into_payload() })
     }
 }
 

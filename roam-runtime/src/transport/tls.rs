@@ -60,6 +60,11 @@ pub enum TlsConfigError {
     /// rustls refused the configuration (e.g. a key that does not match the certificate).
     #[error("the TLS configuration was refused: {0}")]
     Rustls(#[from] rustls::Error),
+    /// A configuration made `from_config` is changed with rustls, not through roam.
+    #[error(
+        "this TLS configuration was made from a rustls config: set client certificates and verifiers on that config"
+    )]
+    Custom,
     /// The client-certificate verifier could not be made from the given CA.
     #[error("the client CA cannot verify certificates: {0}")]
     ClientVerifier(String),
@@ -137,8 +142,43 @@ impl ServerTls {
     /// other clients are refused during the TLS handshake. Handlers see the client's
     /// certificate with [`Context::tls_peer`](crate::Context::tls_peer).
     pub fn require_client_certificates(self, ca_pem: &[u8]) -> Result<ServerTls, TlsConfigError> {
+        self.client_certificates(ca_pem, false)
+    }
+
+    /// Like [`ServerTls::require_client_certificates`], but a client without a certificate is
+    /// served too (a certificate it does present must still chain to the CA); an
+    /// [authenticator](crate::Server::authenticate) can then decide by
+    /// [`PeerHello::tls`](crate::PeerHello::tls).
+    pub fn allow_client_certificates(self, ca_pem: &[u8]) -> Result<ServerTls, TlsConfigError> {
+        self.client_certificates(ca_pem, true)
+    }
+
+    /// A configuration made with rustls directly (ALPN, a certificate resolver for rotation or
+    /// SNI, revocation lists, other client verifiers): roam uses it as it is.
+    pub fn from_config(config: Arc<ServerConfig>) -> ServerTls {
+        ServerTls {
+            config,
+            chain: Arc::new([]),
+            key: Arc::new(PrivateKeyDer::Pkcs8(Vec::new().into())),
+        }
+    }
+
+    fn client_certificates(
+        self,
+        ca_pem: &[u8],
+        optional: bool,
+    ) -> Result<ServerTls, TlsConfigError> {
+        if self.chain.is_empty() {
+            return Err(TlsConfigError::Custom);
+        }
         let roots = roots(ca_pem, "client CA")?;
-        let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+        let builder = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider());
+        let builder = if optional {
+            builder.allow_unauthenticated()
+        } else {
+            builder
+        };
+        let verifier = builder
             .build()
             .map_err(|e| TlsConfigError::ClientVerifier(e.to_string()))?;
         let config = ServerConfig::builder_with_provider(provider())
@@ -166,6 +206,8 @@ pub struct ClientTls {
     identity: Option<(Vec<CertificateDer<'static>>, Arc<PrivateKeyDer<'static>>)>,
     server_name: Option<String>,
     config: Arc<ClientConfig>,
+    /// Made with [`ClientTls::from_config`]: `roots` and `identity` are not what `config` uses.
+    custom: bool,
 }
 
 impl fmt::Debug for ClientTls {
@@ -209,6 +251,9 @@ impl ClientTls {
         chain_pem: &[u8],
         key_pem: &[u8],
     ) -> Result<ClientTls, TlsConfigError> {
+        if self.custom {
+            return Err(TlsConfigError::Custom);
+        }
         let chain = certificates(chain_pem, "client certificate chain")?;
         let key = PrivateKeyDer::from_pem_slice(key_pem)
             .map_err(|e| TlsConfigError::Key(e.to_string()))?;
@@ -224,10 +269,26 @@ impl ClientTls {
         ))
     }
 
+    /// A configuration made with rustls directly (ALPN, platform roots plus a private CA, a
+    /// custom verifier): roam uses it as it is. [`ClientTls::server_name`] still applies;
+    /// client certificates are `config`'s business ([`ClientTls::client_certificate`] refuses).
+    pub fn from_config(config: Arc<ClientConfig>) -> ClientTls {
+        ClientTls {
+            roots: Arc::new(RootCertStore::empty()),
+            identity: None,
+            server_name: None,
+            config,
+            custom: true,
+        }
+    }
+
     /// Checks the server's certificate against `name` instead of the URL's host (for a
     /// server reached by IP address or through a tunnel).
     pub fn server_name(self, name: impl Into<String>) -> ClientTls {
-        ClientTls::build(self.roots, self.identity, Some(name.into()))
+        ClientTls {
+            server_name: Some(name.into()),
+            ..self
+        }
     }
 
     fn build(
@@ -266,6 +327,7 @@ impl ClientTls {
             identity,
             server_name,
             config: Arc::new(config),
+            custom: false,
         }
     }
 }

@@ -207,3 +207,18 @@ fn the_initiator_carries_its_metadata_and_a_plain_acceptor_none() {
     let mut server = Session::new(Role::Acceptor, SessionConfig::default(), Some([3; 16]), now);
     assert_eq!(hello(&mut server).metadata, Metadata::new());
 }
+
+#[test]
+fn a_version_1_hello_is_a_version_mismatch_naming_it_not_a_malformed_message() {
+    let now = std::time::Instant::now();
+    let mut server = Session::new(Role::Acceptor, SessionConfig::default(), Some([4; 16]), now);
+    let v1 = bytes::Bytes::from_static(&[
+        0x00, 0x01, 0x80, 0x80, 0x80, 0x04, 0x40, 0x80, 0x08, 0x00, 0x00,
+    ]);
+    server.handle_frame(now, &v1);
+    let reason = goodbye_reason(&mut server).expect("a Goodbye");
+    assert!(
+        reason.starts_with("version-mismatch: peer speaks protocol version 1, this side speaks 2"),
+        "{reason}"
+    );
+}

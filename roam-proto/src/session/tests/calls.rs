@@ -126,6 +126,18 @@ fn a_peer_over_our_limit_gets_overloaded_answers() {
         }
         other => panic!("unexpected {other:?}"),
     }
+    let refused: Vec<_> = std::iter::from_fn(|| s.poll_event())
+        .filter(|e| matches!(e, SessionEvent::Refused { .. }))
+        .collect();
+    assert_eq!(
+        refused,
+        vec![SessionEvent::Refused {
+            conn: 0,
+            method_id: 5,
+            error: RemoteError::Overloaded
+        }],
+        "the application hears of the refusal (for its metrics), once"
+    );
 }
 
 #[test]
