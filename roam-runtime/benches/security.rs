@@ -16,6 +16,7 @@
 
 // The same run-time PKI as the integration tests (one piece, included by path: benches cannot
 // depend on the tests crate, which depends on this one).
+mod echo;
 #[path = "../../tests/src/pki.rs"]
 #[allow(dead_code)]
 mod pki;
@@ -24,18 +25,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-
-#[roam::service]
-trait Echo {
-    async fn echo(&self, data: Vec<u8>) -> Vec<u8>;
-}
-
-struct E;
-impl Echo for E {
-    async fn echo(&self, data: Vec<u8>) -> Vec<u8> {
-        data
-    }
-}
+use echo::{E, EchoClient, EchoDispatcher, roam_round_trips};
 
 #[roam::service]
 trait Feed {
@@ -53,7 +43,6 @@ impl Feed for F {
     }
 }
 
-const BODY: usize = 32;
 const U64_ITEMS: u64 = 20_000;
 
 /// The links compared: name and bind URL.
@@ -81,16 +70,6 @@ async fn serve(
         .await
         .expect("connect");
     (server, conn)
-}
-
-async fn roam_round_trips(client: &EchoClient, iters: u64) -> Duration {
-    let data = vec![7u8; BODY];
-    let start = Instant::now();
-    for _ in 0..iters {
-        let back = client.echo(data.clone()).await.expect("echo");
-        assert_eq!(back.len(), BODY);
-    }
-    start.elapsed()
 }
 
 async fn roam_numbers(client: &FeedClient, iters: u64) -> Duration {

@@ -12,29 +12,17 @@
 //!
 //! `docs/benchmarks.md` reports these as ratios (roam / raw).
 
+mod echo;
 mod support;
 
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use echo::{BODY, E, EchoClient, EchoDispatcher, roam_round_trips};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
-
-#[roam::service]
-trait Echo {
-    async fn echo(&self, data: Vec<u8>) -> Vec<u8>;
-}
-
-struct E;
-impl Echo for E {
-    async fn echo(&self, data: Vec<u8>) -> Vec<u8> {
-        data
-    }
-}
-
-const BODY: usize = 32;
 
 /// Echoes length-prefixed frames until EOF.
 async fn raw_echo_server<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(mut s: S) {
@@ -80,16 +68,6 @@ async fn floor_round_trips(floor: &Floor, iters: u64) -> Duration {
         let (tx, rx) = oneshot::channel();
         floor.send((data.clone(), tx)).await.expect("floor send");
         assert_eq!(rx.await.expect("floor reply").len(), BODY);
-    }
-    start.elapsed()
-}
-
-async fn roam_round_trips(client: &EchoClient, iters: u64) -> Duration {
-    let data = vec![7u8; BODY];
-    let start = Instant::now();
-    for _ in 0..iters {
-        let back = client.echo(data.clone()).await.expect("echo");
-        assert_eq!(back.len(), BODY);
     }
     start.elapsed()
 }

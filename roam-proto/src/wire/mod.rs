@@ -76,7 +76,11 @@ pub fn hello_version(frame: &[u8]) -> Option<u32> {
     }
     let mut version: u32 = 0;
     for (i, &byte) in rest.iter().take(5).enumerate() {
-        version |= u32::from(byte & 0x7f).checked_shl(7 * i as u32)?;
+        // The fifth byte holds the top 4 bits; more would not fit a u32 (not a valid varint).
+        if i == 4 && byte > 0x0f {
+            return None;
+        }
+        version |= u32::from(byte & 0x7f) << (7 * i);
         if byte & 0x80 == 0 {
             return Some(version);
         }
@@ -234,6 +238,15 @@ mod tests {
             hello_version(&[0x00, 0xff, 0xff, 0xff, 0xff, 0xff]),
             None,
             "too long"
+        );
+        assert_eq!(
+            hello_version(&[0x00, 0xff, 0xff, 0xff, 0xff, 0x1f]),
+            None,
+            "over u32"
+        );
+        assert_eq!(
+            hello_version(&[0x00, 0xff, 0xff, 0xff, 0xff, 0x0f]),
+            Some(u32::MAX)
         );
     }
 

@@ -10,6 +10,7 @@
 
 import { describeSessionError } from "./errors.js";
 import type { SessionError } from "./errors.js";
+import { Reader } from "./postcard.js";
 import { INCOMPATIBLE, PERMISSION_DENIED, RemoteError } from "./response.js";
 
 /** What went wrong. */
@@ -116,25 +117,48 @@ const REMOTE_CODES: ReadonlyMap<number, RoamErrorCode> = new Map<number, RoamErr
   [RemoteError.Internal, "internal"],
 ]);
 
-/** The wire code for a {@link RoamErrorCode} a handler throws, if it has one. */
+/**
+ * The wire code for a {@link RoamErrorCode} a handler throws, if it is one of the bare codes
+ * (`01 <code>`, nothing after it). `permission_denied` is not: its answer carries the reason.
+ */
 export function remoteCodeOf(code: RoamErrorCode): number | undefined {
   for (const [wire, c] of REMOTE_CODES) if (c === code) return wire;
   return undefined;
 }
 
 /**
+ * The error for an answer that is not a valid `Result<T, RoamError<E>>`, worded as Rust's
+ * `CallError::MalformedResponse`. `internal`, as for any other answer that does not decode:
+ * the callee sent something no roam runtime should, so there is nothing to retry.
+ */
+function malformedResponse(what: string): RoamError {
+  return new RoamError("internal", `the peer sent a malformed response: ${what}`);
+}
+
+/**
  * The runtime failure a response payload reports (`Err` with a code other than `User`), or
  * `undefined` for `Ok` and user errors, which are the generated code's to decode. The codes
- * that carry a text (8 and 9) get a generic message here; the driver reads the text.
+ * that carry a text (8 and 9) are read as Rust's `response::decode` reads them: the text in
+ * the message, or, when it is not exactly one postcard string, a malformed response rather
+ * than a generic failure (a denial without its reason is not one roam ever sends).
  */
 export function remoteFailure(payload: Uint8Array): RoamError | undefined {
   if (payload.length < 2 || payload[0] !== 1) return undefined;
   const code = payload[1]!;
-  if (code === INCOMPATIBLE) {
-    return new RoamError("incompatible_schema", "the callee cannot read the arguments' schema");
-  }
-  if (code === PERMISSION_DENIED) {
-    return new RoamError("permission_denied", "permission denied");
+  if (code === INCOMPATIBLE || code === PERMISSION_DENIED) {
+    let text: string;
+    try {
+      const r = new Reader(payload, 2);
+      text = r.string();
+      r.finish();
+    } catch {
+      return malformedResponse(
+        code === INCOMPATIBLE ? "invalid schema error text" : "invalid permission-denied text",
+      );
+    }
+    return code === INCOMPATIBLE
+      ? new RoamError("incompatible_schema", `the peer cannot read our arguments: ${text}`)
+      : new RoamError("permission_denied", `permission denied: ${text}`);
   }
   const mapped = REMOTE_CODES.get(code);
   if (mapped === undefined || payload.length !== 2) return undefined;

@@ -50,17 +50,15 @@ import type { SessionError } from "./errors.js";
 import { violation } from "./errors.js";
 import type { Link, LinkClosed } from "./link.js";
 import type { MethodSchemaBytes } from "./method-schemas.js";
-import { Reader } from "./postcard.js";
 import { metadataEntries } from "./metadata.js";
 import type { MetadataInit } from "./metadata.js";
 import {
   ERR,
-  INCOMPATIBLE,
   OK,
-  PERMISSION_DENIED,
   RemoteError,
   USER,
   incompatible,
+  permissionDenied,
   remote,
 } from "./response.js";
 import type { RemoteErrorCode } from "./response.js";
@@ -149,7 +147,8 @@ export type HandlerAnswer =
 /**
  * Serves the peer's calls. Return the encoded `Result` (a user error is an `Err(User)`
  * payload). Throw a {@link RoamError} to answer with its code (for the codes the wire has);
- * anything else thrown answers `Internal`, without leaking the message. Methods it does not
+ * `permission_denied` denies the call, and its message goes to the caller as the reason.
+ * Anything else thrown answers `Internal`, without leaking the message. Methods it does not
  * know should be answered with `remote(RemoteError.UnknownMethod)`.
  */
 export type Handler = (call: ServedCall) => Promise<HandlerAnswer> | HandlerAnswer;
@@ -506,7 +505,7 @@ export class Connection {
           e.call.cleanup();
           const failure = remoteFailure(e.payload);
           if (failure !== undefined) {
-            e.call.reject(textAnswer(e.payload) ?? failure);
+            e.call.reject(failure);
             break;
           }
           const read = readResponse(e.payload, e.schema, e.call.schemas);
@@ -787,28 +786,6 @@ function errorText(e: unknown): string {
 }
 
 /**
- * The answers that carry the callee's text, as the caller's error with that text (worded as
- * Rust's `response::decode` words them): `Err(IncompatibleSchema(detail))` and
- * `Err(PermissionDenied(reason))`; `undefined` for any other payload or a malformed text.
- */
-function textAnswer(payload: Uint8Array): RoamError | undefined {
-  if (payload[0] !== ERR || (payload[1] !== INCOMPATIBLE && payload[1] !== PERMISSION_DENIED)) {
-    return undefined;
-  }
-  let text: string;
-  try {
-    const r = new Reader(payload, 2);
-    text = r.string();
-    r.finish();
-  } catch {
-    return undefined;
-  }
-  return payload[1] === INCOMPATIBLE
-    ? new RoamError("incompatible_schema", `the peer cannot read our arguments: ${text}`)
-    : new RoamError("permission_denied", `permission denied: ${text}`);
-}
-
-/**
  * A response payload as our types lay it out (Rust's `response::decode`): the `Ok` value or
  * user error is translated from the peer's announced response schema when it differs from
  * ours; runtime failures carry no typed value and were handled before. Returns the error to
@@ -948,9 +925,14 @@ function readArguments(
   return { payload, items };
 }
 
-/** What a handler's throw answers: a RoamError's wire code, otherwise `Internal`. */
+/**
+ * What a handler's throw answers: a RoamError's wire code, otherwise `Internal`. A
+ * `permission_denied` answers `PermissionDenied` with the error's message as the reason the
+ * caller sees, as a Rust interceptor's refusal does: that is how a handler denies a call.
+ */
 function thrownAnswer(e: unknown): Uint8Array {
   if (RoamError.is(e)) {
+    if (e.code === "permission_denied") return permissionDenied(e.message);
     const code = remoteCodeOf(e.code);
     if (code !== undefined) return remote(code as RemoteErrorCode);
   }

@@ -260,7 +260,8 @@ export interface Route {
 /**
  * Serves method `m` with `run`. `channels` holds the typed channel ends in argument order:
  * a `Tx<T>` for a kind `tx` argument (the handler sends), an `Rx<T>` for kind `rx`. Return
- * the value, or `err(e)` for the method's error; a thrown `RoamError` answers its code, and
+ * the value, or `err(e)` for the method's error; a thrown `RoamError` answers its code (a
+ * `permission_denied` one denies the call, its message going to the caller as the reason), and
  * anything else thrown answers `internal` without its message.
  */
 export function route<A extends unknown[], T, E>(

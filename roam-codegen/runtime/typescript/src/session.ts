@@ -62,6 +62,7 @@ import {
   decodeMessage,
   effectiveLimits,
   encodeMessage,
+  helloVersion,
   messageClass,
 } from "./wire.js";
 import type {
@@ -91,7 +92,7 @@ export type { Role } from "./ids.js";
 export type { PeerSchema, SchemaValidator } from "./schemas.js";
 export { MAX_REMOTE_SCHEMAS, MAX_SCHEMA_BYTES, MAX_SCHEMA_TABLE_BYTES } from "./schemas.js";
 
-/** The root connection, open for the whole session (the only one in protocol version 1). */
+/** The root connection, open for the whole session (the only one in protocol version 2). */
 export const ROOT = 0n;
 
 /**
@@ -585,6 +586,12 @@ export class Session<Call = undefined, Serve = undefined, Channel = undefined> {
     try {
       msg = decodeMessage(body);
     } catch (e) {
+      // Another version's `Hello` may not decode as ours (version 1's had no metadata): its
+      // version, the first field, still says which, so the peer hears the rule it can act on.
+      const version = this.phaseNow === "handshaking" ? helloVersion(body) : undefined;
+      if (version !== undefined && version !== PROTOCOL_VERSION) {
+        return this.refuseVersion(now, version);
+      }
       this.violate(now, violation.malformedMessage(errorText(e)));
       return;
     }
@@ -1130,14 +1137,17 @@ export class Session<Call = undefined, Serve = undefined, Channel = undefined> {
     this.end(now, error, false);
   }
 
+  /** The peer's `Hello` names another protocol version: say which, and end the session. */
+  private refuseVersion(now: number, version: number): void {
+    const reason =
+      `version-mismatch: peer speaks protocol version ${version}, this side speaks ` +
+      `${PROTOCOL_VERSION}; upgrade the older side`;
+    this.sendSmall({ type: "goodbye", reason });
+    this.end(now, { kind: "handshake-failed", detail: reason }, true);
+  }
+
   private handleHello(now: number, hello: HelloMessage): void {
-    if (hello.version !== PROTOCOL_VERSION) {
-      const reason =
-        `version-mismatch: peer speaks protocol version ${hello.version}, this side speaks ` +
-        `${PROTOCOL_VERSION}; upgrade the older side`;
-      this.sendSmall({ type: "goodbye", reason });
-      return this.end(now, { kind: "handshake-failed", detail: reason }, true);
-    }
+    if (hello.version !== PROTOCOL_VERSION) return this.refuseVersion(now, hello.version);
     if (hello.resume !== undefined) {
       const reason = "resume-refused: this peer does not support session resumption";
       this.sendSmall({ type: "goodbye", reason });

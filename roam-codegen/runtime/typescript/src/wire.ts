@@ -14,8 +14,11 @@
 
 import { DecodeError, EncodeError, Reader, Writer } from "./postcard.js";
 
-/** The protocol version this runtime speaks (`Hello.version`). */
-export const PROTOCOL_VERSION = 1;
+/**
+ * The protocol version this runtime speaks (`Hello.version`). 2 since `Hello` gained its
+ * `metadata` field: a version-1 `Hello` lacks it, so the two must not pass for one version.
+ */
+export const PROTOCOL_VERSION = 2;
 
 /** Limits a side announces in its `Hello`; the effective limit is the minimum of both sides'. */
 export interface Limits {
@@ -308,6 +311,21 @@ export function decodeMessage(bytes: Uint8Array): Message {
   return msg;
 }
 
+/**
+ * The `version` of a frame that starts like a `Hello` (tag 0, then the version varint),
+ * whether or not the rest decodes: another version's `Hello` may have other fields (version
+ * 1's had no `metadata`), and its version still says which. `undefined` for any other frame,
+ * or one cut inside the varint.
+ */
+export function helloVersion(frame: Uint8Array): number | undefined {
+  if (frame[0] !== 0) return undefined;
+  try {
+    return new Reader(frame, 1).u32();
+  } catch {
+    return undefined;
+  }
+}
+
 /** Appends a message to `w` (for callers that build frames in their own writer). */
 export function writeMessage(w: Writer, msg: Message): void {
   switch (msg.type) {
@@ -487,7 +505,8 @@ export function readMessage(r: Reader): Message {
       throw new DecodeError(
         "unknown-variant",
         tag >= 12 && tag <= 15
-          ? `message ${tag} is reserved for virtual connections, which version 1 does not have`
+          ? `message ${tag} is reserved for virtual connections, which protocol version ` +
+            `${PROTOCOL_VERSION} does not have`
           : `no message has discriminant ${tag}`,
         at,
       );

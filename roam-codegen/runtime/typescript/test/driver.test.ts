@@ -9,10 +9,12 @@ import { ChannelReceiver, ChannelSender, RoamError, connect, isCancelled } from 
 import type { Connection, Handler, ServedCall } from "../src/driver.js";
 import { describeSessionError } from "../src/errors.js";
 import { linkPair } from "../src/link.js";
+import type { Link } from "../src/link.js";
 import { RemoteError, permissionDenied, remote } from "../src/response.js";
 import { DEFAULT_LIMITS, decodeMessage, encodeMessage } from "../src/wire.js";
 import type { Message, MetadataValue } from "../src/wire.js";
 import { TRANSPORTS, expectCode, link, readU32, u32, within } from "./driver-util.js";
+import { fromHex, toHex } from "./helpers.js";
 import type { Transport } from "./driver-util.js";
 
 const ECHO = 1n;
@@ -398,8 +400,6 @@ describe("driver: credentials, refusals and denied calls", { timeout: 30_000 }, 
     const links = await link("memory");
     const handler: Handler = (call) => {
       if (call.methodId === 1n) return permissionDenied("tokens of this kind may not delete");
-      // Code 9 without its text: still a denial, with no reason to show.
-      if (call.methodId === 2n) return Uint8Array.of(1, 9);
       return remote(RemoteError.UnknownMethod);
     };
     const [client, server] = await Promise.all([
@@ -409,12 +409,94 @@ describe("driver: credentials, refusals and denied calls", { timeout: 30_000 }, 
     const e = await expectCode(client.call(1n, new Uint8Array(0)), "permission_denied");
     assert.equal(e.message, "permission denied: tokens of this kind may not delete");
     assert.equal(e.retryable, false);
-    const bare = await expectCode(client.call(2n, new Uint8Array(0)), "permission_denied");
-    assert.equal(bare.message, "permission denied");
     // A denied call is an answer like any other: the session goes on.
     await expectCode(client.call(3n, new Uint8Array(0)), "unimplemented");
     assert.equal(client.isClosed, false);
     await within(GUARD, client.close(), "close");
     await within(GUARD, server.done, "server done");
   });
+
+  test("a handler denies a call by throwing permission_denied: 01 09 and its reason", async () => {
+    const [clientEnd, serverEnd] = linkPair();
+    const heard: Message[] = [];
+    const reason = "tokens of this kind may not delete";
+    const handler: Handler = (call) => {
+      if (call.methodId === 1n) throw new RoamError("permission_denied", reason);
+      // Any other code still answers as it did: the bare code, without the message.
+      throw new RoamError("unavailable", "not sent to the caller");
+    };
+    const [client, server] = await Promise.all([
+      connect(recording(clientEnd, heard)),
+      connect(serverEnd, { role: "acceptor", handler }),
+    ]);
+    const e = await expectCode(client.call(1n, new Uint8Array(0)), "permission_denied");
+    assert.equal(e.message, `permission denied: ${reason}`);
+    await expectCode(client.call(2n, new Uint8Array(0)), "unavailable");
+    const answers = heard.flatMap((m) => (m.type === "response" ? [toHex(m.payload)] : []));
+    assert.deepEqual(answers, [toHex(permissionDenied(reason)), "01 06"]);
+    assert.ok(answers[0]!.startsWith("01 09 22 74 6f 6b"), answers[0]);
+    assert.equal(client.isClosed, false);
+    await within(GUARD, client.close(), "close");
+    await within(GUARD, server.done, "server done");
+  });
+
+  test("01 08 or 01 09 whose text is not one postcard string is a malformed response, as in Rust", async () => {
+    const links = await link("memory");
+    const answers = new Map<bigint, Uint8Array>([
+      // No text at all.
+      [1n, fromHex("01 09")],
+      // A string claiming 5 bytes with 1 there.
+      [2n, fromHex("01 09 05 6e")],
+      // A whole string, then a byte more.
+      [3n, fromHex("01 09 02 6e 6f 00")],
+      // Not UTF-8.
+      [4n, fromHex("01 09 02 c3 28")],
+      [5n, fromHex("01 08")],
+      [6n, fromHex("01 08 02 c3 28")],
+    ]);
+    const handler: Handler = (call) => answers.get(call.methodId) ?? remote(RemoteError.Internal);
+    const [client, server] = await Promise.all([
+      connect(links.client),
+      connect(links.server, { role: "acceptor", handler }),
+    ]);
+    for (const id of [1n, 2n, 3n, 4n]) {
+      const e = await expectCode(client.call(id, new Uint8Array(0)), "internal");
+      assert.equal(e.message, "the peer sent a malformed response: invalid permission-denied text");
+    }
+    for (const id of [5n, 6n]) {
+      const e = await expectCode(client.call(id, new Uint8Array(0)), "internal");
+      assert.equal(e.message, "the peer sent a malformed response: invalid schema error text");
+    }
+    // Read the same way when well formed.
+    answers.set(7n, fromHex("01 09 02 6e 6f"));
+    const denied = await expectCode(client.call(7n, new Uint8Array(0)), "permission_denied");
+    assert.equal(denied.message, "permission denied: no");
+    await within(GUARD, client.close(), "close");
+    await within(GUARD, server.done, "server done");
+  });
 });
+
+/** `link`, with every frame it delivers decoded into `heard` first. */
+function recording(link: Link, heard: Message[]): Link {
+  return {
+    start: (receiver) =>
+      link.start({
+        frame: (body) => {
+          heard.push(decodeMessage(body));
+          receiver.frame(body);
+        },
+        closed: (why) => receiver.closed(why),
+      }),
+    send: (frame) => link.send(frame),
+    get bufferedAmount() {
+      return link.bufferedAmount;
+    },
+    get maxFrameSize() {
+      return link.maxFrameSize;
+    },
+    set maxFrameSize(value: number) {
+      link.maxFrameSize = value;
+    },
+    close: () => link.close(),
+  };
+}

@@ -21,9 +21,9 @@ import { Reader } from "../src/postcard.js";
 import { bytes, fromHex, toHex } from "./helpers.js";
 import { Pair, SERVER_KEY, call, events, ofType, start } from "./session-util.js";
 
-// version 1, limits 8 MiB / 64 / 1024, session key, resume None, metadata [].
-const HELLO_INITIATOR = "00 01 80 80 80 04 40 80 08 00 00 00";
-const HELLO_ACCEPTOR = "00 01 80 80 80 04 40 80 08 01 " + "09 ".repeat(16) + "00 00";
+// version 2, limits 8 MiB / 64 / 1024, session key, resume None, metadata [].
+const HELLO_INITIATOR = "00 02 80 80 80 04 40 80 08 00 00 00";
+const HELLO_ACCEPTOR = "00 02 80 80 80 04 40 80 08 01 " + "09 ".repeat(16) + "00 00";
 
 function frames(s: Session<unknown, unknown, unknown>): string[] {
   const out: string[] = [];
@@ -68,7 +68,7 @@ describe("frames byte for byte", () => {
     assert.deepEqual(
       frames(client),
       hex(
-        "00 01 80 80 80 04 40 80 08 00 00 01 0d 61 75 74 68 6f 72 69 7a 61 74 69 6f 6e" +
+        "00 02 80 80 80 04 40 80 08 00 00 01 0d 61 75 74 68 6f 72 69 7a 61 74 69 6f 6e" +
           " 00 08 42 65 61 72 65 72 20 74",
       ),
     );

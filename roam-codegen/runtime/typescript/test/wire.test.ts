@@ -8,6 +8,7 @@ import {
   decodeMessage,
   effectiveLimits,
   encodeMessage,
+  helloVersion,
   MESSAGE_TYPES,
   messageClass,
   PROTOCOL_VERSION,
@@ -104,16 +105,16 @@ describe("pinned messages (roam-proto/src/wire/mod.rs tests and docs/protocol.md
 
   test("Hello round-trips, and its bytes follow the field order of Hello and Limits", () => {
     assert.deepEqual(decodeMessage(encodeMessage(helloAcceptor)), helloAcceptor);
-    // version 1, limits 8 MiB / 64 / 1024, Some([7; 16]), None, metadata []
-    pinned(helloAcceptor, "00 01 80 80 80 04 40 80 08 01 " + "07 ".repeat(16) + "00 00");
-    pinned({ ...helloAcceptor, sessionKey: undefined }, "00 01 80 80 80 04 40 80 08 00 00 00");
+    // version 2, limits 8 MiB / 64 / 1024, Some([7; 16]), None, metadata []
+    pinned(helloAcceptor, "00 02 80 80 80 04 40 80 08 01 " + "07 ".repeat(16) + "00 00");
+    pinned({ ...helloAcceptor, sessionKey: undefined }, "00 02 80 80 80 04 40 80 08 00 00 00");
     pinned(
       {
         ...helloAcceptor,
         sessionKey: undefined,
         resume: { sessionKey: new Uint8Array(16).fill(9), lastReceived: 300n },
       },
-      "00 01 80 80 80 04 40 80 08 00 01 " + "09 ".repeat(16) + "ac 02 00",
+      "00 02 80 80 80 04 40 80 08 00 01 " + "09 ".repeat(16) + "ac 02 00",
     );
   });
 
@@ -121,15 +122,29 @@ describe("pinned messages (roam-proto/src/wire/mod.rs tests and docs/protocol.md
     // An initiator's credentials: [("authorization", String("Bearer t"))].
     pinned(
       { ...helloAcceptor, sessionKey: undefined, metadata: [["authorization", "Bearer t"]] },
-      "00 01 80 80 80 04 40 80 08 00 00" +
+      "00 02 80 80 80 04 40 80 08 00 00" +
         " 01 0d 61 75 74 68 6f 72 69 7a 61 74 69 6f 6e 00 08 42 65 61 72 65 72 20 74",
     );
     pinned(
       { ...helloAcceptor, metadata: [["n", 300n], ["b", bytes(1, 2)]] },
-      "00 01 80 80 80 04 40 80 08 01 " +
+      "00 02 80 80 80 04 40 80 08 01 " +
         "07 ".repeat(16) +
         "00 02 01 6e 02 ac 02 01 62 01 02 01 02",
     );
+  });
+
+  test("a Hello's version is read even when the rest is another version's", () => {
+    // Version 1's Hello: no metadata field, so it no longer decodes as a message.
+    const v1 = fromHex("00 01 80 80 80 04 40 80 08 00 00");
+    expectDecodeError(v1, "truncated", "version 1's Hello");
+    assert.equal(helloVersion(v1), 1);
+    assert.equal(helloVersion(fromHex("00 ac 02")), 300);
+    assert.equal(helloVersion(encodeMessage(helloAcceptor)), PROTOCOL_VERSION);
+    assert.equal(helloVersion(fromHex("05 01")), undefined, "not a Hello");
+    assert.equal(helloVersion(fromHex("00")), undefined, "no version");
+    assert.equal(helloVersion(fromHex("00 80")), undefined, "cut varint");
+    assert.equal(helloVersion(fromHex("00 ff ff ff ff ff")), undefined, "too long");
+    assert.equal(helloVersion(fromHex("00 80 80 80 80 10")), undefined, "over u32");
   });
 
   test("the other messages", () => {
@@ -246,11 +261,11 @@ describe("bad frames are DecodeErrors", () => {
   });
 
   test("invalid fields", () => {
-    expectDecodeError(fromHex("00 01 01 01 01 02"), "invalid-option", "Hello.session_key tag");
-    expectDecodeError(fromHex("00 01 01 01 01 00 02"), "invalid-option", "Hello.resume tag");
-    expectDecodeError(fromHex("00 01 01 01 01 00 00"), "truncated", "Hello without metadata");
+    expectDecodeError(fromHex("00 02 01 01 01 02"), "invalid-option", "Hello.session_key tag");
+    expectDecodeError(fromHex("00 02 01 01 01 00 02"), "invalid-option", "Hello.resume tag");
+    expectDecodeError(fromHex("00 02 01 01 01 00 00"), "truncated", "Hello without metadata");
     expectDecodeError(
-      fromHex("00 01 01 01 01 00 00 01 01 6b 03 00"),
+      fromHex("00 02 01 01 01 00 00 01 01 6b 03 00"),
       "unknown-variant",
       "Hello metadata value 3",
     );
