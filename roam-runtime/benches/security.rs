@@ -17,6 +17,9 @@
 // The same run-time PKI as the integration tests (one piece, included by path: benches cannot
 // depend on the tests crate, which depends on this one).
 mod echo;
+// Only `numbers` is timed here; `blobs` belongs to the streams bench.
+#[allow(dead_code)]
+mod feed;
 #[path = "../../tests/src/pki.rs"]
 #[allow(dead_code)]
 mod pki;
@@ -26,24 +29,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use echo::{E, EchoClient, EchoDispatcher, roam_round_trips};
-
-#[roam::service]
-trait Feed {
-    async fn numbers(&self, n: u64, out: roam::Tx<u64>);
-}
-
-struct F;
-impl Feed for F {
-    async fn numbers(&self, n: u64, out: roam::Tx<u64>) {
-        for i in 0..n {
-            if out.send(i).await.is_err() {
-                return;
-            }
-        }
-    }
-}
-
-const U64_ITEMS: u64 = 20_000;
+use feed::{F, FeedClient, FeedDispatcher, U64_ITEMS, roam_numbers};
 
 /// The links compared: name and bind URL.
 const LINKS: [(&str, &str); 2] = [("tls", "tls://127.0.0.1:0"), ("tcp", "tcp://127.0.0.1:0")];
@@ -70,25 +56,6 @@ async fn serve(
         .await
         .expect("connect");
     (server, conn)
-}
-
-async fn roam_numbers(client: &FeedClient, iters: u64) -> Duration {
-    let start = Instant::now();
-    for _ in 0..iters {
-        let (tx, mut rx) = roam::channel::<u64>();
-        let call = client.numbers(U64_ITEMS, tx);
-        let read = async {
-            let mut n = 0;
-            while rx.recv().await.expect("recv").is_some() {
-                n += 1;
-            }
-            n
-        };
-        let (r, n) = tokio::join!(call.into_future(), read);
-        r.expect("numbers");
-        assert_eq!(n, U64_ITEMS);
-    }
-    start.elapsed()
 }
 
 /// Connects `iters` fresh sessions one after the other, dropping each (it closes with a

@@ -8,40 +8,14 @@
 //!   no roam code involved.
 //! - `stream/<flavor>/1KiB/…`: the same with 1 KiB `Vec<u8>` items.
 
+mod feed;
 mod support;
 
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use feed::{BLOB_ITEMS, F, FeedClient, FeedDispatcher, U64_ITEMS, roam_blobs, roam_numbers};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
-
-#[roam::service]
-trait Feed {
-    async fn numbers(&self, n: u64, out: roam::Tx<u64>);
-    async fn blobs(&self, n: u64, out: roam::Tx<Vec<u8>>);
-}
-
-struct F;
-impl Feed for F {
-    async fn numbers(&self, n: u64, out: roam::Tx<u64>) {
-        for i in 0..n {
-            if out.send(i).await.is_err() {
-                return;
-            }
-        }
-    }
-
-    async fn blobs(&self, n: u64, out: roam::Tx<Vec<u8>>) {
-        for _ in 0..n {
-            if out.send(vec![7u8; 1024]).await.is_err() {
-                return;
-            }
-        }
-    }
-}
-
-const U64_ITEMS: u64 = 20_000;
-const BLOB_ITEMS: u64 = 5_000;
 
 /// Raw baseline: one connection per iteration batch; the writer sends `items` frames of
 /// `body` bytes, the reader reads them all.
@@ -74,45 +48,6 @@ async fn raw_stream(items: u64, body: usize) -> Duration {
     let elapsed = start.elapsed();
     writer.await.expect("raw writer");
     elapsed
-}
-
-async fn roam_numbers(client: &FeedClient, iters: u64) -> Duration {
-    let start = Instant::now();
-    for _ in 0..iters {
-        let (tx, mut rx) = roam::channel::<u64>();
-        let call = client.numbers(U64_ITEMS, tx);
-        let read = async {
-            let mut n = 0;
-            while rx.recv().await.expect("recv").is_some() {
-                n += 1;
-            }
-            n
-        };
-        let (r, n) = tokio::join!(call.into_future(), read);
-        r.expect("numbers");
-        assert_eq!(n, U64_ITEMS);
-    }
-    start.elapsed()
-}
-
-async fn roam_blobs(client: &FeedClient, iters: u64) -> Duration {
-    let start = Instant::now();
-    for _ in 0..iters {
-        let (tx, mut rx) = roam::channel::<Vec<u8>>();
-        let call = client.blobs(BLOB_ITEMS, tx);
-        let read = async {
-            let mut n = 0;
-            while let Some(b) = rx.recv().await.expect("recv") {
-                assert_eq!(b.len(), 1024);
-                n += 1;
-            }
-            n
-        };
-        let (r, n) = tokio::join!(call.into_future(), read);
-        r.expect("blobs");
-        assert_eq!(n, BLOB_ITEMS);
-    }
-    start.elapsed()
 }
 
 async fn raw_streams(iters: u64, items: u64, body: usize) -> Duration {
