@@ -70,22 +70,10 @@ pub fn encode_bounded(msg: &Message, max: u32) -> Result<Vec<u8>, EncodeError> {
 /// The `version` of a frame that starts like a `Hello` (tag 0, then the version varint),
 /// whether or not the rest decodes: another version's `Hello` may have other fields.
 pub fn hello_version(frame: &[u8]) -> Option<u32> {
-    let (&tag, rest) = frame.split_first()?;
-    if tag != 0 {
-        return None;
+    match frame.split_first()? {
+        (0, rest) => postcard::take_from_bytes::<u32>(rest).ok().map(|(v, _)| v),
+        _ => None,
     }
-    let mut version: u32 = 0;
-    for (i, &byte) in rest.iter().take(5).enumerate() {
-        // The fifth byte holds the top 4 bits; more would not fit a u32 (not a valid varint).
-        if i == 4 && byte > 0x0f {
-            return None;
-        }
-        version |= u32::from(byte & 0x7f) << (7 * i);
-        if byte & 0x80 == 0 {
-            return Some(version);
-        }
-    }
-    None
 }
 
 /// Decodes one frame body. The body is already bounded by the framing layer; trailing bytes are

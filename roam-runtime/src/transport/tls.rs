@@ -94,6 +94,34 @@ fn roots(pem: &[u8], what: &'static str) -> Result<RootCertStore, TlsConfigError
     Ok(roots)
 }
 
+/// A certificate chain (own certificate first) and its private key.
+#[derive(Clone)]
+struct Keyed {
+    chain: Arc<[CertificateDer<'static>]>,
+    key: Arc<PrivateKeyDer<'static>>,
+}
+
+impl Keyed {
+    fn from_pem(
+        chain_pem: &[u8],
+        key_pem: &[u8],
+        what: &'static str,
+    ) -> Result<Keyed, TlsConfigError> {
+        let chain = certificates(chain_pem, what)?;
+        let key = PrivateKeyDer::from_pem_slice(key_pem)
+            .map_err(|e| TlsConfigError::Key(e.to_string()))?;
+        Ok(Keyed {
+            chain: chain.into(),
+            key: Arc::new(key),
+        })
+    }
+
+    /// The chain and key as rustls takes them.
+    fn parts(&self) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
+        (self.chain.to_vec(), self.key.clone_key())
+    }
+}
+
 /// A server's TLS identity: its certificate chain and key, and whether clients must present
 /// certificates of their own.
 ///
@@ -109,14 +137,14 @@ fn roots(pem: &[u8], what: &'static str) -> Result<RootCertStore, TlsConfigError
 #[derive(Clone)]
 pub struct ServerTls {
     config: Arc<ServerConfig>,
-    chain: Arc<[CertificateDer<'static>]>,
-    key: Arc<PrivateKeyDer<'static>>,
+    /// What `config` was built from; `None` when it came [`ServerTls::from_config`].
+    own: Option<Keyed>,
 }
 
 impl fmt::Debug for ServerTls {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ServerTls")
-            .field("certificates", &self.chain.len())
+            .field("certificates", &self.own.as_ref().map(|k| k.chain.len()))
             .finish_non_exhaustive()
     }
 }
@@ -124,17 +152,15 @@ impl fmt::Debug for ServerTls {
 impl ServerTls {
     /// From a PEM certificate chain (the server's certificate first) and a PEM private key.
     pub fn from_pem(chain_pem: &[u8], key_pem: &[u8]) -> Result<ServerTls, TlsConfigError> {
-        let chain = certificates(chain_pem, "certificate chain")?;
-        let key = PrivateKeyDer::from_pem_slice(key_pem)
-            .map_err(|e| TlsConfigError::Key(e.to_string()))?;
+        let own = Keyed::from_pem(chain_pem, key_pem, "certificate chain")?;
+        let (chain, key) = own.parts();
         let config = ServerConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()?
             .with_no_client_auth()
-            .with_single_cert(chain.clone(), key.clone_key())?;
+            .with_single_cert(chain, key)?;
         Ok(ServerTls {
             config: Arc::new(config),
-            chain: chain.into(),
-            key: Arc::new(key),
+            own: Some(own),
         })
     }
 
@@ -156,11 +182,7 @@ impl ServerTls {
     /// A configuration made with rustls directly (ALPN, a certificate resolver for rotation or
     /// SNI, revocation lists, other client verifiers): roam uses it as it is.
     pub fn from_config(config: Arc<ServerConfig>) -> ServerTls {
-        ServerTls {
-            config,
-            chain: Arc::new([]),
-            key: Arc::new(PrivateKeyDer::Pkcs8(Vec::new().into())),
-        }
+        ServerTls { config, own: None }
     }
 
     fn client_certificates(
@@ -168,9 +190,7 @@ impl ServerTls {
         ca_pem: &[u8],
         optional: bool,
     ) -> Result<ServerTls, TlsConfigError> {
-        if self.chain.is_empty() {
-            return Err(TlsConfigError::Custom);
-        }
+        let own = self.own.ok_or(TlsConfigError::Custom)?;
         let roots = roots(ca_pem, "client CA")?;
         let builder = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider());
         let builder = if optional {
@@ -181,13 +201,14 @@ impl ServerTls {
         let verifier = builder
             .build()
             .map_err(|e| TlsConfigError::ClientVerifier(e.to_string()))?;
+        let (chain, key) = own.parts();
         let config = ServerConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()?
             .with_client_cert_verifier(verifier)
-            .with_single_cert(self.chain.to_vec(), self.key.clone_key())?;
+            .with_single_cert(chain, key)?;
         Ok(ServerTls {
             config: Arc::new(config),
-            ..self
+            own: Some(own),
         })
     }
 }
@@ -202,19 +223,56 @@ impl ServerTls {
 /// ```
 #[derive(Clone)]
 pub struct ClientTls {
-    roots: Arc<RootCertStore>,
-    identity: Option<(Vec<CertificateDer<'static>>, Arc<PrivateKeyDer<'static>>)>,
-    server_name: Option<String>,
     config: Arc<ClientConfig>,
-    /// Made with [`ClientTls::from_config`]: `roots` and `identity` are not what `config` uses.
-    custom: bool,
+    /// What `config` was built from; `None` when it came [`ClientTls::from_config`].
+    parts: Option<ClientParts>,
+    server_name: Option<String>,
+}
+
+/// What roam builds a client configuration from.
+#[derive(Clone)]
+struct ClientParts {
+    roots: Arc<RootCertStore>,
+    identity: Option<Keyed>,
+}
+
+impl ClientParts {
+    fn build(self) -> Result<ClientTls, TlsConfigError> {
+        let builder = ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()?;
+        let builder =
+            match WebPkiServerVerifier::builder_with_provider(Arc::clone(&self.roots), provider())
+                .build()
+            {
+                Ok(verifier) => builder.with_webpki_verifier(verifier),
+                // No roots at all: a verifier that trusts nothing (every connect fails with
+                // `UntrustedCertificate`).
+                Err(_) => builder.with_root_certificates(RootCertStore::empty()),
+            };
+        let config = match &self.identity {
+            Some(identity) => {
+                let (chain, key) = identity.parts();
+                builder.with_client_auth_cert(chain, key)?
+            }
+            None => builder.with_no_client_auth(),
+        };
+        Ok(ClientTls {
+            config: Arc::new(config),
+            parts: Some(self),
+            server_name: None,
+        })
+    }
 }
 
 impl fmt::Debug for ClientTls {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts = self.parts.as_ref();
         f.debug_struct("ClientTls")
-            .field("roots", &self.roots.len())
-            .field("client_certificate", &self.identity.is_some())
+            .field("roots", &parts.map(|p| p.roots.len()))
+            .field(
+                "client_certificate",
+                &parts.is_some_and(|p| p.identity.is_some()),
+            )
             .field("server_name", &self.server_name)
             .finish_non_exhaustive()
     }
@@ -235,14 +293,29 @@ impl ClientTls {
                 }
                 let (added, ignored) = roots.add_parsable_certificates(found.certs);
                 tracing::debug!(added, ignored, "platform root certificates loaded");
-                ClientTls::build(Arc::new(roots), None, None)
+                let parts = ClientParts {
+                    roots: Arc::new(roots),
+                    identity: None,
+                };
+                match parts.build() {
+                    Ok(tls) => tls,
+                    // Without a client certificate the only failure is the protocol versions,
+                    // which the ring provider supports.
+                    Err(e) => unreachable!(
+                        "a client configuration without a certificate was refused: {e}"
+                    ),
+                }
             })
             .clone()
     }
 
     /// Trusts only the CA certificates in `ca_pem` (a private CA, or a self-signed server).
     pub fn with_ca_pem(ca_pem: &[u8]) -> Result<ClientTls, TlsConfigError> {
-        Ok(ClientTls::build(Arc::new(roots(ca_pem, "CA")?), None, None))
+        ClientParts {
+            roots: Arc::new(roots(ca_pem, "CA")?),
+            identity: None,
+        }
+        .build()
     }
 
     /// Presents this certificate chain and key when the server asks for one (mutual TLS).
@@ -251,22 +324,17 @@ impl ClientTls {
         chain_pem: &[u8],
         key_pem: &[u8],
     ) -> Result<ClientTls, TlsConfigError> {
-        if self.custom {
-            return Err(TlsConfigError::Custom);
+        let parts = self.parts.ok_or(TlsConfigError::Custom)?;
+        let identity = Keyed::from_pem(chain_pem, key_pem, "client certificate chain")?;
+        let tls = ClientParts {
+            identity: Some(identity),
+            ..parts
         }
-        let chain = certificates(chain_pem, "client certificate chain")?;
-        let key = PrivateKeyDer::from_pem_slice(key_pem)
-            .map_err(|e| TlsConfigError::Key(e.to_string()))?;
-        // Checks that the key matches before the first connect does.
-        ClientConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(RootCertStore::empty())
-            .with_client_auth_cert(chain.clone(), key.clone_key())?;
-        Ok(ClientTls::build(
-            self.roots,
-            Some((chain, Arc::new(key))),
-            self.server_name,
-        ))
+        .build()?;
+        Ok(ClientTls {
+            server_name: self.server_name,
+            ..tls
+        })
     }
 
     /// A configuration made with rustls directly (ALPN, platform roots plus a private CA, a
@@ -274,11 +342,9 @@ impl ClientTls {
     /// client certificates are `config`'s business ([`ClientTls::client_certificate`] refuses).
     pub fn from_config(config: Arc<ClientConfig>) -> ClientTls {
         ClientTls {
-            roots: Arc::new(RootCertStore::empty()),
-            identity: None,
-            server_name: None,
             config,
-            custom: true,
+            parts: None,
+            server_name: None,
         }
     }
 
@@ -288,46 +354,6 @@ impl ClientTls {
         ClientTls {
             server_name: Some(name.into()),
             ..self
-        }
-    }
-
-    fn build(
-        roots: Arc<RootCertStore>,
-        identity: Option<(Vec<CertificateDer<'static>>, Arc<PrivateKeyDer<'static>>)>,
-        server_name: Option<String>,
-    ) -> ClientTls {
-        let config = match ClientConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-        {
-            Ok(builder) => {
-                let verifier =
-                    WebPkiServerVerifier::builder_with_provider(Arc::clone(&roots), provider())
-                        .build();
-                let builder = match verifier {
-                    Ok(verifier) => builder.with_webpki_verifier(verifier),
-                    // No roots at all: a verifier that trusts nothing (every connect fails with
-                    // `UntrustedCertificate`).
-                    Err(_) => builder.with_root_certificates(RootCertStore::empty()),
-                };
-                match &identity {
-                    Some((chain, key)) => builder
-                        .with_client_auth_cert(chain.clone(), key.clone_key())
-                        .unwrap_or_else(|e| {
-                            // Checked in `client_certificate`; a failure here is a rustls bug.
-                            unreachable!("a client certificate accepted once was refused: {e}")
-                        }),
-                    None => builder.with_no_client_auth(),
-                }
-            }
-            // The ring provider supports the default versions; this cannot fail.
-            Err(e) => unreachable!("the ring provider refused the default protocol versions: {e}"),
-        };
-        ClientTls {
-            roots,
-            identity,
-            server_name,
-            config: Arc::new(config),
-            custom: false,
         }
     }
 }
