@@ -29,7 +29,7 @@ use super::SessionOptions;
 use super::output::OutputQueue;
 use super::{Core, MAX_WRITE_BACKLOG, now};
 use crate::auth::{Authenticator, Identity, PeerHello, Refusal};
-use crate::connection::{Connection, Shared};
+use crate::connection::{Connection, SendCall, Shared};
 use crate::context::{CallParts, ChannelEnd, Context};
 use crate::dispatch::Router;
 use crate::error::RefusedBy;
@@ -39,7 +39,7 @@ use crate::inbox::{
     CallFailure, ChannelBind, Command, Inbox, PeerItems, RawResponse, SenderState, SessionInfo,
     WireRx, WireTx,
 };
-use crate::intercept::{CallRecord, Chain, ClientChain, Metrics, Outcome};
+use crate::intercept::{CallRecord, Chain, Metrics, Outcome};
 use crate::metadata::Metadata;
 use crate::response;
 use crate::session::{
@@ -182,7 +182,8 @@ pub(crate) struct State {
     admitting: Option<AbortHandle>,
     identity: Option<Identity>,
     interceptors: Chain,
-    client_interceptors: ClientChain,
+    /// The client interceptors as every handle to this session runs them (`None`: none).
+    client_interceptors: Option<Arc<dyn SendCall>>,
     metrics: Option<Arc<dyn Metrics>>,
     /// Open channels last reported to `metrics`.
     channels_reported: usize,
@@ -214,7 +215,7 @@ impl State {
             admitting: None,
             identity: None,
             interceptors: options.interceptors,
-            client_interceptors: options.client_interceptors,
+            client_interceptors: options.client_interceptors.installed(),
             metrics: options.metrics,
             channels_reported: 0,
             outgoing,
@@ -778,7 +779,7 @@ impl State {
             closed: self.closed_rx.clone(),
             calls_started: Arc::clone(&self.calls_started),
             role: self.role,
-            interceptors: self.client_interceptors.installed(),
+            interceptors: self.client_interceptors.clone(),
         });
         self.handle = Arc::downgrade(&shared);
         Some(Connection { shared })
