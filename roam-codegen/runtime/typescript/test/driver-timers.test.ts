@@ -10,7 +10,7 @@ import type { Link, LinkReceiver } from "../src/link.js";
 import { MAX_WRITE_BACKLOG } from "../src/session.js";
 import { decodeMessage, encodeMessage, DEFAULT_LIMITS, PROTOCOL_VERSION } from "../src/wire.js";
 import type { Message } from "../src/wire.js";
-import { within } from "./driver-util.js";
+import { tapped, within } from "./driver-util.js";
 
 const GUARD = 10_000;
 
@@ -32,27 +32,6 @@ class SilentLink implements Link {
   }
 }
 
-/** Wraps `inner`, recording every frame sent through it. */
-function watched(inner: Link, log: Message[]): Link {
-  return {
-    start: (r) => inner.start(r),
-    send: (f) => {
-      log.push(decodeMessage(f));
-      inner.send(f);
-    },
-    close: () => inner.close(),
-    get bufferedAmount() {
-      return inner.bufferedAmount;
-    },
-    get maxFrameSize() {
-      return inner.maxFrameSize;
-    },
-    set maxFrameSize(v: number) {
-      inner.maxFrameSize = v;
-    },
-  };
-}
-
 test("a peer that never says Hello fails the handshake on the session's timer", async () => {
   const link = new SilentLink();
   const connecting = connect(link, { handshakeTimeoutMs: 20 }).catch((x: unknown) => x);
@@ -68,7 +47,7 @@ test("keepalive pings flow on the timer and a live peer keeps the session open",
   const log: Message[] = [];
   const keepalive = { intervalMs: 10, timeoutMs: 5_000 };
   const [client, server] = await Promise.all([
-    connect(watched(a, log), { keepalive }),
+    connect(tapped(a, { sent: log }), { keepalive }),
     connect(b, { role: "acceptor" }),
   ]);
   await within(

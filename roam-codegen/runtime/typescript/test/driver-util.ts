@@ -12,6 +12,8 @@ import { RoamError } from "../src/call-error.js";
 import { linkPair } from "../src/link.js";
 import type { Link } from "../src/link.js";
 import { openWebSocket, webSocketLink } from "../src/transport-ws.js";
+import { decodeMessage } from "../src/wire.js";
+import type { Message } from "../src/wire.js";
 import { connectTcp, tcpLink } from "../src/transport-tcp.js";
 
 export interface Linked {
@@ -127,4 +129,32 @@ export async function expectCode(p: Promise<unknown>, code: string): Promise<Roa
     return e;
   }
   assert.fail(`expected a rejection with ${code}`);
+}
+
+/** `link`, with every frame it sends decoded into `sent` and every frame it delivers into `heard`. */
+export function tapped(link: Link, log: { sent?: Message[]; heard?: Message[] }): Link {
+  return {
+    start: (receiver) =>
+      link.start({
+        frame: (body) => {
+          log.heard?.push(decodeMessage(body));
+          receiver.frame(body);
+        },
+        closed: (why) => receiver.closed(why),
+      }),
+    send: (frame) => {
+      log.sent?.push(decodeMessage(frame));
+      link.send(frame);
+    },
+    get bufferedAmount() {
+      return link.bufferedAmount;
+    },
+    get maxFrameSize() {
+      return link.maxFrameSize;
+    },
+    set maxFrameSize(value: number) {
+      link.maxFrameSize = value;
+    },
+    close: () => link.close(),
+  };
 }

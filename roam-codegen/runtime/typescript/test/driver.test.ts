@@ -9,11 +9,10 @@ import { ChannelReceiver, ChannelSender, RoamError, connect, isCancelled } from 
 import type { Connection, Handler, ServedCall } from "../src/driver.js";
 import { describeSessionError } from "../src/errors.js";
 import { linkPair } from "../src/link.js";
-import type { Link } from "../src/link.js";
 import { RemoteError, permissionDenied, remote } from "../src/response.js";
 import { DEFAULT_LIMITS, decodeMessage, encodeMessage } from "../src/wire.js";
 import type { Message, MetadataValue } from "../src/wire.js";
-import { TRANSPORTS, expectCode, link, readU32, u32, within } from "./driver-util.js";
+import { TRANSPORTS, expectCode, link, readU32, tapped, u32, within } from "./driver-util.js";
 import { fromHex, toHex } from "./helpers.js";
 import type { Transport } from "./driver-util.js";
 
@@ -426,7 +425,7 @@ describe("driver: credentials, refusals and denied calls", { timeout: 30_000 }, 
       throw new RoamError("unavailable", "not sent to the caller");
     };
     const [client, server] = await Promise.all([
-      connect(recording(clientEnd, heard)),
+      connect(tapped(clientEnd, { heard })),
       connect(serverEnd, { role: "acceptor", handler }),
     ]);
     const e = await expectCode(client.call(1n, new Uint8Array(0)), "permission_denied");
@@ -475,28 +474,3 @@ describe("driver: credentials, refusals and denied calls", { timeout: 30_000 }, 
     await within(GUARD, server.done, "server done");
   });
 });
-
-/** `link`, with every frame it delivers decoded into `heard` first. */
-function recording(link: Link, heard: Message[]): Link {
-  return {
-    start: (receiver) =>
-      link.start({
-        frame: (body) => {
-          heard.push(decodeMessage(body));
-          receiver.frame(body);
-        },
-        closed: (why) => receiver.closed(why),
-      }),
-    send: (frame) => link.send(frame),
-    get bufferedAmount() {
-      return link.bufferedAmount;
-    },
-    get maxFrameSize() {
-      return link.maxFrameSize;
-    },
-    set maxFrameSize(value: number) {
-      link.maxFrameSize = value;
-    },
-    close: () => link.close(),
-  };
-}
