@@ -114,14 +114,20 @@ pub enum RefusedBy {
     /// `handshake-timeout`: the handshake (link, `Hello`s, admission) did not finish within the
     /// acceptor's budget.
     HandshakeTimeout,
+    /// `resume-refused`: the acceptor cannot resume the session the initiator named (it does
+    /// not know the key, the proof is wrong, it was freed after its grace period, or it cannot
+    /// replay what the initiator missed). The initiator's calls in flight are lost; it starts
+    /// a fresh session.
+    Resume,
 }
 
 impl RefusedBy {
-    const ALL: [RefusedBy; 4] = [
+    const ALL: [RefusedBy; 5] = [
         RefusedBy::Authentication,
         RefusedBy::SessionLimit,
         RefusedBy::PeerSessionLimit,
         RefusedBy::HandshakeTimeout,
+        RefusedBy::Resume,
     ];
 
     /// The stable rule name that starts the `Goodbye` reason.
@@ -131,6 +137,7 @@ impl RefusedBy {
             RefusedBy::SessionLimit => "session-limit",
             RefusedBy::PeerSessionLimit => "peer-session-limit",
             RefusedBy::HandshakeTimeout => "handshake-timeout",
+            RefusedBy::Resume => "resume-refused",
         }
     }
 
@@ -143,6 +150,9 @@ impl RefusedBy {
             }
             RefusedBy::HandshakeTimeout => {
                 "the link or the server's authentication is too slow; retry, or ask the operator to raise the budget"
+            }
+            RefusedBy::Resume => {
+                "start a fresh session; calls that were in flight did not complete"
             }
         }
     }
@@ -172,6 +182,11 @@ pub enum TimedOut {
     /// Our queued output stayed blocked (the peer read none of it) for this long.
     #[error("the peer read nothing of this session's queued output for {0:?}; it stopped reading")]
     OutputStalled(Duration),
+    /// The session's link was lost and no new one resumed it within the grace period.
+    #[error(
+        "the link was lost and the session was not resumed within its {0:?} grace period; start a fresh session"
+    )]
+    ResumeGrace(Duration),
 }
 
 /// A protocol rule a peer broke. Carried in `Goodbye` as [`ProtocolViolation::rule`] plus detail.
@@ -237,6 +252,10 @@ pub enum ProtocolViolation {
     /// session keeps.
     #[error("more than {0} channels on one connection")]
     TooManyChannels(usize),
+    /// An acknowledgement that cannot be right: on a session without replay, going backwards,
+    /// or for messages never sent.
+    #[error("{0}")]
+    Replay(&'static str),
     /// The peer kept sending while not reading what we sent back.
     #[error("{queued} bytes wait to be written; the peer does not read")]
     WriteBacklog {
@@ -266,6 +285,7 @@ impl ProtocolViolation {
             ProtocolViolation::BadSchema { .. } => "bad-schema",
             ProtocolViolation::TooManySchemas(_) => "too-many-schemas",
             ProtocolViolation::TooManyChannels(_) => "too-many-channels",
+            ProtocolViolation::Replay(_) => "replay",
         }
     }
 

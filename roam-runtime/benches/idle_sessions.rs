@@ -37,6 +37,7 @@ fn hello() -> Vec<u8> {
         limits: roam::Limits::default(),
         session_key: None,
         resume: None,
+        replay: roam::wire::Replay::Off,
         metadata: Default::default(),
     }))
     .expect("hello encodes");

@@ -58,6 +58,7 @@ async fn hog(addr: String, taken: Arc<AtomicU64>) {
         limits: Limits::default(),
         session_key: None,
         resume: None,
+        replay: roam::wire::Replay::Off,
         metadata: Default::default(),
     });
     if w.write_all(&raw_frame(&hello)).await.is_err() {

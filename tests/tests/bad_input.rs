@@ -46,6 +46,7 @@ fn hello() -> Message {
         limits: Limits::default(),
         session_key: None,
         resume: None,
+        replay: roam::wire::Replay::Off,
         metadata: Default::default(),
     })
 }
@@ -341,6 +342,7 @@ async fn data_beyond_the_credit(transport: Transport) {
             limits,
             session_key: None,
             resume: None,
+            replay: roam::wire::Replay::Off,
             metadata: Default::default(),
         }))
         .await;
@@ -429,6 +431,7 @@ async fn an_unknown_protocol_version(transport: Transport) {
             limits: Limits::default(),
             session_key: None,
             resume: None,
+            replay: roam::wire::Replay::Off,
             metadata: Default::default(),
         }))
         .await;

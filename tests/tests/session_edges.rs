@@ -227,6 +227,7 @@ async fn shutdown_finishes_when_a_peer_never_reads_its_answers() {
         limits: Limits::default(),
         session_key: None,
         resume: None,
+        replay: roam::wire::Replay::Off,
         metadata: Default::default(),
     })))
     .await

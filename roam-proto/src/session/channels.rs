@@ -90,6 +90,11 @@ pub enum ChannelSendError {
     /// No credit left: the caller must wait for `Credit`.
     #[error("no credit left on the channel")]
     NoCredit,
+    /// The session's replay buffer is full: the caller must wait for
+    /// [`SessionEvent::ReplayRoom`](super::SessionEvent::ReplayRoom) (the peer's
+    /// acknowledgements).
+    #[error("the replay buffer is full; wait for the peer's acknowledgements")]
+    ReplayFull,
     /// The item does not fit in one frame.
     #[error("the item is {len} bytes encoded but the session allows {max} per message")]
     TooLarge {

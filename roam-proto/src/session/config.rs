@@ -38,6 +38,36 @@ impl Default for Keepalive {
     }
 }
 
+/// Resumption: the session numbers, acknowledges and keeps what it sends until the peer has it,
+/// so that it survives a lost link (see [`Session::resume`](super::Session::resume)). Used only
+/// when both sides' `Hello`s agree (the initiator offers, the acceptor grants).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resumption {
+    /// Bytes of unacknowledged messages kept for replay before senders of channel items and
+    /// new calls wait for acknowledgements (answers and small control messages still go, so
+    /// the buffer may pass it by what calls in flight answer). Default 4 MiB.
+    pub buffer: u32,
+    /// How long a session whose link was lost is kept for its peer to come back; after it,
+    /// the session ends and its handlers are stopped. Default 60 s.
+    pub grace: std::time::Duration,
+    /// Longest an acknowledgement is held back to be coalesced with later ones. Default 10 ms.
+    pub ack_delay: std::time::Duration,
+    /// An acknowledgement goes at once after this many messages (or a quarter of the peer's
+    /// buffer in bytes). Default 64.
+    pub ack_every: u32,
+}
+
+impl Default for Resumption {
+    fn default() -> Self {
+        Resumption {
+            buffer: 4 * 1024 * 1024,
+            grace: Duration::from_secs(60),
+            ack_delay: Duration::from_millis(10),
+            ack_every: 64,
+        }
+    }
+}
+
 /// Configuration of one side of a session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionConfig {
@@ -64,6 +94,10 @@ pub struct SessionConfig {
     /// What our `Hello` says about us: an initiator's credentials. Must be within the
     /// metadata limits ([`Metadata::check_limits`]); the runtime checks that when it is set.
     pub metadata: Metadata,
+    /// Resumption, if this side offers (initiator) or grants (acceptor) it; `None` (the
+    /// default) makes the session end with its link. An acceptor with resumption holds its
+    /// `Hello` until the initiator's says whether it starts a session or resumes one.
+    pub resumption: Option<Resumption>,
 }
 
 impl Default for SessionConfig {
@@ -77,6 +111,7 @@ impl Default for SessionConfig {
             output_stall_timeout: Duration::from_secs(30),
             admission: false,
             metadata: Metadata::new(),
+            resumption: None,
         }
     }
 }

@@ -40,6 +40,7 @@ mod config;
 mod conn;
 mod deadlines;
 mod ids;
+mod replay;
 mod schemas;
 #[cfg(test)]
 mod tests;
@@ -53,14 +54,16 @@ use bytes::Bytes;
 
 pub use channels::MAX_CHANNELS;
 pub use channels::{ChannelSendError, Direction};
-pub use config::{Keepalive, SessionConfig};
+pub use config::{Keepalive, Resumption, SessionConfig};
 pub use conn::Attachments;
 pub use ids::{IdAllocator, Role};
+pub use replay::ResumeRefusal;
 pub use schemas::{MAX_REMOTE_SCHEMAS, MAX_SCHEMA_BYTES, MAX_SCHEMA_TABLE_BYTES};
 
 use channels::{Abandon, DataVerdict, Opened, ResetVerdict};
 use conn::{Conns, Incoming, Outgoing, OutgoingState};
 use deadlines::{Deadlines, Side};
+use replay::{AckDebt, AckDue, Ownership, ReplayBuffer};
 use schemas::Announcement;
 use timer::{Timer, TimerTable};
 
@@ -70,7 +73,7 @@ use crate::response;
 use crate::schema::{LocalSchema, PeerSchema};
 use crate::wire::{
     self, Cancel, ChannelDirection, ChannelSpec, Class, EncodeError, Hello, Limits, Message,
-    PROTOCOL_VERSION, Request, Response, SchemaAnnouncement, SchemaKind,
+    PROTOCOL_VERSION, Replay, Request, Response, Resume, SchemaAnnouncement, SchemaKind,
 };
 
 /// A connection ID; [`ROOT`] is the one every session has.
@@ -296,6 +299,34 @@ pub enum SessionEvent<A: Attachments = ()> {
     /// The session has ended; every call still pending has failed with this error (what was
     /// attached to them is in [`Session::take_released`]).
     Closed(SessionError),
+    /// Resumable session: the link was lost (`error` says how), but the session lives on:
+    /// calls, handlers and channels continue, and what they send waits for a new link. The
+    /// initiator reconnects and calls [`Session::resume`]; the acceptor waits for the
+    /// initiator to come back through another session's [`SessionEvent::ResumeRequested`].
+    /// Either side ends the session after [`Resumption::grace`] without a new link.
+    Detached {
+        /// Why the link is considered lost.
+        error: SessionError,
+    },
+    /// A new link resumed the session: everything the peer had not received was sent again
+    /// (`replayed` messages), in order, and the session goes on where it was.
+    Resumed {
+        /// Messages sent again.
+        replayed: usize,
+    },
+    /// Acceptor with [`SessionConfig::resumption`]: the initiator of this (new) link asks to
+    /// resume another session. Find the session named by `resume.session_key` and call its
+    /// [`Session::accept_resume`], then move this link to it; or refuse with
+    /// [`Session::refuse`] and [`RefusedBy::Resume`].
+    ResumeRequested {
+        /// What the initiator presented.
+        resume: Resume,
+        /// What its `Hello` carried (its credentials).
+        metadata: Metadata,
+    },
+    /// Acknowledgements made room in the replay buffer after a sender was told to wait
+    /// ([`ChannelSendError::ReplayFull`]); waiting calls were sent already.
+    ReplayRoom,
 }
 
 /// What was attached to the calls and channels still open when the session ended.
@@ -378,6 +409,22 @@ struct Output<A: Attachments> {
     events: VecDeque<SessionEvent<A>>,
     /// Session-level messages sent so far (the last one's sequence number).
     sent_seq: u64,
+    /// Session-level messages kept until the peer acknowledges them, on a resumable session.
+    replay: Option<ReplayBuffer>,
+    /// Which frames reach `transmit`: with no link, none; while a resume is being answered,
+    /// only link-level ones (session-level frames wait in `replay` and follow the answer).
+    link: LinkState,
+}
+
+/// Whether a session has a link to send on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LinkState {
+    /// Frames go out.
+    Attached,
+    /// The initiator sent a resume `Hello` and waits for the answer.
+    Resuming,
+    /// No link: session-level frames wait for replay, link-level ones are dropped.
+    Detached,
 }
 
 impl<A: Attachments> Output<A> {
@@ -387,6 +434,8 @@ impl<A: Attachments> Output<A> {
             transmit_bytes: 0,
             events: VecDeque::new(),
             sent_seq: 0,
+            replay: None,
+            link: LinkState::Attached,
         }
     }
 
@@ -400,11 +449,33 @@ impl<A: Attachments> Output<A> {
     /// The one place every outgoing frame passes through (messages whose size had to be
     /// checked before a side effect arrive here already encoded).
     fn push(&mut self, class: Class, bytes: Vec<u8>) {
-        if class == Class::Session {
-            self.sent_seq += 1;
+        let frame = Bytes::from(bytes);
+        let goes = match class {
+            Class::Session => {
+                self.sent_seq += 1;
+                if let Some(replay) = &mut self.replay {
+                    replay.push(frame.clone());
+                }
+                self.link == LinkState::Attached
+            }
+            Class::Link => self.link != LinkState::Detached,
+        };
+        if goes {
+            self.transmit_bytes += frame.len();
+            self.transmit.push_back(frame);
         }
-        self.transmit_bytes += bytes.len();
-        self.transmit.push_back(Bytes::from(bytes));
+    }
+
+    /// Queues every frame the peer has not acknowledged again, in order (after a resume).
+    fn replay_unacked(&mut self) -> usize {
+        let Some(replay) = &self.replay else {
+            return 0;
+        };
+        for frame in replay.unacked() {
+            self.transmit_bytes += frame.len();
+            self.transmit.push_back(frame.clone());
+        }
+        replay.len()
     }
 
     fn pop(&mut self) -> Option<Bytes> {
@@ -458,6 +529,16 @@ pub struct Session<A: Attachments = ()> {
     next_nonce: u64,
     /// Session-level messages received so far.
     received_seq: u64,
+    /// Resumable session (both `Hello`s agreed): its key, secret and acknowledgements owed.
+    ownership: Option<Ownership>,
+    /// Acceptor: the secret to grant an initiator that offers replay (see
+    /// [`Session::with_resume_secret`]).
+    grant_secret: Option<[u8; 32]>,
+    /// Acceptor: the replay buffer the initiator offered, until our `Hello` answers it.
+    offered: Option<u32>,
+    /// Acceptor: the initiator's `Hello` asked to resume another session (reported in
+    /// [`SessionEvent::ResumeRequested`]); this one can only be refused.
+    resume_requested: bool,
     out: Output<A>,
 }
 
@@ -504,6 +585,10 @@ impl<A: Attachments> Session<A> {
             last_heard: now,
             next_nonce: 1,
             received_seq: 0,
+            ownership: None,
+            grant_secret: None,
+            offered: None,
+            resume_requested: false,
             out: Output::new(),
             config,
         };
@@ -511,20 +596,57 @@ impl<A: Attachments> Session<A> {
             .set_after(Timer::Handshake, now, s.config.handshake_timeout);
         // An acceptor that admits peers answers with its `Hello` only once it has admitted one:
         // a refused initiator then sees a `Goodbye` naming why as the first frame, never a
-        // session that is established and ended at once.
-        if !(role == Role::Acceptor && s.config.admission) {
+        // session that is established and ended at once. One that resumes sessions must first
+        // hear whether the initiator starts one or resumes another.
+        if !s.holds_hello() {
             s.send_hello();
         }
         s
     }
 
+    /// Acceptor with [`SessionConfig::resumption`]: the random secret this session grants an
+    /// initiator that offers replay (it proves ownership when the initiator resumes). Without
+    /// one, the session is not resumable. Like the session key, it is drawn by the caller: the
+    /// session never draws randomness.
+    #[must_use]
+    pub fn with_resume_secret(mut self, secret: [u8; 32]) -> Self {
+        if self.role == Role::Acceptor {
+            self.grant_secret = Some(secret);
+        }
+        self
+    }
+
+    /// Acceptor: what it grants, if the initiator offered replay and this side resumes
+    /// sessions: the secret, the session key, and the initiator's replay buffer.
+    fn grant(&self) -> Option<([u8; 32], [u8; 16], u32)> {
+        self.config.resumption?;
+        Some((self.grant_secret?, self.session_key?, self.offered?))
+    }
+
+    /// Whether this acceptor keeps its `Hello` until it has heard the initiator's.
+    fn holds_hello(&self) -> bool {
+        self.role == Role::Acceptor && (self.config.admission || self.config.resumption.is_some())
+    }
+
     fn send_hello(&mut self) {
+        let replay = match (self.role, self.config.resumption) {
+            (Role::Initiator, Some(r)) => Replay::Offer { buffer: r.buffer },
+            (Role::Acceptor, Some(r)) => match self.grant() {
+                Some((secret, _, _)) => Replay::Grant {
+                    buffer: r.buffer,
+                    secret,
+                },
+                None => Replay::Off,
+            },
+            (_, None) => Replay::Off,
+        };
         let hello = Message::Hello(Hello {
             version: PROTOCOL_VERSION,
             limits: self.config.limits,
             session_key: self.session_key,
             resume: None,
             metadata: self.config.metadata.clone(),
+            replay,
         });
         // Our own metadata is checked against the limits when the config is made (see
         // `SessionConfig::metadata`); an over-long one is logged and not sent, and the peer's
@@ -595,6 +717,24 @@ impl<A: Attachments> Session<A> {
         self.received_seq
     }
 
+    /// Whether both sides agreed on replay, so the session can survive a lost link.
+    pub fn is_resumable(&self) -> bool {
+        self.ownership.is_some()
+    }
+
+    /// Whether the session has no link now (it waits to be resumed).
+    pub fn is_detached(&self) -> bool {
+        self.out.link == LinkState::Detached
+    }
+
+    /// Bytes and number of sent messages the peer has not acknowledged yet (kept for replay).
+    pub fn replay_buffered(&self) -> (usize, usize) {
+        self.out
+            .replay
+            .as_ref()
+            .map_or((0, 0), |r| (r.bytes(), r.len()))
+    }
+
     // ----- outputs -----
 
     /// The next frame body to write, in order.
@@ -628,12 +768,24 @@ impl<A: Attachments> Session<A> {
 
     /// Handles one frame body received from the link at `now`.
     pub fn handle_frame(&mut self, now: Instant, frame: &Bytes) {
-        if self.is_closed() {
+        // Detached, a frame can only come from a link already given up on.
+        if self.is_closed() || self.out.link == LinkState::Detached {
             return;
         }
         self.last_heard = now;
         match wire::decode(frame) {
-            Ok(msg) => self.handle_message(now, msg),
+            Ok(msg) => {
+                let class = msg.class();
+                if let Some(owner) = self.ownership.as_mut() {
+                    // The initiator spoke on this link, so it holds the secret our resume
+                    // answer rotated to (a no-op on the initiator and once confirmed).
+                    owner.confirm();
+                }
+                self.handle_message(now, msg);
+                if class == Class::Session && self.ownership.is_some() {
+                    self.owe_ack(now, frame.len());
+                }
+            }
             // Another version's `Hello` may not decode as ours (version 1's had no metadata):
             // its version, the first field, still says which, so the peer hears the rule it
             // can act on.
@@ -670,6 +822,7 @@ impl<A: Attachments> Session<A> {
             // Nothing more can be flushed.
             (Phase::Closing, _) => self.finish(),
             (_, Some(v)) => self.violate(now, v),
+            (_, None) if self.can_detach() => self.detach(now, SessionError::Transport(detail)),
             (_, None) => self.end(now, SessionError::Transport(detail), false),
         }
     }
@@ -711,6 +864,10 @@ impl<A: Attachments> Session<A> {
 
     fn on_timer(&mut self, now: Instant, timer: Timer) {
         match timer {
+            Timer::Handshake if self.out.link == LinkState::Resuming => {
+                let after = self.config.handshake_timeout;
+                self.detach(now, SessionError::TimedOut(TimedOut::Handshake(after)));
+            }
             Timer::Handshake => {
                 let what = match self.phase {
                     Phase::Handshaking => Some("no Hello"),
@@ -768,11 +925,12 @@ impl<A: Attachments> Session<A> {
                     }
                     tracing::warn!(timeout = ?keepalive.timeout, "keepalive: the peer went silent; the link is dead");
                     // The link is presumed dead: no Goodbye, nothing to flush.
-                    self.end(
-                        now,
-                        SessionError::TimedOut(TimedOut::Keepalive(keepalive.timeout)),
-                        false,
-                    );
+                    let error = SessionError::TimedOut(TimedOut::Keepalive(keepalive.timeout));
+                    if self.can_detach() {
+                        self.detach(now, error);
+                    } else {
+                        self.end(now, error, false);
+                    }
                 }
             }
             Timer::DrainGrace => {
@@ -780,6 +938,13 @@ impl<A: Attachments> Session<A> {
                     self.stop_all_handlers(now, StopReason::Shutdown, RemoteError::Unavailable);
                     self.close_drained(now);
                 }
+            }
+            // A resumable session gives the link up, not the session: the peer gets what it
+            // did not read on the next link.
+            Timer::OutputStall if self.can_detach() => {
+                let after = self.config.output_stall_timeout;
+                tracing::warn!(?after, "the peer stopped reading; dropping the link");
+                self.detach(now, SessionError::TimedOut(TimedOut::OutputStalled(after)));
             }
             Timer::OutputStall => {
                 let after = self.config.output_stall_timeout;
@@ -792,6 +957,23 @@ impl<A: Attachments> Session<A> {
                     SessionError::TimedOut(TimedOut::OutputStalled(after)),
                     true,
                 );
+            }
+            Timer::Ack => {
+                if self.ownership.as_ref().is_some_and(|o| o.debt.owed()) {
+                    self.send_ack();
+                }
+            }
+            Timer::Grace => {
+                if self.out.link != LinkState::Attached
+                    && let Some(r) = self.config.resumption
+                {
+                    tracing::info!(grace = ?r.grace, "the session was not resumed in time; freeing it");
+                    self.end(
+                        now,
+                        SessionError::TimedOut(TimedOut::ResumeGrace(r.grace)),
+                        false,
+                    );
+                }
             }
             Timer::CloseLinger => {
                 if self.phase == Phase::Closing {
@@ -847,6 +1029,9 @@ impl<A: Attachments> Session<A> {
     }
 
     fn handle_message(&mut self, now: Instant, msg: Message) {
+        if self.out.link == LinkState::Resuming {
+            return self.handle_resume_answer(now, msg);
+        }
         if msg.class() == Class::Session {
             self.received_seq += 1;
         }
@@ -895,6 +1080,7 @@ impl<A: Attachments> Session<A> {
                 Message::Reset { conn, channel } => self.handle_channel_reset(now, conn, channel),
                 Message::Credit { conn, channel, n } => self.handle_credit(now, conn, channel, n),
                 Message::Schema(announcement) => self.handle_schema(now, announcement),
+                Message::Ack { received } => self.handle_ack(now, received),
             },
         }
     }
@@ -913,15 +1099,71 @@ impl<A: Attachments> Session<A> {
         if hello.version != PROTOCOL_VERSION {
             return self.refuse_version(now, hello.version);
         }
-        if hello.resume.is_some() {
-            let reason = "resume-refused: this peer does not support session resumption".to_owned();
-            self.send_small(&Message::Goodbye {
-                reason: reason.clone(),
-            });
-            return self.end(now, SessionError::HandshakeFailed(reason), true);
-        }
         if let Err(limit) = hello.metadata.check_limits() {
             return self.violate(now, ProtocolViolation::Metadata(limit));
+        }
+        if let Some(resume) = hello.resume {
+            if self.role == Role::Initiator {
+                return self.violate(
+                    now,
+                    ProtocolViolation::Handshake("an acceptor's Hello cannot resume"),
+                );
+            }
+            if self.config.resumption.is_none() || self.grant_secret.is_none() {
+                let reason = format!(
+                    "{}: this peer does not resume sessions",
+                    RefusedBy::Resume.rule()
+                );
+                self.send_small(&Message::Goodbye {
+                    reason: reason.clone(),
+                });
+                return self.end(now, SessionError::HandshakeFailed(reason), true);
+            }
+            self.phase = Phase::Admitting {
+                peer_limits: hello.limits,
+            };
+            self.resume_requested = true;
+            self.out.event(SessionEvent::ResumeRequested {
+                resume,
+                metadata: hello.metadata,
+            });
+            return;
+        }
+        match (self.role, hello.replay) {
+            (_, Replay::Off) => {}
+            (Role::Initiator, Replay::Grant { buffer, secret }) => {
+                match (self.config.resumption, hello.session_key) {
+                    (Some(r), Some(key)) => {
+                        let debt = AckDebt::new(r.ack_every, buffer as usize / 4);
+                        self.ownership = Some(Ownership::new(key, secret, debt));
+                    }
+                    (None, _) => {
+                        return self.violate(
+                            now,
+                            ProtocolViolation::Handshake("replay granted but not offered"),
+                        );
+                    }
+                    (_, None) => {
+                        return self.violate(
+                            now,
+                            ProtocolViolation::Handshake("replay granted without a session key"),
+                        );
+                    }
+                }
+            }
+            (Role::Acceptor, Replay::Offer { buffer }) => self.offered = Some(buffer),
+            (Role::Initiator, _) => {
+                return self.violate(
+                    now,
+                    ProtocolViolation::Handshake("an acceptor's Hello may only grant replay"),
+                );
+            }
+            (Role::Acceptor, _) => {
+                return self.violate(
+                    now,
+                    ProtocolViolation::Handshake("an initiator's Hello may only offer replay"),
+                );
+            }
         }
         if self.role == Role::Initiator {
             self.session_key = hello.session_key;
@@ -933,6 +1175,8 @@ impl<A: Attachments> Session<A> {
                 metadata: hello.metadata,
             });
             return;
+        } else if self.holds_hello() {
+            self.send_hello();
         }
         self.establish(now, hello.limits);
     }
@@ -941,7 +1185,9 @@ impl<A: Attachments> Session<A> {
     /// sends our `Hello`, and the session is established. Does nothing in any other phase
     /// (the handshake may have timed out meanwhile).
     pub fn admit(&mut self, now: Instant) {
-        if let Phase::Admitting { peer_limits } = self.phase {
+        if let Phase::Admitting { peer_limits } = self.phase
+            && !self.resume_requested
+        {
             self.send_hello();
             self.establish(now, peer_limits);
         }
@@ -954,7 +1200,7 @@ impl<A: Attachments> Session<A> {
     /// admitting. Does nothing otherwise: on an initiator, on an acceptor that already sent
     /// its `Hello` (without admission), after the handshake (use [`Session::close`]).
     pub fn refuse(&mut self, now: Instant, by: RefusedBy, reason: &str) {
-        if self.role != Role::Acceptor || !self.config.admission {
+        if !self.holds_hello() {
             return;
         }
         let before_hello = self.phase == Phase::Handshaking;
@@ -978,6 +1224,13 @@ impl<A: Attachments> Session<A> {
         let limits = self.config.limits.effective(peer_limits);
         self.limits = Some(limits);
         self.phase = Phase::Established;
+        if let (Some((secret, key, buffer)), Some(r)) = (self.grant(), self.config.resumption) {
+            let debt = AckDebt::new(r.ack_every, buffer as usize / 4);
+            self.ownership = Some(Ownership::new(key, secret, debt));
+        }
+        if let (Some(_), Some(r)) = (&self.ownership, self.config.resumption) {
+            self.out.replay = Some(ReplayBuffer::new(r.buffer as usize, self.out.sent_seq));
+        }
         self.timers.clear(Timer::Handshake);
         if let Some(keepalive) = self.config.keepalive {
             self.timers
@@ -988,6 +1241,288 @@ impl<A: Attachments> Session<A> {
             session_key: self.session_key,
         });
         self.pump_waiting(now, ROOT);
+    }
+
+    /// Initiator, resuming: the first frame on the new link must be the acceptor's answer.
+    fn handle_resume_answer(&mut self, now: Instant, msg: Message) {
+        match msg {
+            Message::Hello(hello) if hello.version != PROTOCOL_VERSION => {
+                self.refuse_version(now, hello.version)
+            }
+            Message::Hello(Hello {
+                session_key,
+                replay:
+                    Replay::Resumed {
+                        last_received,
+                        nonce,
+                    },
+                resume: None,
+                ..
+            }) => {
+                let Some(owner) = self.ownership.as_mut() else {
+                    return;
+                };
+                let ours = owner.resuming.take();
+                let Some(ours) = ours.filter(|_| session_key == Some(owner.key)) else {
+                    return self.violate(
+                        now,
+                        ProtocolViolation::Handshake("the answer resumed another session"),
+                    );
+                };
+                let acked = self.out.replay.as_mut().map(|r| r.ack(last_received));
+                let room = match acked {
+                    Some(Ok(room)) => room,
+                    _ => {
+                        return self.violate(
+                            now,
+                            ProtocolViolation::Replay(
+                                "the peer resumed from messages never sent or already acknowledged",
+                            ),
+                        );
+                    }
+                };
+                owner.rotate(&ours, &nonce);
+                self.reattach(now, room);
+                // Tells the acceptor at once that its answer (and so the new secret) arrived.
+                self.send_ack();
+            }
+            Message::Hello(_) => self.violate(
+                now,
+                ProtocolViolation::Handshake("the answer to a resume must resume the session"),
+            ),
+            Message::Goodbye { reason } => {
+                let error = match RefusedBy::parse_goodbye(&reason) {
+                    Some((by, why)) => SessionError::Refused {
+                        by,
+                        reason: why.to_owned(),
+                    },
+                    None => SessionError::ClosedByPeer { reason },
+                };
+                self.end(now, error, false)
+            }
+            _ => self.violate(
+                now,
+                ProtocolViolation::Handshake("a message before the resume was answered"),
+            ),
+        }
+    }
+
+    fn handle_ack(&mut self, now: Instant, received: u64) {
+        let Some(replay) = self.out.replay.as_mut() else {
+            return self.violate(
+                now,
+                ProtocolViolation::Replay("an Ack on a session without replay"),
+            );
+        };
+        match replay.ack(received) {
+            Ok(true) => self.room(now),
+            Ok(false) => {}
+            Err(replay::AckError::Backwards) => {
+                self.violate(now, ProtocolViolation::Replay("an Ack going backwards"))
+            }
+            Err(replay::AckError::Ahead) => self.violate(
+                now,
+                ProtocolViolation::Replay("an Ack for messages never sent"),
+            ),
+        }
+    }
+
+    /// Acknowledgements freed room in the replay buffer: waiting calls go, channel senders
+    /// are told.
+    fn room(&mut self, now: Instant) {
+        self.out.event(SessionEvent::ReplayRoom);
+        let conns: Vec<ConnId> = self.conns.iter().map(|(id, _)| *id).collect();
+        for conn in conns {
+            self.pump_waiting(now, conn);
+        }
+    }
+
+    /// One session-level message of `len` bytes was handled: acknowledge it now, or arm the
+    /// ack timer so it is acknowledged within the ack delay.
+    fn owe_ack(&mut self, now: Instant, len: usize) {
+        if self.is_closed() || self.out.link != LinkState::Attached {
+            return;
+        }
+        let (Some(owner), Some(r)) = (self.ownership.as_mut(), self.config.resumption) else {
+            return;
+        };
+        match owner.debt.received(len) {
+            AckDue::Now => self.send_ack(),
+            AckDue::Later => self.timers.set_after(Timer::Ack, now, r.ack_delay),
+            AckDue::Armed => {}
+        }
+    }
+
+    fn send_ack(&mut self) {
+        if let Some(owner) = self.ownership.as_mut() {
+            owner.debt.paid();
+        }
+        self.timers.clear(Timer::Ack);
+        let received = self.received_seq;
+        self.send_small(&Message::Ack { received });
+    }
+
+    /// Whether losing the link leaves the session waiting to be resumed (rather than ending
+    /// it).
+    fn can_detach(&self) -> bool {
+        self.ownership.is_some()
+            && matches!(self.phase, Phase::Established | Phase::Draining { .. })
+            && self.out.link != LinkState::Detached
+    }
+
+    /// The link is gone; the session waits (for at most the grace period, counted from the
+    /// first loss) for a new one. Calls, handlers, channels and deadlines go on; what they
+    /// send is kept for replay.
+    fn detach(&mut self, now: Instant, error: SessionError) {
+        tracing::debug!(%error, "link lost; the session waits to be resumed");
+        self.out.link = LinkState::Detached;
+        self.out.clear_transmit();
+        for timer in [
+            Timer::Handshake,
+            Timer::KeepAliveSend,
+            Timer::PongTimeout,
+            Timer::OutputStall,
+            Timer::Ack,
+        ] {
+            self.timers.clear(timer);
+        }
+        self.ping_outstanding = None;
+        if let Some(owner) = self.ownership.as_mut() {
+            owner.resuming = None;
+        }
+        if self.timers.get(Timer::Grace).is_none()
+            && let Some(r) = self.config.resumption
+        {
+            self.timers.set_after(Timer::Grace, now, r.grace);
+        }
+        self.out.event(SessionEvent::Detached { error });
+    }
+
+    /// The resume handshake is done (our side of it queued): replay what the peer missed and
+    /// carry on. `room` says whether the peer's position freed room for waiting senders.
+    fn reattach(&mut self, now: Instant, room: bool) {
+        self.out.link = LinkState::Attached;
+        let replayed = self.out.replay_unacked();
+        if let Some(owner) = self.ownership.as_mut() {
+            // Each side's resume Hello told the other what it received.
+            owner.debt.paid();
+        }
+        for timer in [
+            Timer::Grace,
+            Timer::Handshake,
+            Timer::Ack,
+            Timer::PongTimeout,
+            Timer::OutputStall,
+        ] {
+            self.timers.clear(timer);
+        }
+        self.ping_outstanding = None;
+        self.last_heard = now;
+        if let Some(keepalive) = self.config.keepalive {
+            self.timers
+                .set_after(Timer::KeepAliveSend, now, keepalive.interval());
+        }
+        self.out.event(SessionEvent::Resumed { replayed });
+        if room {
+            self.room(now);
+        } else {
+            let conns: Vec<ConnId> = self.conns.iter().map(|(id, _)| *id).collect();
+            for conn in conns {
+                self.pump_waiting(now, conn);
+            }
+        }
+    }
+
+    /// Initiator, resumable session without a link ([`SessionEvent::Detached`]): resumes it
+    /// over a new link. Queues the resume `Hello` (with `nonce`, fresh randomness of the
+    /// caller's, and the proof of ownership) as the new link's first frame; the acceptor's
+    /// answer brings [`SessionEvent::Resumed`], a refusal ends the session with
+    /// [`SessionError::Refused`] by [`RefusedBy::Resume`], and a link lost again (or no answer
+    /// within the handshake timeout) brings another [`SessionEvent::Detached`]. Returns
+    /// whether a resume was started (not on an acceptor, an attached, ended or
+    /// non-resumable session).
+    pub fn resume(&mut self, now: Instant, nonce: [u8; 16]) -> bool {
+        if self.role != Role::Initiator || self.is_closed() || !self.is_detached() {
+            return false;
+        }
+        let last_received = self.received_seq;
+        let Some(owner) = self.ownership.as_mut() else {
+            return false;
+        };
+        let proof = owner.proof(last_received, &nonce);
+        owner.resuming = Some(nonce);
+        let session_key = owner.key;
+        self.out.link = LinkState::Resuming;
+        self.send_small(&Message::Hello(Hello {
+            version: PROTOCOL_VERSION,
+            limits: self.config.limits,
+            session_key: None,
+            resume: Some(Resume {
+                session_key,
+                last_received,
+                nonce,
+                proof,
+            }),
+            metadata: self.config.metadata.clone(),
+            replay: Replay::Offer {
+                buffer: self.config.resumption.map_or(0, |r| r.buffer),
+            },
+        }));
+        self.last_heard = now;
+        self.timers
+            .set_after(Timer::Handshake, now, self.config.handshake_timeout);
+        true
+    }
+
+    /// Acceptor: resumes this session over the link whose `Hello` asked for it (reported by
+    /// that link's own session as [`SessionEvent::ResumeRequested`]; `nonce` is fresh
+    /// randomness of the caller's). On success our answer and everything the initiator has
+    /// not received are queued, in order, as that link's first frames: the caller moves the
+    /// link here (and drops this session's old link, if it still had one: stop reading it
+    /// first, its frames would be duplicates). A refused resume changes nothing: the caller
+    /// refuses the requesting session with [`RefusedBy::Resume`] and this reason.
+    pub fn accept_resume(
+        &mut self,
+        now: Instant,
+        resume: &Resume,
+        nonce: [u8; 16],
+    ) -> Result<(), ResumeRefusal> {
+        if self.role != Role::Acceptor
+            || !matches!(self.phase, Phase::Established | Phase::Draining { .. })
+        {
+            return Err(ResumeRefusal::NotResumable);
+        }
+        let (Some(owner), Some(replay)) = (self.ownership.as_mut(), self.out.replay.as_mut())
+        else {
+            return Err(ResumeRefusal::NotResumable);
+        };
+        let proved = owner.verify(
+            &resume.session_key,
+            resume.last_received,
+            &resume.nonce,
+            &resume.proof,
+        )?;
+        let room = replay
+            .ack(resume.last_received)
+            .map_err(|_| ResumeRefusal::Gap)?;
+        owner.accept(proved, &resume.nonce, &nonce);
+        let session_key = Some(owner.key);
+        // Whatever the old link had not written is in the replay buffer.
+        self.out.clear_transmit();
+        self.out.link = LinkState::Resuming;
+        self.send_small(&Message::Hello(Hello {
+            version: PROTOCOL_VERSION,
+            limits: self.config.limits,
+            session_key,
+            resume: None,
+            metadata: Metadata::new(),
+            replay: Replay::Resumed {
+                last_received: self.received_seq,
+                nonce,
+            },
+        }));
+        self.reattach(now, room);
+        Ok(())
     }
 
     fn handle_pong(&mut self, now: Instant, nonce: u64) {
@@ -1455,6 +1990,12 @@ impl<A: Attachments> Session<A> {
         if self.is_closed() {
             return Err(ChannelSendError::NotOpen);
         }
+        if let Some(replay) = self.out.replay.as_mut()
+            && replay.is_full()
+        {
+            replay.wait();
+            return Err(ChannelSendError::ReplayFull);
+        }
         let max = self.max_frame_size();
         let Some(conn) = self.conns.get_mut(&conn_id) else {
             return Err(ChannelSendError::NotOpen);
@@ -1664,7 +2205,15 @@ impl<A: Attachments> Session<A> {
     ) -> Option<(CallRejected, A::Call)> {
         let mut refused = None;
         let limits = self.limits?;
-        if self.is_closed() {
+        // Without a link a request waits unsent (and unnumbered): if the session cannot be
+        // resumed, it is known never to have reached the peer.
+        if self.is_closed() || self.out.link != LinkState::Attached {
+            return None;
+        }
+        if let Some(replay) = self.out.replay.as_mut()
+            && replay.is_full()
+        {
+            replay.wait();
             return None;
         }
         loop {

@@ -21,19 +21,25 @@ pub enum Timer {
     /// Output blocked: the peer has read none of our queued frames since this was armed; end
     /// the session then.
     OutputStall,
+    /// Resumable session: acknowledge what was received by then (coalescing acks).
+    Ack,
+    /// Resumable session without a link: end it then, unless it was resumed.
+    Grace,
 }
 
 impl Timer {
     /// Every timer, in the order expired ones are handled.
     /// `OutputStall` precedes `PongTimeout`: while output is blocked the pong wait defers to
     /// the stall deadline, and at that instant the stall must be the one that fires.
-    pub const ALL: [Timer; 6] = [
+    pub const ALL: [Timer; 8] = [
         Timer::Handshake,
         Timer::KeepAliveSend,
         Timer::OutputStall,
         Timer::PongTimeout,
         Timer::DrainGrace,
         Timer::CloseLinger,
+        Timer::Ack,
+        Timer::Grace,
     ];
 
     fn index(self) -> usize {

@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use crate::metadata::Metadata;
 
 /// The protocol version this runtime speaks. 2: `Hello` carries `metadata` (version 1's had no
-/// such field).
-pub const PROTOCOL_VERSION: u32 = 2;
+/// such field). 3: `Hello` carries `replay`, `Resume` a `proof`, and `Ack` exists.
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// One protocol message (one frame).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,12 +73,20 @@ pub enum Message {
     /// (arguments) or `Response` (return type) that uses it on this session, and again whenever
     /// the sender's type for it changes.
     Schema(SchemaAnnouncement),
+    /// 12: the sender has received (and handled) the first `received` session-level messages
+    /// of the peer's; they leave the peer's replay buffer. Only on a session whose `Hello`s
+    /// agreed on [`Replay`].
+    Ack {
+        /// Session-level messages received so far (the last one's sequence number).
+        received: u64,
+    },
 }
 
 /// Which layer a message belongs to, which decides how it travels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Class {
-    /// About the link itself (`Hello`, `Goodbye`, `Ping`, `Pong`): never numbered, never replayed.
+    /// About the link itself (`Hello`, `Goodbye`, `Ping`, `Pong`, `Ack`): never numbered, never
+    /// replayed.
     Link,
     /// Part of the session's conversation (calls, channels, schemas): numbered in send order so
     /// that resumption can replay what the peer missed.
@@ -92,7 +100,8 @@ impl Message {
             Message::Hello(_)
             | Message::Goodbye { .. }
             | Message::Ping { .. }
-            | Message::Pong { .. } => Class::Link,
+            | Message::Pong { .. }
+            | Message::Ack { .. } => Class::Link,
             Message::Request(_)
             | Message::Response(_)
             | Message::Cancel(_)
@@ -198,6 +207,40 @@ pub struct Hello {
     /// which an acceptor checks before it answers with its own `Hello`. Same limits as call
     /// metadata.
     pub metadata: Metadata,
+    /// Whether the session numbers, acknowledges and replays its messages so that it can
+    /// survive a lost link (version 3).
+    pub replay: Replay,
+}
+
+/// What a `Hello` says about resumption. The initiator offers, the acceptor grants (or not);
+/// only a session both agreed on sends `Ack`s and can be resumed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Replay {
+    /// 0: the sender neither acknowledges nor replays: the session ends with its link.
+    Off,
+    /// 1: initiator: the sender keeps up to `buffer` bytes of messages the peer has not
+    /// acknowledged, and acknowledges what it receives.
+    Offer {
+        /// The sender's replay buffer, in bytes: the peer acknowledges well before it fills.
+        buffer: u32,
+    },
+    /// 2: acceptor, answering an `Offer` on a fresh session: the session is resumable.
+    Grant {
+        /// The sender's replay buffer, in bytes.
+        buffer: u32,
+        /// The session's first resume secret; it never travels again (each resume rotates it,
+        /// see `docs/protocol.md` §8).
+        secret: [u8; 32],
+    },
+    /// 3: acceptor, accepting a resume: what it received before the link was lost; it replays
+    /// what the initiator's `Resume::last_received` says was not seen, and both sides rotate
+    /// the secret with `nonce`.
+    Resumed {
+        /// Session-level messages of the initiator's the acceptor has received.
+        last_received: u64,
+        /// Fresh randomness mixed into the next secret.
+        nonce: [u8; 16],
+    },
 }
 
 /// A request to resume an existing session.
@@ -205,8 +248,14 @@ pub struct Hello {
 pub struct Resume {
     /// The session key the acceptor issued.
     pub session_key: [u8; 16],
-    /// The last session message sequence number the sender received.
+    /// Session-level messages of the acceptor's the sender has received.
     pub last_received: u64,
+    /// Fresh randomness of the sender's: makes each resume message (and its proof) unique,
+    /// so one seen earlier is refused, and is mixed into the next secret.
+    pub nonce: [u8; 16],
+    /// Proof that the sender holds the session's current secret, bound to this key,
+    /// `last_received` and `nonce` (see `docs/protocol.md` §8).
+    pub proof: [u8; 32],
 }
 
 /// A call.

@@ -7,7 +7,7 @@ mod message;
 mod payload;
 
 pub use message::{
-    Cancel, ChannelDirection, ChannelSpec, Class, Hello, Limits, Message, PROTOCOL_VERSION,
+    Cancel, ChannelDirection, ChannelSpec, Class, Hello, Limits, Message, PROTOCOL_VERSION, Replay,
     Request, Response, Resume, SchemaAnnouncement, SchemaKind,
 };
 
@@ -177,6 +177,10 @@ mod tests {
             session_key: Some([7; 16]),
             resume: None,
             metadata: Default::default(),
+            replay: Replay::Grant {
+                buffer: 1 << 20,
+                secret: [9; 32],
+            },
         });
         assert_eq!(decode(&Bytes::from(encode(&msg).unwrap())).unwrap(), msg);
     }
@@ -190,25 +194,74 @@ mod tests {
                 session_key: None,
                 resume: None,
                 metadata,
+                replay: Replay::Off,
             }))
             .unwrap()
         };
         assert_eq!(
             hello(Metadata::new()),
             [
-                0x00, 0x02, 0x80, 0x80, 0x80, 0x04, 0x40, 0x80, 0x08, 0x00, 0x00, 0x00
+                0x00, 0x03, 0x80, 0x80, 0x80, 0x04, 0x40, 0x80, 0x08, 0x00, 0x00, 0x00, 0x00
             ]
         );
         let mut credentials = Metadata::new();
         credentials.insert("authorization", "Bearer t");
         let mut want = vec![
-            0x00, 0x02, 0x80, 0x80, 0x80, 0x04, 0x40, 0x80, 0x08, 0x00, 0x00,
+            0x00, 0x03, 0x80, 0x80, 0x80, 0x04, 0x40, 0x80, 0x08, 0x00, 0x00,
         ];
         want.extend([0x01, 0x0d]);
         want.extend(b"authorization");
         want.extend([0x00, 0x08]);
         want.extend(b"Bearer t");
+        want.push(0x00);
         assert_eq!(hello(credentials), want);
+    }
+
+    #[test]
+    fn resume_hello_and_ack_bytes_are_pinned() {
+        let resume = encode(&Message::Hello(Hello {
+            version: PROTOCOL_VERSION,
+            limits: Limits::default(),
+            session_key: None,
+            resume: Some(Resume {
+                session_key: [1; 16],
+                last_received: 5,
+                nonce: [6; 16],
+                proof: [2; 32],
+            }),
+            metadata: Metadata::new(),
+            replay: Replay::Offer { buffer: 1 << 20 },
+        }))
+        .unwrap();
+        let mut want = vec![0x00, 0x03, 0x80, 0x80, 0x80, 0x04, 0x40, 0x80, 0x08, 0x00];
+        want.push(0x01);
+        want.extend([1; 16]);
+        want.push(0x05);
+        want.extend([6; 16]);
+        want.extend([2; 32]);
+        want.extend([0x00, 0x01, 0x80, 0x80, 0x40]);
+        assert_eq!(resume, want);
+        let resumed = postcard::to_allocvec(&Replay::Resumed {
+            last_received: 300,
+            nonce: [3; 16],
+        })
+        .unwrap();
+        let mut want = vec![0x03, 0xac, 0x02];
+        want.extend([3; 16]);
+        assert_eq!(resumed, want);
+        let grant = postcard::to_allocvec(&Replay::Grant {
+            buffer: 64,
+            secret: [4; 32],
+        })
+        .unwrap();
+        let mut want = vec![0x02, 0x40];
+        want.extend([4; 32]);
+        assert_eq!(grant, want);
+        assert_eq!(
+            encode(&Message::Ack { received: 300 }).unwrap(),
+            [0x0c, 0xac, 0x02]
+        );
+        assert_eq!(Message::Ack { received: 1 }.class(), Class::Link);
     }
 
     #[test]
@@ -219,6 +272,12 @@ mod tests {
         ];
         assert!(decode(&Bytes::copy_from_slice(&v1)).is_err());
         assert_eq!(hello_version(&v1), Some(1));
+        // Version 2's: no replay field.
+        let v2 = [
+            0x00, 0x02, 0x80, 0x80, 0x80, 0x04, 0x40, 0x80, 0x08, 0x00, 0x00, 0x00,
+        ];
+        assert!(decode(&Bytes::copy_from_slice(&v2)).is_err());
+        assert_eq!(hello_version(&v2), Some(2));
         assert_eq!(hello_version(&[0x00, 0xac, 0x02]), Some(300));
         assert_eq!(hello_version(&[0x05, 0x01]), None, "not a Hello");
         assert_eq!(hello_version(&[0x00, 0x80]), None, "cut varint");

@@ -703,6 +703,12 @@ impl State {
                         handler.task.abort();
                     }
                 }
+                // Resumption is not switched on by the runtime yet (its sessions are made with
+                // `SessionConfig::resumption = None`), so the session never emits these.
+                SessionEvent::Detached { .. }
+                | SessionEvent::Resumed { .. }
+                | SessionEvent::ResumeRequested { .. }
+                | SessionEvent::ReplayRoom => {}
                 SessionEvent::Closed(error) => {
                     tracing::debug!(%error, "session ended");
                     if let Some(task) = self.admitting.take() {

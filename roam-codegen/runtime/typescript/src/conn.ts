@@ -3,7 +3,7 @@
  * flight both ways, the calls waiting to be sent, its channels and its schema table. Each call
  * and each channel is one entry in one table holding the protocol state and what the
  * application keeps with it, handed back when the entry ends. Plain data; `session.ts` drives
- * it. Only the root connection (0) exists in protocol version 2.
+ * it. Only the root connection (0) exists in protocol version 3.
  *
  * @module
  */

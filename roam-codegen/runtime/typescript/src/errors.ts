@@ -29,7 +29,8 @@ export type ViolationRule =
   | "credit-exceeded"
   | "bad-schema"
   | "too-many-channels"
-  | "too-many-schemas";
+  | "too-many-schemas"
+  | "replay";
 
 /** A protocol rule a peer broke: the rule's stable name and a human-readable detail. */
 export interface ProtocolViolation {
@@ -96,6 +97,11 @@ export const violation = Object.freeze({
   /** More channels on one connection than a session keeps. */
   tooManyChannels: (max: number) =>
     v("too-many-channels", `more than ${max} channels on one connection`),
+  /**
+   * A replay message (`Ack`) or field the session did not agree to: this runtime never offers
+   * replay, so any `Ack` it receives is one.
+   */
+  replay: (detail: string) => v("replay", detail),
   /** Output queued beyond the driver's bound. */
   writeBacklog: (queued: number) =>
     v("write-backlog", `${queued} bytes wait to be written; the peer does not read`),

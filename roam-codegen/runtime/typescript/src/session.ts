@@ -58,6 +58,7 @@ import { Fifo } from "./fifo.js";
 import {
   DEFAULT_LIMITS,
   PROTOCOL_VERSION,
+  REPLAY_OFF,
   SESSION_KEY_LEN,
   decodeMessage,
   effectiveLimits,
@@ -71,6 +72,7 @@ import type {
   Limits,
   Message,
   Metadata,
+  Replay,
   RequestMessage,
   ResponseMessage,
   SchemaKind,
@@ -92,7 +94,7 @@ export type { Role } from "./ids.js";
 export type { PeerSchema, SchemaValidator } from "./schemas.js";
 export { MAX_REMOTE_SCHEMAS, MAX_SCHEMA_BYTES, MAX_SCHEMA_TABLE_BYTES } from "./schemas.js";
 
-/** The root connection, open for the whole session (the only one in protocol version 2). */
+/** The root connection, open for the whole session (the only one in protocol version 3). */
 export const ROOT = 0n;
 
 /**
@@ -469,6 +471,8 @@ export class Session<Call = undefined, Serve = undefined, Channel = undefined> {
       sessionKey: this.key,
       resume: undefined,
       metadata: config.metadata,
+      // This runtime never numbers, acknowledges or replays: its sessions cannot be resumed.
+      replay: REPLAY_OFF,
     };
     this.sendSmall(hello);
   }
@@ -1119,6 +1123,9 @@ export class Session<Call = undefined, Serve = undefined, Channel = undefined> {
       }
       case "schema":
         return this.handleSchema(now, msg);
+      case "ack":
+        // We sent `replay: Off`, so the peer has nothing to acknowledge to us.
+        return this.violate(now, violation.replay("an Ack on a session without replay"));
     }
   }
 
@@ -1149,10 +1156,14 @@ export class Session<Call = undefined, Serve = undefined, Channel = undefined> {
   private handleHello(now: number, hello: HelloMessage): void {
     if (hello.version !== PROTOCOL_VERSION) return this.refuseVersion(now, hello.version);
     if (hello.resume !== undefined) {
-      const reason = "resume-refused: this peer does not support session resumption";
+      const reason = "resume-refused: this peer does not resume sessions";
       this.sendSmall({ type: "goodbye", reason });
       return this.end(now, { kind: "handshake-failed", detail: reason }, true);
     }
+    // We always send `replay: Off`. An initiator's `Offer` is simply not taken up (our `Off`
+    // answers it); everything else is a Hello that cannot follow ours.
+    const badReplay = unexpectedReplay(this.role, hello.replay);
+    if (badReplay !== undefined) return this.violate(now, violation.handshake(badReplay));
     // The same limits as a request's metadata: credentials are no excuse for an unbounded
     // Hello.
     const limit = checkMetadataLimits(hello.metadata);
@@ -1530,6 +1541,21 @@ export class Session<Call = undefined, Serve = undefined, Channel = undefined> {
     this.phaseNow = "closed";
     this.timers.clearAll();
   }
+}
+
+/**
+ * What is wrong with the peer's `Hello.replay`, given that ours was `Off` and we never resume;
+ * `undefined` if nothing. Only an initiator offers (and we do not take it up); an acceptor may
+ * only grant, and only what was offered. Worded as Rust's `Session::handle_hello` words it.
+ */
+function unexpectedReplay(role: Role, replay: Replay): string | undefined {
+  if (replay.type === "off") return undefined;
+  if (role === "acceptor") {
+    return replay.type === "offer" ? undefined : "an initiator's Hello may only offer replay";
+  }
+  return replay.type === "grant"
+    ? "replay granted but not offered"
+    : "an acceptor's Hello may only grant replay";
 }
 
 function keepaliveInterval(k: Keepalive): number {

@@ -2,12 +2,12 @@
  * The roam protocol messages (docs/protocol.md §3) and their postcard encoding.
  *
  * Mirrors `roam-proto/src/wire/` field for field: a {@link Message} is one frame body, the
- * `type` field names the Rust variant, and the variant's position in {@link MESSAGE_TYPES} is its
- * wire discriminant. Knows nothing about sessions or framing; the limits a session enforces
+ * `type` field names the Rust variant, and {@link MESSAGE_DISCRIMINANTS} gives its wire
+ * discriminant. Knows nothing about sessions or framing; the limits a session enforces
  * (metadata size, ID parity, …) are checked there, not here.
  *
- * Decoded byte fields (`payload`, `schema`, session keys, metadata bytes) are views of the
- * frame they came from, not copies.
+ * Decoded byte fields (`payload`, `schema`, session keys, secrets, proofs, nonces, metadata
+ * bytes) are views of the frame they came from, not copies.
  *
  * @module
  */
@@ -15,10 +15,11 @@
 import { DecodeError, EncodeError, Reader, Writer } from "./postcard.js";
 
 /**
- * The protocol version this runtime speaks (`Hello.version`). 2 since `Hello` gained its
- * `metadata` field: a version-1 `Hello` lacks it, so the two must not pass for one version.
+ * The protocol version this runtime speaks (`Hello.version`). 2 added `Hello.metadata`; 3 adds
+ * `Hello.replay`, `Resume.proof` and the `Ack` message. Each older `Hello` lacks a field the
+ * newer one ends with, so no two versions pass for one another.
  */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 /** Limits a side announces in its `Hello`; the effective limit is the minimum of both sides'. */
 export interface Limits {
@@ -49,13 +50,65 @@ export function effectiveLimits(ours: Readonly<Limits>, theirs: Readonly<Limits>
 /** Length of a session key (`[u8; 16]`). */
 export const SESSION_KEY_LEN = 16;
 
-/** A request to resume an existing session (not accepted by roam yet). */
+/** Length of the secret an acceptor grants with replay (`[u8; 32]`). */
+export const REPLAY_SECRET_LEN = 32;
+
+/** Length of the proof a resuming initiator sends (`[u8; 32]`). */
+export const RESUME_PROOF_LEN = 32;
+
+/** Length of the nonces of a resume, the resumer's and the acceptor's answer's (`[u8; 16]`). */
+export const RESUME_NONCE_LEN = 16;
+
+/**
+ * A request to resume an existing session (`Hello.resume`). This runtime decodes it but never
+ * resumes: an acceptor answers it with `Goodbye("resume-refused: …")`.
+ */
 export interface Resume {
   /** The session key the acceptor issued: exactly 16 bytes. */
   sessionKey: Uint8Array;
   /** The last session message sequence number the sender received (`u64`). */
   lastReceived: bigint;
+  /** The resumer's fresh randomness, which makes each resume message unique: exactly 16 bytes. */
+  nonce: Uint8Array;
+  /** Proves the sender owns the session (derived from the granted secret): exactly 32 bytes. */
+  proof: Uint8Array;
 }
+
+/**
+ * What a `Hello` says about acknowledging and replaying session messages (`Replay` in Rust,
+ * wire 0–3). This runtime always sends `off` and never resumes.
+ */
+export type Replay =
+  /** 0: the sender neither numbers, acknowledges nor replays; the session cannot be resumed. */
+  | { readonly type: "off" }
+  /**
+   * 1 (initiator): the sender keeps up to `buffer` bytes of unacknowledged messages and
+   * acknowledges what it receives.
+   */
+  | {
+      readonly type: "offer";
+      /** Bytes of unacknowledged messages the sender keeps (`u32`). */
+      buffer: number;
+    }
+  /** 2 (an acceptor answering an `offer` on a fresh session): the session is resumable. */
+  | {
+      readonly type: "grant";
+      /** Bytes of unacknowledged messages the sender keeps (`u32`). */
+      buffer: number;
+      /** Proves ownership of the session on resume: exactly 32 bytes. */
+      secret: Uint8Array;
+    }
+  /** 3 (an acceptor answering a resume): the session goes on where it left off. */
+  | {
+      readonly type: "resumed";
+      /** The last session message sequence number the acceptor received (`u64`). */
+      lastReceived: bigint;
+      /** Exactly 16 bytes. */
+      nonce: Uint8Array;
+    };
+
+/** The `Replay` of a side that does not replay (what this runtime always sends). */
+export const REPLAY_OFF: Replay = Object.freeze({ type: "off" });
 
 /**
  * Which way a channel listed in a request carries items: `caller-to-callee` when the method
@@ -110,6 +163,8 @@ export interface HelloMessage {
    * metadata is, and held to the same limits; empty is the one byte `00`.
    */
   metadata: Metadata;
+  /** Whether the sender acknowledges and replays session messages (the last field). */
+  replay: Replay;
 }
 
 /** 1: the sender is ending the session. */
@@ -227,6 +282,16 @@ export interface SchemaMessage {
   schema: Uint8Array;
 }
 
+/**
+ * 12: the sender has received every session message up to `received` (link-level, not
+ * numbered). Only sent on a session with replay.
+ */
+export interface AckMessage {
+  readonly type: "ack";
+  /** Sequence number of the last session message received (`u64`). */
+  received: bigint;
+}
+
 /** One protocol message: one frame body. */
 export type Message =
   | HelloMessage
@@ -240,14 +305,16 @@ export type Message =
   | CloseMessage
   | ResetMessage
   | CreditMessage
-  | SchemaMessage;
+  | SchemaMessage
+  | AckMessage;
 
 /** The `type` of a {@link Message}. */
 export type MessageType = Message["type"];
 
 /**
- * Message types in wire order: a type's index is its postcard discriminant. New variants are
- * only ever appended (12–15 are reserved for virtual connections).
+ * Message types in wire order: a type's index is its postcard discriminant (also in
+ * {@link MESSAGE_DISCRIMINANTS}); 13–16 are reserved for virtual connections. New variants
+ * are only ever appended.
  */
 export const MESSAGE_TYPES: readonly MessageType[] = Object.freeze([
   "hello",
@@ -262,11 +329,30 @@ export const MESSAGE_TYPES: readonly MessageType[] = Object.freeze([
   "reset",
   "credit",
   "schema",
+  "ack",
 ] as const);
 
+/** Each message type's postcard discriminant (the frame's first byte). */
+export const MESSAGE_DISCRIMINANTS: Readonly<Record<MessageType, number>> = Object.freeze({
+  hello: 0,
+  goodbye: 1,
+  request: 2,
+  response: 3,
+  cancel: 4,
+  ping: 5,
+  pong: 6,
+  data: 7,
+  close: 8,
+  reset: 9,
+  credit: 10,
+  schema: 11,
+  ack: 12,
+});
+
 /**
- * Which layer a message belongs to: `link` messages (`hello`, `goodbye`, `ping`, `pong`) are
- * about the link itself; `session` messages are numbered in send order for resumption.
+ * Which layer a message belongs to: `link` messages (`hello`, `goodbye`, `ping`, `pong`,
+ * `ack`) are about the link itself; `session` messages are numbered in send order for
+ * resumption.
  */
 export function messageClass(msg: Message): "link" | "session" {
   switch (msg.type) {
@@ -274,6 +360,7 @@ export function messageClass(msg: Message): "link" | "session" {
     case "goodbye":
     case "ping":
     case "pong":
+    case "ack":
       return "link";
     default:
       return "session";
@@ -314,8 +401,8 @@ export function decodeMessage(bytes: Uint8Array): Message {
 /**
  * The `version` of a frame that starts like a `Hello` (tag 0, then the version varint),
  * whether or not the rest decodes: another version's `Hello` may have other fields (version
- * 1's had no `metadata`), and its version still says which. `undefined` for any other frame,
- * or one cut inside the varint.
+ * 1's had no `metadata`, version 2's no `replay`), and its version still says which.
+ * `undefined` for any other frame, or one cut inside the varint.
  */
 export function helloVersion(frame: Uint8Array): number | undefined {
   if (frame[0] !== 0) return undefined;
@@ -347,8 +434,11 @@ export function writeMessage(w: Writer, msg: Message): void {
         w.optionTag(true);
         writeSessionKey(w, msg.resume.sessionKey);
         w.u64(msg.resume.lastReceived);
+        writeFixed(w, msg.resume.nonce, RESUME_NONCE_LEN, "a resume nonce");
+        writeFixed(w, msg.resume.proof, RESUME_PROOF_LEN, "a resume proof");
       }
       writeMetadata(w, msg.metadata);
+      writeReplay(w, msg.replay);
       return;
     case "goodbye":
       w.variant(1);
@@ -422,6 +512,10 @@ export function writeMessage(w: Writer, msg: Message): void {
       w.variant(schemaKindIndex(msg.kind));
       w.bytes(msg.schema);
       return;
+    case "ack":
+      w.variant(12);
+      w.u64(msg.received);
+      return;
     default:
       throw new TypeError(`not a roam message type: ${String((msg as { type: unknown }).type)}`);
   }
@@ -440,11 +534,16 @@ export function readMessage(r: Reader): Message {
         maxConcurrentRequests: r.u32(),
       };
       const sessionKey = r.optionTag() ? r.raw(SESSION_KEY_LEN) : undefined;
-      const resume = r.optionTag()
-        ? { sessionKey: r.raw(SESSION_KEY_LEN), lastReceived: r.u64() }
-        : undefined;
+      let resume: Resume | undefined;
+      if (r.optionTag()) {
+        const key = r.raw(SESSION_KEY_LEN);
+        const lastReceived = r.u64();
+        const nonce = r.raw(RESUME_NONCE_LEN);
+        resume = { sessionKey: key, lastReceived, nonce, proof: r.raw(RESUME_PROOF_LEN) };
+      }
       const metadata = readMetadata(r);
-      return { type: "hello", version, limits, sessionKey, resume, metadata };
+      const replay = readReplay(r);
+      return { type: "hello", version, limits, sessionKey, resume, metadata, replay };
     }
     case 1:
       return { type: "goodbye", reason: r.string() };
@@ -501,10 +600,12 @@ export function readMessage(r: Reader): Message {
       const kind = readSchemaKind(r);
       return { type: "schema", conn, methodId, kind, schema: r.bytes() };
     }
+    case 12:
+      return { type: "ack", received: r.u64() };
     default:
       throw new DecodeError(
         "unknown-variant",
-        tag >= 12 && tag <= 15
+        tag >= 13 && tag <= 16
           ? `message ${tag} is reserved for virtual connections, which protocol version ` +
             `${PROTOCOL_VERSION} does not have`
           : `no message has discriminant ${tag}`,
@@ -514,10 +615,60 @@ export function readMessage(r: Reader): Message {
 }
 
 function writeSessionKey(w: Writer, key: Uint8Array): void {
-  if (key.length !== SESSION_KEY_LEN) {
-    throw new EncodeError("invalid-length", `a session key is 16 bytes, not ${key.length}`);
+  writeFixed(w, key, SESSION_KEY_LEN, "a session key");
+}
+
+/** A `[u8; len]`: exactly `len` raw bytes, no length prefix. */
+function writeFixed(w: Writer, bytes: Uint8Array, len: number, what: string): void {
+  if (bytes.length !== len) {
+    throw new EncodeError("invalid-length", `${what} is ${len} bytes, not ${bytes.length}`);
   }
-  w.raw(key);
+  w.raw(bytes);
+}
+
+function writeReplay(w: Writer, replay: Replay): void {
+  switch (replay.type) {
+    case "off":
+      w.variant(0);
+      return;
+    case "offer":
+      w.variant(1);
+      w.u32(replay.buffer);
+      return;
+    case "grant":
+      w.variant(2);
+      w.u32(replay.buffer);
+      writeFixed(w, replay.secret, REPLAY_SECRET_LEN, "a replay secret");
+      return;
+    case "resumed":
+      w.variant(3);
+      w.u64(replay.lastReceived);
+      writeFixed(w, replay.nonce, RESUME_NONCE_LEN, "a resume nonce");
+      return;
+    default:
+      throw new TypeError(`not a replay: ${String((replay as { type: unknown }).type)}`);
+  }
+}
+
+function readReplay(r: Reader): Replay {
+  const at = r.offset;
+  const tag = r.variant();
+  switch (tag) {
+    case 0:
+      return { type: "off" };
+    case 1:
+      return { type: "offer", buffer: r.u32() };
+    case 2: {
+      const buffer = r.u32();
+      return { type: "grant", buffer, secret: r.raw(REPLAY_SECRET_LEN) };
+    }
+    case 3: {
+      const lastReceived = r.u64();
+      return { type: "resumed", lastReceived, nonce: r.raw(RESUME_NONCE_LEN) };
+    }
+    default:
+      throw new DecodeError("unknown-variant", `no Replay has discriminant ${tag}`, at);
+  }
 }
 
 function writeMetadata(w: Writer, md: Metadata): void {

@@ -72,6 +72,7 @@ test("a peer that stops answering pings times the session out", async () => {
     limits: { ...DEFAULT_LIMITS },
     sessionKey: new Uint8Array(16).fill(7),
     metadata: [],
+    replay: { type: "off" },
   };
   link.receiver!.frame(encodeMessage(peerHello));
   const conn = await within(GUARD, pending, "connect");
@@ -95,6 +96,7 @@ test("unwritten bytes past the bound end the session with write-backlog", async 
       limits: { ...DEFAULT_LIMITS },
       sessionKey: new Uint8Array(16),
       metadata: [],
+      replay: { type: "off" },
     }),
   );
   const conn = await within(GUARD, pending, "connect");

@@ -10,7 +10,7 @@ import { violation } from "../src/errors.js";
 import { MAX_CHANNELS, MAX_REMOTE_SCHEMAS, MAX_SCHEMA_BYTES, Session } from "../src/session.js";
 import type { SessionOptions } from "../src/session.js";
 import { DEFAULT_LIMITS, encodeMessage } from "../src/wire.js";
-import type { ChannelSpec, Message } from "../src/wire.js";
+import type { ChannelSpec, Message, Replay } from "../src/wire.js";
 import { Rng, bytes, fromHex } from "./helpers.js";
 import {
   enc,
@@ -42,6 +42,7 @@ const RULES: readonly ViolationRule[] = [
   "bad-schema",
   "too-many-channels",
   "too-many-schemas",
+  "replay",
 ];
 
 /**
@@ -97,7 +98,11 @@ describe("malformed frames", () => {
 
   test("a reserved or unknown message tag", () => {
     expectViolation(server(), "malformed-message", [bytes(12, 0, 0)]);
+    expectViolation(server(), "malformed-message", [bytes(15, 0, 0)]);
+    expectViolation(server(), "malformed-message", [bytes(17, 0)]);
     expectViolation(server(), "malformed-message", [bytes(40)]);
+    // 16 is Ack: cut before its field, it is truncated.
+    expectViolation(server(), "malformed-message", [bytes(16)]);
   });
 
   test("an unknown enum variant inside a message (channel direction 2)", () => {
@@ -166,6 +171,53 @@ describe("handshake violations", () => {
     assert.equal(initiator.sessionKey, undefined, "the key of a refused Hello is not taken");
   });
 
+  test("a replay the initiator did not offer, or an acceptor's offer, to an initiator", () => {
+    const cases: [Replay, string][] = [
+      [
+        { type: "grant", buffer: 1 << 20, secret: new Uint8Array(32).fill(5) },
+        "replay granted but not offered",
+      ],
+      [
+        { type: "resumed", lastReceived: 3n, nonce: new Uint8Array(16).fill(6) },
+        "an acceptor's Hello may only grant replay",
+      ],
+      [{ type: "offer", buffer: 1 << 20 }, "an acceptor's Hello may only grant replay"],
+    ];
+    for (const [replay, what] of cases) {
+      const s = new Session("initiator", 0);
+      const [ours] = sent(s);
+      assert.ok(ours?.type === "hello");
+      assert.deepEqual(ours.replay, { type: "off" }, "we never offer");
+      const reason = expectViolation(s, "handshake", [
+        hello(DEFAULT_LIMITS, { sessionKey: new Uint8Array(16), replay } as Partial<Message>),
+      ]);
+      assert.equal(reason, `handshake: unexpected handshake message: ${what}`, replay.type);
+      assert.equal(s.phase, "closing", "never established");
+      assert.equal(s.sessionKey, undefined, "the key of a refused Hello is not taken");
+    }
+  });
+
+  test("a Grant or Resumed from an initiator, to an acceptor", () => {
+    const cases: [Replay, string][] = [
+      [
+        { type: "grant", buffer: 64, secret: new Uint8Array(32) },
+        "an initiator's Hello may only offer replay",
+      ],
+      [
+        { type: "resumed", lastReceived: 0n, nonce: new Uint8Array(16) },
+        "an initiator's Hello may only offer replay",
+      ],
+    ];
+    for (const [replay, what] of cases) {
+      const s = new Session("acceptor", 0, { sessionKey: new Uint8Array(16) });
+      sent(s);
+      const reason = expectViolation(s, "handshake", [
+        hello(DEFAULT_LIMITS, { replay } as Partial<Message>),
+      ]);
+      assert.equal(reason, `handshake: unexpected handshake message: ${what}`, replay.type);
+    }
+  });
+
   test("Hello metadata at the limits is accepted", () => {
     const s = new Session("acceptor", 0, { sessionKey: new Uint8Array(16) });
     sent(s);
@@ -175,6 +227,34 @@ describe("handshake violations", () => {
     s.handleFrame(0, hello(DEFAULT_LIMITS, { metadata: full } as Partial<Message>));
     assert.equal(s.phase, "established");
     assert.deepEqual(sent(s), []);
+  });
+});
+
+describe("replay", () => {
+  test("an Ack on a session without replay, to either side", () => {
+    for (const s of [server(), establishedClient()]) {
+      const received = s.receivedSeq;
+      const reason = expectViolation(s, "replay", [enc({ type: "ack", received: 5n })]);
+      assert.equal(reason, "replay: an Ack on a session without replay", s.role);
+      assert.equal(s.receivedSeq, received, "an Ack is link-level: not numbered");
+    }
+  });
+
+  test("an Ack after calls and with any count is still one", () => {
+    const s = server();
+    s.handleFrame(1, rawRequest(1n));
+    assert.equal(ofType(events(s), "request").length, 1);
+    expectViolation(s, "replay", [enc({ type: "ack", received: 2n ** 64n - 1n })]);
+  });
+
+  test("an Ack before Hello is a handshake violation", () => {
+    const s = new Session("acceptor", 0);
+    sent(s);
+    const reason = expectViolation(s, "handshake", [enc({ type: "ack", received: 0n })]);
+    assert.equal(
+      reason,
+      "handshake: unexpected handshake message: the first message must be Hello",
+    );
   });
 });
 
@@ -437,6 +517,7 @@ describe("fuzz", () => {
       enc({ type: "cancel", conn: 0n, id: 1n }),
       enc({ type: "ping", nonce: 9n }),
       enc({ type: "pong", nonce: 1n }),
+      enc({ type: "ack", received: 1n }),
       schemaFrame(1n, bytes(1, 0, 4)),
       enc({ type: "response", conn: 0n, id: 2n, metadata: [], payload: bytes(0) }),
       enc({ type: "goodbye", reason: "bye" }),

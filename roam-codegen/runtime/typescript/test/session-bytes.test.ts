@@ -21,9 +21,9 @@ import { Reader } from "../src/postcard.js";
 import { bytes, fromHex, toHex } from "./helpers.js";
 import { Pair, SERVER_KEY, call, events, ofType, start } from "./session-util.js";
 
-// version 2, limits 8 MiB / 64 / 1024, session key, resume None, metadata [].
-const HELLO_INITIATOR = "00 02 80 80 80 04 40 80 08 00 00 00";
-const HELLO_ACCEPTOR = "00 02 80 80 80 04 40 80 08 01 " + "09 ".repeat(16) + "00 00";
+// version 3, limits 8 MiB / 64 / 1024, session key, resume None, metadata [], replay Off.
+const HELLO_INITIATOR = "00 03 80 80 80 04 40 80 08 00 00 00 00";
+const HELLO_ACCEPTOR = "00 03 80 80 80 04 40 80 08 01 " + "09 ".repeat(16) + "00 00 00";
 
 function frames(s: Session<unknown, unknown, unknown>): string[] {
   const out: string[] = [];
@@ -68,8 +68,8 @@ describe("frames byte for byte", () => {
     assert.deepEqual(
       frames(client),
       hex(
-        "00 02 80 80 80 04 40 80 08 00 00 01 0d 61 75 74 68 6f 72 69 7a 61 74 69 6f 6e" +
-          " 00 08 42 65 61 72 65 72 20 74",
+        "00 03 80 80 80 04 40 80 08 00 00 01 0d 61 75 74 68 6f 72 69 7a 61 74 69 6f 6e" +
+          " 00 08 42 65 61 72 65 72 20 74 00",
       ),
     );
   });
@@ -159,6 +159,62 @@ describe("frames byte for byte", () => {
     const { client } = handshake();
     client.close(0, "shutting down");
     assert.deepEqual(frames(client), hex("01 0d 73 68 75 74 74 69 6e 67 20 64 6f 77 6e"));
+  });
+});
+
+describe("replay (version 3): always Off, and an Ack is a violation", () => {
+  const goodbye = (text: string) => {
+    const ascii = Array.from(text, (c) => c.charCodeAt(0).toString(16).padStart(2, "0")).join(" ");
+    return toHex(fromHex(`01 ${text.length.toString(16)} ${ascii}`));
+  };
+
+  test("an initiator's Offer { 1 MiB } is answered by our Hello's Off, and nothing else", () => {
+    const server = new Session("acceptor", 0, { sessionKey: SERVER_KEY });
+    assert.deepEqual(frames(server), hex(HELLO_ACCEPTOR));
+    // The default initiator Hello with replay Offer { buffer: 1048576 } (01 80 80 40).
+    server.handleFrame(0, fromHex("00 03 80 80 80 04 40 80 08 00 00 00 01 80 80 40"));
+    assert.equal(server.phase, "established");
+    assert.deepEqual(frames(server), []);
+    server.handleFrame(1, fromHex("02 00 01 82 02 00 00 00 02 04 06"));
+    server.respond(1, ROOT, 1n, [], bytes(0, 42));
+    assert.deepEqual(frames(server), hex("03 00 01 00 02 00 2a"));
+  });
+
+  test("Ack { received: 5 } (0c 05) ends either side with a replay Goodbye", () => {
+    const { client, server } = handshake();
+    for (const s of [client, server]) {
+      s.handleFrame(1, fromHex("0c 05"));
+      assert.deepEqual(frames(s), [goodbye("replay: an Ack on a session without replay")]);
+      assert.ok(s.isClosed);
+    }
+  });
+
+  test("a Grant to our initiator, which offered nothing, is a handshake violation", () => {
+    const client = new Session("initiator", 0);
+    assert.deepEqual(frames(client), hex(HELLO_INITIATOR));
+    // The acceptor's Hello with replay Grant { buffer: 64, secret: [4; 32] } (02 40 04…).
+    client.handleFrame(
+      0,
+      fromHex(
+        "00 03 80 80 80 04 40 80 08 01 " + "09 ".repeat(16) + "00 00 02 40 " + "04 ".repeat(32),
+      ),
+    );
+    assert.deepEqual(frames(client), [
+      goodbye("handshake: unexpected handshake message: replay granted but not offered"),
+    ]);
+    assert.equal(client.phase, "closing");
+  });
+
+  test("a version-2 Hello is answered version-mismatch, not malformed-message", () => {
+    const server = new Session("acceptor", 0, { sessionKey: SERVER_KEY });
+    frames(server);
+    server.handleFrame(0, fromHex("00 02 80 80 80 04 40 80 08 00 00 00"));
+    assert.deepEqual(frames(server), [
+      goodbye(
+        "version-mismatch: peer speaks protocol version 2, this side speaks 3; " +
+          "upgrade the older side",
+      ),
+    ]);
   });
 });
 

@@ -194,6 +194,7 @@ export function hello(limits: Limits = DEFAULT_LIMITS, over: Partial<Message> = 
     sessionKey: undefined,
     resume: undefined,
     metadata: [],
+    replay: { type: "off" },
     ...over,
   } as Message);
 }

@@ -62,7 +62,7 @@ describe("handshake", () => {
     const reason = goodbyeReason(s)!;
     assert.equal(
       reason,
-      "version-mismatch: peer speaks protocol version 99, this side speaks 2; upgrade the older side",
+      "version-mismatch: peer speaks protocol version 99, this side speaks 3; upgrade the older side",
     );
     const closed = ofType(events(s), "closed")[0]!;
     assert.equal(closed.error.kind, "handshake-failed");
@@ -76,7 +76,7 @@ describe("handshake", () => {
       sent(s);
       s.handleFrame(0, v1);
       const reason =
-        "version-mismatch: peer speaks protocol version 1, this side speaks 2; upgrade the older side";
+        "version-mismatch: peer speaks protocol version 1, this side speaks 3; upgrade the older side";
       assert.deepEqual(sent(s), [{ type: "goodbye", reason }], role);
       assert.deepEqual(ofType(events(s), "closed")[0]?.error, {
         kind: "handshake-failed",
@@ -85,9 +85,39 @@ describe("handshake", () => {
     }
   });
 
+  test("a version-2 Hello, lacking replay, does not decode: a version mismatch naming 2", () => {
+    // Version 2's Hello: default limits, no key, no resume, metadata [], and nothing after.
+    const plain = "00 02 80 80 80 04 40 80 08 00 00 00";
+    // With a session key (an acceptor's) and with credentials (an initiator's).
+    const keyed = "00 02 80 80 80 04 40 80 08 01 " + "09 ".repeat(16) + "00 00";
+    const credentials =
+      "00 02 80 80 80 04 40 80 08 00 00 01 0d 61 75 74 68 6f 72 69 7a 61 74 69 6f 6e" +
+      " 00 08 42 65 61 72 65 72 20 74";
+    for (const frame of [plain, keyed, credentials]) {
+      for (const role of ["acceptor", "initiator"] as const) {
+        const s = new Session(role, 0);
+        sent(s);
+        s.handleFrame(0, fromHex(frame));
+        const reason =
+          "version-mismatch: peer speaks protocol version 2, this side speaks 3; upgrade the older side";
+        assert.deepEqual(sent(s), [{ type: "goodbye", reason }], `${role}: ${frame}`);
+        assert.deepEqual(ofType(events(s), "closed")[0]?.error, {
+          kind: "handshake-failed",
+          detail: reason,
+        });
+      }
+    }
+  });
+
   test("a frame that does not decode is malformed when its version is ours, or after the handshake", () => {
-    // The same bytes with version 2, and garbage after a 2: our own version has no excuse.
-    for (const frame of ["00 02 80 80 80 04 40 80 08 00 00", "00 02 ff ff"]) {
+    // Version 3 bytes without replay (or without metadata and replay), and garbage after a 3:
+    // our own version has no excuse.
+    for (const frame of [
+      "00 03 80 80 80 04 40 80 08 00 00 00",
+      "00 03 80 80 80 04 40 80 08 00 00",
+      "00 03 80 80 80 04 40 80 08 00 00 00 04",
+      "00 03 ff ff",
+    ]) {
       const s = new Session("acceptor", 0);
       sent(s);
       s.handleFrame(0, fromHex(frame));
@@ -96,18 +126,64 @@ describe("handshake", () => {
       assert.ok(closed?.error.kind === "protocol", frame);
       assert.equal(closed.error.violation.rule, "malformed-message");
     }
-    // Once established, a version-1 Hello is no handshake: it is a frame that does not decode.
-    const s = establishedServer();
-    s.handleFrame(1, fromHex("00 01 80 80 80 04 40 80 08 00 00"));
-    assert.match(goodbyeReason(s)!, /^malformed-message: /);
+    // Once established, a version-1 or version-2 Hello is no handshake: it is a frame that
+    // does not decode.
+    for (const old of ["00 01 80 80 80 04 40 80 08 00 00", "00 02 80 80 80 04 40 80 08 00 00 00"]) {
+      const s = establishedServer();
+      s.handleFrame(1, fromHex(old));
+      assert.match(goodbyeReason(s)!, /^malformed-message: /, old);
+    }
   });
 
   test("a Hello asking to resume is refused", () => {
     const s = new Session("acceptor", 0);
     sent(s);
-    const resume = { sessionKey: new Uint8Array(16), lastReceived: 3n };
+    const resume = { sessionKey: new Uint8Array(16), lastReceived: 3n, nonce: new Uint8Array(16), proof: new Uint8Array(32) };
     s.handleFrame(0, hello(DEFAULT_LIMITS, { resume } as never));
     assert.match(goodbyeReason(s)!, /^resume-refused: /);
+  });
+
+  test("a resume is refused whatever replay it offers", () => {
+    const s = new Session("acceptor", 0);
+    sent(s);
+    const resume = {
+      sessionKey: new Uint8Array(16).fill(1),
+      lastReceived: 5n,
+      nonce: new Uint8Array(16),
+      proof: new Uint8Array(32).fill(2),
+    };
+    const replay = { type: "offer", buffer: 1 << 20 };
+    s.handleFrame(0, hello(DEFAULT_LIMITS, { resume, replay } as never));
+    const reason = "resume-refused: this peer does not resume sessions";
+    assert.deepEqual(sent(s), [{ type: "goodbye", reason }]);
+    assert.deepEqual(ofType(events(s), "closed")[0]?.error, {
+      kind: "handshake-failed",
+      detail: reason,
+    });
+  });
+
+  test("both sides' Hellos say replay Off", () => {
+    for (const s of [new Session("initiator", 0), new Session("acceptor", 0)]) {
+      const [h] = sent(s);
+      assert.ok(h?.type === "hello", s.role);
+      assert.deepEqual(h.replay, { type: "off" }, s.role);
+    }
+  });
+
+  test("an initiator's replay Offer is answered with Off: the session is not resumable", () => {
+    const s = new Session("acceptor", 0, { sessionKey: SERVER_KEY });
+    const [ours] = sent(s);
+    assert.ok(ours?.type === "hello");
+    assert.deepEqual(ours.replay, { type: "off" });
+    const replay = { type: "offer", buffer: 1 << 20 };
+    s.handleFrame(0, hello(DEFAULT_LIMITS, { replay } as never));
+    assert.equal(s.phase, "established");
+    assert.equal(ofType(events(s), "established").length, 1);
+    // Nothing more: no Goodbye, no Ack.
+    assert.deepEqual(sent(s), []);
+    // Calls flow as on any session.
+    s.handleFrame(1, rawRequest(1n));
+    assert.equal(ofType(events(s), "request").length, 1);
   });
 
   test("a missing Hello times out with a Goodbye and a typed error", () => {

@@ -9,10 +9,12 @@ import {
   effectiveLimits,
   encodeMessage,
   helloVersion,
+  MESSAGE_DISCRIMINANTS,
   MESSAGE_TYPES,
   messageClass,
   PROTOCOL_VERSION,
   readMessage,
+  REPLAY_OFF,
   writeMessage,
 } from "../src/wire.js";
 import type {
@@ -20,6 +22,7 @@ import type {
   Message,
   MetadataEntry,
   MetadataValue,
+  Replay,
   SchemaKind,
 } from "../src/wire.js";
 import { bytes, fromHex, Rng, toHex } from "./helpers.js";
@@ -66,6 +69,20 @@ const helloAcceptor: Extract<Message, { type: "hello" }> = {
   sessionKey: new Uint8Array(16).fill(7),
   resume: undefined,
   metadata: [],
+  replay: { type: "off" },
+};
+
+/** The Hello of the pinned resume vector (docs/protocol.md §3). */
+const helloResume: Extract<Message, { type: "hello" }> = {
+  ...helloAcceptor,
+  sessionKey: undefined,
+  resume: {
+    sessionKey: new Uint8Array(16).fill(1),
+    lastReceived: 5n,
+    nonce: new Uint8Array(16).fill(6),
+    proof: new Uint8Array(32).fill(2),
+  },
+  replay: { type: "offer", buffer: 1048576 },
 };
 
 describe("pinned messages (roam-proto/src/wire/mod.rs tests and docs/protocol.md §3)", () => {
@@ -105,31 +122,88 @@ describe("pinned messages (roam-proto/src/wire/mod.rs tests and docs/protocol.md
 
   test("Hello round-trips, and its bytes follow the field order of Hello and Limits", () => {
     assert.deepEqual(decodeMessage(encodeMessage(helloAcceptor)), helloAcceptor);
-    // version 2, limits 8 MiB / 64 / 1024, Some([7; 16]), None, metadata []
-    pinned(helloAcceptor, "00 02 80 80 80 04 40 80 08 01 " + "07 ".repeat(16) + "00 00");
-    pinned({ ...helloAcceptor, sessionKey: undefined }, "00 02 80 80 80 04 40 80 08 00 00 00");
+    // version 3, limits 8 MiB / 64 / 1024, Some([7; 16]), None, metadata [], replay Off
+    pinned(helloAcceptor, "00 03 80 80 80 04 40 80 08 01 " + "07 ".repeat(16) + "00 00 00");
+    // The default Hello with no credentials.
+    pinned({ ...helloAcceptor, sessionKey: undefined }, "00 03 80 80 80 04 40 80 08 00 00 00 00");
     pinned(
       {
         ...helloAcceptor,
         sessionKey: undefined,
-        resume: { sessionKey: new Uint8Array(16).fill(9), lastReceived: 300n },
+        resume: {
+          sessionKey: new Uint8Array(16).fill(9),
+          lastReceived: 300n,
+          nonce: new Uint8Array(16).fill(7),
+          proof: new Uint8Array(32).fill(8),
+        },
       },
-      "00 02 80 80 80 04 40 80 08 00 01 " + "09 ".repeat(16) + "ac 02 00",
+      "00 03 80 80 80 04 40 80 08 00 01 " +
+        "09 ".repeat(16) +
+        "ac 02 " +
+        "07 ".repeat(16) +
+        "08 ".repeat(32) +
+        "00 00",
     );
+  });
+
+  test("a Hello with Resume { key, last_received, nonce, proof } and replay Offer", () => {
+    // No session key; Some(Resume { [1; 16], 5, [6; 16], [2; 32] }); metadata []; Offer { 1 MiB }.
+    pinned(
+      helloResume,
+      "00 03 80 80 80 04 40 80 08 00 01 " +
+        "01 ".repeat(16) +
+        "05 " +
+        "06 ".repeat(16) +
+        "02 ".repeat(32) +
+        "00 01 80 80 40",
+    );
+  });
+
+  test("Hello.replay: every Replay variant, after the metadata", () => {
+    const base = "00 03 80 80 80 04 40 80 08 00 00 00 ";
+    const cases: [Replay, string][] = [
+      [{ type: "off" }, "00"],
+      [{ type: "offer", buffer: 1048576 }, "01 80 80 40"],
+      [{ type: "offer", buffer: 0 }, "01 00"],
+      [
+        { type: "grant", buffer: 65536, secret: new Uint8Array(32).fill(3) },
+        "02 80 80 04 " + "03 ".repeat(32),
+      ],
+      [
+        { type: "resumed", lastReceived: 300n, nonce: new Uint8Array(16).fill(4) },
+        "03 ac 02 " + "04 ".repeat(16),
+      ],
+      [
+        { type: "resumed", lastReceived: 2n ** 64n - 1n, nonce: new Uint8Array(16) },
+        "03 " + "ff ".repeat(9) + "01 " + "00 ".repeat(16),
+      ],
+    ];
+    for (const [replay, hex] of cases) {
+      pinned({ ...helloAcceptor, sessionKey: undefined, replay }, base + hex);
+    }
+    assert.deepEqual(REPLAY_OFF, { type: "off" });
+    assert.ok(Object.isFrozen(REPLAY_OFF));
+  });
+
+  test("Ack is discriminant 16 (the single byte 10), then received", () => {
+    pinned({ type: "ack", received: 5n }, "0c 05");
+    pinned({ type: "ack", received: 0n }, "0c 00");
+    pinned({ type: "ack", received: 300n }, "0c ac 02");
+    pinned({ type: "ack", received: 2n ** 64n - 1n }, "0c " + "ff ".repeat(9) + "01");
   });
 
   test("Hello metadata comes last, encoded as a request's metadata is", () => {
     // An initiator's credentials: [("authorization", String("Bearer t"))].
     pinned(
       { ...helloAcceptor, sessionKey: undefined, metadata: [["authorization", "Bearer t"]] },
-      "00 02 80 80 80 04 40 80 08 00 00" +
-        " 01 0d 61 75 74 68 6f 72 69 7a 61 74 69 6f 6e 00 08 42 65 61 72 65 72 20 74",
+      "00 03 80 80 80 04 40 80 08 00 00" +
+        " 01 0d 61 75 74 68 6f 72 69 7a 61 74 69 6f 6e 00 08 42 65 61 72 65 72 20 74 00",
     );
     pinned(
       { ...helloAcceptor, metadata: [["n", 300n], ["b", bytes(1, 2)]] },
-      "00 02 80 80 80 04 40 80 08 01 " +
+      "00 03 80 80 80 04 40 80 08 01 " +
         "07 ".repeat(16) +
-        "00 02 01 6e 02 ac 02 01 62 01 02 01 02",
+        "00 02 01 6e 02 ac 02 01 62 01 02 01 02 00",
     );
   });
 
@@ -138,6 +212,16 @@ describe("pinned messages (roam-proto/src/wire/mod.rs tests and docs/protocol.md
     const v1 = fromHex("00 01 80 80 80 04 40 80 08 00 00");
     expectDecodeError(v1, "truncated", "version 1's Hello");
     assert.equal(helloVersion(v1), 1);
+    // Version 2's Hello: metadata but no replay after it.
+    const v2 = fromHex("00 02 80 80 80 04 40 80 08 00 00 00");
+    expectDecodeError(v2, "truncated", "version 2's Hello");
+    assert.equal(helloVersion(v2), 2);
+    const v2WithMetadata = fromHex(
+      "00 02 80 80 80 04 40 80 08 00 00" +
+        " 01 0d 61 75 74 68 6f 72 69 7a 61 74 69 6f 6e 00 08 42 65 61 72 65 72 20 74",
+    );
+    expectDecodeError(v2WithMetadata, "truncated", "version 2's Hello with metadata");
+    assert.equal(helloVersion(v2WithMetadata), 2);
     assert.equal(helloVersion(fromHex("00 ac 02")), 300);
     assert.equal(helloVersion(encodeMessage(helloAcceptor)), PROTOCOL_VERSION);
     assert.equal(helloVersion(fromHex("05 01")), undefined, "not a Hello");
@@ -190,12 +274,15 @@ describe("pinned messages (roam-proto/src/wire/mod.rs tests and docs/protocol.md
     );
   });
 
-  test("each type's index in MESSAGE_TYPES is its discriminant", () => {
+  test("each type's discriminant is its index in MESSAGE_TYPES", () => {
     const rng = new Rng(1);
     for (const [i, type] of MESSAGE_TYPES.entries()) {
-      assert.equal(encodeMessage(randomMessage(rng, type))[0], i, type);
+      const tag = encodeMessage(randomMessage(rng, type))[0];
+      assert.equal(tag, MESSAGE_DISCRIMINANTS[type], type);
+      assert.equal(tag, i, type);
     }
-    assert.equal(MESSAGE_TYPES.length, 12);
+    assert.equal(MESSAGE_TYPES.length, 13);
+    assert.deepEqual(Object.keys(MESSAGE_DISCRIMINANTS).sort(), [...MESSAGE_TYPES].sort());
   });
 });
 
@@ -218,7 +305,7 @@ describe("limits and classes", () => {
 
   test("link messages and session messages are told apart", () => {
     const rng = new Rng(2);
-    const link = new Set(["hello", "goodbye", "ping", "pong"]);
+    const link = new Set(["hello", "goodbye", "ping", "pong", "ack"]);
     for (const type of MESSAGE_TYPES) {
       assert.equal(
         messageClass(randomMessage(rng, type)),
@@ -247,10 +334,13 @@ describe("bad frames are DecodeErrors", () => {
   });
 
   test("unknown discriminants", () => {
-    const reserved = expectDecodeError(bytes(12), "unknown-variant");
+    // 12 is Ack, cut before its `received`.
+    expectDecodeError(bytes(12), "truncated");
+    const reserved = expectDecodeError(bytes(13), "unknown-variant");
     assert.match(reserved.message, /reserved for virtual connections/);
-    expectDecodeError(bytes(15), "unknown-variant");
     expectDecodeError(bytes(16), "unknown-variant");
+    const unknown = expectDecodeError(bytes(17), "unknown-variant");
+    assert.match(unknown.message, /no message has discriminant 17/);
     expectDecodeError(fromHex("80 80 80 80 10"), "varint-overflow");
     // MetadataValue 3
     expectDecodeError(fromHex("03 00 01 01 01 6b 03 00 00"), "unknown-variant");
@@ -258,17 +348,47 @@ describe("bad frames are DecodeErrors", () => {
     expectDecodeError(fromHex("02 00 01 01 00 01 05 02 00 00"), "unknown-variant");
     // SchemaKind 3
     expectDecodeError(fromHex("0b 00 01 03 00"), "unknown-variant");
+    // Replay 4
+    const replay = expectDecodeError(fromHex("00 03 01 01 01 00 00 00 04"), "unknown-variant");
+    assert.match(replay.message, /no Replay has discriminant 4/);
   });
 
   test("invalid fields", () => {
-    expectDecodeError(fromHex("00 02 01 01 01 02"), "invalid-option", "Hello.session_key tag");
-    expectDecodeError(fromHex("00 02 01 01 01 00 02"), "invalid-option", "Hello.resume tag");
-    expectDecodeError(fromHex("00 02 01 01 01 00 00"), "truncated", "Hello without metadata");
+    expectDecodeError(fromHex("00 03 01 01 01 02"), "invalid-option", "Hello.session_key tag");
+    expectDecodeError(fromHex("00 03 01 01 01 00 02"), "invalid-option", "Hello.resume tag");
+    expectDecodeError(fromHex("00 03 01 01 01 00 00"), "truncated", "Hello without metadata");
+    expectDecodeError(fromHex("00 03 01 01 01 00 00 00"), "truncated", "Hello without replay");
     expectDecodeError(
-      fromHex("00 02 01 01 01 00 00 01 01 6b 03 00"),
+      fromHex("00 03 01 01 01 00 00 01 01 6b 03 00 00"),
       "unknown-variant",
       "Hello metadata value 3",
     );
+    expectDecodeError(
+      fromHex("00 03 01 01 01 00 00 00 01 80 80 80 80 10"),
+      "varint-overflow",
+      "Replay::Offer.buffer over u32",
+    );
+    expectDecodeError(
+      fromHex("00 03 01 01 01 00 00 00 02 01 " + "00 ".repeat(31)),
+      "truncated",
+      "Replay::Grant with a 31-byte secret",
+    );
+    expectDecodeError(
+      fromHex("00 03 01 01 01 00 00 00 02 01 " + "00 ".repeat(33)),
+      "trailing-bytes",
+      "Replay::Grant with a 33-byte secret",
+    );
+    expectDecodeError(
+      fromHex("00 03 01 01 01 00 00 00 03 01 " + "00 ".repeat(15)),
+      "truncated",
+      "Replay::Resumed with a 15-byte nonce",
+    );
+    expectDecodeError(
+      fromHex("00 03 01 01 01 00 01 " + "00 ".repeat(16) + "05 " + "00 ".repeat(31)),
+      "truncated",
+      "Resume with a 31-byte proof",
+    );
+    expectDecodeError(fromHex("0c " + "ff ".repeat(9) + "02"), "varint-overflow", "Ack over u64");
     expectDecodeError(
       fromHex("02 00 01 01 00 00 07 00"),
       "invalid-option",
@@ -304,12 +424,24 @@ describe("bad frames are DecodeErrors", () => {
         payload: rng.bytes(40),
       }),
       helloAcceptor,
+      helloResume,
       {
         ...helloAcceptor,
         sessionKey: undefined,
-        resume: { sessionKey: rng.bytes(16), lastReceived: 2n ** 40n },
+        resume: {
+          sessionKey: rng.bytes(16),
+          lastReceived: 2n ** 40n,
+          nonce: rng.bytes(16),
+          proof: rng.bytes(32),
+        },
         metadata: [["authorization", "Bearer t"], ["k", bytes(1)]],
+        replay: { type: "grant", buffer: 2 ** 32 - 1, secret: rng.bytes(32) },
       },
+      {
+        ...helloAcceptor,
+        replay: { type: "resumed", lastReceived: 2n ** 63n, nonce: rng.bytes(16) },
+      },
+      { type: "ack", received: 2n ** 64n - 1n },
       ...MESSAGE_TYPES.map((t) => randomMessage(rng, t)),
     ];
     for (const msg of samples) {
@@ -332,7 +464,9 @@ describe("bad frames are DecodeErrors", () => {
       let input: Uint8Array;
       if (i % 2 === 0) {
         input = rng.bytes(rng.below(40));
-        if (input.length > 0) input[0] = rng.below(13);
+        // A message tag (0–11, Ack's 16) or the reserved 12.
+        const tag = rng.below(14);
+        if (input.length > 0) input[0] = tag === 13 ? 16 : tag;
       } else {
         input = encodeMessage(
           randomMessage(rng, MESSAGE_TYPES[rng.below(MESSAGE_TYPES.length)]!),
@@ -378,9 +512,52 @@ describe("encoding", () => {
       ["short session key", { ...helloAcceptor, sessionKey: new Uint8Array(15) }, "invalid-length"],
       [
         "long resume key",
-        { ...helloAcceptor, resume: { sessionKey: new Uint8Array(17), lastReceived: 0n } },
+        {
+          ...helloAcceptor,
+          resume: {
+            sessionKey: new Uint8Array(17),
+            lastReceived: 0n,
+            nonce: new Uint8Array(16),
+            proof: new Uint8Array(32),
+          },
+        },
         "invalid-length",
       ],
+      [
+        "short resume proof",
+        {
+          ...helloAcceptor,
+          resume: {
+            sessionKey: new Uint8Array(16),
+            lastReceived: 0n,
+            nonce: new Uint8Array(16),
+            proof: new Uint8Array(31),
+          },
+        },
+        "invalid-length",
+      ],
+      [
+        "long replay secret",
+        {
+          ...helloAcceptor,
+          replay: { type: "grant", buffer: 0, secret: new Uint8Array(33) },
+        },
+        "invalid-length",
+      ],
+      [
+        "short resumed nonce",
+        {
+          ...helloAcceptor,
+          replay: { type: "resumed", lastReceived: 0n, nonce: new Uint8Array(15) },
+        },
+        "invalid-length",
+      ],
+      [
+        "replay buffer over u32",
+        { ...helloAcceptor, replay: { type: "offer", buffer: 2 ** 32 } },
+        "out-of-range",
+      ],
+      ["negative ack", { type: "ack", received: -1n }, "out-of-range"],
       ["negative conn", { type: "cancel", conn: -1n, id: 1n }, "out-of-range"],
       ["id over u64", { type: "cancel", conn: 0n, id: 2n ** 64n }, "out-of-range"],
       ["credit over u32", { type: "credit", conn: 0n, channel: 1n, n: 2 ** 32 }, "out-of-range"],
@@ -397,6 +574,9 @@ describe("encoding", () => {
     }
     const notAValue = 5 as unknown as MetadataValue;
     assert.throws(() => encodeMessage(request({ metadata: [["k", notAValue]] })), TypeError);
+    pinned({ type: "ping", nonce: 3n }, "05 03");
+    const notAReplay = { type: "maybe" } as unknown as Replay;
+    assert.throws(() => encodeMessage({ ...helloAcceptor, replay: notAReplay }), TypeError);
     pinned({ type: "ping", nonce: 3n }, "05 03");
   });
 
@@ -438,8 +618,14 @@ function randomMessage(rng: Rng, type: Message["type"]): Message {
         version: u32(),
         limits: { maxFrameSize: u32(), initialCredit: u32(), maxConcurrentRequests: u32() },
         sessionKey: maybe(() => rng.bytes(16)),
-        resume: maybe(() => ({ sessionKey: rng.bytes(16), lastReceived: u64() })),
+        resume: maybe(() => ({
+          sessionKey: rng.bytes(16),
+          lastReceived: u64(),
+          nonce: new Uint8Array(16),
+          proof: rng.bytes(32),
+        })),
         metadata: metadata(),
+        replay: randomReplay(rng),
       };
     case "goodbye":
       return { type, reason: rng.string(60) };
@@ -475,5 +661,21 @@ function randomMessage(rng: Rng, type: Message["type"]): Message {
       const kinds: SchemaKind[] = ["args", "response", "channels"];
       return { type, conn: u64(), methodId: u64(), kind: kinds[rng.below(3)]!, schema: payload() };
     }
+    case "ack":
+      return { type, received: u64() };
+  }
+}
+
+/** A random `Replay`, each variant as likely. */
+function randomReplay(rng: Rng): Replay {
+  switch (rng.below(4)) {
+    case 0:
+      return { type: "off" };
+    case 1:
+      return { type: "offer", buffer: rng.u32() };
+    case 2:
+      return { type: "grant", buffer: rng.u32(), secret: rng.bytes(32) };
+    default:
+      return { type: "resumed", lastReceived: rng.bigUint(64), nonce: rng.bytes(16) };
   }
 }

@@ -170,6 +170,7 @@ fn a_hello_whose_metadata_is_over_the_limits_is_a_violation() {
         limits: wire::Limits::default(),
         session_key: None,
         resume: None,
+        replay: wire::Replay::Off,
         metadata: oversized_metadata(),
     });
     fresh.handle_frame(now, &encode(&hello));
@@ -209,16 +210,24 @@ fn the_initiator_carries_its_metadata_and_a_plain_acceptor_none() {
 }
 
 #[test]
-fn a_version_1_hello_is_a_version_mismatch_naming_it_not_a_malformed_message() {
+fn older_versions_hellos_are_a_version_mismatch_naming_them_not_a_malformed_message() {
     let now = std::time::Instant::now();
-    let mut server = Session::new(Role::Acceptor, SessionConfig::default(), Some([4; 16]), now);
-    let v1 = bytes::Bytes::from_static(&[
+    // Version 1's Hello had no metadata, version 2's no replay field.
+    let v1: &[u8] = &[
         0x00, 0x01, 0x80, 0x80, 0x80, 0x04, 0x40, 0x80, 0x08, 0x00, 0x00,
-    ]);
-    server.handle_frame(now, &v1);
-    let reason = goodbye_reason(&mut server).expect("a Goodbye");
-    assert!(
-        reason.starts_with("version-mismatch: peer speaks protocol version 1, this side speaks 2"),
-        "{reason}"
-    );
+    ];
+    let v2: &[u8] = &[
+        0x00, 0x02, 0x80, 0x80, 0x80, 0x04, 0x40, 0x80, 0x08, 0x00, 0x00, 0x00,
+    ];
+    for (version, frame) in [(1, v1), (2, v2)] {
+        let mut server = Session::new(Role::Acceptor, SessionConfig::default(), Some([4; 16]), now);
+        server.handle_frame(now, &bytes::Bytes::copy_from_slice(frame));
+        let reason = goodbye_reason(&mut server).expect("a Goodbye");
+        assert!(
+            reason.starts_with(&format!(
+                "version-mismatch: peer speaks protocol version {version}, this side speaks 3"
+            )),
+            "{reason}"
+        );
+    }
 }

@@ -242,6 +242,7 @@ fn an_unknown_version_gets_a_goodbye_naming_it() {
         limits: Limits::default(),
         session_key: None,
         resume: None,
+        replay: crate::wire::Replay::Off,
         metadata: Default::default(),
     }));
     s.handle_frame(now, &hello);

@@ -4,5 +4,6 @@
 mod admission;
 mod attachments;
 mod calls;
+mod resume;
 mod time;
 mod util;

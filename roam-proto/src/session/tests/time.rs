@@ -499,6 +499,7 @@ fn a_busy_peer_whose_pong_is_stuck_behind_data_is_not_dropped() {
             limits: Limits::default(),
             session_key: Some([1; 16]),
             resume: None,
+            replay: crate::wire::Replay::Off,
             metadata: Default::default(),
         })),
     );

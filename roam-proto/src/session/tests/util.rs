@@ -52,6 +52,9 @@ pub struct Pair<A: Attachments = ()> {
     blackhole: [bool; 2],
 }
 
+/// The secret a resumable pair's server grants.
+pub const SECRET: [u8; 32] = [5; 32];
+
 /// Steps a drive may take before the test is failed as a livelock.
 const MAX_STEPS: usize = 10_000;
 
@@ -84,10 +87,24 @@ impl<A: Attachments> Pair<A> {
 
     /// A pair keeping `A` with its calls and channels, with these configs, handshake done.
     pub fn attached(client: SessionConfig, server: SessionConfig) -> Self {
+        Pair::build(client, server, None)
+    }
+
+    /// Like [`Pair::attached`], with a server that can grant resumption (its config must have
+    /// [`SessionConfig::resumption`] for it to).
+    pub fn resumable(client: SessionConfig, server: SessionConfig) -> Self {
+        Pair::build(client, server, Some(SECRET))
+    }
+
+    fn build(client: SessionConfig, server: SessionConfig, secret: Option<[u8; 32]>) -> Self {
         let now = Instant::now();
+        let mut server = Session::with_attachments(Role::Acceptor, server, Some([9; 16]), now);
+        if let Some(secret) = secret {
+            server = server.with_resume_secret(secret);
+        }
         let mut p = Pair {
             client: Session::with_attachments(Role::Initiator, client, None, now),
-            server: Session::with_attachments(Role::Acceptor, server, Some([9; 16]), now),
+            server,
             now,
             latency: Duration::ZERO,
             c2s: VecDeque::new(),
@@ -119,6 +136,64 @@ impl<A: Attachments> Pair<A> {
     /// Frames travelling `way` are lost from now on.
     pub fn blackhole(&mut self, way: Way) {
         self.blackhole[Self::index(way)] = true;
+    }
+
+    /// Frames travelling `way` are delivered again (after [`Pair::blackhole`]).
+    pub fn restore(&mut self, way: Way) {
+        self.blackhole[Self::index(way)] = false;
+    }
+
+    /// The client resumes over a new link, as a server would run it: the client's resume
+    /// `Hello` goes to a fresh acceptor session, whose [`SessionEvent::ResumeRequested`] is
+    /// passed to the original server session's [`Session::accept_resume`]. Returns the
+    /// resume `Hello`'s bytes (for replaying them later) and the outcome; on success the new
+    /// link is driven like the old one.
+    pub fn resume(&mut self, nonce: [u8; 16]) -> (Bytes, Result<(), ResumeRefusal>) {
+        self.c2s.clear();
+        self.s2c.clear();
+        assert!(self.client.resume(self.now, nonce), "the client can resume");
+        let hello = self.client.poll_transmit().expect("a resume Hello");
+        let (outcome, answer) = self.offer_resume(&hello, [nonce[0].wrapping_add(100); 16]);
+        for frame in answer {
+            self.client.handle_frame(self.now, &frame);
+        }
+        self.drive();
+        (hello, outcome)
+    }
+
+    /// Presents a resume `Hello` (anyone's) to the server the way a new link would; returns
+    /// the outcome and, if refused, what the new link heard.
+    pub fn offer_resume(
+        &mut self,
+        hello: &Bytes,
+        nonce: [u8; 16],
+    ) -> (Result<(), ResumeRefusal>, Vec<Bytes>) {
+        let mut fresh: Session<A> = Session::with_attachments(
+            Role::Acceptor,
+            self.server.config.clone(),
+            Some([8; 16]),
+            self.now,
+        )
+        .with_resume_secret([7; 32]);
+        assert!(
+            fresh.poll_transmit().is_none(),
+            "an acceptor that resumes holds its Hello"
+        );
+        fresh.handle_frame(self.now, hello);
+        let resume = std::iter::from_fn(|| fresh.poll_event())
+            .find_map(|e| match e {
+                SessionEvent::ResumeRequested { resume, .. } => Some(resume),
+                _ => None,
+            })
+            .expect("the fresh session reports the resume request");
+        let outcome = self.server.accept_resume(self.now, &resume, nonce);
+        let mut answer = Vec::new();
+        if let Err(refusal) = outcome {
+            // What a server does with a refusal: the new link hears why.
+            fresh.refuse(self.now, RefusedBy::Resume, &refusal.to_string());
+            answer.extend(std::iter::from_fn(|| fresh.poll_transmit()));
+        }
+        (outcome, answer)
     }
 
     /// The link dies: frames in flight are lost and both sides are told.
@@ -307,6 +382,7 @@ pub fn established_server_with(config: SessionConfig) -> (Session, Instant) {
         limits: Limits::default(),
         session_key: None,
         resume: None,
+        replay: crate::wire::Replay::Off,
         metadata: Default::default(),
     }));
     s.handle_frame(now, &hello);
