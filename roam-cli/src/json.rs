@@ -23,7 +23,7 @@ pub const FORMAT: u32 = 1;
 ///   "services": [{
 ///     "name": "Calculator", "docs": "...",
 ///     "methods": [{
-///       "name": "add", "id": "0x...", "docs": "Adds two numbers.",
+///       "name": "add", "id": "0x...", "docs": "Adds two numbers.", "idempotent": true,
 ///       "args": [{ "name": "a", "type": "i32" }, { "name": "out", "type": "Tx<u32>", "channel": true }],
 ///       "ok": "i32", "err": null,
 ///       "schemas": {
@@ -34,6 +34,10 @@ pub const FORMAT: u32 = 1;
 ///   }]
 /// }
 /// ```
+///
+/// `"idempotent": true` is only written for methods marked `#[roam(idempotent)]`, as
+/// `"channel": true` only for channel arguments. The format number stays 1: the key is new
+/// but optional, and `roam check` does not read it.
 #[derive(Debug, Serialize)]
 pub struct Document<'a> {
     /// Marks the file as generated.
@@ -64,6 +68,10 @@ pub struct MethodJson<'a> {
     pub id: String,
     /// The doc comment (normalized; empty if none).
     pub docs: &'a str,
+    /// `true` for a method marked `#[roam(idempotent)]` (absent otherwise): safe to run more
+    /// than once, so a reconnecting client may re-send it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub idempotent: bool,
     /// Every argument except the call context, in order, with its type as written.
     pub args: Vec<ArgJson<'a>>,
     /// The success type as written.
@@ -297,6 +305,7 @@ pub fn document(model: &Model) -> Document<'_> {
                         name: &method.name,
                         id: hex_u64(method.id),
                         docs: &method.doc,
+                        idempotent: method.idempotent,
                         args: method
                             .args
                             .iter()

@@ -339,6 +339,70 @@ fn facet_attributes_roam_cannot_model_are_reported_with_file_line_and_column() {
     }
 }
 
+/// Runs `roam schema` and `roam gen typescript` on a fixture with one malformed
+/// `#[roam(...)]`: both refuse it with the same diagnostic (exit 2 and 1).
+fn roam_attribute_error(name: &str) -> String {
+    let path = fixture(name);
+    let schema = roam(&["schema", "--json", &path]);
+    assert_eq!(schema.code, 2, "{}", schema.stderr);
+    assert!(schema.stdout.is_empty());
+    let out = gen_out(&format!("gen-{name}"));
+    let generated = roam(&[
+        "gen",
+        "typescript",
+        "--out",
+        out.to_str().expect("utf-8 path"),
+        &path,
+    ]);
+    assert_eq!(generated.code, 1, "{}", generated.stderr);
+    assert_eq!(generated.stderr, schema.stderr);
+    assert!(
+        !out.exists(),
+        "nothing is written when the input has errors"
+    );
+    schema.stderr
+}
+
+#[test]
+fn an_unknown_roam_flag_is_reported_at_its_name() {
+    assert_eq!(
+        roam_attribute_error("roam_attribute_unknown.rs"),
+        "tests/fixtures/roam_attribute_unknown.rs:3:12: error: `#[roam(retry)]` is not supported: on a service method `#[roam(...)]` supports only `#[roam(idempotent)]` (the method is safe to run more than once, so a reconnecting client may re-send it)\n 3 |     #[roam(retry)]\n   |            ^\n1 error found; no output was produced\n"
+    );
+}
+
+#[test]
+fn a_roam_flag_with_a_value_is_reported_at_the_value() {
+    assert_eq!(
+        roam_attribute_error("roam_attribute_value.rs"),
+        "tests/fixtures/roam_attribute_value.rs:3:23: error: `idempotent` takes no value: write `#[roam(idempotent)]`, or leave it out for a method that is not idempotent\n 3 |     #[roam(idempotent = true)]\n   |                       ^\n1 error found; no output was produced\n"
+    );
+}
+
+#[test]
+fn a_repeated_roam_flag_is_reported_at_the_repetition() {
+    assert_eq!(
+        roam_attribute_error("roam_attribute_repeated.rs"),
+        "tests/fixtures/roam_attribute_repeated.rs:5:12: error: `idempotent` is given more than once; write `#[roam(idempotent)]` once\n 5 |     #[roam(idempotent)]\n   |            ^\n1 error found; no output was produced\n"
+    );
+}
+
+#[test]
+fn idempotent_methods_are_marked_in_the_schema_json() {
+    let run = roam(&["schema", "--json", &fixture("calculator.rs")]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).expect("valid JSON");
+    let methods = doc["services"][0]["methods"].as_array().expect("methods");
+    // `add` is `#[roam(idempotent)]`; the key is left out for the others.
+    assert_eq!(methods[0]["name"], "add");
+    assert_eq!(methods[0]["idempotent"], true);
+    assert!(
+        methods[1..].iter().all(|m| m.get("idempotent").is_none()),
+        "{}",
+        run.stdout
+    );
+}
+
 #[test]
 fn renamed_names_are_what_the_schema_carries() {
     use roam_core::schema::{Field, PrimitiveKind, Schema, StructKind};

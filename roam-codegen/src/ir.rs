@@ -111,6 +111,31 @@ pub struct MethodDef {
     pub ret: TypeRef,
     /// The user error type `E` when the method returns `Result<T, E>`.
     pub error: Option<TypeRef>,
+    /// `#[roam(idempotent)]`: the method is safe to run more than once, so a reconnecting
+    /// client may re-send it on a fresh session when the session it was sent on was lost.
+    pub idempotent: bool,
+}
+
+impl MethodDef {
+    /// The sentence generated docs add to an idempotent method's doc comment (every emitter
+    /// says the same).
+    pub const IDEMPOTENT_DOC: &'static str =
+        "Idempotent: safe to run more than once, so it may be re-sent after a reconnect.";
+
+    /// The method's doc comment followed, for an idempotent method, by
+    /// [`MethodDef::IDEMPOTENT_DOC`] as a paragraph of its own: what generated docs show.
+    pub fn doc_with_notes(&self) -> String {
+        with_idempotent_note(&self.doc, self.idempotent)
+    }
+}
+
+/// `doc`, followed by [`MethodDef::IDEMPOTENT_DOC`] as a paragraph of its own when `idempotent`.
+pub fn with_idempotent_note(doc: &str, idempotent: bool) -> String {
+    match (idempotent, doc.is_empty()) {
+        (false, _) => doc.to_owned(),
+        (true, true) => MethodDef::IDEMPOTENT_DOC.to_owned(),
+        (true, false) => format!("{doc}\n\n{}", MethodDef::IDEMPOTENT_DOC),
+    }
 }
 
 /// The call context parameter of a method (`cx: &roam::Context`).

@@ -62,11 +62,15 @@ pub fn expand_service(attr: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 /// Removes what Rust itself would report again on the fallback item: attributes on method
-/// parameters (the model reads `///` docs there, Rust rejects them) and default bodies (already
-/// refused; their unused parameters would warn).
+/// parameters (the model reads `///` docs there, Rust rejects them), `#[roam(...)]` on the trait
+/// and its methods (only this macro reads it; Rust would say it cannot find attribute `roam`)
+/// and default bodies (already refused; their unused parameters would warn).
 fn strip_for_fallback(item: &mut syn::ItemTrait) {
+    let is_roam = |attr: &syn::Attribute| attr.path().is_ident("roam");
+    item.attrs.retain(|attr| !is_roam(attr));
     for trait_item in &mut item.items {
         if let syn::TraitItem::Fn(method) = trait_item {
+            method.attrs.retain(|attr| !is_roam(attr));
             if method.default.take().is_some() {
                 method.semi_token = Some(Default::default());
             }

@@ -9,6 +9,9 @@
 //! in [`crate::validate`]. Shapes the model cannot hold are reported through those rules and
 //! skipped, so one pass reports every problem. Must not emit code.
 //!
+//! Methods carry their doc comments and `#[roam(...)]` flags: `#[roam(idempotent)]` sets
+//! [`MethodDef::idempotent`]; the flag takes no value and is given once (see [`method_attrs`]).
+//!
 //! Names: the model keeps identifiers without their `r#` prefix (`r#type` is method `"type"`),
 //! so method IDs and other languages see the plain name.
 //!
@@ -78,7 +81,7 @@ pub fn service(cx: &Ctxt, item: &syn::ItemTrait) -> ServiceDef {
 /// Reads one trait method. Arguments whose type cannot be read are left out.
 fn method(cx: &Ctxt, service: &str, item: &syn::TraitItemFn) -> MethodDef {
     let sig = &item.sig;
-    let doc = checked_docs(cx, &item.attrs, "service methods");
+    let MethodAttrs { doc, idempotent } = method_attrs(cx, &item.attrs);
     validate::method_is_plain(cx, sig);
     validate::method_is_async(cx, sig);
     validate::method_has_no_generics(cx, sig);
@@ -146,6 +149,79 @@ fn method(cx: &Ctxt, service: &str, item: &syn::TraitItemFn) -> MethodDef {
         args,
         ret,
         error,
+        idempotent,
+    }
+}
+
+/// What a method's attributes say.
+struct MethodAttrs {
+    /// The doc comment, normalized.
+    doc: String,
+    /// `#[roam(idempotent)]`.
+    idempotent: bool,
+}
+
+/// Reads a method's doc comments and `#[roam(...)]` flags; every other attribute, and every
+/// malformed, unknown or repeated flag, is reported.
+///
+/// `#[roam(...)]` is a parenthesized list of flags separated by commas, possibly spread over
+/// several attributes (`#[roam(idempotent)]` is the only flag today). A flag is a bare name:
+/// `idempotent = true` or `idempotent(...)` is refused, not read as a value.
+fn method_attrs(cx: &Ctxt, attrs: &[syn::Attribute]) -> MethodAttrs {
+    use proc_macro2::TokenTree;
+    let mut lines = Vec::new();
+    let mut idempotent = false;
+    for attr in attrs {
+        if let Some(text) = doc_text(attr) {
+            lines.push(text);
+            continue;
+        }
+        if !attr.path().is_ident("roam") {
+            validate::method_attribute_is_supported(cx, attr);
+            continue;
+        }
+        let list = match &attr.meta {
+            syn::Meta::List(list)
+                if matches!(list.delimiter, syn::MacroDelimiter::Paren(_))
+                    && !list.tokens.is_empty() =>
+            {
+                list
+            }
+            _ => {
+                validate::roam_attribute_is_a_list_of_flags(cx, attr);
+                continue;
+            }
+        };
+        let tokens: Vec<TokenTree> = list.tokens.clone().into_iter().collect();
+        for chunk in tokens.split(|t| matches!(t, TokenTree::Punct(p) if p.as_char() == ',')) {
+            let (flag, rest) = match chunk {
+                // `#[roam(idempotent,)]`: a trailing comma.
+                [] => continue,
+                [TokenTree::Ident(flag), rest @ ..] => (flag, rest),
+                _ => {
+                    let whole: proc_macro2::TokenStream = chunk.iter().cloned().collect();
+                    validate::roam_flag_is_known(cx, &whole, None);
+                    continue;
+                }
+            };
+            if flag != "idempotent" {
+                validate::roam_flag_is_known(cx, flag, Some(&flag.to_string()));
+                continue;
+            }
+            if !rest.is_empty() {
+                let value: proc_macro2::TokenStream = rest.iter().cloned().collect();
+                validate::roam_flag_takes_no_value(cx, "idempotent", &value);
+                continue;
+            }
+            if idempotent {
+                validate::roam_flag_is_given_once(cx, flag);
+            }
+            idempotent = true;
+        }
+    }
+    MethodAttrs {
+        doc: Docs::normalize(&lines),
+        idempotent,
     }
 }
 
@@ -1263,6 +1339,93 @@ mod tests {
             raw.error.as_ref().map(|e| &e.kind),
             Some(TypeKind::Unit)
         ));
+    }
+
+    #[test]
+    fn idempotent_is_read_from_the_roam_attribute() {
+        let (service, errors) = service_of(
+            r#"
+            trait Store {
+                /// Reads a key.
+                #[roam(idempotent)]
+                /// Never writes.
+                async fn get(&self, key: String) -> Option<String>;
+                #[roam(idempotent,)]
+                async fn head(&self, key: String) -> bool;
+                async fn append(&self, key: String, value: String);
+            }
+            "#,
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        let flags: Vec<(&str, bool)> = service
+            .methods
+            .iter()
+            .map(|m| (m.name.as_str(), m.idempotent))
+            .collect();
+        assert_eq!(flags, [("get", true), ("head", true), ("append", false)]);
+        // Docs around the attribute are joined as if it were not there.
+        assert_eq!(service.methods[0].doc, "Reads a key.\nNever writes.");
+        assert_eq!(
+            service.methods[0].doc_with_notes(),
+            format!(
+                "Reads a key.\nNever writes.\n\n{}",
+                MethodDef::IDEMPOTENT_DOC
+            )
+        );
+        assert_eq!(
+            service.methods[1].doc_with_notes(),
+            MethodDef::IDEMPOTENT_DOC
+        );
+        assert_eq!(service.methods[2].doc_with_notes(), "");
+    }
+
+    #[test]
+    fn malformed_roam_attributes_are_refused() {
+        for (attr, needle) in [
+            ("#[roam(retry)]", "`#[roam(retry)]` is not supported"),
+            (
+                "#[roam(Idempotent)]",
+                "`#[roam(Idempotent)]` is not supported",
+            ),
+            (
+                "#[roam(\"idempotent\")]",
+                "could not read this `#[roam(...)]` argument",
+            ),
+            ("#[roam(idempotent = true)]", "`idempotent` takes no value"),
+            ("#[roam(idempotent(true))]", "`idempotent` takes no value"),
+            ("#[roam(idempotent, idempotent)]", "given more than once"),
+            (
+                "#[roam(idempotent)] #[roam(idempotent)]",
+                "given more than once",
+            ),
+            ("#[roam]", "takes flags in parentheses"),
+            ("#[roam()]", "takes flags in parentheses"),
+            ("#[roam = \"idempotent\"]", "takes flags in parentheses"),
+            ("#[roam[idempotent]]", "takes flags in parentheses"),
+            (
+                "#[deprecated]",
+                "only doc comments (`/// ...`) and `#[roam(idempotent)]` are supported on service methods",
+            ),
+        ] {
+            let (_, errors) = service_of(&format!("trait S {{ {attr} async fn f(&self); }}"));
+            assert_eq!(errors.len(), 1, "{attr}: {errors:?}");
+            assert!(errors[0].contains(needle), "{attr}: {errors:?}");
+            assert!(
+                errors[0].contains("`#[roam(idempotent)]`"),
+                "{attr}: the message says what is allowed: {errors:?}"
+            );
+        }
+        for src in [
+            "#[roam(idempotent)] trait S { async fn f(&self); }",
+            "trait S { async fn f(&self, #[roam(idempotent)] a: u8); }",
+        ] {
+            let (_, errors) = service_of(src);
+            assert_eq!(errors.len(), 1, "{src}: {errors:?}");
+            assert!(
+                errors[0].contains("it goes on a service method, like `#[roam(idempotent)]`"),
+                "{src}: {errors:?}"
+            );
+        }
     }
 
     #[test]

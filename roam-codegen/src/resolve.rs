@@ -89,6 +89,9 @@ pub struct Method {
     pub ok: Ty,
     /// The user error type, for a method returning `Result<T, E>`.
     pub err: Option<Ty>,
+    /// `#[roam(idempotent)]`: safe to run more than once, so a reconnecting client may re-send
+    /// it on a fresh session when the session it was sent on was lost.
+    pub idempotent: bool,
     /// The schemas the method's payloads have on the wire.
     pub schemas: MethodSchemas,
 }
@@ -419,6 +422,7 @@ fn lower_method(
         args,
         ok,
         err,
+        idempotent: method.idempotent,
         schemas,
     }
 }

@@ -609,9 +609,25 @@ pub(crate) fn service_is_a_trait(cx: &Ctxt, item: &TokenStream, parse_error: syn
     );
 }
 
-/// The only attributes the model carries are docs; anything else would be dropped from some of
-/// the generated code, and `#[cfg]` would make the service differ between builds.
+/// The only attributes the model carries on a trait and on arguments are docs; anything else
+/// would be dropped from some of the generated code, and `#[cfg]` would make the service
+/// differ between builds.
 pub(crate) fn only_doc_attributes(cx: &Ctxt, attr: &syn::Attribute, place: &str) {
+    attribute_is_supported(cx, attr, place, "doc comments (`/// ...`)");
+}
+
+/// Methods carry docs and `#[roam(...)]` flags (read by the parser); see
+/// [`only_doc_attributes`] for everything else.
+pub(crate) fn method_attribute_is_supported(cx: &Ctxt, attr: &syn::Attribute) {
+    attribute_is_supported(
+        cx,
+        attr,
+        "service methods",
+        "doc comments (`/// ...`) and `#[roam(idempotent)]`",
+    );
+}
+
+fn attribute_is_supported(cx: &Ctxt, attr: &syn::Attribute, place: &str, supported: &str) {
     if attr.path().is_ident("doc") {
         cx.error_spanned_by(
             attr,
@@ -624,12 +640,69 @@ pub(crate) fn only_doc_attributes(cx: &Ctxt, attr: &syn::Attribute, place: &str)
                 "`#[cfg]` is not supported on {place}: the service would differ between builds; put the whole service in a `#[cfg]`-gated module instead"
             ),
         );
+    } else if attr.path().is_ident("roam") {
+        cx.error_spanned_by(
+            attr,
+            format_args!(
+                "`#[roam(...)]` is not supported on {place}: it goes on a service method, like `#[roam(idempotent)]`"
+            ),
+        );
     } else {
         cx.error_spanned_by(
             attr,
-            format_args!("only doc comments (`/// ...`) are supported on {place}"),
+            format_args!("only {supported} are supported on {place}"),
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Syntax rules: `#[roam(...)]` on methods
+// ---------------------------------------------------------------------------------------------
+
+/// The flags `#[roam(...)]` takes on a service method, for messages.
+const METHOD_FLAGS: &str = "`#[roam(idempotent)]` (the method is safe to run more than once, so a reconnecting client may re-send it)";
+
+/// `#[roam(...)]` is a parenthesized list of flags; `#[roam]`, `#[roam = ...]` and an empty
+/// `#[roam()]` say nothing the reader could check.
+pub(crate) fn roam_attribute_is_a_list_of_flags(cx: &Ctxt, attr: &syn::Attribute) {
+    cx.error_spanned_by(
+        attr,
+        format_args!(
+            "`#[roam(...)]` on a service method takes flags in parentheses; supported: {METHOD_FLAGS}"
+        ),
+    );
+}
+
+/// An unknown flag is most likely a typo (`idempotant`); ignoring it would silently leave the
+/// method without what its author asked for.
+pub(crate) fn roam_flag_is_known(cx: &Ctxt, tokens: &dyn ToTokens, name: Option<&str>) {
+    let what = match name {
+        Some(name) => format!("`#[roam({name})]` is not supported"),
+        None => "could not read this `#[roam(...)]` argument".to_owned(),
+    };
+    cx.error_spanned_by(
+        tokens.to_token_stream(),
+        format_args!("{what}: on a service method `#[roam(...)]` supports only {METHOD_FLAGS}"),
+    );
+}
+
+/// Flags take no value: `#[roam(idempotent)]`, not `#[roam(idempotent = true)]`; a method that
+/// is not idempotent leaves the flag out.
+pub(crate) fn roam_flag_takes_no_value(cx: &Ctxt, flag: &str, value: &TokenStream) {
+    cx.error_spanned_by(
+        value,
+        format_args!(
+            "`{flag}` takes no value: write `#[roam({flag})]`, or leave it out for a method that is not {flag}"
+        ),
+    );
+}
+
+/// Saying a flag twice is a mistake (in one attribute or across several).
+pub(crate) fn roam_flag_is_given_once(cx: &Ctxt, flag: &syn::Ident) {
+    cx.error_spanned_by(
+        flag,
+        format_args!("`{flag}` is given more than once; write `#[roam({flag})]` once"),
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

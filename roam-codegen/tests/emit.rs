@@ -81,6 +81,7 @@ pub trait KitchenSink: Send + Sync + 'static {
     async fn signed(&self, g: i8, h: i16, i: i32, j: i64, k: i128, l: f32, m: f64, n: char);
     /// Borrowed arguments are slices of the request payload.
     async fn borrowed(&self, name: &str, data: &[u8]) -> Vec<u8>;
+    #[roam(idempotent)]
     async fn strings(&self, s: String, full: std::string::String) -> String;
     async fn collections(
         &self,
@@ -254,6 +255,86 @@ fn the_attribute_takes_no_arguments() {
 #[test]
 fn the_attribute_goes_on_a_trait() {
     insta::assert_snapshot!(errors("struct NotATrait { x: u8 }"));
+}
+
+/// `#[roam(...)]` takes the one flag `idempotent`, bare and once, and only on methods; each
+/// mistake is reported at its token, and the fallback trait does not keep the attribute (Rust
+/// would not know it).
+#[test]
+fn roam_attribute_errors() {
+    let src = r#"
+trait S {
+    #[roam(retry)]
+    async fn unknown(&self);
+    #[roam(idempotent = true)]
+    async fn with_value(&self);
+    #[roam(idempotent(yes))]
+    async fn with_arguments(&self);
+    #[roam(idempotent, idempotent)]
+    async fn repeated(&self);
+    #[roam(idempotent)]
+    #[roam(idempotent)]
+    async fn repeated_attributes(&self);
+    #[roam]
+    async fn bare(&self);
+    #[roam()]
+    async fn empty(&self);
+    #[roam("idempotent")]
+    async fn literal(&self);
+    async fn on_argument(&self, #[roam(idempotent)] a: u8);
+    /// Docs and the flag, in any order, are fine.
+    #[roam(idempotent,)]
+    /// More docs.
+    async fn fine(&self);
+}
+"#;
+    insta::assert_snapshot!(errors(src));
+    let fallback = expand(src);
+    let fallback_trait = &fallback[fallback.find("trait S").expect("the fallback trait")..];
+    assert!(!fallback_trait.contains("#[roam"), "{fallback}");
+    assert!(
+        fallback_trait.contains("/// Docs and the flag, in any order, are fine."),
+        "docs stay: {fallback}"
+    );
+
+    let on_trait = errors("#[roam(idempotent)]\ntrait S { async fn f(&self); }");
+    assert!(
+        on_trait.starts_with("error: `#[roam(...)]` is not supported on a service trait: it goes on a service method, like `#[roam(idempotent)]`\n --> 1:1\n"),
+        "{on_trait}"
+    );
+    assert_eq!(on_trait.matches("error:").count(), 1, "{on_trait}");
+}
+
+/// The flag reaches the descriptor, and the generated docs of the trait method and the client
+/// method say it; the descriptor's `doc` stays the user's own text.
+#[test]
+fn idempotent_methods() {
+    let out = expand(
+        "pub trait Store {\n    /// Reads a key.\n    #[roam(idempotent)]\n    async fn get(&self, key: String) -> Option<String>;\n    async fn append(&self, key: String, value: String);\n}",
+    );
+    let compact: String = out.split_whitespace().collect();
+    assert!(
+        compact.contains("name:\"get\",doc:\"Readsakey.\","),
+        "{out}"
+    );
+    assert!(
+        compact.contains("error:::core::option::Option::None,idempotent:true,}"),
+        "{out}"
+    );
+    assert!(
+        compact.contains("error:::core::option::Option::None,idempotent:false,}"),
+        "{out}"
+    );
+    assert_eq!(
+        out.matches(&format!(
+            "/// {}",
+            roam_codegen::ir::MethodDef::IDEMPOTENT_DOC
+        ))
+        .count(),
+        2,
+        "trait and client method docs: {out}"
+    );
+    assert!(!out.contains("#[roam"), "{out}");
 }
 
 /// On error the trait is still emitted (as written), so code implementing it does not pile up

@@ -31,6 +31,11 @@ pub struct MethodDescriptor {
     pub returns: &'static str,
     /// The user error type as written in Rust when the method returns `Result<T, E>`.
     pub error: Option<&'static str>,
+    /// Whether the method is safe to run more than once: a reconnecting client may re-send it
+    /// on a fresh session when the session it was sent on was lost. Set with
+    /// `#[roam(idempotent)]` on the trait method; `false` otherwise, and then a call whose
+    /// session was lost is never re-sent (the server may have run it already).
+    pub idempotent: bool,
 }
 
 /// One wire argument of a method.
@@ -51,5 +56,49 @@ impl ServiceDescriptor {
     /// Finds a method by its Rust name.
     pub fn method_named(&self, name: &str) -> Option<&'static MethodDescriptor> {
         self.methods.iter().find(|m| m.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static SERVICE: ServiceDescriptor = ServiceDescriptor {
+        name: "Store",
+        doc: "",
+        methods: &[
+            MethodDescriptor {
+                name: "get",
+                doc: "Reads a key.",
+                id: 1,
+                args: &[ArgDescriptor {
+                    name: "key",
+                    ty: "&str",
+                }],
+                returns: "Option<Vec<u8>>",
+                error: None,
+                idempotent: true,
+            },
+            MethodDescriptor {
+                name: "append",
+                doc: "",
+                id: 2,
+                args: &[],
+                returns: "()",
+                error: Some("StoreError"),
+                idempotent: false,
+            },
+        ],
+    };
+
+    #[test]
+    fn methods_are_found_by_id_and_by_name() {
+        assert_eq!(SERVICE.method(1).map(|m| m.name), Some("get"));
+        assert_eq!(SERVICE.method(3), None);
+        let append = SERVICE.method_named("append").expect("append");
+        assert_eq!(append.id, 2);
+        assert!(!append.idempotent);
+        assert!(SERVICE.method_named("get").is_some_and(|m| m.idempotent));
+        assert_eq!(SERVICE.method_named("put"), None);
     }
 }

@@ -14,6 +14,7 @@ use proc_macro::TokenStream;
 /// #[roam::service]
 /// pub trait Calculator {
 ///     /// Adds two numbers.
+///     #[roam(idempotent)]
 ///     async fn add(&self, a: i32, b: i32) -> i32;
 /// }
 ///
@@ -26,8 +27,15 @@ use proc_macro::TokenStream;
 ///
 /// let _serve = CalculatorDispatcher::new(Calc);
 /// assert_eq!(CALCULATOR_DESCRIPTOR.methods[0].id, roam::method_id("Calculator", "add"));
+/// assert!(CALCULATOR_DESCRIPTOR.methods[0].idempotent);
 /// # fn call(client: &CalculatorClient) -> roam::Call<i32, std::convert::Infallible> { client.add(2, 3) }
 /// ```
+///
+/// Methods take doc comments and one helper attribute, `#[roam(idempotent)]` (no arguments,
+/// at most once): the method is safe to run more than once, so a reconnecting client may
+/// re-send it on a fresh session when the session it was sent on was lost. It sets
+/// `MethodDescriptor::idempotent`, is noted in the generated docs, and is not kept on the
+/// generated trait. Without it a call whose session was lost is never re-sent.
 ///
 /// Unsupported shapes (generic methods, `&mut self`, `impl Trait` arguments, ...) are compile
 /// errors pointing at the offending token; all of them are reported at once.

@@ -25,6 +25,7 @@ static ECHO: ServiceDescriptor = ServiceDescriptor {
             }],
             returns: "String",
             error: None,
+            idempotent: false,
         },
         MethodDescriptor {
             name: "hang",
@@ -33,6 +34,7 @@ static ECHO: ServiceDescriptor = ServiceDescriptor {
             args: &[],
             returns: "()",
             error: None,
+            idempotent: false,
         },
     ],
 };

@@ -23,6 +23,7 @@ use quote::{quote, quote_spanned};
 
 use crate::ir::{
     BytesRepr, MethodDef, RustPath, ServiceDef, SuperTraitKind, TypeKind, TypeRef, Visibility,
+    with_idempotent_note,
 };
 
 /// Emits every item for `service`, which must have passed [`crate::validate::service`].
@@ -126,7 +127,8 @@ impl Names {
 }
 
 /// The trait as the user wrote it, with each `async fn` turned into a method returning a
-/// `Send` future.
+/// `Send` future. Attributes other than docs are not carried over: `#[roam(...)]` flags are
+/// only this macro's business (an idempotent method's docs say it is).
 fn emit_trait(service: &ServiceDef) -> TokenStream {
     let doc = doc_attrs(&service.doc);
     let vis = vis_tokens(&service.vis);
@@ -144,7 +146,7 @@ fn emit_trait(service: &ServiceDef) -> TokenStream {
         quote!(: #(#bounds)+*)
     };
     let methods = service.methods.iter().map(|method| {
-        let doc = doc_attrs(&method.doc);
+        let doc = doc_attrs(&method.doc_with_notes());
         let name = ident(&method.name, method.name_span);
         let context = method.context.as_ref().map(|cx| {
             let name = ident(&cx.name, cx.span);
@@ -171,7 +173,9 @@ fn emit_trait(service: &ServiceDef) -> TokenStream {
     }
 }
 
-/// `<SERVICE>_DESCRIPTOR`: names, docs, IDs and types as written.
+/// `<SERVICE>_DESCRIPTOR`: names, docs, IDs and types as written, and each method's
+/// `#[roam(idempotent)]` flag. Its `doc` is the method's own doc comment, without the notes
+/// the generated rustdoc adds.
 fn emit_descriptor(service: &ServiceDef, names: &Names) -> TokenStream {
     let Names {
         descriptor,
@@ -199,6 +203,7 @@ fn emit_descriptor(service: &ServiceDef, names: &Names) -> TokenStream {
             }
             None => quote!(::core::option::Option::None),
         };
+        let idempotent = method.idempotent;
         quote! {
             ::roam::MethodDescriptor {
                 name: #name,
@@ -207,6 +212,7 @@ fn emit_descriptor(service: &ServiceDef, names: &Names) -> TokenStream {
                 args: &[#(#args),*],
                 returns: #returns,
                 error: #error,
+                idempotent: #idempotent,
             }
         }
     });
@@ -237,14 +243,15 @@ fn emit_client(service: &ServiceDef, names: &Names) -> TokenStream {
     ));
     let methods = service.methods.iter().enumerate().map(|(index, method)| {
         let doc = if method.doc.is_empty() {
-            doc_attrs(&format!(
+            format!(
                 "Calls [`{}::{}`].",
                 names.service,
                 ident(&method.name, method.name_span)
-            ))
+            )
         } else {
-            doc_attrs(&method.doc)
+            method.doc.clone()
         };
+        let doc = doc_attrs(&with_idempotent_note(&doc, method.idempotent));
         let name = ident(&method.name, method.name_span);
         let params = method.args.iter().map(|arg| {
             let name = ident(&arg.name, arg.name_span);

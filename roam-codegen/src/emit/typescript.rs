@@ -28,7 +28,7 @@ use std::fmt::Write as _;
 
 use roam_core::schema::{ChannelDirection, PrimitiveKind, StructKind};
 
-use crate::ir::{FieldDefault, Literal};
+use crate::ir::{FieldDefault, Literal, with_idempotent_note};
 use crate::resolve::{DeclBody, FieldDecl, Method, Model, Service, Ty, TypeDecl, VariantDecl};
 
 /// The runtime's source files (every `.ts` file of `runtime/typescript/src/`, by name),
@@ -1227,6 +1227,11 @@ fn optional_from(m: &Method) -> usize {
     from
 }
 
+/// The method's doc comment, with the note an idempotent method gets.
+fn method_doc(m: &Method) -> String {
+    with_idempotent_note(&m.doc, m.idempotent)
+}
+
 fn method_docs(m: &Method, with_ctx: bool) -> Vec<String> {
     let mut extra: Vec<String> = m
         .args
@@ -1345,6 +1350,11 @@ fn service_file(model: &Model, service: &Service, header: &str) -> String {
         let _ = writeln!(descriptors, "  service: {name:?},");
         let _ = writeln!(descriptors, "  method: {:?},", m.name);
         let _ = writeln!(descriptors, "  id: {:#018x}n,", m.id);
+        // Only when set: absent means not idempotent (never re-sent), as for bindings
+        // generated before the flag existed.
+        if m.idempotent {
+            descriptors.push_str("  idempotent: true,\n");
+        }
         let _ = writeln!(descriptors, "  args: {args_codec},");
         let _ = writeln!(descriptors, "  ok: {ok_codec},");
         let _ = writeln!(descriptors, "  err: {err_codec},");
@@ -1400,7 +1410,7 @@ fn service_file(model: &Model, service: &Service, header: &str) -> String {
     );
     let _ = writeln!(out, "export interface {name}Client {{");
     for m in &service.methods {
-        tsdoc(&mut out, "  ", &m.doc, &method_docs(m, false));
+        tsdoc(&mut out, "  ", &method_doc(m), &method_docs(m, false));
         let opt_from = optional_from(m);
         let mut params: Vec<String> = m
             .args
@@ -1481,7 +1491,7 @@ fn service_file(model: &Model, service: &Service, header: &str) -> String {
     );
     let _ = writeln!(out, "export interface {name}Handler {{");
     for m in &service.methods {
-        tsdoc(&mut out, "  ", &m.doc, &method_docs(m, true));
+        tsdoc(&mut out, "  ", &method_doc(m), &method_docs(m, true));
         let mut params: Vec<String> = m
             .args
             .iter()

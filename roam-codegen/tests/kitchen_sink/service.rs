@@ -6,6 +6,7 @@ use std::collections::HashMap;
 #[roam::service]
 pub trait Atlas {
     /// Looks a point up.
+    #[roam(idempotent)]
     async fn locate(&self, cx: &roam::Context, name: &str, near: Point) -> Option<Point>;
     async fn draw(&self, shapes: Vec<Shape>, scale: f64) -> Result<Page<Shape>, Outer>;
     async fn upload(&self, data: &[u8], meta: HashMap<String, Pair>) -> (u64, [u8; 4]);

@@ -1,0 +1,8 @@
+#[roam::service]
+pub trait S {
+    #[roam(idempotent)]
+    #[roam(idempotent)]
+    async fn f(&self);
+}
+
+fn main() {}

@@ -1,0 +1,7 @@
+#[roam::service]
+pub trait S {
+    #[roam(retry)]
+    async fn f(&self);
+}
+
+fn main() {}

@@ -1,0 +1,7 @@
+#[roam::service]
+pub trait S {
+    #[roam(idempotent = true)]
+    async fn f(&self);
+}
+
+fn main() {}
