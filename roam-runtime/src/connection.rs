@@ -40,6 +40,8 @@ pub(crate) struct Shared {
     pub(crate) role: Role,
     /// Around every call made on this session (the client interceptors), if any.
     pub(crate) interceptors: Option<Arc<dyn SendCall>>,
+    /// The connection's life as handles see it (with a count of links lost).
+    pub(crate) states: watch::Receiver<(ConnectionState, u64)>,
 }
 
 /// How a call leaves a connection when something wraps it (the client interceptors, which
@@ -100,6 +102,26 @@ impl Connection {
     /// On the accepting side, who the authenticator said the peer is.
     pub fn identity(&self) -> Option<&Identity> {
         self.shared.info.identity.as_ref()
+    }
+
+    /// Where the connection is in its life: connected, reconnecting after a lost link,
+    /// resumed, started afresh (the server could not resume it), or closed.
+    pub fn state(&self) -> ConnectionState {
+        self.shared.states.borrow().0
+    }
+
+    /// Observes [`state`](Self::state) as it changes.
+    ///
+    /// ```no_run
+    /// # async fn demo(conn: roam::Connection) {
+    /// let mut states = conn.watch_state();
+    /// while let Some(state) = states.changed().await {
+    ///     println!("connection is now {state:?}");
+    /// }
+    /// # }
+    /// ```
+    pub fn watch_state(&self) -> ConnectionStates {
+        ConnectionStates(self.shared.states.clone())
     }
 
     /// Whether the session has ended.
@@ -188,12 +210,68 @@ impl Connection {
         result.unwrap_or_else(|_| Err(CallFailure::Lost(self.closed_reason())))
     }
 
+    /// Whether a call lost with `lost` can go to the session this connection starts next: the
+    /// old session could not be resumed and the connection lives on.
+    fn starts_afresh_after(&self, lost: &SessionError) -> bool {
+        matches!(
+            lost,
+            SessionError::Refused {
+                by: crate::error::RefusedBy::Resume,
+                ..
+            }
+        ) && !self.is_closed()
+    }
+
     fn closed_reason(&self) -> SessionError {
         self.shared
             .closed
             .borrow()
             .clone()
             .unwrap_or(SessionError::LocallyClosed)
+    }
+}
+
+/// Where a connection is in its life, as [`Connection::state`]
+/// reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ConnectionState {
+    /// The session is up on its first link.
+    Connected,
+    /// The link was lost; calls and streams wait (new calls until their deadline) while the
+    /// client dials again.
+    Reconnecting,
+    /// A new link resumed the session: nothing in flight was lost.
+    Resumed,
+    /// The session could not be resumed (the server no longer had it): calls that were in
+    /// flight failed with `ConnectionLost`, and new calls go through a fresh session.
+    Fresh,
+    /// The connection has ended for good.
+    Closed,
+}
+
+/// The changes of a [`Connection`]'s [`ConnectionState`] (see [`Connection::watch_state`]).
+#[derive(Debug, Clone)]
+pub struct ConnectionStates(watch::Receiver<(ConnectionState, u64)>);
+
+impl ConnectionStates {
+    /// The state now.
+    pub fn current(&self) -> ConnectionState {
+        self.0.borrow().0
+    }
+
+    /// Links the connection has lost so far (each one followed by a resume, a fresh session
+    /// or the end).
+    pub fn links_lost(&self) -> u64 {
+        self.0.borrow().1
+    }
+
+    /// Waits for the next change and returns the new state; `None` once the connection is
+    /// gone for good (after it reported [`ConnectionState::Closed`]). Changes that happen
+    /// while nobody waits are not queued: the newest is reported.
+    pub async fn changed(&mut self) -> Option<ConnectionState> {
+        self.0.changed().await.ok()?;
+        Some(self.0.borrow_and_update().0)
     }
 }
 
@@ -327,10 +405,24 @@ where
             args_schema: self.args_schema,
             channels_schema,
         };
-        let sent = match &self.conn.shared.interceptors {
-            None => self.conn.raw_call(call, binds).await,
-            Some(layers) => layers.send(&self.conn, self.method, call, binds).await,
-        };
+        // An idempotent call without channels may be sent again on a fresh session when the
+        // one it went out on was lost for good (its channels could not be bound twice).
+        let retry = self.method.idempotent && binds.is_empty();
+        let mut again = retry.then(|| call.clone());
+        let mut sent = send(&self.conn, self.method, call, binds).await;
+        let mut resent = 0;
+        while let (Err(CallFailure::Lost(lost)), Some(call)) = (&sent, again.take()) {
+            if resent >= MAX_RESENDS || !self.conn.starts_afresh_after(lost) {
+                break;
+            }
+            resent += 1;
+            tracing::debug!(
+                method = self.method.name,
+                "sending an idempotent call again on a fresh session"
+            );
+            again = Some(call.clone());
+            sent = send(&self.conn, self.method, call, Vec::new()).await;
+        }
         match sent {
             Ok(raw) => Reply {
                 result: response::decode(&raw.payload, raw.schema.as_deref()),
@@ -338,6 +430,22 @@ where
             },
             Err(failure) => Reply::failed(failure.into()),
         }
+    }
+}
+
+/// Times an idempotent call is sent again on a fresh session before its failure is reported.
+const MAX_RESENDS: u32 = 3;
+
+/// Sends a prepared request of `method` through the client interceptors, if any.
+async fn send(
+    conn: &Connection,
+    method: &'static MethodDescriptor,
+    call: OutgoingCall,
+    binds: Vec<ChannelBind>,
+) -> Result<RawResponse, CallFailure> {
+    match &conn.shared.interceptors {
+        None => conn.raw_call(call, binds).await,
+        Some(layers) => layers.send(conn, method, call, binds).await,
     }
 }
 

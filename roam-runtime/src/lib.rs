@@ -67,10 +67,11 @@ pub use roam_proto::wire;
 pub use auth::{Authenticator, Identity, PeerHello, Refusal};
 pub use bytes::Bytes;
 pub use channel::{ChannelArg, ReceiveBinding, Rx, SendBinding, Tx, channel};
-pub use connection::{Call, Connection, Reply};
+pub use connection::{Call, Connection, ConnectionState, ConnectionStates, Reply};
 pub use context::Context;
 pub use dispatch::{Dispatch, DuplicateMethod, Router};
 pub use driver::output::OutputBudget;
+pub use driver::resume::RetryPolicy;
 pub use driver::{
     DEFAULT_OUTPUT_BOUND, DEFAULT_SERVER_CONCURRENT_REQUESTS, MAX_WRITE_BACKLOG, SessionOptions,
 };
@@ -80,7 +81,7 @@ pub use error::{
 pub use metadata::{Metadata, MetadataValue};
 pub use roam_core::{ArgDescriptor, MethodDescriptor, ServiceDescriptor, method_id};
 pub use roam_macros::service;
-pub use roam_proto::session::Keepalive;
+pub use roam_proto::session::{Keepalive, Resumption};
 pub use server::{
     ConnectError, Connector, DEFAULT_OUTPUT_BUDGET, MAX_REFUSALS_IN_FLIGHT, Server, ServerHandle,
     connect, memory_pair, memory_pair_with,

@@ -18,12 +18,13 @@ use crate::auth::Authenticator;
 use crate::connection::Connection;
 use crate::dispatch::Router;
 use crate::driver::output::OutputBudget;
+use crate::driver::resume::{Redial, RetryPolicy};
 use crate::driver::{self, SessionOptions};
 use crate::error::RefusedBy;
 use crate::error::SessionError;
 use crate::intercept::{ClientInterceptor, Interceptor, Metrics, MetricsLayer};
 use crate::metadata::MetadataValue;
-use crate::session::{Keepalive, Role};
+use crate::session::{Keepalive, Resumption, Role};
 use crate::tls::{ClientTls, ServerTls, TlsError};
 use crate::transport::{self, Address, AddressError, Listener};
 use crate::wire::Limits;
@@ -141,6 +142,16 @@ macro_rules! session_settings {
             self.options.config.close_linger = linger;
             self
         }
+
+        /// Resumption (on by default): sessions number, acknowledge and keep what they send,
+        /// so that a lost link loses nothing: the client dials again and resumes, the server
+        /// keeps a session without a link for [`Resumption::grace`]. `None` turns it off: a
+        /// lost link then ends the session, failing calls in flight with `ConnectionLost`.
+        /// Both sides must have it for a session to use it.
+        pub fn resumption(mut self, resumption: Option<Resumption>) -> Self {
+            self.options.config.resumption = resumption;
+            self
+        }
     };
 }
 
@@ -154,16 +165,35 @@ macro_rules! session_settings {
 ///     .await?;
 /// # Ok(()) }
 /// ```
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Connector {
     options: SessionOptions,
     tls: Option<ClientTls>,
+    retry: RetryPolicy,
+}
+
+impl Default for Connector {
+    fn default() -> Self {
+        let mut options = SessionOptions::default();
+        options.config.resumption = Some(Resumption::default());
+        Connector {
+            options,
+            tls: None,
+            retry: RetryPolicy::default(),
+        }
+    }
 }
 
 impl Connector {
-    /// Default limits, no services.
+    /// Default limits, no services, resumption on with the default [`RetryPolicy`].
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// How the connection dials again after losing its link (with resumption on).
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
     }
 
     /// Serves these services to the peer on the same session (the peer can call back).
@@ -236,11 +266,20 @@ impl Connector {
         })?
         .map_err(io_err)?;
         let tls_failure = link.tls_failure.clone();
+        let mut options = self.options.clone();
+        if options.config.resumption.is_some() {
+            options.redial = Some(Arc::new(Redial {
+                addr,
+                tls: self.tls.clone(),
+                policy: self.retry,
+                link_timeout: options.config.handshake_timeout,
+            }));
+        }
         let started = driver::start(
             link,
             max_frame,
             Role::Initiator,
-            self.options.clone(),
+            options,
             CancellationToken::new(),
         )
         .await;
@@ -289,9 +328,13 @@ pub async fn memory_pair_with(
     let (a_max, b_max) = (initiator.options.max_frame(), acceptor.options.max_frame());
     let (a, b) = transport::memory_link_pair(&a_max, &b_max);
     let never = CancellationToken::new();
+    // A link pair cannot be dialled again: nothing could resume these sessions.
+    let (mut a_options, mut b_options) = (initiator.options, acceptor.options);
+    a_options.config.resumption = None;
+    b_options.config.resumption = None;
     let (ra, rb) = tokio::join!(
-        driver::start(a, a_max, Role::Initiator, initiator.options, never.clone()),
-        driver::start(b, b_max, Role::Acceptor, acceptor.options, never),
+        driver::start(a, a_max, Role::Initiator, a_options, never.clone()),
+        driver::start(b, b_max, Role::Acceptor, b_options, never),
     );
     Ok((ra?.0.connection, rb?.0.connection))
 }
@@ -454,6 +497,9 @@ impl Server {
         // A server answers with its `Hello` only once it has admitted the peer, so that a
         // refusal (credentials, session limits) is the first thing the client hears.
         options.config.admission = true;
+        if options.config.resumption.is_some() {
+            options.resumables = Some(Arc::default());
+        }
         let budget = OutputBudget::new(self.output_budget);
         options.output_budget = Some(Arc::clone(&budget));
         let shutdown = CancellationToken::new();

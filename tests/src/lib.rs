@@ -8,6 +8,7 @@ use std::time::Duration;
 
 pub mod kitchen;
 pub mod pki;
+pub mod relay;
 
 use facet::Facet;
 use roam::{Connection, Connector, Context, Router, Server, ServerHandle};
@@ -48,7 +49,8 @@ pub trait Calculator {
     async fn ping(&self);
     /// An enum argument.
     async fn classify(&self, e: MathError) -> String;
-    /// Sleeps, then answers; counts how many are running.
+    /// Sleeps, then answers; counts how many are running. Safe to run twice.
+    #[roam(idempotent)]
     async fn slow(&self, millis: u64) -> u64;
     /// Calls back into the caller's `Notebook` service on the same session.
     async fn ask_back(&self, cx: &roam::Context, question: String) -> String;

@@ -86,6 +86,9 @@ pub const ROOT: ConnId = 0;
 /// 10), kind, and the length varint (at most 5).
 const SCHEMA_MESSAGE_OVERHEAD: usize = 1 + 10 + 10 + 1 + 5;
 
+/// Bytes a `Goodbye` adds around its reason: the tag and the length varint (at most 5).
+const GOODBYE_OVERHEAD: usize = 1 + 5;
+
 /// A call this side wants to make.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutgoingCall {
@@ -493,8 +496,24 @@ impl<A: Attachments> Output<A> {
     /// responses and channel items); one that still fails is logged and dropped, never sent
     /// as an empty or cut frame.
     fn send_small(&mut self, msg: &Message, max_frame: u32) {
-        if let Err(e) = self.send(msg, max_frame) {
-            tracing::error!(error = %e, "protocol message not sent");
+        match (self.send(msg, max_frame), msg) {
+            (Ok(()), _) => {}
+            // A `Goodbye` is cut to fit (the rule it starts with survives: every frame limit
+            // is at least `Limits::MIN_FRAME_SIZE`), so the peer always hears why.
+            (Err(EncodeError::TooLarge { .. }), Message::Goodbye { reason }) => {
+                let room = (max_frame as usize).saturating_sub(GOODBYE_OVERHEAD);
+                let mut cut = room.min(reason.len());
+                while !reason.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                let short = Message::Goodbye {
+                    reason: reason[..cut].to_owned(),
+                };
+                if let Err(e) = self.send(&short, max_frame) {
+                    tracing::error!(error = %e, "Goodbye not sent");
+                }
+            }
+            (Err(e), _) => tracing::error!(error = %e, "protocol message not sent"),
         }
     }
 
@@ -819,6 +838,8 @@ impl<A: Attachments> Session<A> {
     ) {
         match (&self.phase, violation) {
             (Phase::Closed, _) => {}
+            // The link was given up already (its other half, or the keepalive, told first).
+            _ if self.out.link == LinkState::Detached => {}
             // Nothing more can be flushed.
             (Phase::Closing, _) => self.finish(),
             (_, Some(v)) => self.violate(now, v),
@@ -1101,6 +1122,12 @@ impl<A: Attachments> Session<A> {
         }
         if let Err(limit) = hello.metadata.check_limits() {
             return self.violate(now, ProtocolViolation::Metadata(limit));
+        }
+        if hello.limits.max_frame_size < Limits::MIN_FRAME_SIZE {
+            return self.violate(
+                now,
+                ProtocolViolation::Handshake("a max_frame_size below 64 bytes"),
+            );
         }
         if let Some(resume) = hello.resume {
             if self.role == Role::Initiator {
@@ -1472,6 +1499,22 @@ impl<A: Attachments> Session<A> {
         self.timers
             .set_after(Timer::Handshake, now, self.config.handshake_timeout);
         true
+    }
+
+    /// Ends a session that could not be kept, with `error` as the reason every call in flight
+    /// fails with (an initiator whose reconnect attempts ran out, say). Says `Goodbye` only if
+    /// it has a link. Does nothing once ended.
+    pub fn give_up(&mut self, now: Instant, error: SessionError) {
+        if self.is_closed() {
+            return;
+        }
+        let linked = self.out.link != LinkState::Detached;
+        if linked {
+            self.send_small(&Message::Goodbye {
+                reason: error.to_string(),
+            });
+        }
+        self.end(now, error, linked);
     }
 
     /// Acceptor: resumes this session over the link whose `Hello` asked for it (reported by
@@ -1979,6 +2022,19 @@ impl<A: Attachments> Session<A> {
             .remote(method_id, kind)
     }
 
+    /// Whether channel items must wait for room in the replay buffer now (the peer has not
+    /// acknowledged enough); if so, [`SessionEvent::ReplayRoom`] follows once it has.
+    /// [`Session::send_data`] refuses items meanwhile with [`ChannelSendError::ReplayFull`].
+    pub fn must_wait_for_replay(&mut self) -> bool {
+        match self.out.replay.as_mut() {
+            Some(replay) if replay.is_full() => {
+                replay.wait();
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Sends one item on a channel we send on, spending one credit.
     pub fn send_data(
         &mut self,
@@ -1990,10 +2046,7 @@ impl<A: Attachments> Session<A> {
         if self.is_closed() {
             return Err(ChannelSendError::NotOpen);
         }
-        if let Some(replay) = self.out.replay.as_mut()
-            && replay.is_full()
-        {
-            replay.wait();
+        if self.must_wait_for_replay() {
             return Err(ChannelSendError::ReplayFull);
         }
         let max = self.max_frame_size();

@@ -180,6 +180,12 @@ impl Default for Limits {
 }
 
 impl Limits {
+    /// The smallest `max_frame_size` a side may announce: the small protocol messages (`Pong`,
+    /// `Ack`, `Credit`, a `Goodbye` cut to fit, which still starts with its rule) fit in it, so
+    /// a session can always say why it ends. A `Hello` announcing less is a `handshake`
+    /// violation.
+    pub const MIN_FRAME_SIZE: u32 = 64;
+
     /// Both sides' limits combined: the minimum of each.
     pub fn effective(self, peer: Limits) -> Limits {
         Limits {

@@ -50,9 +50,13 @@ use crate::framing::MaxFrame;
 use crate::inbox::{Command, Ended, Submit};
 use crate::intercept::{Chain, ClientChain, Metrics};
 use crate::session::{Role, Session, SessionConfig};
-use crate::transport::{FrameStream, Link};
+use crate::transport::{FrameSink, FrameStream, Link};
+use resume::{Redial, Resumables};
+use roam_proto::session::ResumeRefusal;
+use roam_proto::wire::Resume;
 
 pub mod output;
+pub(crate) mod resume;
 mod state;
 #[cfg(test)]
 mod tests;
@@ -95,6 +99,11 @@ pub struct SessionOptions {
     pub(crate) client_interceptors: ClientChain,
     /// Told about served calls, sessions and channels.
     pub(crate) metrics: Option<Arc<dyn Metrics>>,
+    /// Acceptor with `config.resumption`: the server's resumable sessions, where a link asking
+    /// to resume finds its session.
+    pub(crate) resumables: Option<Arc<Resumables>>,
+    /// Initiator with `config.resumption`: how to dial again when the link is lost.
+    pub(crate) redial: Option<Arc<Redial>>,
 }
 
 impl Default for SessionOptions {
@@ -109,6 +118,8 @@ impl Default for SessionOptions {
             interceptors: Chain::default(),
             client_interceptors: ClientChain::default(),
             metrics: None,
+            resumables: None,
+            redial: None,
         }
     }
 }
@@ -133,6 +144,7 @@ impl SessionOptions {
     pub(crate) fn server() -> Self {
         let mut options = SessionOptions::default();
         options.config.limits.max_concurrent_requests = DEFAULT_SERVER_CONCURRENT_REQUESTS;
+        options.config.resumption = Some(crate::session::Resumption::default());
         options
     }
 
@@ -199,6 +211,9 @@ pub(crate) fn prepare(
         Role::Initiator => None,
     };
     let mut session = Session::with_attachments(role, options.config.clone(), session_key, now());
+    if role == Role::Acceptor && options.config.resumption.is_some() {
+        session = session.with_resume_secret(rand::random());
+    }
     if let Some((by, reason)) = &options.refusal {
         session.refuse(now(), *by, reason);
     }
@@ -233,6 +248,7 @@ pub(crate) fn prepare(
         )),
         deferred: Mutex::new(VecDeque::new()),
         has_deferred: std::sync::atomic::AtomicBool::new(false),
+        relink: Mutex::new(None),
         notify: Notify::new(),
         ended: std::sync::atomic::AtomicBool::new(false),
         waker: Waker::from(Arc::new(DriverWaker(me.clone()))),
@@ -251,6 +267,9 @@ pub(crate) struct Core {
     deferred: Mutex<VecDeque<Command>>,
     /// Whether `deferred` may hold commands (checked before taking its lock).
     has_deferred: std::sync::atomic::AtomicBool,
+    /// A new link's reading half for the driver task, with the link generation it belongs to
+    /// (its writing half is in the state already).
+    relink: Mutex<Option<(u64, FrameStream)>>,
     /// Wakes the driver task: a handle left it work, or the link can take more.
     notify: Notify,
     /// The driver task has ended: nothing will apply new commands.
@@ -320,6 +339,68 @@ impl Core {
     }
 }
 
+impl Core {
+    /// Gives the session a new link (a reconnect's): resumes a detached session over it, or
+    /// lets a fresh session's `Hello` out. `false` if the session has ended meanwhile.
+    pub(crate) fn attach_link(&self, link: Link) -> bool {
+        let mut state = self.lock();
+        if state.session.is_closed() {
+            return false;
+        }
+        let generation = state.install_link(link.outgoing);
+        if state.session.is_detached() {
+            state.session.resume(now(), rand::random());
+        }
+        *self.relink.lock().unwrap_or_else(|e| e.into_inner()) = Some((generation, link.incoming));
+        drop(state);
+        self.notify.notify_one();
+        true
+    }
+
+    /// Acceptor: resumes this session over another session's link, whose `Hello` asked for it.
+    /// On a refusal nothing changed here and the link's halves come back.
+    fn accept_link(
+        &self,
+        resume: &Resume,
+        outgoing: FrameSink,
+        incoming: FrameStream,
+    ) -> Result<(), (ResumeRefusal, FrameSink, FrameStream)> {
+        let mut state = self.lock();
+        // The new writing half goes in first: the answer and the replay queued by
+        // `accept_resume` must go to the new link, never to the old one.
+        let old = state.swap_outgoing(outgoing);
+        match state.session.accept_resume(now(), resume, rand::random()) {
+            Ok(()) => {
+                let generation = state.finish_install();
+                *self.relink.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some((generation, incoming));
+                drop(state);
+                drop(old);
+                self.notify.notify_one();
+                Ok(())
+            }
+            Err(refusal) => {
+                let outgoing = state.swap_outgoing(old);
+                Err((refusal, outgoing, incoming))
+            }
+        }
+    }
+
+    /// Initiator: no new link could be made within the retry policy.
+    pub(crate) fn give_up(&self, attempts: u32, elapsed: Duration) {
+        let mut state = self.lock();
+        state.session.give_up(
+            now(),
+            SessionError::Transport(format!(
+                "the link was lost and no new one could be made ({attempts} attempts in {elapsed:?}); check that the server is up and reachable"
+            )),
+        );
+        state.settle(None);
+        drop(state);
+        self.notify.notify_one();
+    }
+}
+
 impl Submit for Core {
     fn submit(&self, cmd: Command) -> Result<(), Ended> {
         use std::sync::atomic::Ordering;
@@ -355,6 +436,16 @@ impl Submit for Core {
     }
 }
 
+/// The next frame of the link being read (never, without one: the branch is disabled then).
+async fn next_frame(
+    incoming: &mut Option<FrameStream>,
+) -> Option<Result<bytes::Bytes, crate::framing::LinkError>> {
+    match incoming {
+        Some(stream) => stream.next().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Most frames read per turn of the driver before it settles (writes, routes events).
 const READ_BATCH: usize = 64;
 
@@ -368,11 +459,15 @@ thread_local! {
 
 /// The driver task: reads the link, runs the timers and shutdown, and settles the state
 /// after each; handles wake it through [`Core::notify`].
-async fn run(core: Arc<Core>, mut incoming: FrameStream, shutdown: CancellationToken) {
+async fn run(core: Arc<Core>, incoming: FrameStream, shutdown: CancellationToken) {
     let waker = core.waker.clone();
     let sleep = tokio::time::sleep(Duration::ZERO);
     tokio::pin!(sleep);
     let mut armed: Option<Instant> = None;
+    // The link being read, and its generation: a frame read from a link the session has
+    // since replaced (a resume moved it to a new one) is dropped, never handled twice.
+    let mut incoming = Some(incoming);
+    let mut generation = 0;
     loop {
         let (reading, closing, draining) = {
             let mut state = core.lock();
@@ -381,6 +476,37 @@ async fn run(core: Arc<Core>, mut incoming: FrameStream, shutdown: CancellationT
             if state.session.is_finished() {
                 break;
             }
+            if let Some((target, resume)) = state.take_handover() {
+                // This link asked to resume another session: move it there.
+                let outgoing = state.take_outgoing();
+                drop(state);
+                let Some(stream) = incoming.take() else {
+                    break;
+                };
+                match target.accept_link(&resume, outgoing, stream) {
+                    Ok(()) => {
+                        tracing::debug!("link handed to the session it resumed");
+                        break;
+                    }
+                    Err((refusal, outgoing, stream)) => {
+                        tracing::debug!(%refusal, "resume refused");
+                        incoming = Some(stream);
+                        let mut state = core.lock();
+                        drop(state.swap_outgoing(outgoing));
+                        state.refuse_resume(refusal);
+                        continue;
+                    }
+                }
+            }
+            if let Some((g, stream)) = core.relink.lock().unwrap_or_else(|e| e.into_inner()).take()
+            {
+                incoming = Some(stream);
+                generation = g;
+            }
+            if state.linkless() {
+                // Dropping the old link's reading half closes it.
+                incoming = None;
+            }
             state.armed = state.session.poll_timeout();
             if state.armed != armed {
                 if let Some(at) = state.armed {
@@ -388,11 +514,19 @@ async fn run(core: Arc<Core>, mut incoming: FrameStream, shutdown: CancellationT
                 }
                 armed = state.armed;
             }
-            (state.reading(), state.session.is_closed(), state.draining)
+            (
+                state.reading() && incoming.is_some(),
+                state.session.is_closed(),
+                state.draining,
+            )
         };
         tokio::select! {
-            frame = incoming.next(), if reading => {
+            frame = next_frame(&mut incoming), if reading => {
                 let mut state = core.lock();
+                if state.generation() != generation {
+                    // Read from a link replaced meanwhile; the new one is picked up next turn.
+                    continue;
+                }
                 let done = frame.is_none();
                 // One reading of the clock per batch: the frames arrived together.
                 let now = now();
@@ -400,7 +534,10 @@ async fn run(core: Arc<Core>, mut incoming: FrameStream, shutdown: CancellationT
                 // Take what else has arrived while the lock is held: one settle per batch.
                 let mut n = 1;
                 while !done && n < READ_BATCH && state.reading() {
-                    match incoming.next().now_or_never() {
+                    let Some(stream) = incoming.as_mut() else {
+                        break;
+                    };
+                    match stream.next().now_or_never() {
                         Some(frame) => {
                             let done = frame.is_none();
                             state.on_frame(now, frame);

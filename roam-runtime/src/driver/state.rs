@@ -17,7 +17,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Weak};
 use std::task::{Context as TaskContext, Poll, Waker, ready};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::{FutureExt, SinkExt};
@@ -27,6 +27,7 @@ use tracing::Instrument;
 
 use super::SessionOptions;
 use super::output::OutputQueue;
+use super::resume::{self, ConnectionState, Redial, Resumables, StateCell};
 use super::{Core, MAX_WRITE_BACKLOG, now};
 use crate::auth::{Authenticator, Identity, PeerHello, Refusal};
 use crate::connection::{Connection, SendCall, Shared};
@@ -43,12 +44,18 @@ use crate::intercept::{CallRecord, Chain, Metrics, Outcome};
 use crate::metadata::Metadata;
 use crate::response;
 use crate::session::{
-    Attachments, ChannelSendError, Direction, IncomingCall, OutputState, ROOT, Role, Session,
-    SessionEvent,
+    Attachments, ChannelSendError, Direction, IncomingCall, OutputState, ROOT, ResumeRefusal, Role,
+    Session, SessionConfig, SessionEvent,
 };
 use crate::transport::FrameSink;
 use crate::transport::tls::TlsPeer;
+use crate::wire::Resume;
 use crate::wire::SchemaKind;
+
+/// A writing half that discards: where frames go when there is no link.
+fn discard() -> FrameSink {
+    Box::pin(futures::sink::drain().sink_map_err(|e| match e {}))
+}
 
 /// What one write step achieved.
 enum Written {
@@ -190,6 +197,28 @@ pub(crate) struct State {
     established: Option<oneshot::Sender<Result<Connection, SessionError>>>,
     next_handler: u64,
     pub(crate) draining: bool,
+    /// No link now (a resumable session lost it, or a fresh one waits for its first): frames
+    /// wait, nothing is read or written.
+    linkless: bool,
+    /// Which link the state writes to; bumped by each new one (see `driver::run`).
+    generation: u64,
+    /// The session's config, for a fresh session when a resume is refused.
+    config: SessionConfig,
+    /// Acceptor: the server's resumable sessions.
+    resumables: Option<Arc<Resumables>>,
+    /// Acceptor: this link asked to resume that session.
+    handover: Option<(Arc<Core>, Resume)>,
+    /// Initiator: how to dial again.
+    redial: Option<Arc<Redial>>,
+    /// What handles observe of the connection's life.
+    states: StateCell,
+    /// Channel items (and the closes after them) that waited for room in the replay buffer,
+    /// in order. Bounded by the channels' credit: each item spent one.
+    waiting_items: std::collections::VecDeque<(u64, Option<Vec<u8>>)>,
+    /// Initiator: the reconnect loop, while it runs.
+    dialer: Option<tokio::task::JoinHandle<()>>,
+    /// Initiator: the session is a fresh one replacing a session that could not be resumed.
+    fresh: bool,
 }
 
 impl State {
@@ -206,7 +235,18 @@ impl State {
         established: oneshot::Sender<Result<Connection, SessionError>>,
     ) -> State {
         let (closed, closed_rx) = watch::channel(None);
+        let (states, _) = watch::channel((ConnectionState::Connected, 0));
         State {
+            linkless: false,
+            generation: 0,
+            config: options.config.clone(),
+            resumables: options.resumables.clone(),
+            handover: None,
+            redial: options.redial.clone(),
+            states,
+            waiting_items: std::collections::VecDeque::new(),
+            dialer: None,
+            fresh: false,
             session,
             role,
             router: options.router,
@@ -250,6 +290,7 @@ impl State {
         self.report_channels();
         if let Some(waker) = writer
             && !self.link_closed
+            && !self.linkless
             && (self.session.transmit_bytes() > 0 || self.unflushed > 0 || self.session.is_closed())
         {
             let mut cx = TaskContext::from_waker(waker);
@@ -272,7 +313,138 @@ impl State {
             || self.session.is_closed() != was_closed
             || self.session.is_finished()
             || self.session.poll_timeout() != self.armed
-            || (!self.link_closed && (self.session.transmit_bytes() > 0 || self.unflushed > 0))
+            || (!self.link_closed
+                && !self.linkless
+                && (self.session.transmit_bytes() > 0 || self.unflushed > 0))
+    }
+
+    /// The link generation being written to.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Whether the session has no link now.
+    pub(crate) fn linkless(&self) -> bool {
+        self.linkless
+    }
+
+    /// What handles observe of the connection's life.
+    pub(crate) fn states(&self) -> watch::Receiver<(ConnectionState, u64)> {
+        self.states.subscribe()
+    }
+
+    fn set_state(&self, state: ConnectionState, lost: bool) {
+        self.states.send_modify(|(s, losses)| {
+            *s = state;
+            if lost {
+                *losses += 1;
+            }
+        });
+    }
+
+    /// Swaps the link's writing half, returning the old one.
+    pub(crate) fn swap_outgoing(&mut self, outgoing: FrameSink) -> FrameSink {
+        std::mem::replace(&mut self.outgoing, outgoing)
+    }
+
+    /// Takes the link's writing half (leaving one that discards).
+    pub(crate) fn take_outgoing(&mut self) -> FrameSink {
+        self.swap_outgoing(discard())
+    }
+
+    /// Writes to `outgoing` from now on: a new link. Returns its generation.
+    pub(crate) fn install_link(&mut self, outgoing: FrameSink) -> u64 {
+        drop(self.swap_outgoing(outgoing));
+        self.finish_install()
+    }
+
+    /// The writing half in place is a new link's: reset what belonged to the old one.
+    pub(crate) fn finish_install(&mut self) -> u64 {
+        self.generation += 1;
+        self.linkless = false;
+        self.link_closed = false;
+        self.unflushed = 0;
+        // The old link's backpressure is not the new one's (the session cleared its stall
+        // timer when it resumed).
+        self.blocked = false;
+        self.generation
+    }
+
+    /// Acceptor: the link that asked to resume, and the session it named, once.
+    pub(crate) fn take_handover(&mut self) -> Option<(Arc<Core>, Resume)> {
+        self.handover.take()
+    }
+
+    /// Acceptor: the resume this link asked for is refused; it hears why.
+    pub(crate) fn refuse_resume(&mut self, refusal: ResumeRefusal) {
+        self.session
+            .refuse(now(), RefusedBy::Resume, &refusal.to_string());
+    }
+
+    /// Sends one channel item (there is room in the replay buffer).
+    fn send_item(&mut self, channel: u64, payload: Vec<u8>) {
+        match self.session.send_data(ROOT, channel, payload) {
+            Ok(()) => {}
+            // The receiver reset the channel while this item was on its way: drop it; the
+            // sender sees `Reset` on its next send.
+            Err(ChannelSendError::NotOpen) => {}
+            Err(e) => {
+                tracing::warn!(channel, error = %e, "channel item not sent");
+                if let Some(end) = self.session.detach_channel(ROOT, channel) {
+                    end.fail(ChannelError::Reset);
+                    self.session.close_channel(ROOT, channel);
+                }
+            }
+        }
+    }
+
+    /// Acknowledgements made room: items that waited go, in order, until it is full again.
+    fn send_waiting_items(&mut self) {
+        while !self.waiting_items.is_empty() && !self.session.must_wait_for_replay() {
+            match self.waiting_items.pop_front() {
+                Some((channel, Some(payload))) => self.send_item(channel, payload),
+                Some((channel, None)) => self.session.close_channel(ROOT, channel),
+                None => {}
+            }
+        }
+    }
+
+    /// Initiator: dials until a link resumes the session or starts the fresh one (or the
+    /// policy gives up). One loop at a time: a loop still running sees a new loss and dials
+    /// again itself.
+    fn dial(&mut self) {
+        let Some(redial) = self.redial.clone() else {
+            return;
+        };
+        if self.dialer.as_ref().is_some_and(|d| !d.is_finished()) {
+            return;
+        }
+        self.dialer = Some(tokio::spawn(resume::reconnect(
+            self.core.clone(),
+            redial,
+            self.max_frame.clone(),
+        )));
+    }
+
+    /// Initiator that can dial again: a refused resume leads to a fresh session.
+    fn starts_afresh(&self, error: &SessionError) -> bool {
+        self.role == Role::Initiator
+            && self.redial.is_some()
+            && matches!(
+                error,
+                SessionError::Refused {
+                    by: RefusedBy::Resume,
+                    ..
+                }
+            )
+    }
+
+    /// The link is gone but the session lives on: stop writing, drop the writing half.
+    fn lose_link(&mut self) {
+        self.linkless = true;
+        self.unflushed = 0;
+        self.outgoing = discard();
+        self.blocked = false;
     }
 
     /// Tells the metrics hooks how the number of open channels changed since last time.
@@ -352,7 +524,7 @@ impl State {
 
     /// Whether the driver task should read from the link now.
     pub(crate) fn reading(&self) -> bool {
-        !self.session.is_closed() && !self.blocked
+        !self.session.is_closed() && !self.blocked && !self.linkless
     }
 
     /// An inbox to this session for a new handle.
@@ -372,12 +544,21 @@ impl State {
         for handler in self.session.take_released().serving {
             handler.task.abort();
         }
+        if let Some(dialer) = self.dialer.take() {
+            dialer.abort();
+        }
         self.link_closed = true;
         self.unflushed = 0;
         while self.session.poll_transmit().is_some() {}
         // Nothing more will be written: the server's total gets this session's share back now.
         self.output.set(0);
-        self.outgoing = Box::pin(futures::sink::drain().sink_map_err(|e| match e {}));
+        self.outgoing = discard();
+        if let (Some(resumables), Some(info)) = (&self.resumables, &self.info)
+            && let Some(key) = info.session_key
+        {
+            resumables.remove(&key, &self.core);
+        }
+        self.set_state(ConnectionState::Closed, false);
     }
 
     fn on_written(&mut self, written: Result<Written, LinkError>) {
@@ -458,6 +639,17 @@ impl State {
                     now,
                     Some(ProtocolViolation::FrameTooLarge { len, max }),
                     String::new(),
+                )
+            }
+            // A link cut mid-frame: on a session that survives it, a lost link like any
+            // other (the peer sends the whole frame again after the resume).
+            Some(Err(LinkError::Frame(FrameError::Truncated { buffered })))
+                if self.session.is_resumable() =>
+            {
+                self.session.handle_link_closed(
+                    now,
+                    None,
+                    format!("the link ended inside a frame ({buffered} bytes buffered)"),
                 )
             }
             Some(Err(LinkError::Frame(FrameError::Truncated { buffered }))) => {
@@ -553,19 +745,15 @@ impl State {
                 }
             }
             Command::ChannelData { channel, payload } => {
-                match self.session.send_data(ROOT, channel, payload) {
-                    Ok(()) => {}
-                    // The receiver reset the channel while this item was on its way: drop it; the
-                    // sender sees `Reset` on its next send.
-                    Err(ChannelSendError::NotOpen) => {}
-                    Err(e) => {
-                        tracing::warn!(channel, error = %e, "channel item not sent");
-                        if let Some(end) = self.session.detach_channel(ROOT, channel) {
-                            end.fail(ChannelError::Reset);
-                            self.session.close_channel(ROOT, channel);
-                        }
-                    }
+                // Behind items already waiting for replay room, in order.
+                if !self.waiting_items.is_empty() || self.session.must_wait_for_replay() {
+                    self.waiting_items.push_back((channel, Some(payload)));
+                } else {
+                    self.send_item(channel, payload);
                 }
+            }
+            Command::ChannelClose { channel } if !self.waiting_items.is_empty() => {
+                self.waiting_items.push_back((channel, None))
             }
             Command::ChannelClose { channel } => self.session.close_channel(ROOT, channel),
             Command::ChannelReset { channel } => self.session.reset_channel(ROOT, channel),
@@ -620,6 +808,14 @@ impl State {
                     });
                     if let Some(metrics) = &self.metrics {
                         metrics.session_opened();
+                    }
+                    if let (Some(resumables), Some(key), true) =
+                        (&self.resumables, session_key, self.session.is_resumable())
+                    {
+                        resumables.insert(key, self.core.clone());
+                    }
+                    if self.fresh {
+                        self.set_state(ConnectionState::Fresh, false);
                     }
                     let conn = self.connection();
                     if let (Some(tx), Some(conn)) = (self.established.take(), conn) {
@@ -703,12 +899,50 @@ impl State {
                         handler.task.abort();
                     }
                 }
-                // Resumption is not switched on by the runtime yet (its sessions are made with
-                // `SessionConfig::resumption = None`), so the session never emits these.
-                SessionEvent::Detached { .. }
-                | SessionEvent::Resumed { .. }
-                | SessionEvent::ResumeRequested { .. }
-                | SessionEvent::ReplayRoom => {}
+                SessionEvent::Detached { error } => {
+                    tracing::debug!(%error, "link lost; the session waits to be resumed");
+                    self.lose_link();
+                    self.set_state(ConnectionState::Reconnecting, true);
+                    self.dial();
+                }
+                SessionEvent::Resumed { replayed } => {
+                    tracing::debug!(replayed, "session resumed");
+                    self.set_state(ConnectionState::Resumed, false);
+                }
+                SessionEvent::ResumeRequested { resume, .. } => {
+                    let target = self
+                        .resumables
+                        .as_ref()
+                        .and_then(|r| r.get(&resume.session_key));
+                    match target {
+                        Some(core) => self.handover = Some((core, resume)),
+                        None => self.refuse_resume(ResumeRefusal::UnknownSession),
+                    }
+                }
+                SessionEvent::ReplayRoom => self.send_waiting_items(),
+                SessionEvent::Closed(error) if self.starts_afresh(&error) => {
+                    tracing::debug!(%error, "the session could not be resumed; starting a fresh one");
+                    self.fail_released(&error);
+                    self.session = Session::with_attachments(
+                        Role::Initiator,
+                        SessionConfig {
+                            // Waits for the reconnect loop's link for as long as it may dial.
+                            handshake_timeout: self.config.handshake_timeout
+                                + self
+                                    .redial
+                                    .as_ref()
+                                    .map_or(Duration::ZERO, |r| r.policy.budget),
+                            ..self.config.clone()
+                        },
+                        None,
+                        now(),
+                    );
+                    self.waiting_items.clear();
+                    self.lose_link();
+                    self.fresh = true;
+                    self.set_state(ConnectionState::Reconnecting, true);
+                    self.dial();
+                }
                 SessionEvent::Closed(error) => {
                     tracing::debug!(%error, "session ended");
                     if let Some(task) = self.admitting.take() {
@@ -719,16 +953,7 @@ impl State {
                     {
                         metrics.session_closed();
                     }
-                    let released = self.session.take_released();
-                    for reply in released.calls {
-                        let _ = reply.send(Err(CallFailure::Lost(error.clone())));
-                    }
-                    for end in released.channels {
-                        end.fail(ChannelError::ConnectionLost(error.clone()));
-                    }
-                    for handler in released.serving {
-                        handler.task.abort();
-                    }
+                    self.fail_released(&error);
                     if let Some(tx) = self.established.take() {
                         let e = match &error {
                             SessionError::HandshakeFailed(_)
@@ -741,6 +966,21 @@ impl State {
                     let _ = self.closed.send(Some(error));
                 }
             }
+        }
+    }
+
+    /// Fails what the ended session released: calls with `ConnectionLost`, channels, and
+    /// handlers (aborted).
+    fn fail_released(&mut self, error: &SessionError) {
+        let released = self.session.take_released();
+        for reply in released.calls {
+            let _ = reply.send(Err(CallFailure::Lost(error.clone())));
+        }
+        for end in released.channels {
+            end.fail(ChannelError::ConnectionLost(error.clone()));
+        }
+        for handler in released.serving {
+            handler.task.abort();
         }
     }
 
@@ -786,6 +1026,7 @@ impl State {
             calls_started: Arc::clone(&self.calls_started),
             role: self.role,
             interceptors: self.client_interceptors.clone(),
+            states: self.states.subscribe(),
         });
         self.handle = Arc::downgrade(&shared);
         Some(Connection { shared })

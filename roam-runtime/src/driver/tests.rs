@@ -36,6 +36,7 @@ static PROBE: ServiceDescriptor = ServiceDescriptor {
             args: &[],
             returns: "Vec<u8>",
             error: None,
+            idempotent: false,
         },
         MethodDescriptor {
             name: "hang",
@@ -44,6 +45,7 @@ static PROBE: ServiceDescriptor = ServiceDescriptor {
             args: &[],
             returns: "()",
             error: None,
+            idempotent: false,
         },
         MethodDescriptor {
             name: "sum",
@@ -52,6 +54,7 @@ static PROBE: ServiceDescriptor = ServiceDescriptor {
             args: &[],
             returns: "u64",
             error: None,
+            idempotent: false,
         },
         MethodDescriptor {
             name: "count",
@@ -60,6 +63,7 @@ static PROBE: ServiceDescriptor = ServiceDescriptor {
             args: &[],
             returns: "()",
             error: None,
+            idempotent: false,
         },
     ],
 };
@@ -174,6 +178,7 @@ impl RawPeer {
             limits: Limits::default(),
             session_key,
             resume: None,
+            replay: roam_proto::wire::Replay::Off,
             metadata: Default::default(),
         }))
         .await;
