@@ -377,3 +377,32 @@ async fn a_restarted_server_fails_calls_in_flight_and_the_handle_starts_afresh()
     .await;
     assert!(fresh.is_ok(), "the connection reports a fresh session");
 }
+
+/// A resume adds no session: a server at its session limit refuses a new client but lets the
+/// session it keeps resume.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_at_its_session_limit_still_lets_its_sessions_resume() {
+    let (_calc, _streams, _server, relay, url) =
+        behind_relay(Transport::Tcp, |s| s.max_sessions(1)).await;
+    let conn = Connector::new()
+        .retry(quick_retry())
+        .connect(&url)
+        .await
+        .expect("connect");
+    let calc = CalculatorClient::new(conn.clone());
+    assert_eq!(calc.add(1, 1).await.unwrap(), 2);
+    let second = Connector::new().connect(&url).await;
+    assert!(
+        matches!(
+            second,
+            Err(roam::ConnectError::Refused {
+                by: roam::RefusedBy::SessionLimit,
+                ..
+            })
+        ),
+        "{second:?}"
+    );
+    relay.cut();
+    assert_eq!(calc.add(2, 2).await.expect("resumed, not refused"), 4);
+    assert_eq!(conn.state(), ConnectionState::Resumed);
+}

@@ -555,6 +555,8 @@ pub struct Session<A: Attachments = ()> {
     grant_secret: Option<[u8; 32]>,
     /// Acceptor: the replay buffer the initiator offered, until our `Hello` answers it.
     offered: Option<u32>,
+    /// Why the session ended, for calls attempted afterwards.
+    ended: Option<SessionError>,
     /// Acceptor: the initiator's `Hello` asked to resume another session (reported in
     /// [`SessionEvent::ResumeRequested`]); this one can only be refused.
     resume_requested: bool,
@@ -607,6 +609,7 @@ impl<A: Attachments> Session<A> {
             ownership: None,
             grant_secret: None,
             offered: None,
+            ended: None,
             resume_requested: false,
             out: Output::new(),
             config,
@@ -1817,7 +1820,8 @@ impl<A: Attachments> Session<A> {
         attach: A::Call,
     ) -> Result<CallStarted, (CallRejected, A::Call)> {
         if self.is_closed() {
-            return Err((CallRejected::Closed(SessionError::LocallyClosed), attach));
+            let why = self.ended.clone().unwrap_or(SessionError::LocallyClosed);
+            return Err((CallRejected::Closed(why), attach));
         }
         // Refused here, at the caller, rather than sent: the peer would end the whole session.
         if let Err(limit) = call.metadata.check_limits() {
@@ -2471,6 +2475,7 @@ impl<A: Attachments> Session<A> {
         self.deadlines.clear();
         self.timers.clear_all();
         self.ping_outstanding = None;
+        self.ended = Some(error.clone());
         self.out.event(SessionEvent::Closed(error));
         if !flush {
             // Nothing queued can reach the peer any more.

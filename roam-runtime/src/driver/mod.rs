@@ -90,8 +90,9 @@ pub struct SessionOptions {
     pub output_budget: Option<Arc<OutputBudget>>,
     /// Acceptor: decides whether to serve each session (with `config.admission` set).
     pub(crate) authenticator: Option<Arc<dyn Authenticator>>,
-    /// Acceptor: refuse this session at once, before the peer's `Hello` (a server over its
-    /// session limits).
+    /// Acceptor: refuse this session (a server over its session limits) once the peer's
+    /// `Hello` shows it starts one; a resume of a session the server keeps adds none, so it
+    /// is let through. Without resumption, at once, before the peer's `Hello`.
     pub(crate) refusal: Option<(RefusedBy, String)>,
     /// Around every call this side serves.
     pub(crate) interceptors: Chain,
@@ -214,7 +215,9 @@ pub(crate) fn prepare(
     if role == Role::Acceptor && options.config.resumption.is_some() {
         session = session.with_resume_secret(rand::random());
     }
-    if let Some((by, reason)) = &options.refusal {
+    if let Some((by, reason)) = &options.refusal
+        && options.config.resumption.is_none()
+    {
         session.refuse(now(), *by, reason);
     }
     let Link {

@@ -112,8 +112,15 @@ pub(crate) async fn reconnect(core: Weak<Core>, redial: Arc<Redial>, max_frame: 
             }
             return;
         }
-        let wait = redial.policy.delay(attempt, rand::random::<f64>());
-        tokio::time::sleep(wait.min(redial.policy.budget.saturating_sub(elapsed))).await;
+        let wait = redial
+            .policy
+            .delay(attempt, rand::random::<f64>())
+            .min(redial.policy.budget.saturating_sub(elapsed));
+        // Not even a zero sleep for the first attempt: the timer wheel would round it up to
+        // its 1 ms tick.
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
         attempt += 1;
         let link = tokio::time::timeout(
             redial.link_timeout,

@@ -208,6 +208,8 @@ pub(crate) struct State {
     resumables: Option<Arc<Resumables>>,
     /// Acceptor: this link asked to resume that session.
     handover: Option<(Arc<Core>, Resume)>,
+    /// Acceptor over its session limits: refuse the session if its `Hello` starts one.
+    refusal: Option<(RefusedBy, String)>,
     /// Initiator: how to dial again.
     redial: Option<Arc<Redial>>,
     /// What handles observe of the connection's life.
@@ -242,6 +244,10 @@ impl State {
             config: options.config.clone(),
             resumables: options.resumables.clone(),
             handover: None,
+            refusal: options
+                .refusal
+                .clone()
+                .filter(|_| options.config.resumption.is_some()),
             redial: options.redial.clone(),
             states,
             waiting_items: std::collections::VecDeque::new(),
@@ -822,7 +828,10 @@ impl State {
                         let _ = tx.send(Ok(conn));
                     }
                 }
-                SessionEvent::Admit { metadata } => self.admit(metadata),
+                SessionEvent::Admit { metadata } => match self.refusal.take() {
+                    Some((by, reason)) => self.session.refuse(now(), by, &reason),
+                    None => self.admit(metadata),
+                },
                 SessionEvent::Refused {
                     method_id, error, ..
                 } => self.record_unserved(method_id, error),

@@ -415,6 +415,13 @@ fn a_session_not_resumed_in_its_grace_period_is_freed_with_its_handlers() {
         "the initiator gives up too"
     );
     assert_eq!(p.client.take_released().calls.len(), 1);
+    assert_eq!(
+        p.client.start(p.now, ROOT, call(1)),
+        Err(CallRejected::Closed(SessionError::TimedOut(
+            TimedOut::ResumeGrace(grace)
+        ))),
+        "a later call hears why the session ended"
+    );
 }
 
 #[test]
