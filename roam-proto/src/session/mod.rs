@@ -983,7 +983,9 @@ impl<A: Attachments> Session<A> {
                 );
             }
             Timer::Ack => {
-                if self.ownership.as_ref().is_some_and(|o| o.debt.owed()) {
+                if self.ownership.as_ref().is_some_and(|o| o.debt.owed())
+                    && self.out.link == LinkState::Attached
+                {
                     self.send_ack();
                 }
             }
@@ -1378,8 +1380,10 @@ impl<A: Attachments> Session<A> {
         };
         match owner.debt.received(len) {
             AckDue::Now => self.send_ack(),
-            AckDue::Later => self.timers.set_after(Timer::Ack, now, r.ack_delay),
-            AckDue::Armed => {}
+            AckDue::Later if self.timers.get(Timer::Ack).is_none() => {
+                self.timers.set_after(Timer::Ack, now, r.ack_delay)
+            }
+            AckDue::Later | AckDue::Armed => {}
         }
     }
 
@@ -1387,7 +1391,9 @@ impl<A: Attachments> Session<A> {
         if let Some(owner) = self.ownership.as_mut() {
             owner.debt.paid();
         }
-        self.timers.clear(Timer::Ack);
+        // The ack timer stays armed if it is: when it fires it finds nothing owed, or what
+        // came since. Clearing and re-arming it every few dozen messages would change the
+        // session's next timeout, and so wake the driver, twice as often.
         let received = self.received_seq;
         self.send_small(&Message::Ack { received });
     }
