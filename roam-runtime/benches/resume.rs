@@ -27,8 +27,8 @@ mod support;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use echo::{E, EchoClient, EchoDispatcher, roam_round_trips};
-use feed::{F, FeedClient, FeedDispatcher, U64_ITEMS, roam_numbers};
+use echo::{E, EchoClient, EchoDispatcher};
+use feed::{F, FeedClient, FeedDispatcher, U64_ITEMS};
 
 const URL: &str = "tcp://127.0.0.1:0";
 
@@ -116,12 +116,7 @@ fn resume(c: &mut Criterion) {
         for (name, on) in REPLAY {
             let (server, conn) = rt.block_on(serve(on, EchoDispatcher::new(E)));
             let client = EchoClient::new(conn);
-            g.bench_function(format!("{flavor}/rtt/{name}"), |b| {
-                b.iter_custom(|n| {
-                    let client = client.clone();
-                    support::run(&rt, async move { roam_round_trips(&client, n).await })
-                })
-            });
+            echo::bench_round_trips(&mut g, &rt, format!("{flavor}/rtt/{name}"), &client);
             servers.push(server);
         }
         g.finish();
@@ -134,12 +129,7 @@ fn resume(c: &mut Criterion) {
         for (name, on) in REPLAY {
             let (server, conn) = rt.block_on(serve(on, FeedDispatcher::new(F)));
             let client = FeedClient::new(conn);
-            g.bench_function(format!("{flavor}/stream/{name}"), |b| {
-                b.iter_custom(|iters| {
-                    let client = client.clone();
-                    support::run(&rt, async move { roam_numbers(&client, iters).await })
-                })
-            });
+            feed::bench_numbers(&mut g, &rt, format!("{flavor}/stream/{name}"), &client);
             servers.push(server);
         }
         g.finish();

@@ -28,8 +28,8 @@ mod support;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use echo::{E, EchoClient, EchoDispatcher, roam_round_trips};
-use feed::{F, FeedClient, FeedDispatcher, U64_ITEMS, roam_numbers};
+use echo::{E, EchoClient, EchoDispatcher};
+use feed::{F, FeedClient, FeedDispatcher, U64_ITEMS};
 
 /// The links compared: name and bind URL.
 const LINKS: [(&str, &str); 2] = [("tls", "tls://127.0.0.1:0"), ("tcp", "tcp://127.0.0.1:0")];
@@ -91,12 +91,7 @@ fn tls(c: &mut Criterion) {
                 .await
             });
             let client = EchoClient::new(conn);
-            g.bench_function(format!("{flavor}/rtt/{name}"), |b| {
-                b.iter_custom(|n| {
-                    let client = client.clone();
-                    support::run(&rt, async move { roam_round_trips(&client, n).await })
-                })
-            });
+            echo::bench_round_trips(&mut g, &rt, format!("{flavor}/rtt/{name}"), &client);
             servers.push(server);
         }
         g.finish();
@@ -116,12 +111,7 @@ fn tls(c: &mut Criterion) {
                 .await
             });
             let client = FeedClient::new(conn);
-            g.bench_function(format!("{flavor}/stream/{name}"), |b| {
-                b.iter_custom(|iters| {
-                    let client = client.clone();
-                    support::run(&rt, async move { roam_numbers(&client, iters).await })
-                })
-            });
+            feed::bench_numbers(&mut g, &rt, format!("{flavor}/stream/{name}"), &client);
             servers.push(server);
         }
         g.finish();
@@ -198,12 +188,7 @@ fn intercept(c: &mut Criterion) {
                 serve(server, EchoDispatcher::new(E), &connector).await
             });
             let client = EchoClient::new(conn);
-            g.bench_function(format!("{flavor}/rtt/{name}"), |b| {
-                b.iter_custom(|n| {
-                    let client = client.clone();
-                    support::run(&rt, async move { roam_round_trips(&client, n).await })
-                })
-            });
+            echo::bench_round_trips(&mut g, &rt, format!("{flavor}/rtt/{name}"), &client);
             servers.push(server);
         }
         g.finish();

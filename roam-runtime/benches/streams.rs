@@ -14,7 +14,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use feed::{BLOB_ITEMS, F, FeedClient, FeedDispatcher, U64_ITEMS, roam_blobs, roam_numbers};
+use feed::{BLOB_ITEMS, F, FeedClient, FeedDispatcher, U64_ITEMS, roam_blobs};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
 
 /// Raw baseline: one connection per iteration batch; the writer sends `items` frames of
@@ -73,12 +73,7 @@ fn streams(c: &mut Criterion) {
         }
         g.throughput(Throughput::Elements(U64_ITEMS));
         for (name, client) in &clients {
-            g.bench_function(format!("{flavor}/u64/{name}"), |b| {
-                b.iter_custom(|iters| {
-                    let client = client.clone();
-                    support::run(&rt, async move { roam_numbers(&client, iters).await })
-                })
-            });
+            feed::bench_numbers(&mut g, &rt, format!("{flavor}/u64/{name}"), client);
         }
         // A u64 item on the wire is a postcard varint of up to 10 bytes; the raw baseline moves 8.
         g.bench_function(format!("{flavor}/u64/raw"), |b| {

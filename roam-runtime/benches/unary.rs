@@ -18,7 +18,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use echo::{BODY, E, EchoClient, EchoDispatcher, roam_round_trips};
+use echo::{BODY, E, EchoClient, EchoDispatcher};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -99,12 +99,7 @@ fn rtt(c: &mut Criterion) {
         for (name, url) in support::TRANSPORTS {
             let (server, conn) = rt.block_on(support::serve(url, EchoDispatcher::new(E)));
             let client = EchoClient::new(conn);
-            g.bench_function(format!("{flavor}/{name}/roam"), |b| {
-                b.iter_custom(|n| {
-                    let client = client.clone();
-                    support::run(&rt, async move { roam_round_trips(&client, n).await })
-                })
-            });
+            echo::bench_round_trips(&mut g, &rt, format!("{flavor}/{name}/roam"), &client);
             servers.push(server);
         }
         let raw_tcp = std::sync::Arc::new(tokio::sync::Mutex::new(rt.block_on(raw_tcp_pair())));

@@ -1413,16 +1413,7 @@ impl<A: Attachments> Session<A> {
         tracing::debug!(%error, "link lost; the session waits to be resumed");
         self.out.link = LinkState::Detached;
         self.out.clear_transmit();
-        for timer in [
-            Timer::Handshake,
-            Timer::KeepAliveSend,
-            Timer::PongTimeout,
-            Timer::OutputStall,
-            Timer::Ack,
-        ] {
-            self.timers.clear(timer);
-        }
-        self.ping_outstanding = None;
+        self.clear_link_timers();
         if let Some(owner) = self.ownership.as_mut() {
             owner.resuming = None;
         }
@@ -1434,6 +1425,21 @@ impl<A: Attachments> Session<A> {
         self.out.event(SessionEvent::Detached { error });
     }
 
+    /// Clears the timers that belong to one link (its handshake, keepalive, output stall and
+    /// the acks owed on it): a link was lost, or a new one replaced it.
+    fn clear_link_timers(&mut self) {
+        for timer in [
+            Timer::Handshake,
+            Timer::KeepAliveSend,
+            Timer::PongTimeout,
+            Timer::OutputStall,
+            Timer::Ack,
+        ] {
+            self.timers.clear(timer);
+        }
+        self.ping_outstanding = None;
+    }
+
     /// The resume handshake is done (our side of it queued): replay what the peer missed and
     /// carry on. `room` says whether the peer's position freed room for waiting senders.
     fn reattach(&mut self, now: Instant, room: bool) {
@@ -1443,16 +1449,8 @@ impl<A: Attachments> Session<A> {
             // Each side's resume Hello told the other what it received.
             owner.debt.paid();
         }
-        for timer in [
-            Timer::Grace,
-            Timer::Handshake,
-            Timer::Ack,
-            Timer::PongTimeout,
-            Timer::OutputStall,
-        ] {
-            self.timers.clear(timer);
-        }
-        self.ping_outstanding = None;
+        self.clear_link_timers();
+        self.timers.clear(Timer::Grace);
         self.last_heard = now;
         if let Some(keepalive) = self.config.keepalive {
             self.timers

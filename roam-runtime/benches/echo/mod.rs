@@ -30,3 +30,18 @@ pub async fn roam_round_trips(client: &EchoClient, iters: u64) -> Duration {
     }
     start.elapsed()
 }
+
+/// Times [`roam_round_trips`] on `client`, on `rt`, as `id` in `g`.
+pub fn bench_round_trips(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    rt: &tokio::runtime::Runtime,
+    id: String,
+    client: &EchoClient,
+) {
+    g.bench_function(id, |b| {
+        b.iter_custom(|n| {
+            let client = client.clone();
+            crate::support::run(rt, async move { roam_round_trips(&client, n).await })
+        })
+    });
+}

@@ -74,3 +74,18 @@ pub async fn roam_blobs(client: &FeedClient, iters: u64) -> Duration {
     }
     start.elapsed()
 }
+
+/// Times [`roam_numbers`] on `client`, on `rt`, as `id` in `g`.
+pub fn bench_numbers(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    rt: &tokio::runtime::Runtime,
+    id: String,
+    client: &FeedClient,
+) {
+    g.bench_function(id, |b| {
+        b.iter_custom(|iters| {
+            let client = client.clone();
+            crate::support::run(rt, async move { roam_numbers(&client, iters).await })
+        })
+    });
+}
