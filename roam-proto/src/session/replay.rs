@@ -371,6 +371,21 @@ mod tests {
     }
 
     #[test]
+    fn proof_and_rotation_bytes_are_pinned_for_other_runtimes() {
+        // The TypeScript runtime's test/session-resume.test.ts pins the same values.
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        let s = Secret::new([1; 32]);
+        assert_eq!(
+            hex(&s.proof(&[2; 16], 7, &[3; 16])),
+            "efb072756ffba663437435df8fb961a640704628f1a22e55d0e1b9adbf1726b2"
+        );
+        assert_eq!(
+            hex(&s.rotate(&[3; 16], &[4; 16]).0),
+            "1f1611375ddfd2de72b4a8b43a5e4eb43d24e54e350cf46f1a3cd9c51012cb50"
+        );
+    }
+
+    #[test]
     fn debt_is_due_after_enough_messages_or_bytes() {
         let mut debt = AckDebt::new(3, 100);
         assert_eq!(debt.received(10), AckDue::Later);

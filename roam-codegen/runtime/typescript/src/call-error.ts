@@ -98,9 +98,10 @@ export function isCancelled(e: unknown): boolean {
 
 /** The error for everything a session's end leaves unanswered. */
 export function sessionEnded(error: SessionError): RoamError {
-  // A refusal replaces the acceptor's Hello, so the session it ends never began.
+  // A refusal replaces the acceptor's Hello, so the session it ends never began; but a refused
+  // resume ends one that did, and its calls in flight were lost with it.
   const code =
-    error.kind === "handshake-failed" || error.kind === "refused"
+    error.kind === "handshake-failed" || (error.kind === "refused" && error.by !== "resume")
       ? "handshake_failed"
       : "connection_lost";
   return new RoamError(code, describeSessionError(error), { sessionError: error });

@@ -27,6 +27,12 @@ export interface ChannelHost {
   resetChannel(channel: bigint): void;
   /** Lets the peer send `n` more items. */
   grantCredit(channel: bigint, n: number): void;
+  /**
+   * Calls `wake` once the session's replay buffer has room again, after {@link sendData}
+   * answered `replay-full` (a resumable session whose peer has not acknowledged enough), or
+   * when the session ends.
+   */
+  waitForRoom(wake: () => void): void;
 }
 
 /**
@@ -48,6 +54,10 @@ export class ChannelSender {
   private readonly waiting = new Fifo<WaitingSend>();
   private failure: RoamError | undefined;
   private closed = false;
+  /** Waiting for the replay buffer to have room (the host will wake the sender). */
+  private awaitingRoom = false;
+  /** The item the replay buffer had no room for: it goes before everything in `waiting`. */
+  private front: WaitingSend | undefined;
 
   /** The channel ID once bound to a call. */
   get channelId(): bigint | undefined {
@@ -64,7 +74,8 @@ export class ChannelSender {
 
   /**
    * Sends one item, resolving once it is handed to the session: at once while there is
-   * credit, otherwise when the peer grants more. Rejects with a {@link RoamError}:
+   * credit, otherwise when the peer grants more (on a resumable session, also once the replay
+   * buffer has room: the peer acknowledged what was sent). Rejects with a {@link RoamError}:
    * `channel_reset` when the peer's receiver stopped, `channel_closed` after
    * {@link ChannelSender.close}, `too_large` for an item over the frame limit,
    * `connection_lost` when the session ended.
@@ -72,7 +83,7 @@ export class ChannelSender {
   send(payload: Uint8Array): Promise<void> {
     if (this.failure !== undefined) return Promise.reject(this.failure);
     if (this.closed) return Promise.reject(new RoamError("channel_closed", "the sender is closed"));
-    if (this.waiting.size >= MAX_WAITING_SENDS) {
+    if (this.waiting.size + (this.front === undefined ? 0 : 1) >= MAX_WAITING_SENDS) {
       return Promise.reject(
         new RoamError(
           "resource_exhausted",
@@ -126,10 +137,27 @@ export class ChannelSender {
   private pump(): void {
     const host = this.host;
     const id = this.id;
-    if (host === undefined || id === undefined) return;
-    while (this.waiting.size > 0 && this.failure === undefined && host.credit(id) > 0) {
-      const w = this.waiting.shift()!;
+    if (host === undefined || id === undefined || this.awaitingRoom) return;
+    while (
+      (this.front !== undefined || this.waiting.size > 0) &&
+      this.failure === undefined &&
+      host.credit(id) > 0
+    ) {
+      const w = this.front ?? this.waiting.shift()!;
+      this.front = undefined;
       const refused = host.sendData(id, w.payload);
+      if (refused?.kind === "replay-full") {
+        // Failed meanwhile (the host settles the session as it sends): nothing goes out.
+        if (this.failure !== undefined) return w.reject(this.failure);
+        // Nothing was spent: the item stays first in line until acknowledgements make room.
+        this.front = w;
+        this.awaitingRoom = true;
+        host.waitForRoom(() => {
+          this.awaitingRoom = false;
+          this.pump();
+        });
+        return;
+      }
       if (refused === undefined) w.resolve();
       else if (refused.kind === "too-large") {
         w.reject(
@@ -146,6 +174,9 @@ export class ChannelSender {
   }
 
   private rejectWaiting(error: RoamError): void {
+    const front = this.front;
+    this.front = undefined;
+    front?.reject(error);
     for (let w = this.waiting.shift(); w !== undefined; w = this.waiting.shift()) w.reject(error);
   }
 }

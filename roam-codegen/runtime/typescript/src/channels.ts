@@ -35,6 +35,11 @@ export type ChannelSendError =
   | { readonly kind: "not-open" }
   /** No credit left: wait for a `channel-credit` event. */
   | { readonly kind: "no-credit" }
+  /**
+   * Resumable session: the replay buffer holds its bound of unacknowledged bytes; wait for a
+   * `replay-room` event (the peer's acknowledgements). Nothing was spent.
+   */
+  | { readonly kind: "replay-full" }
   /** The encoded `Data` message would not fit in one frame. */
   | { readonly kind: "too-large"; readonly len: number; readonly max: number };
 

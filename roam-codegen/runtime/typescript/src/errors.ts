@@ -98,8 +98,8 @@ export const violation = Object.freeze({
   tooManyChannels: (max: number) =>
     v("too-many-channels", `more than ${max} channels on one connection`),
   /**
-   * A replay message (`Ack`) or field the session did not agree to: this runtime never offers
-   * replay, so any `Ack` it receives is one.
+   * An acknowledgement that cannot be right: an `Ack` on a session without replay, one going
+   * backwards or for messages never sent, or a resume answer from outside what was kept.
    */
   replay: (detail: string) => v("replay", detail),
   /** Output queued beyond the driver's bound. */
@@ -108,19 +108,21 @@ export const violation = Object.freeze({
 });
 
 /** Which of the session's waits ran out. */
-export type TimedOutWhat = "handshake" | "keepalive" | "output-stalled";
+export type TimedOutWhat = "handshake" | "keepalive" | "output-stalled" | "resume-grace";
 
 /**
- * Which of an acceptor's admission rules refused a session (`RefusedBy` in Rust): its
- * credentials (`authentication`, rule `unauthenticated`), how many sessions it serves in all
- * or from this peer's address (`session-limit`, `peer-session-limit`), or a handshake that took
- * longer than its budget (`handshake-timeout`).
+ * Which of an acceptor's rules refused a session (`RefusedBy` in Rust): its credentials
+ * (`authentication`, rule `unauthenticated`), how many sessions it serves in all or from this
+ * peer's address (`session-limit`, `peer-session-limit`), a handshake that took longer than its
+ * budget (`handshake-timeout`), or a resume it cannot honour (`resume`, rule `resume-refused`:
+ * it does not know the session, the proof is wrong, or it cannot replay what was missed).
  */
 export type RefusedBy =
   | "authentication"
   | "session-limit"
   | "peer-session-limit"
-  | "handshake-timeout";
+  | "handshake-timeout"
+  | "resume";
 
 /**
  * The rule that starts a refusal's `Goodbye` reason, and what the refused side can do about
@@ -145,6 +147,10 @@ const REFUSALS: Readonly<Record<RefusedBy, { readonly rule: string; readonly adv
       advice:
         "the link or the server's authentication is too slow; " +
         "retry, or ask the operator to raise the budget",
+    },
+    resume: {
+      rule: "resume-refused",
+      advice: "start a fresh session; calls that were in flight did not complete",
     },
   });
 
@@ -176,16 +182,16 @@ export type SessionError =
   | { readonly kind: "closed-by-peer"; readonly reason: string }
   /** This side closed the session ({@link Session.close} or a finished drain). */
   | { readonly kind: "locally-closed" }
-  /** The handshake failed: versions differ, resumption was refused, or the peer left. */
+  /** The handshake failed: versions differ, the peer asked us to resume, or the peer left. */
   | { readonly kind: "handshake-failed"; readonly detail: string }
   /** The link failed or the peer hung up without `Goodbye`. */
   | { readonly kind: "transport"; readonly detail: string }
   /** One of the session's waits ran out after `afterMs` milliseconds. */
   | { readonly kind: "timed-out"; readonly what: TimedOutWhat; readonly afterMs: number }
   /**
-   * The acceptor refused the session before it began: it said `Goodbye("<rule>: <reason>")`
-   * instead of its `Hello` (reported to an initiator only). `reason` is the text after the
-   * rule.
+   * The acceptor refused the session before it began, or refused to resume it (`by:
+   * "resume"`): it said `Goodbye("<rule>: <reason>")` instead of its `Hello` (reported to an
+   * initiator only). `reason` is the text after the rule.
    */
   | { readonly kind: "refused"; readonly by: RefusedBy; readonly reason: string };
 
@@ -222,6 +228,8 @@ export function describeSessionError(e: SessionError): string {
           return `the peer did not answer a keepalive ping within ${after}; the link is dead or the peer is stalled`;
         case "output-stalled":
           return `the peer read nothing of this session's queued output for ${after}; it stopped reading`;
+        case "resume-grace":
+          return `the link was lost and the session was not resumed within its ${after} grace period; start a fresh session`;
       }
     }
     case "refused": {

@@ -5,7 +5,7 @@
  * @module
  */
 
-/** A FIFO queue; the session's transmit and event queues. */
+/** A FIFO queue; the session's transmit, event and replay queues. */
 export class Fifo<T> {
   private items: (T | undefined)[] = [];
   private head = 0;
@@ -31,6 +31,16 @@ export class Fifo<T> {
       this.head = 0;
     }
     return item;
+  }
+
+  /** The oldest item, left in place. */
+  peek(): T | undefined {
+    return this.head < this.items.length ? this.items[this.head] : undefined;
+  }
+
+  /** The items, oldest first (the queue must not change while iterating). */
+  *[Symbol.iterator](): IterableIterator<T> {
+    for (let i = this.head; i < this.items.length; i++) yield this.items[i] as T;
   }
 
   /** Removes everything. */

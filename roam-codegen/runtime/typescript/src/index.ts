@@ -78,19 +78,30 @@ export type { MethodSchemaBytes } from "./method-schemas.js";
 export type { MetadataValue } from "./wire.js";
 
 // Connections and links.
-export { Connection, connect } from "./driver.js";
+export { Connection, DEFAULT_RESUMPTION, DEFAULT_RETRY, connect, dial } from "./driver.js";
 export type {
   CallResponse,
   ConnectOptions,
+  ConnectionState,
+  DialOptions,
   Handler,
   HandlerAnswer,
+  LinkOpener,
   CallOptions as RawCallOptions,
+  Resumption,
+  RetryPolicy,
   ServedCall,
+  StateChange,
 } from "./driver.js";
 export { linkPair } from "./link.js";
 export type { Link, LinkClosed, LinkReceiver } from "./link.js";
-export { openWebSocket, webSocketLink } from "./transport-ws.js";
-export type { WebSocketConstructor, WebSocketLike, WebSocketOptions } from "./transport-ws.js";
+export { dialWebSocket, openWebSocket, webSocketLink } from "./transport-ws.js";
+export type {
+  DialWebSocketOptions,
+  WebSocketConstructor,
+  WebSocketLike,
+  WebSocketOptions,
+} from "./transport-ws.js";
 
 // What generated codecs call besides the combinators.
 export { badTag, fieldDefaultsOf, schemaBytes, unknownVariant } from "./generated.js";

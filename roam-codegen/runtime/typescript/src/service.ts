@@ -48,6 +48,13 @@ export interface MethodDescriptor<A extends unknown[], T, E> {
   readonly method: string;
   /** The method ID both sides agree on (`roam ids` prints it). */
   readonly id: bigint;
+  /**
+   * The method may run more than once without harm (`#[roam(idempotent)]` in Rust; generated
+   * only when set): a reconnecting connection that loses the session while a call of it is in
+   * flight makes the call again on the fresh session instead of failing it. Absent: not
+   * idempotent, never made again once sent.
+   */
+  readonly idempotent?: boolean | undefined;
   /** The tuple of the wire arguments, in order, channel arguments left out. */
   readonly args: Codec<A>;
   /** The success value. */
@@ -73,6 +80,12 @@ export interface CallOptions {
   metadata?: MetadataInit | undefined;
   /** Called with the response's metadata when an answer (a value or a user error) arrives. */
   onResponseMetadata?: ((m: ReadonlyMap<string, MetadataValue>) => void) | undefined;
+  /**
+   * Whether this call may be made again on a fresh session if a reconnecting connection loses
+   * the session while it is in flight (instead of failing `connection_lost`); defaults to the
+   * method's own {@link MethodDescriptor.idempotent}. Ignored for calls with channels.
+   */
+  idempotent?: boolean | undefined;
 }
 
 /** Metadata as the application reads it: a repeated key gives its first value, as in Rust. */
@@ -159,6 +172,7 @@ export function invoke<A extends unknown[], T, E>(
     metadata,
     channels: bound.map((b) => b.end),
     schemas: m.schemas,
+    idempotent: opts.idempotent ?? m.idempotent === true,
   };
   const pending = conn.call(m.id, payload, options);
   bound.forEach((b, index) =>

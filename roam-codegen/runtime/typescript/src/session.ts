@@ -32,6 +32,17 @@
  * emitted) but its last frames (a `Goodbye`) are still being flushed; the driver reports the
  * flush with {@link Session.handleFlushed}, or the close-linger timer gives up on it.
  *
+ * Resumption (docs/protocol.md §8, initiator side): with {@link SessionConfig.resumption} an
+ * initiator offers replay; an acceptor's `Grant` makes the session resumable. Every session
+ * message is numbered, kept until the peer acknowledges it, and acknowledged in turn with
+ * `Ack`. A resumable session whose link is lost (closed, silent past the keepalive timeout,
+ * stalled) is *detached* rather than ended (a `detached` event): commands go on, what they send
+ * is kept, new requests wait unsent. {@link Session.resume} queues the resume `Hello` for a new
+ * link; the acceptor's answer brings a `resumed` event and everything the peer missed is sent
+ * again, in order. A refused resume, or none within {@link Resumption.graceMs}, ends it. An
+ * acceptor here never grants replay (it answers an offer with `Off`, and a resume with
+ * `Goodbye("resume-refused: …")`).
+ *
  * Attachments: the application keeps a value of its own with each call it makes (`Call`), each
  * call it serves (`Serve`) and each channel end (`Channel`). The session stores it in the same
  * table entry as the protocol state and hands it back in the event that ends the entry, or in
@@ -44,7 +55,14 @@
 import type { ChannelSendError, Direction } from "./channels.js";
 import { Conn } from "./conn.js";
 import type { Incoming, WaitingCall } from "./conn.js";
-import { formatDuration, goodbyeReason, parseRefusal, violation } from "./errors.js";
+import {
+  describeSessionError,
+  formatDuration,
+  goodbyeReason,
+  parseRefusal,
+  refusalRule,
+  violation,
+} from "./errors.js";
 import type { ProtocolViolation, SessionError } from "./errors.js";
 import { nthId, ownsId, peerRole } from "./ids.js";
 import type { Role } from "./ids.js";
@@ -55,10 +73,12 @@ import type { PeerSchema, SchemaValidator } from "./schemas.js";
 import { Deadlines, INCOMING, OUTGOING, Timer, TimerTable, timeAfter } from "./timers.js";
 import type { Side, TimerId } from "./timers.js";
 import { Fifo } from "./fifo.js";
+import { AckDebt, Ownership, ReplayBuffer } from "./replay.js";
 import {
   DEFAULT_LIMITS,
   PROTOCOL_VERSION,
   REPLAY_OFF,
+  RESUME_NONCE_LEN,
   SESSION_KEY_LEN,
   decodeMessage,
   effectiveLimits,
@@ -72,7 +92,6 @@ import type {
   Limits,
   Message,
   Metadata,
-  Replay,
   RequestMessage,
   ResponseMessage,
   SchemaKind,
@@ -131,6 +150,40 @@ export const DEFAULT_KEEPALIVE: Readonly<Keepalive> = Object.freeze({
 /** Where the session logs what the application cannot see otherwise (dropped frames, …). */
 export type SessionLogger = (level: "debug" | "warn" | "error", message: string) => void;
 
+/**
+ * Resumption (docs/protocol.md §8): the session numbers, acknowledges and keeps what it sends
+ * until the peer has it, so that it survives a lost link (see {@link Session.resume}). Used only
+ * when both `Hello`s agree (our initiator offers, the acceptor grants). As Rust's `Resumption`.
+ */
+export interface Resumption {
+  /**
+   * Bytes of unacknowledged messages kept for replay before senders of channel items and new
+   * calls wait for acknowledgements (answers and small control messages still go, so the
+   * buffer may pass it by what calls in flight answer). A `u32`; default 4 MiB.
+   */
+  buffer: number;
+  /**
+   * How long a session whose link was lost is kept for a new link to resume it; after it, the
+   * session ends (`timed-out`, `resume-grace`). Default 60 s, counted from the first loss.
+   */
+  graceMs: number;
+  /** Longest an acknowledgement is held back to be coalesced with later ones. Default 10 ms. */
+  ackDelayMs: number;
+  /**
+   * An acknowledgement goes at once after this many messages (or a quarter of the peer's
+   * buffer in bytes) since the last one. Default 64.
+   */
+  ackEvery: number;
+}
+
+/** roam's resumption defaults: a 4 MiB buffer, 60 s grace, acks within 10 ms or every 64. */
+export const DEFAULT_RESUMPTION: Readonly<Resumption> = Object.freeze({
+  buffer: 4 * 1024 * 1024,
+  graceMs: 60_000,
+  ackDelayMs: 10,
+  ackEvery: 64,
+});
+
 /** Configuration of one side of a session; every duration is in milliseconds. */
 export interface SessionConfig {
   /** The limits this side announces. */
@@ -154,6 +207,11 @@ export interface SessionConfig {
    * the acceptor checks before it answers. Held to the limits of call metadata.
    */
   metadata: Metadata;
+  /**
+   * Initiator: offer resumption with these settings; `undefined` (the default) makes the
+   * session end with its link. An acceptor here never grants it, whatever this says.
+   */
+  resumption: Readonly<Resumption> | undefined;
 }
 
 /** roam's defaults. `Infinity` for a duration means "never". */
@@ -167,12 +225,18 @@ export const DEFAULT_SESSION_CONFIG: Readonly<SessionConfig> = Object.freeze({
   validateSchema: undefined,
   log: undefined,
   metadata: Object.freeze([]),
+  resumption: undefined,
 });
 
 /** What {@link Session} is created with: any part of the config, and the acceptor's key. */
-export interface SessionOptions extends Partial<Omit<SessionConfig, "limits">> {
+export interface SessionOptions extends Partial<Omit<SessionConfig, "limits" | "resumption">> {
   /** The limits to announce; missing fields take roam's defaults. */
   limits?: Partial<Limits> | undefined;
+  /**
+   * Offer resumption (initiator): any part of {@link Resumption}, the rest from
+   * {@link DEFAULT_RESUMPTION} (`{}` takes them all). `undefined`: no resumption.
+   */
+  resumption?: Partial<Resumption> | undefined;
   /**
    * The acceptor's 16 random bytes naming the session (the session never draws randomness;
    * use `crypto.getRandomValues`). Ignored for an initiator.
@@ -351,12 +415,34 @@ export type SessionEvent<Call = undefined, Serve = undefined, Channel = undefine
    * The session has ended; every call still pending failed with `error` (what was attached to
    * them is in {@link Session.takeReleased}).
    */
-  | { readonly type: "closed"; readonly error: SessionError };
+  | { readonly type: "closed"; readonly error: SessionError }
+  /**
+   * Resumable session: the link was lost (`error` says how), but the session lives on: calls,
+   * handlers, channels and deadlines continue, and what they send waits for a new link. Get
+   * one and call {@link Session.resume}; without one within the grace period the session ends.
+   */
+  | { readonly type: "detached"; readonly error: SessionError }
+  /**
+   * A new link resumed the session: everything the peer had not received was queued again
+   * (`replayed` messages), in order, and the session goes on where it was.
+   */
+  | { readonly type: "resumed"; readonly replayed: number }
+  /**
+   * Acknowledgements made room in the replay buffer after a sender was told to wait
+   * (`replay-full`); waiting calls were sent already. Channel senders may try again.
+   */
+  | { readonly type: "replay-room" };
 
 /** What was attached to the calls and channels still open when the session ended. */
 export interface Released<Call, Serve, Channel> {
   /** Our calls (waiting or sent) that got no answer. */
   calls: Call[];
+  /**
+   * Those of `calls` that were never sent (still waiting for the handshake, a slot under the
+   * peer's limit, room in the replay buffer, or a link): the peer never saw them, so they may
+   * be made again on another session.
+   */
+  unsent: Call[];
   /** The peer's calls we were serving. */
   serving: Serve[];
   /** Channel ends. */
@@ -384,6 +470,14 @@ export type OutputState =
 
 /** Where a session is in its life. */
 export type Phase = "handshaking" | "established" | "draining" | "closing" | "closed";
+
+/**
+ * Whether a session has a link to send on: `attached` (frames go out), `resuming` (the
+ * initiator sent a resume `Hello` and waits for the answer: only link messages go out, session
+ * ones wait in the replay buffer and follow the answer), `detached` (no link: session messages
+ * wait for the replay, link messages are dropped).
+ */
+export type LinkState = "attached" | "resuming" | "detached";
 
 type Encoded =
   | Uint8Array
@@ -419,7 +513,12 @@ export class Session<Call = undefined, Serve = undefined, Channel = undefined> {
   /** Effective limits, once the handshake is done. */
   private effective: Limits | undefined;
   private readonly root: Conn<Call, Serve, Channel>;
-  private released: Released<Call, Serve, Channel> = { calls: [], serving: [], channels: [] };
+  private released: Released<Call, Serve, Channel> = {
+    calls: [],
+    unsent: [],
+    serving: [],
+    channels: [],
+  };
   private requestsAllocated = 0n;
   private readonly timers = new TimerTable();
   private readonly deadlines = new Deadlines();
@@ -433,6 +532,12 @@ export class Session<Call = undefined, Serve = undefined, Channel = undefined> {
   private readonly transmit = new Fifo<Uint8Array>();
   private transmitBytesNow = 0;
   private readonly events = new Fifo<SessionEvent<Call, Serve, Channel>>();
+  /** Session messages kept until the peer acknowledges them, on a resumable session. */
+  private replay: ReplayBuffer | undefined;
+  /** Resumable session (both `Hello`s agreed): its key, secret and acknowledgements owed. */
+  private ownership: Ownership | undefined;
+  /** Which frames reach `transmit` (see {@link LinkState}). */
+  private linkNow: LinkState = "attached";
 
   /**
    * A new session started at `now`; its `Hello` is queued at once. Throws a `RangeError` for a
@@ -440,13 +545,18 @@ export class Session<Call = undefined, Serve = undefined, Channel = undefined> {
    * `Hello` metadata over the protocol's limits, which the peer would end the session for).
    */
   constructor(role: Role, now: number, options: SessionOptions = {}) {
-    const { limits, sessionKey, ...rest } = options;
+    const { limits, sessionKey, resumption, ...rest } = options;
     const config: SessionConfig = { ...DEFAULT_SESSION_CONFIG };
     for (const [k, value] of Object.entries(rest)) {
       // A key given as `undefined` keeps the default, as an absent one does.
       if (value !== undefined) (config as unknown as Record<string, unknown>)[k] = value;
     }
     config.limits = Object.freeze({ ...DEFAULT_LIMITS, ...stripUndefined(limits) });
+    if (resumption !== undefined) {
+      const r: Resumption = { ...DEFAULT_RESUMPTION, ...stripUndefined(resumption) };
+      checkU32("resumption.buffer", r.buffer);
+      config.resumption = Object.freeze(r);
+    }
     checkU32("limits.maxFrameSize", config.limits.maxFrameSize);
     checkU32("limits.initialCredit", config.limits.initialCredit);
     checkU32("limits.maxConcurrentRequests", config.limits.maxConcurrentRequests);
@@ -471,8 +581,11 @@ export class Session<Call = undefined, Serve = undefined, Channel = undefined> {
       sessionKey: this.key,
       resume: undefined,
       metadata: config.metadata,
-      // This runtime never numbers, acknowledges or replays: its sessions cannot be resumed.
-      replay: REPLAY_OFF,
+      // Only an initiator offers; this runtime's acceptor never grants (nor resumes).
+      replay:
+        role === "initiator" && config.resumption !== undefined
+          ? { type: "offer", buffer: config.resumption.buffer }
+          : REPLAY_OFF,
     };
     this.sendSmall(hello);
   }
@@ -544,6 +657,26 @@ export class Session<Call = undefined, Serve = undefined, Channel = undefined> {
     return this.root.schemas.remoteCount;
   }
 
+  /** Whether both sides agreed on replay, so the session can survive a lost link. */
+  get isResumable(): boolean {
+    return this.ownership !== undefined;
+  }
+
+  /** Whether the session has no link now (it waits to be resumed). */
+  get isDetached(): boolean {
+    return this.linkNow === "detached";
+  }
+
+  /** Whether the session has a link, waits for a resume's answer on one, or has none. */
+  get link(): LinkState {
+    return this.linkNow;
+  }
+
+  /** Bytes and number of sent messages the peer has not acknowledged yet (kept for replay). */
+  get replayBuffered(): { readonly bytes: number; readonly frames: number } {
+    return { bytes: this.replay?.bytes ?? 0, frames: this.replay?.length ?? 0 };
+  }
+
   /** Bytes of frames queued for {@link Session.pollTransmit}: output not written yet. */
   get transmitBytes(): number {
     return this.transmitBytesNow;
@@ -579,7 +712,8 @@ export class Session<Call = undefined, Serve = undefined, Channel = undefined> {
    * frame size is refused here too (the link should have refused it from its header already).
    */
   handleFrame(now: number, body: Uint8Array): void {
-    if (this.isClosed) return;
+    // Detached, a frame can only come from a link already given up on.
+    if (this.isClosed || this.linkNow === "detached") return;
     this.lastHeard = now;
     const max = this.maxFrameSize();
     if (body.length > max) {
@@ -600,6 +734,9 @@ export class Session<Call = undefined, Serve = undefined, Channel = undefined> {
       return;
     }
     this.handleMessage(now, msg);
+    if (this.ownership !== undefined && messageClass(msg) === "session") {
+      this.oweAck(now, body.length);
+    }
   }
 
   /** Handles every timer and call deadline due at `now`. */
@@ -619,13 +756,17 @@ export class Session<Call = undefined, Serve = undefined, Channel = undefined> {
   /**
    * The link failed or hit a framing error; `violation` is set when the peer caused it (a
    * frame over the limit, the stream ending inside a frame, a write backlog), and the session
-   * then says `Goodbye` naming it.
+   * then says `Goodbye` naming it. A resumable session that loses its link otherwise is
+   * detached (a `detached` event), not ended.
    */
   handleLinkClosed(now: number, cause?: ProtocolViolation, detail = ""): void {
     if (this.phaseNow === "closed") return;
+    // The link was given up already (its other half, or the keepalive, told first).
+    if (this.linkNow === "detached") return;
     // Nothing more can be flushed.
     if (this.phaseNow === "closing") return this.finish();
     if (cause !== undefined) return this.violate(now, cause);
+    if (this.canDetach()) return this.detach(now, { kind: "transport", detail });
     this.end(now, { kind: "transport", detail }, false);
   }
 
@@ -819,7 +960,7 @@ export class Session<Call = undefined, Serve = undefined, Channel = undefined> {
    */
   takeReleased(): Released<Call, Serve, Channel> {
     const r = this.released;
-    this.released = { calls: [], serving: [], channels: [] };
+    this.released = { calls: [], unsent: [], serving: [], channels: [] };
     return r;
   }
 
@@ -861,6 +1002,7 @@ export class Session<Call = undefined, Serve = undefined, Channel = undefined> {
   /** Sends one item on a channel we send on, spending one credit; `undefined` if sent. */
   sendData(conn: bigint, channel: bigint, payload: Uint8Array): ChannelSendError | undefined {
     if (this.isClosed) return { kind: "not-open" };
+    if (this.mustWaitForReplay()) return { kind: "replay-full" };
     const c = this.conn(conn);
     if (c === undefined) return { kind: "not-open" };
     // Encoded before credit is spent, so a refused item costs the sender nothing.
@@ -933,12 +1075,76 @@ export class Session<Call = undefined, Serve = undefined, Channel = undefined> {
     this.end(now, { kind: "locally-closed" }, true);
   }
 
+  /**
+   * Ends a session that could not be kept, with `error` as the reason every call in flight
+   * fails with (an initiator whose reconnect attempts ran out, say). Says `Goodbye` (the
+   * error's description) only if it has a link. Does nothing once ended.
+   */
+  giveUp(now: number, error: SessionError): void {
+    if (this.isClosed) return;
+    const linked = this.linkNow !== "detached";
+    if (linked) this.sendSmall({ type: "goodbye", reason: describeSessionError(error) });
+    this.end(now, error, linked);
+  }
+
+  /**
+   * Whether channel items must wait for room in the replay buffer now (the peer has not
+   * acknowledged enough); if so, a `replay-room` event follows once it has, and
+   * {@link Session.sendData} refuses items meanwhile with `replay-full`.
+   */
+  mustWaitForReplay(): boolean {
+    if (this.replay?.isFull !== true) return false;
+    this.replay.wait();
+    return true;
+  }
+
+  /**
+   * Initiator, resumable session without a link (after a `detached` event): resumes it over a
+   * new link. Queues the resume `Hello` (with `nonce`, 16 fresh random bytes of the caller's
+   * — `crypto.getRandomValues` — and the proof of ownership) as the new link's first frame;
+   * session messages wait until the answer. The acceptor's answer brings a `resumed` event; a
+   * refusal ends the session (`refused` by `resume`); a link lost again, or no answer within
+   * the handshake timeout, brings another `detached` event. Returns whether a resume was
+   * started (not on an acceptor, an attached, ended or non-resumable session). Throws a
+   * `RangeError` for a nonce that is not 16 bytes.
+   */
+  resume(now: number, nonce: Uint8Array): boolean {
+    if (nonce.length !== RESUME_NONCE_LEN) {
+      throw new RangeError(`a resume nonce is ${RESUME_NONCE_LEN} bytes, not ${nonce.length}`);
+    }
+    if (this.role !== "initiator" || this.isClosed || this.linkNow !== "detached") return false;
+    const owner = this.ownership;
+    if (owner === undefined) return false;
+    const lastReceived = this.receivedSeqNow;
+    const ours = nonce.slice();
+    const proof = owner.proof(lastReceived, ours);
+    owner.resuming = ours;
+    this.linkNow = "resuming";
+    this.sendSmall({
+      type: "hello",
+      version: PROTOCOL_VERSION,
+      limits: { ...this.config.limits },
+      sessionKey: undefined,
+      resume: { sessionKey: owner.key, lastReceived: BigInt(lastReceived), nonce: ours, proof },
+      metadata: this.config.metadata,
+      replay: { type: "offer", buffer: this.config.resumption?.buffer ?? 0 },
+    });
+    this.lastHeard = now;
+    this.timers.setAfter(Timer.Handshake, now, this.config.handshakeTimeoutMs);
+    return true;
+  }
+
   // ----- internals: inputs -----
 
   private onTimer(now: number, timer: TimerId): void {
     const cfg = this.config;
     switch (timer) {
       case Timer.Handshake:
+        if (this.linkNow === "resuming") {
+          // The resume got no answer: the new link is as good as lost.
+          const afterMs = cfg.handshakeTimeoutMs;
+          return this.detach(now, { kind: "timed-out", what: "handshake", afterMs });
+        }
         if (this.phaseNow === "handshaking") {
           const after = cfg.handshakeTimeoutMs;
           this.sendSmall({
@@ -976,11 +1182,13 @@ export class Session<Call = undefined, Serve = undefined, Channel = undefined> {
         }
         this.log("warn", "keepalive: the peer went silent; the link is dead");
         // Presumed dead: no Goodbye, nothing to flush.
-        this.end(
-          now,
-          { kind: "timed-out", what: "keepalive", afterMs: cfg.keepalive.timeoutMs },
-          false,
-        );
+        const error: SessionError = {
+          kind: "timed-out",
+          what: "keepalive",
+          afterMs: cfg.keepalive.timeoutMs,
+        };
+        if (this.canDetach()) this.detach(now, error);
+        else this.end(now, error, false);
         return;
       }
       case Timer.DrainGrace:
@@ -991,6 +1199,12 @@ export class Session<Call = undefined, Serve = undefined, Channel = undefined> {
         return;
       case Timer.OutputStall: {
         const after = cfg.outputStallTimeoutMs;
+        // A resumable session gives the link up, not the session: the peer gets what it did
+        // not read on the next link.
+        if (this.canDetach()) {
+          this.log("warn", "the peer stopped reading; dropping the link");
+          return this.detach(now, { kind: "timed-out", what: "output-stalled", afterMs: after });
+        }
         this.log("warn", "the peer stopped reading; ending the session");
         this.sendSmall({
           type: "goodbye",
@@ -1006,6 +1220,17 @@ export class Session<Call = undefined, Serve = undefined, Channel = undefined> {
           this.finish();
         }
         return;
+      case Timer.Ack:
+        if (this.ownership?.debt.owed === true) this.sendAck();
+        return;
+      case Timer.Grace: {
+        const r = cfg.resumption;
+        if (this.linkNow !== "attached" && r !== undefined) {
+          this.log("debug", "the session was not resumed in time; ending it");
+          this.end(now, { kind: "timed-out", what: "resume-grace", afterMs: r.graceMs }, false);
+        }
+        return;
+      }
     }
   }
 
@@ -1031,6 +1256,7 @@ export class Session<Call = undefined, Serve = undefined, Channel = undefined> {
   }
 
   private handleMessage(now: number, msg: Message): void {
+    if (this.linkNow === "resuming") return this.handleResumeAnswer(now, msg);
     if (messageClass(msg) === "session") this.receivedSeqNow++;
     switch (this.phaseNow) {
       case "closing":
@@ -1124,8 +1350,7 @@ export class Session<Call = undefined, Serve = undefined, Channel = undefined> {
       case "schema":
         return this.handleSchema(now, msg);
       case "ack":
-        // We sent `replay: Off`, so the peer has nothing to acknowledge to us.
-        return this.violate(now, violation.replay("an Ack on a session without replay"));
+        return this.handleAck(now, msg.received);
     }
   }
 
@@ -1153,32 +1378,215 @@ export class Session<Call = undefined, Serve = undefined, Channel = undefined> {
     this.end(now, { kind: "handshake-failed", detail: reason }, true);
   }
 
+  /** The peer's first `Hello` (in the order of Rust's `Session::handle_hello`). */
   private handleHello(now: number, hello: HelloMessage): void {
     if (hello.version !== PROTOCOL_VERSION) return this.refuseVersion(now, hello.version);
-    if (hello.resume !== undefined) {
-      const reason = "resume-refused: this peer does not resume sessions";
-      this.sendSmall({ type: "goodbye", reason });
-      return this.end(now, { kind: "handshake-failed", detail: reason }, true);
-    }
-    // We always send `replay: Off`. An initiator's `Offer` is simply not taken up (our `Off`
-    // answers it); everything else is a Hello that cannot follow ours.
-    const badReplay = unexpectedReplay(this.role, hello.replay);
-    if (badReplay !== undefined) return this.violate(now, violation.handshake(badReplay));
     // The same limits as a request's metadata: credentials are no excuse for an unbounded
     // Hello.
     const limit = checkMetadataLimits(hello.metadata);
     if (limit !== undefined) return this.violate(now, violation.metadata(limit));
+    if (hello.resume !== undefined) {
+      if (this.role === "initiator") {
+        return this.violate(now, violation.handshake("an acceptor's Hello cannot resume"));
+      }
+      const reason = `${refusalRule("resume")}: this peer does not resume sessions`;
+      this.sendSmall({ type: "goodbye", reason });
+      return this.end(now, { kind: "handshake-failed", detail: reason }, true);
+    }
+    // An acceptor here never grants: an initiator's `Offer` is answered by the `Off` our Hello
+    // already said. An initiator takes up a `Grant` of what it offered.
+    const replay = hello.replay;
+    if (replay.type !== "off") {
+      if (this.role === "acceptor" && replay.type !== "offer") {
+        return this.violate(now, violation.handshake("an initiator's Hello may only offer replay"));
+      }
+      if (this.role === "initiator") {
+        if (replay.type !== "grant") {
+          return this.violate(
+            now,
+            violation.handshake("an acceptor's Hello may only grant replay"),
+          );
+        }
+        const r = this.config.resumption;
+        if (r === undefined) {
+          return this.violate(now, violation.handshake("replay granted but not offered"));
+        }
+        if (hello.sessionKey === undefined) {
+          return this.violate(
+            now,
+            violation.handshake("replay granted without a session key"),
+          );
+        }
+        const debt = new AckDebt(r.ackEvery, Math.floor(replay.buffer / 4));
+        this.ownership = new Ownership(hello.sessionKey, replay.secret, debt);
+      }
+    }
     // A copy: the frame the key arrived in is not kept alive for it.
     if (this.role === "initiator") this.key = hello.sessionKey?.slice();
     const limits = effectiveLimits(this.config.limits, hello.limits);
     this.effective = limits;
     this.phaseNow = "established";
+    if (this.ownership !== undefined && this.config.resumption !== undefined) {
+      this.replay = new ReplayBuffer(this.config.resumption.buffer, this.sentSeqNow);
+    }
     this.timers.clear(Timer.Handshake);
     if (this.config.keepalive !== false) {
       this.timers.setAfter(Timer.KeepAliveSend, now, keepaliveInterval(this.config.keepalive));
     }
     this.event({ type: "established", limits: { ...limits }, sessionKey: this.key });
     this.pumpWaiting(now, ROOT);
+  }
+
+  // ----- internals: resumption -----
+
+  /** Initiator, resuming: the first frame on the new link must be the acceptor's answer. */
+  private handleResumeAnswer(now: number, msg: Message): void {
+    if (msg.type === "hello") {
+      if (msg.version !== PROTOCOL_VERSION) return this.refuseVersion(now, msg.version);
+      if (msg.replay.type !== "resumed" || msg.resume !== undefined) {
+        return this.violate(
+          now,
+          violation.handshake("the answer to a resume must resume the session"),
+        );
+      }
+      const owner = this.ownership;
+      if (owner === undefined) return;
+      const ours = owner.resuming;
+      owner.resuming = undefined;
+      if (ours === undefined || !sameKey(msg.sessionKey, owner.key)) {
+        return this.violate(now, violation.handshake("the answer resumed another session"));
+      }
+      const room = this.replay?.ack(msg.replay.lastReceived);
+      if (typeof room !== "boolean") {
+        return this.violate(
+          now,
+          violation.replay("the peer resumed from messages never sent or already acknowledged"),
+        );
+      }
+      owner.rotate(ours, msg.replay.nonce);
+      this.reattach(now, room);
+      // Tells the acceptor at once that its answer (and so the new secret) arrived.
+      this.sendAck();
+      return;
+    }
+    if (msg.type === "goodbye") {
+      const refusal = parseRefusal(msg.reason);
+      const error: SessionError =
+        refusal === undefined
+          ? { kind: "closed-by-peer", reason: msg.reason }
+          : { kind: "refused", by: refusal.by, reason: refusal.reason };
+      return this.end(now, error, false);
+    }
+    this.violate(now, violation.handshake("a message before the resume was answered"));
+  }
+
+  private handleAck(now: number, received: bigint): void {
+    const replay = this.replay;
+    if (replay === undefined) {
+      return this.violate(now, violation.replay("an Ack on a session without replay"));
+    }
+    const room = replay.ack(received);
+    if (room === true) this.room(now);
+    else if (room === "backwards") this.violate(now, violation.replay("an Ack going backwards"));
+    else if (room === "ahead") {
+      this.violate(now, violation.replay("an Ack for messages never sent"));
+    }
+  }
+
+  /** Acknowledgements freed room in the replay buffer: waiting calls go, senders are told. */
+  private room(now: number): void {
+    this.event({ type: "replay-room" });
+    this.pumpWaiting(now, ROOT);
+  }
+
+  /**
+   * One session message of `len` bytes was handled: acknowledge it now, or arm the ack timer so
+   * it is acknowledged within the ack delay.
+   */
+  private oweAck(now: number, len: number): void {
+    if (this.isClosed || this.linkNow !== "attached") return;
+    const owner = this.ownership;
+    const r = this.config.resumption;
+    if (owner === undefined || r === undefined) return;
+    switch (owner.debt.received(len)) {
+      case "now":
+        return this.sendAck();
+      case "later":
+        return this.timers.setAfter(Timer.Ack, now, r.ackDelayMs);
+      case "armed":
+        return;
+    }
+  }
+
+  private sendAck(): void {
+    this.ownership?.debt.paid();
+    this.timers.clear(Timer.Ack);
+    this.sendSmall({ type: "ack", received: BigInt(this.receivedSeqNow) });
+  }
+
+  /** Whether losing the link leaves the session waiting to be resumed (rather than ending it). */
+  private canDetach(): boolean {
+    return (
+      this.ownership !== undefined &&
+      (this.phaseNow === "established" || this.phaseNow === "draining") &&
+      this.linkNow !== "detached"
+    );
+  }
+
+  /**
+   * The link is gone; the session waits (for at most the grace period, counted from the first
+   * loss) for a new one. Calls, handlers, channels and deadlines go on; what they send is kept
+   * for replay.
+   */
+  private detach(now: number, error: SessionError): void {
+    this.log("debug", `link lost (${error.kind}); the session waits to be resumed`);
+    this.linkNow = "detached";
+    // Every session frame queued is in the replay buffer; link frames are for a dead link.
+    this.clearTransmit();
+    for (const t of [
+      Timer.Handshake,
+      Timer.KeepAliveSend,
+      Timer.PongTimeout,
+      Timer.OutputStall,
+      Timer.Ack,
+    ]) {
+      this.timers.clear(t);
+    }
+    this.pingOutstanding = undefined;
+    if (this.ownership !== undefined) this.ownership.resuming = undefined;
+    const r = this.config.resumption;
+    if (this.timers.get(Timer.Grace) === undefined && r !== undefined) {
+      this.timers.setAfter(Timer.Grace, now, r.graceMs);
+    }
+    this.event({ type: "detached", error });
+  }
+
+  /**
+   * The resume handshake is done: replay what the peer missed and carry on. `room` says
+   * whether the peer's position freed room for waiting senders.
+   */
+  private reattach(now: number, room: boolean): void {
+    this.linkNow = "attached";
+    let replayed = 0;
+    for (const frame of this.replay?.unacked() ?? []) {
+      this.transmitBytesNow += frame.length;
+      this.transmit.push(frame);
+      replayed++;
+    }
+    // Each side's resume Hello told the other what it received.
+    this.ownership?.debt.paid();
+    const stale = [Timer.Grace, Timer.Handshake, Timer.Ack, Timer.PongTimeout, Timer.OutputStall];
+    for (const t of stale) {
+      this.timers.clear(t);
+    }
+    this.pingOutstanding = undefined;
+    this.lastHeard = now;
+    if (this.config.keepalive !== false) {
+      this.timers.setAfter(Timer.KeepAliveSend, now, keepaliveInterval(this.config.keepalive));
+    }
+    this.event({ type: "resumed", replayed });
+    if (room) this.room(now);
+    else this.pumpWaiting(now, ROOT);
   }
 
   private handlePong(now: number, nonce: bigint): void {
@@ -1318,10 +1726,20 @@ export class Session<Call = undefined, Serve = undefined, Channel = undefined> {
 
   /**
    * The one place every outgoing frame passes through: session-level messages are numbered in
-   * send order (the numbers resumption will acknowledge), link-level ones are not.
+   * send order (the numbers resumption acknowledges and replays) and kept while unacknowledged
+   * on a resumable session; link-level ones are not. Which of them reach the link now depends
+   * on {@link LinkState}.
    */
   private push(cls: "link" | "session", bytes: Uint8Array): void {
-    if (cls === "session") this.sentSeqNow++;
+    let goes: boolean;
+    if (cls === "session") {
+      this.sentSeqNow++;
+      this.replay?.push(bytes);
+      goes = this.linkNow === "attached";
+    } else {
+      goes = this.linkNow !== "detached";
+    }
+    if (!goes) return;
     this.transmitBytesNow += bytes.length;
     this.transmit.push(bytes);
   }
@@ -1425,7 +1843,13 @@ export class Session<Call = undefined, Serve = undefined, Channel = undefined> {
     starting?: bigint,
   ): { reason: CallRejected; call: Call } | undefined {
     const limits = this.effective;
-    if (limits === undefined || this.isClosed) return undefined;
+    // Without a link a request waits unsent (and unnumbered): if the session cannot be
+    // resumed, it is known never to have reached the peer.
+    if (limits === undefined || this.isClosed || this.linkNow !== "attached") return undefined;
+    if (this.replay?.isFull === true) {
+      this.replay.wait();
+      return undefined;
+    }
     const c = this.conn(conn);
     if (c === undefined) return undefined;
     let refused: { reason: CallRejected; call: Call } | undefined;
@@ -1517,7 +1941,11 @@ export class Session<Call = undefined, Serve = undefined, Channel = undefined> {
     const r = this.released;
     c.waiting.length = 0;
     c.sent = 0;
-    for (const call of c.outgoing.values()) if (call.live) r.calls.push(call.attach as Call);
+    for (const call of c.outgoing.values()) {
+      if (!call.live) continue;
+      r.calls.push(call.attach as Call);
+      if (call.waiting !== undefined) r.unsent.push(call.attach as Call);
+    }
     c.outgoing.clear();
     for (const call of c.incoming.values()) if (call.hasServe) r.serving.push(call.serve as Serve);
     c.incoming.clear();
@@ -1543,19 +1971,11 @@ export class Session<Call = undefined, Serve = undefined, Channel = undefined> {
   }
 }
 
-/**
- * What is wrong with the peer's `Hello.replay`, given that ours was `Off` and we never resume;
- * `undefined` if nothing. Only an initiator offers (and we do not take it up); an acceptor may
- * only grant, and only what was offered. Worded as Rust's `Session::handle_hello` words it.
- */
-function unexpectedReplay(role: Role, replay: Replay): string | undefined {
-  if (replay.type === "off") return undefined;
-  if (role === "acceptor") {
-    return replay.type === "offer" ? undefined : "an initiator's Hello may only offer replay";
-  }
-  return replay.type === "grant"
-    ? "replay granted but not offered"
-    : "an acceptor's Hello may only grant replay";
+/** Whether `a` holds exactly the bytes of `b`. */
+function sameKey(a: Uint8Array | undefined, b: Uint8Array): boolean {
+  if (a === undefined || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 function keepaliveInterval(k: Keepalive): number {

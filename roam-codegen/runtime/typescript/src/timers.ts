@@ -24,6 +24,10 @@ export const Timer = Object.freeze({
   CloseLinger: 4,
   /** Output blocked: the peer has read none of our queued frames since this was armed. */
   OutputStall: 5,
+  /** Resumable session: acknowledge what was received by then (coalescing acks). */
+  Ack: 6,
+  /** Resumable session without a link: end it then, unless it was resumed. */
+  Grace: 7,
 } as const);
 
 /** One of the {@link Timer} slots. */
@@ -41,6 +45,8 @@ const ORDER: readonly TimerId[] = [
   Timer.PongTimeout,
   Timer.DrainGrace,
   Timer.CloseLinger,
+  Timer.Ack,
+  Timer.Grace,
 ];
 
 /** `from + after`, or `undefined` when that is "never". */
@@ -51,14 +57,7 @@ export function timeAfter(from: number, after: number): number | undefined {
 
 /** When each {@link Timer} fires, if armed. */
 export class TimerTable {
-  private readonly at: (number | undefined)[] = [
-    undefined,
-    undefined,
-    undefined,
-    undefined,
-    undefined,
-    undefined,
-  ];
+  private readonly at: (number | undefined)[] = ORDER.map(() => undefined);
 
   /** Arms `timer` to fire at `at` (replacing any earlier setting). */
   set(timer: TimerId, at: number): void {

@@ -15,6 +15,8 @@
 import { createConnection } from "node:net";
 import type { Socket } from "node:net";
 
+import { dial } from "./driver.js";
+import type { Connection, DialOptions } from "./driver.js";
 import { violation } from "./errors.js";
 import { FrameDecoder, FrameError, frameHeader } from "./framing.js";
 import { LinkInbox } from "./link.js";
@@ -142,4 +144,17 @@ export function connectTcp(port: number, host = "127.0.0.1"): Promise<Link> {
       resolve(new TcpLink(socket));
     });
   });
+}
+
+/**
+ * Connects over TCP to `host:port` and keeps the connection going: {@link dial} with links from
+ * {@link connectTcp}. A lost link is replaced and the session resumed; see {@link dial} for
+ * what happens when it cannot be.
+ */
+export function dialTcp(
+  port: number,
+  host = "127.0.0.1",
+  options: DialOptions = {},
+): Promise<Connection> {
+  return dial(() => connectTcp(port, host), options);
 }

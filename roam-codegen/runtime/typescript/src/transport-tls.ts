@@ -19,6 +19,8 @@ import { isIP } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import type { ConnectionOptions, TLSSocket } from "node:tls";
 
+import { dial } from "./driver.js";
+import type { Connection, DialOptions } from "./driver.js";
 import { formatDuration } from "./errors.js";
 import type { Link } from "./link.js";
 import { tcpLink } from "./transport-tcp.js";
@@ -88,11 +90,17 @@ export class TlsConnectError extends Error {
    * given up).
    */
   readonly certificate: boolean;
+  /**
+   * Whether another attempt may succeed: not when the certificate was refused (it will be
+   * again). {@link dialTls} stops trying at such an error.
+   */
+  readonly retryable: boolean;
 
   constructor(code: string, certificate: boolean, message: string, options: { cause?: unknown }) {
     super(message, { cause: options.cause });
     this.code = code;
     this.certificate = certificate;
+    this.retryable = !certificate;
     (this as Record<symbol, unknown>)[BRAND] = true;
   }
 
@@ -246,4 +254,24 @@ export function connectTls(
     }
     signal?.addEventListener("abort", onAbort, { once: true });
   });
+}
+
+/** Options of {@link dialTls}: how to make each TLS connection, and {@link DialOptions}. */
+export interface DialTlsOptions extends Omit<TlsConnectOptions, "signal">, DialOptions {}
+
+/**
+ * Connects over TLS to `host:port` and keeps the connection going: {@link dial} with links from
+ * {@link connectTls}, each made with the same TLS options (CA, client certificate, server
+ * name). A lost link is replaced and the session resumed; see {@link dial} for what happens
+ * when it cannot be. A certificate the client refuses would be refused on every attempt, so
+ * that {@link TlsConnectError} (`retryable: false`) ends the attempts at once.
+ */
+export function dialTls(
+  port: number,
+  host = "127.0.0.1",
+  options: DialTlsOptions = {},
+): Promise<Connection> {
+  const { ca, cert, key, servername, timeoutMs, ...rest } = options;
+  const tls: TlsConnectOptions = { ca, cert, key, servername, timeoutMs };
+  return dial((signal) => connectTls(port, host, { ...tls, signal }), rest);
 }

@@ -18,6 +18,8 @@
  * @module
  */
 
+import { dial } from "./driver.js";
+import type { Connection, DialOptions } from "./driver.js";
 import { violation } from "./errors.js";
 import { LinkInbox } from "./link.js";
 import type { Link, LinkReceiver } from "./link.js";
@@ -188,4 +190,29 @@ export function openWebSocket(url: string, options: WebSocketOptions = {}): Prom
       reject(failure === undefined ? new Error(text) : new Error(text, { cause: failure }));
     };
   });
+}
+
+/** Options of {@link dialWebSocket}: how to open each WebSocket, and {@link DialOptions}. */
+export interface DialWebSocketOptions extends WebSocketOptions, DialOptions {}
+
+/**
+ * Connects over WebSockets to `url` and keeps the connection going: {@link dial} with links
+ * from {@link openWebSocket} (the same URL, constructor and subprotocols each time). A lost
+ * link is replaced and the session resumed; see {@link dial} for what happens when it cannot
+ * be.
+ *
+ * @example
+ * ```ts
+ * const conn = await dialWebSocket("wss://api.example.com/roam", {
+ *   metadata: { authorization: `Bearer ${token}` },
+ * });
+ * conn.onStateChange(({ state }) => console.log("roam:", state));
+ * ```
+ */
+export function dialWebSocket(
+  url: string,
+  options: DialWebSocketOptions = {},
+): Promise<Connection> {
+  const { WebSocket, protocols, ...rest } = options;
+  return dial(() => openWebSocket(url, { WebSocket, protocols }), rest);
 }

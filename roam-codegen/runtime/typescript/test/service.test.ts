@@ -691,6 +691,7 @@ describe("typed ends over untyped ones", () => {
       closeChannel: (ch) => closes.push(ch),
       resetChannel: (ch) => resets.push(ch),
       grantCredit: () => {},
+      waitForRoom: () => {},
     };
     return { h, resets, closes, sent, grant: (n: number) => (credit += n) };
   }

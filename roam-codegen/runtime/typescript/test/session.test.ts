@@ -951,15 +951,17 @@ describe("attachments", () => {
     p.disconnect();
     assert.deepEqual(p.client.takeReleased(), {
       calls: ["second"],
+      unsent: [],
       serving: [],
       channels: ["client-end"],
     });
     assert.deepEqual(p.server.takeReleased(), {
       calls: [],
+      unsent: [],
       serving: ["handler"],
       channels: ["server-end"],
     });
-    assert.deepEqual(p.client.takeReleased(), { calls: [], serving: [], channels: [] });
+    assert.deepEqual(p.client.takeReleased(), { calls: [], unsent: [], serving: [], channels: [] });
   });
 
   test("a waiting call given up hands back its channel ends", () => {
