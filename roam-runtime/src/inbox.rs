@@ -214,6 +214,41 @@ impl SenderState {
     }
 }
 
+/// Whether channel items may go now, shared by a session's senders: closed while the
+/// session's replay buffer is full (the peer has not acknowledged enough), so that senders
+/// wait for its acknowledgements instead of queueing items in the driver. At most one item per
+/// sender passes a closing gate.
+#[derive(Debug, Default)]
+pub(crate) struct ReplayGate {
+    closed: std::sync::atomic::AtomicBool,
+    opened: tokio::sync::Notify,
+}
+
+impl ReplayGate {
+    pub(crate) fn close(&self) {
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub(crate) fn open(&self) {
+        self.closed
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        self.opened.notify_waiters();
+    }
+
+    async fn wait(&self) {
+        loop {
+            let opened = self.opened.notified();
+            tokio::pin!(opened);
+            // Registered before the check, so an `open` in between is not missed.
+            opened.as_mut().enable();
+            if !self.closed.load(std::sync::atomic::Ordering::SeqCst) {
+                return;
+            }
+            opened.await;
+        }
+    }
+}
+
 /// The sending side of a wire channel (untyped).
 #[derive(Debug)]
 pub(crate) struct WireTx {
@@ -221,6 +256,7 @@ pub(crate) struct WireTx {
     commands: Inbox,
     state: Arc<SenderState>,
     max_frame: u32,
+    gate: Arc<ReplayGate>,
 }
 
 impl WireTx {
@@ -229,12 +265,14 @@ impl WireTx {
         commands: Inbox,
         state: Arc<SenderState>,
         max_frame: u32,
+        gate: Arc<ReplayGate>,
     ) -> Self {
         WireTx {
             channel,
             commands,
             state,
             max_frame,
+            gate,
         }
     }
 
@@ -245,6 +283,7 @@ impl WireTx {
                 max: self.max_frame,
             });
         }
+        self.gate.wait().await;
         match self.state.credit.acquire().await {
             Ok(permit) => permit.forget(),
             Err(_) => return Err(self.state.failure()),

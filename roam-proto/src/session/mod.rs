@@ -806,6 +806,7 @@ impl<A: Attachments> Session<A> {
                 self.handle_message(now, msg);
                 if class == Class::Session && self.ownership.is_some() {
                     self.owe_ack(now, frame.len());
+                    self.check_replay_limit(now);
                 }
             }
             // Another version's `Hello` may not decode as ours (version 1's had no metadata):
@@ -1396,6 +1397,31 @@ impl<A: Attachments> Session<A> {
         // session's next timeout, and so wake the driver, twice as often.
         let received = self.received_seq;
         self.send_small(&Message::Ack { received });
+    }
+
+    /// What the replay buffer may hold at most, past which the peer is treated as one that
+    /// never acknowledges: the buffer, plus an answer of the largest size to every call we
+    /// may be serving at once (answers are never held back for room), plus a frame of slack
+    /// for the control messages of a round (credit, closes, refusals).
+    fn replay_hard_limit(&self) -> usize {
+        let buffer = self.config.resumption.map_or(0, |r| r.buffer as usize);
+        let frame = self.max_frame_size() as usize;
+        let serving = self.config.limits.max_concurrent_requests as usize;
+        buffer.saturating_add(frame.saturating_mul(serving.saturating_add(1)))
+    }
+
+    /// Ends the session if the peer let the replay buffer pass its hard limit: it is not
+    /// acknowledging what it receives (a peer that reads acknowledges within the ack delay).
+    fn check_replay_limit(&mut self, now: Instant) {
+        let kept = self.out.replay.as_ref().map_or(0, ReplayBuffer::bytes);
+        if kept > self.replay_hard_limit() && !self.is_closed() {
+            self.violate(
+                now,
+                ProtocolViolation::Replay(
+                    "the peer acknowledged nothing while this side kept more than its replay limit",
+                ),
+            );
+        }
     }
 
     /// Whether losing the link leaves the session waiting to be resumed (rather than ending
@@ -1997,6 +2023,7 @@ impl<A: Attachments> Session<A> {
             }
             self.send_response(conn_id, id, metadata, payload);
         }
+        self.check_replay_limit(now);
         self.check_drained(now);
     }
 

@@ -245,11 +245,15 @@ const MAX_UNCONFIRMED: usize = 16;
 pub(crate) struct Ownership {
     /// The session key (the acceptor's, named in `Resume`).
     pub(crate) key: [u8; 16],
-    secret: Secret,
-    /// Acceptor: the secret before the last accepted resume, while the initiator has not yet
-    /// shown it received our answer (its next resume may still prove the old one), and the
-    /// resumers' nonces already used with it.
-    unconfirmed: Option<(Secret, Vec<[u8; 16]>)>,
+    /// The secret both sides are known to hold (the initiator's secret, on its side).
+    base: Secret,
+    /// Acceptor: nonces of resumes accepted as proving `base` since the last confirmation.
+    used: Vec<[u8; 16]>,
+    /// Acceptor: the secrets those resumes rotated to, oldest first. Until the initiator
+    /// speaks on a resumed link it may hold any of them (an answer can be lost with its link,
+    /// and a resume delayed on an old link can be accepted after a newer one), or still
+    /// `base`; a proof with any of them is accepted.
+    rotations: Vec<Secret>,
     /// Initiator: the nonce of the resume in flight.
     pub(crate) resuming: Option<[u8; 16]>,
     pub(crate) debt: AckDebt,
@@ -258,16 +262,19 @@ pub(crate) struct Ownership {
 /// Which secret a resume proved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Proved {
-    Current,
-    Previous,
+    /// The secret both sides were known to hold.
+    Base,
+    /// The one an accepted resume rotated to (index into the rotations).
+    Rotation(usize),
 }
 
 impl Ownership {
     pub(crate) fn new(key: [u8; 16], secret: [u8; 32], debt: AckDebt) -> Self {
         Ownership {
             key,
-            secret: Secret::new(secret),
-            unconfirmed: None,
+            base: Secret::new(secret),
+            used: Vec::new(),
+            rotations: Vec::new(),
             resuming: None,
             debt,
         }
@@ -275,12 +282,12 @@ impl Ownership {
 
     /// Initiator: the proof for a resume from `last_received` with `nonce`.
     pub(crate) fn proof(&self, last_received: u64, nonce: &[u8; 16]) -> [u8; 32] {
-        self.secret.proof(&self.key, last_received, nonce)
+        self.base.proof(&self.key, last_received, nonce)
     }
 
     /// Initiator: the acceptor accepted the resume made with `ours`.
     pub(crate) fn rotate(&mut self, ours: &[u8; 16], theirs: &[u8; 16]) {
-        self.secret = self.secret.rotate(ours, theirs);
+        self.base = self.base.rotate(ours, theirs);
     }
 
     /// Acceptor: checks a resume's key and proof without changing anything (a refused
@@ -295,38 +302,44 @@ impl Ownership {
         if key != &self.key {
             return Err(ResumeRefusal::UnknownSession);
         }
-        if self.secret.verifies(key, last_received, nonce, proof) {
-            return Ok(Proved::Current);
+        if self.base.verifies(key, last_received, nonce, proof) {
+            return if self.used.contains(nonce) {
+                Err(ResumeRefusal::Replayed)
+            } else if self.used.len() >= MAX_UNCONFIRMED {
+                Err(ResumeRefusal::Unconfirmed)
+            } else {
+                Ok(Proved::Base)
+            };
         }
-        match &self.unconfirmed {
-            Some((previous, used)) if previous.verifies(key, last_received, nonce, proof) => {
-                if used.contains(nonce) {
-                    Err(ResumeRefusal::Replayed)
-                } else if used.len() >= MAX_UNCONFIRMED {
-                    Err(ResumeRefusal::Unconfirmed)
-                } else {
-                    Ok(Proved::Previous)
-                }
-            }
-            _ => Err(ResumeRefusal::BadProof),
-        }
+        self.rotations
+            .iter()
+            .position(|r| r.verifies(key, last_received, nonce, proof))
+            .map(Proved::Rotation)
+            .ok_or(ResumeRefusal::BadProof)
     }
 
-    /// Acceptor: a verified resume is accepted; the secret rotates, and the one it proved is
-    /// kept (with its used nonces) until [`confirm`](Self::confirm).
+    /// Acceptor: a verified resume is accepted, and the secret it proved rotates.
     pub(crate) fn accept(&mut self, proved: Proved, resumer: &[u8; 16], ours: &[u8; 16]) {
-        let (base, mut used) = match (proved, self.unconfirmed.take()) {
-            (Proved::Previous, Some(previous)) => previous,
-            _ => (self.secret.clone(), Vec::new()),
-        };
-        used.push(*resumer);
-        self.secret = base.rotate(resumer, ours);
-        self.unconfirmed = Some((base, used));
+        if let Proved::Rotation(i) = proved
+            && let Some(held) = self.rotations.get(i).cloned()
+        {
+            // The initiator held this one: everything before it is history.
+            self.base = held;
+            self.used.clear();
+            self.rotations.clear();
+        }
+        self.used.push(*resumer);
+        self.rotations.push(self.base.rotate(resumer, ours));
     }
 
-    /// Acceptor: the initiator spoke on the resumed link, so it holds the new secret.
+    /// Acceptor: the initiator spoke on the resumed link, so it holds the secret the latest
+    /// accepted resume rotated to.
     pub(crate) fn confirm(&mut self) {
-        self.unconfirmed = None;
+        if let Some(latest) = self.rotations.pop() {
+            self.base = latest;
+            self.rotations.clear();
+            self.used.clear();
+        }
     }
 }
 
@@ -412,7 +425,7 @@ mod ownership_tests {
         let nonce = [5; 16];
         let proof = initiator.proof(3, &nonce);
         let proved = acceptor.verify(&[1; 16], 3, &nonce, &proof).unwrap();
-        assert_eq!(proved, Proved::Current);
+        assert_eq!(proved, Proved::Base);
         acceptor.accept(proved, &nonce, &[6; 16]);
         assert_eq!(
             acceptor.verify(&[1; 16], 3, &nonce, &proof),
@@ -444,15 +457,50 @@ mod ownership_tests {
         let proved = acceptor
             .verify(&[1; 16], 3, &second, &initiator.proof(3, &second))
             .unwrap();
-        assert_eq!(proved, Proved::Previous);
+        assert_eq!(proved, Proved::Base);
         acceptor.accept(proved, &second, &[8; 16]);
         initiator.rotate(&second, &[8; 16]);
         acceptor.confirm();
         let third = [9; 16];
-        assert_eq!(
-            acceptor.verify(&[1; 16], 4, &third, &initiator.proof(4, &third)),
-            Ok(Proved::Current),
+        assert!(
+            acceptor
+                .verify(&[1; 16], 4, &third, &initiator.proof(4, &third))
+                .is_ok(),
             "both sides derived the same secret"
+        );
+    }
+
+    #[test]
+    fn a_resume_delayed_on_an_old_link_does_not_strand_the_initiator() {
+        let mut acceptor = owner();
+        let mut initiator = owner();
+        // Two resumes made with the first secret: the second (newer link) is answered first
+        // and reaches the initiator; the first arrives late and is accepted too.
+        let (old, new) = ([5; 16], [6; 16]);
+        let (old_proof, new_proof) = (initiator.proof(3, &old), initiator.proof(3, &new));
+        let proved = acceptor.verify(&[1; 16], 3, &new, &new_proof).unwrap();
+        acceptor.accept(proved, &new, &[7; 16]);
+        initiator.rotate(&new, &[7; 16]);
+        let proved = acceptor.verify(&[1; 16], 3, &old, &old_proof).unwrap();
+        acceptor.accept(proved, &old, &[8; 16]);
+        // The initiator resumes with what it holds: accepted.
+        let next = [9; 16];
+        let proved = acceptor
+            .verify(&[1; 16], 4, &next, &initiator.proof(4, &next))
+            .expect("the secret the initiator holds still counts");
+        acceptor.accept(proved, &next, &[10; 16]);
+        initiator.rotate(&next, &[10; 16]);
+        acceptor.confirm();
+        // From here on only what the initiator holds proves anything.
+        let last = [11; 16];
+        assert!(
+            acceptor
+                .verify(&[1; 16], 5, &last, &initiator.proof(5, &last))
+                .is_ok()
+        );
+        assert_eq!(
+            acceptor.verify(&[1; 16], 3, &old, &old_proof),
+            Err(ResumeRefusal::BadProof)
         );
     }
 }

@@ -389,6 +389,18 @@ impl Core {
         }
     }
 
+    /// The reconnect loop is about to stop (the session resumed or started afresh): it may,
+    /// unless the link was lost again meanwhile. Decided under the state's lock, which a loss
+    /// also takes to start a loop, so a loss is never left without one.
+    pub(crate) fn dialer_may_stop(&self) -> bool {
+        let mut state = self.lock();
+        if state.states().borrow().0 == resume::ConnectionState::Reconnecting {
+            return false;
+        }
+        state.dialer_stopped();
+        true
+    }
+
     /// Initiator: no new link could be made within the retry policy.
     pub(crate) fn give_up(&self, attempts: u32, elapsed: Duration) {
         let mut state = self.lock();

@@ -101,10 +101,13 @@ pub(crate) async fn reconnect(core: Weak<Core>, redial: Arc<Redial>, max_frame: 
             return;
         };
         let mut states = strong.lock().states();
-        drop(strong);
         if states.borrow_and_update().0 != ConnectionState::Reconnecting {
-            return;
+            if strong.dialer_may_stop() {
+                return;
+            }
+            continue;
         }
+        drop(strong);
         let elapsed = started.elapsed();
         if attempt >= redial.policy.attempts || elapsed >= redial.policy.budget {
             if let Some(core) = core.upgrade() {
@@ -156,7 +159,10 @@ pub(crate) async fn reconnect(core: Weak<Core>, redial: Arc<Redial>, max_frame: 
             match state {
                 ConnectionState::Reconnecting if lost != losses => break,
                 ConnectionState::Reconnecting => {}
-                _ => return,
+                _ => match core.upgrade() {
+                    Some(core) if !core.dialer_may_stop() => break,
+                    _ => return,
+                },
             }
         }
     }

@@ -37,8 +37,8 @@ use crate::error::RefusedBy;
 use crate::error::{ChannelError, ProtocolViolation, RemoteError, SessionError};
 use crate::framing::{LinkError, MaxFrame};
 use crate::inbox::{
-    CallFailure, ChannelBind, Command, Inbox, PeerItems, RawResponse, SenderState, SessionInfo,
-    WireRx, WireTx,
+    CallFailure, ChannelBind, Command, Inbox, PeerItems, RawResponse, ReplayGate, SenderState,
+    SessionInfo, WireRx, WireTx,
 };
 use crate::intercept::{CallRecord, Chain, Metrics, Outcome};
 use crate::metadata::Metadata;
@@ -217,6 +217,8 @@ pub(crate) struct State {
     /// Channel items (and the closes after them) that waited for room in the replay buffer,
     /// in order. Bounded by the channels' credit: each item spent one.
     waiting_items: std::collections::VecDeque<(u64, Option<Vec<u8>>)>,
+    /// Closed while channel items wait in `waiting_items`: senders wait at it.
+    gate: Arc<ReplayGate>,
     /// Initiator: the reconnect loop, while it runs.
     dialer: Option<tokio::task::JoinHandle<()>>,
     /// Initiator: the session is a fresh one replacing a session that could not be resumed.
@@ -251,6 +253,7 @@ impl State {
             redial: options.redial.clone(),
             states,
             waiting_items: std::collections::VecDeque::new(),
+            gate: Arc::default(),
             dialer: None,
             fresh: false,
             session,
@@ -413,6 +416,9 @@ impl State {
                 None => {}
             }
         }
+        if self.waiting_items.is_empty() {
+            self.gate.open();
+        }
     }
 
     /// Initiator: dials until a link resumes the session or starts the fresh one (or the
@@ -430,6 +436,11 @@ impl State {
             redial,
             self.max_frame.clone(),
         )));
+    }
+
+    /// The reconnect loop has stopped (see `Core::dialer_may_stop`): the next loss starts one.
+    pub(crate) fn dialer_stopped(&mut self) {
+        self.dialer = None;
     }
 
     /// Initiator that can dial again: a refused resume leads to a fresh session.
@@ -553,6 +564,8 @@ impl State {
         if let Some(dialer) = self.dialer.take() {
             dialer.abort();
         }
+        // Senders waiting for replay room find their channels failed instead.
+        self.gate.open();
         self.link_closed = true;
         self.unflushed = 0;
         while self.session.poll_transmit().is_some() {}
@@ -600,7 +613,13 @@ impl State {
     fn open_sender(&mut self, id: u64) -> WireTx {
         let state = SenderState::new();
         self.attach(id, End::Sender(Arc::clone(&state)));
-        WireTx::new(id, self.inbox(), state, self.limits().max_frame_size)
+        WireTx::new(
+            id,
+            self.inbox(),
+            state,
+            self.limits().max_frame_size,
+            Arc::clone(&self.gate),
+        )
     }
 
     /// Creates both sides of channel `id`, on which this side receives. The item queue is
@@ -754,6 +773,7 @@ impl State {
                 // Behind items already waiting for replay room, in order.
                 if !self.waiting_items.is_empty() || self.session.must_wait_for_replay() {
                     self.waiting_items.push_back((channel, Some(payload)));
+                    self.gate.close();
                 } else {
                     self.send_item(channel, payload);
                 }
@@ -947,6 +967,7 @@ impl State {
                         now(),
                     );
                     self.waiting_items.clear();
+                    self.gate.open();
                     self.lose_link();
                     self.fresh = true;
                     self.set_state(ConnectionState::Reconnecting, true);
@@ -981,6 +1002,7 @@ impl State {
     /// Fails what the ended session released: calls with `ConnectionLost`, channels, and
     /// handlers (aborted).
     fn fail_released(&mut self, error: &SessionError) {
+        self.gate.open();
         let released = self.session.take_released();
         for reply in released.calls {
             let _ = reply.send(Err(CallFailure::Lost(error.clone())));
@@ -1009,7 +1031,10 @@ impl State {
         if self.session.is_closed() {
             return;
         }
-        if queued > MAX_WRITE_BACKLOG {
+        // Frames also kept for replay are bounded by the session's replay limit (a resume
+        // queues them all at once); the backlog rule is for the rest.
+        let replayed = self.session.replay_buffered().0.min(queued);
+        if queued - replayed > MAX_WRITE_BACKLOG {
             self.session.handle_link_closed(
                 now(),
                 Some(ProtocolViolation::WriteBacklog { queued }),

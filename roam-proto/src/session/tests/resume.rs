@@ -576,3 +576,40 @@ fn a_grant_nobody_offered_is_a_handshake_violation() {
         "{reason}"
     );
 }
+
+#[test]
+fn a_peer_that_never_acknowledges_answers_is_ended_at_the_hard_limit() {
+    let now = std::time::Instant::now();
+    let config = SessionConfig {
+        limits: Limits {
+            max_frame_size: 1024,
+            max_concurrent_requests: 1,
+            ..Limits::default()
+        },
+        ..resumable(Resumption {
+            buffer: 256,
+            ..Resumption::default()
+        })
+    };
+    let mut server = Session::new(Role::Acceptor, config.clone(), Some([1; 16]), now)
+        .with_resume_secret([2; 32]);
+    let mut client = Session::new(Role::Initiator, config, None, now);
+    let hello = client.poll_transmit().expect("the client's Hello");
+    server.handle_frame(now, &hello);
+    assert!(server.is_resumable());
+    // Requests past the one slot are answered `Overloaded` by the session itself; the answers
+    // are kept for replay and the peer acknowledges none of them.
+    let mut sent = 0;
+    while !server.is_closed() {
+        server.handle_frame(now, &raw_request(2 * sent + 1));
+        sent += 1;
+        assert!(sent < 10_000, "the limit never struck");
+        assert!(server.replay_buffered().0 <= 256 + 2 * 1024 + 64);
+    }
+    assert!(sent > 100, "well past the buffer first ({sent} requests)");
+    let reason = goodbye_reason(&mut server).expect("a Goodbye");
+    assert!(
+        reason.starts_with("replay: the peer acknowledged nothing"),
+        "{reason}"
+    );
+}
