@@ -130,6 +130,30 @@ export const MAX_WRITE_BACKLOG = 64 * 1024 * 1024;
  */
 const SCHEMA_MESSAGE_OVERHEAD = 1 + 10 + 10 + 1 + 5;
 
+/**
+ * The smallest `max_frame_size` a side may announce (Rust's `Limits::MIN_FRAME_SIZE`): a
+ * `Goodbye` cut to fit, a `Pong`, an `Ack` fit in it. A `Hello` announcing less is a
+ * `handshake` violation.
+ */
+export const MIN_FRAME_SIZE = 64;
+
+/** Bytes a `Goodbye` adds around its reason: the tag and the length varint (at most 5). */
+const GOODBYE_OVERHEAD = 1 + 5;
+
+/** The longest prefix of `text` whose UTF-8 encoding is at most `room` bytes. */
+function cutToFit(text: string, room: number): string {
+  let bytes = 0;
+  let end = 0;
+  for (const ch of text) {
+    const cp = ch.codePointAt(0)!;
+    const len = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+    if (bytes + len > room) break;
+    bytes += len;
+    end += ch.length;
+  }
+  return text.slice(0, end);
+}
+
 /** Keepalive: a `Ping` every `intervalMs`; its `Pong` must come back within `timeoutMs`. */
 export interface Keepalive {
   /** Time from the handshake (or the last `Pong`) to the next `Ping`. */
@@ -1385,6 +1409,9 @@ export class Session<Call = undefined, Serve = undefined, Channel = undefined> {
     // Hello.
     const limit = checkMetadataLimits(hello.metadata);
     if (limit !== undefined) return this.violate(now, violation.metadata(limit));
+    if (hello.limits.maxFrameSize < MIN_FRAME_SIZE) {
+      return this.violate(now, violation.handshake("a max_frame_size below 64 bytes"));
+    }
     if (hello.resume !== undefined) {
       if (this.role === "initiator") {
         return this.violate(now, violation.handshake("an acceptor's Hello cannot resume"));
@@ -1751,6 +1778,14 @@ export class Session<Call = undefined, Serve = undefined, Channel = undefined> {
   private sendSmall(msg: Message): void {
     const bytes = this.encode(msg, this.maxFrameSize());
     if (bytes instanceof Uint8Array) return this.push(messageClass(msg), bytes);
+    // A `Goodbye` is cut to fit (its rule, at the start, survives: every frame limit is at
+    // least MIN_FRAME_SIZE), so the peer always hears why, as in Rust.
+    if (msg.type === "goodbye" && bytes.kind === "too-large") {
+      const room = this.maxFrameSize() - GOODBYE_OVERHEAD;
+      const short = { type: "goodbye", reason: cutToFit(msg.reason, room) } as const;
+      const cut = this.encode(short, this.maxFrameSize());
+      if (cut instanceof Uint8Array) return this.push("link", cut);
+    }
     const why = bytes.kind === "too-large" ? `${bytes.len} bytes, over ${bytes.max}` : bytes.detail;
     this.log("error", `${msg.type} not sent: ${why}`);
   }

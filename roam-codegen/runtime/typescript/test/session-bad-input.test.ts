@@ -568,3 +568,28 @@ describe("fuzz", () => {
     assert.ok(closedByRule > 100, `${closedByRule} sessions ended by a rule`);
   });
 });
+
+describe("tiny frame limits", () => {
+  test("a Hello announcing under 64-byte frames is a handshake violation, told in a Goodbye", () => {
+    const s = new Session("acceptor", 0, { sessionKey: new Uint8Array(16).fill(1) });
+    sent(s);
+    const reason = expectViolation(s, "handshake", [
+      hello({ ...DEFAULT_LIMITS, maxFrameSize: 0 }),
+    ]);
+    assert.match(reason, /max_frame_size below 64 bytes/);
+  });
+
+  test("a Goodbye too long for a 64-byte frame is cut to fit and keeps its start", () => {
+    const s = new Session("acceptor", 0, { sessionKey: new Uint8Array(16).fill(1) });
+    s.handleFrame(0, hello({ ...DEFAULT_LIMITS, maxFrameSize: 64 }));
+    sent(s);
+    events(s);
+    const long = `shutting down: ${"é".repeat(40)}`;
+    s.close(1, long);
+    const reason = goodbyeReason(s);
+    assert.ok(reason !== undefined, "a Goodbye is sent");
+    assert.ok(long.startsWith(reason) && reason.length < long.length, reason);
+    assert.ok(new TextEncoder().encode(reason).length <= 64 - 6, reason);
+    assert.ok(reason.startsWith("shutting down: "), reason);
+  });
+});
