@@ -99,6 +99,20 @@ pub enum SessionError {
     },
 }
 
+impl SessionError {
+    /// Whether the acceptor refused to resume the session (`resume-refused`): it no longer
+    /// has it, so a client may start a fresh one.
+    pub fn is_resume_refused(&self) -> bool {
+        matches!(
+            self,
+            SessionError::Refused {
+                by: RefusedBy::Resume,
+                ..
+            }
+        )
+    }
+}
+
 /// Which rule of an acceptor's admission refused a session. Each is carried in the
 /// `Goodbye` that replaces the acceptor's `Hello` as `"<rule>: <reason>"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

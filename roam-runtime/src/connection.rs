@@ -213,13 +213,7 @@ impl Connection {
     /// Whether a call lost with `lost` can go to the session this connection starts next: the
     /// old session could not be resumed and the connection lives on.
     fn starts_afresh_after(&self, lost: &SessionError) -> bool {
-        matches!(
-            lost,
-            SessionError::Refused {
-                by: crate::error::RefusedBy::Resume,
-                ..
-            }
-        ) && !self.is_closed()
+        lost.is_resume_refused() && !self.is_closed()
     }
 
     fn closed_reason(&self) -> SessionError {

@@ -2295,13 +2295,7 @@ impl<A: Attachments> Session<A> {
         let limits = self.limits?;
         // Without a link a request waits unsent (and unnumbered): if the session cannot be
         // resumed, it is known never to have reached the peer.
-        if self.is_closed() || self.out.link != LinkState::Attached {
-            return None;
-        }
-        if let Some(replay) = self.out.replay.as_mut()
-            && replay.is_full()
-        {
-            replay.wait();
+        if self.is_closed() || self.out.link != LinkState::Attached || self.must_wait_for_replay() {
             return None;
         }
         loop {

@@ -445,15 +445,7 @@ impl State {
 
     /// Initiator that can dial again: a refused resume leads to a fresh session.
     fn starts_afresh(&self, error: &SessionError) -> bool {
-        self.role == Role::Initiator
-            && self.redial.is_some()
-            && matches!(
-                error,
-                SessionError::Refused {
-                    by: RefusedBy::Resume,
-                    ..
-                }
-            )
+        self.role == Role::Initiator && self.redial.is_some() && error.is_resume_refused()
     }
 
     /// The link is gone but the session lives on: stop writing, drop the writing half.

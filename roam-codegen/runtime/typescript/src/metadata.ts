@@ -9,30 +9,13 @@
  * @module
  */
 
+import { utf8Length } from "./bytes.js";
 import type { Metadata, MetadataEntry, MetadataValue } from "./wire.js";
 
 /** Most entries one request, response or `Hello` may carry. */
 export const MAX_METADATA_ENTRIES = 64;
 /** Longest metadata key, in UTF-8 bytes. */
 export const MAX_METADATA_KEY_LEN = 128;
-
-/** UTF-8 length of `s` without allocating (a lone surrogate counts as U+FFFD, 3 bytes). */
-function utf8Length(s: string): number {
-  let n = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x80) n += 1;
-    else if (c < 0x800) n += 2;
-    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
-      const d = s.charCodeAt(i + 1);
-      if (d >= 0xdc00 && d <= 0xdfff) {
-        n += 4;
-        i++;
-      } else n += 3;
-    } else n += 3;
-  }
-  return n;
-}
 
 /**
  * Checks the protocol limits; returns which one `md` breaks (Rust's `check_limits` text), or

@@ -11,6 +11,7 @@
  */
 
 import { keyedHashOneChunk } from "./blake3.js";
+import { concat } from "./bytes.js";
 
 /** Domain separation of the proof (`PROOF_CONTEXT` in Rust). */
 const PROOF_CONTEXT = new TextEncoder().encode("roam resume proof v1");
@@ -22,18 +23,6 @@ export const SECRET_LEN = 32;
 
 function check(name: string, bytes: Uint8Array, len: number): void {
   if (bytes.length !== len) throw new RangeError(`${name} is ${len} bytes, not ${bytes.length}`);
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  let len = 0;
-  for (const p of parts) len += p.length;
-  const out = new Uint8Array(len);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 /** `n` as a `u64`, little-endian (Rust's `u64::to_le_bytes`). */

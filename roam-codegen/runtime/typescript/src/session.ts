@@ -72,6 +72,7 @@ import type { RemoteErrorCode } from "./response.js";
 import type { PeerSchema, SchemaValidator } from "./schemas.js";
 import { Deadlines, INCOMING, OUTGOING, Timer, TimerTable, timeAfter } from "./timers.js";
 import type { Side, TimerId } from "./timers.js";
+import { utf8Prefix } from "./bytes.js";
 import { Fifo } from "./fifo.js";
 import { AckDebt, Ownership, ReplayBuffer } from "./replay.js";
 import {
@@ -140,19 +141,6 @@ export const MIN_FRAME_SIZE = 64;
 /** Bytes a `Goodbye` adds around its reason: the tag and the length varint (at most 5). */
 const GOODBYE_OVERHEAD = 1 + 5;
 
-/** The longest prefix of `text` whose UTF-8 encoding is at most `room` bytes. */
-function cutToFit(text: string, room: number): string {
-  let bytes = 0;
-  let end = 0;
-  for (const ch of text) {
-    const cp = ch.codePointAt(0)!;
-    const len = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
-    if (bytes + len > room) break;
-    bytes += len;
-    end += ch.length;
-  }
-  return text.slice(0, end);
-}
 
 /** Keepalive: a `Ping` every `intervalMs`; its `Pong` must come back within `timeoutMs`. */
 export interface Keepalive {
@@ -1782,7 +1770,7 @@ export class Session<Call = undefined, Serve = undefined, Channel = undefined> {
     // least MIN_FRAME_SIZE), so the peer always hears why, as in Rust.
     if (msg.type === "goodbye" && bytes.kind === "too-large") {
       const room = this.maxFrameSize() - GOODBYE_OVERHEAD;
-      const short = { type: "goodbye", reason: cutToFit(msg.reason, room) } as const;
+      const short = { type: "goodbye", reason: utf8Prefix(msg.reason, room) } as const;
       const cut = this.encode(short, this.maxFrameSize());
       if (cut instanceof Uint8Array) return this.push("link", cut);
     }

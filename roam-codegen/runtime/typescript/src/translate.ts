@@ -44,6 +44,7 @@ import {
   typeExpr,
   writeNode,
 } from "./schema-model.js";
+import { concat } from "./bytes.js";
 import type { PrimitiveKind, Schema, StructKind } from "./schema-model.js";
 import type { DecodeErrorCode } from "./postcard.js";
 import type { PeerSchema } from "./schemas.js";
@@ -1435,18 +1436,6 @@ function fieldsStep(
       cx.bytes(f ?? region.subarray(starts[j]!, ends[j]!));
     }
   };
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 /** Validates and skips one scalar, as postcard's decoder reads it. */
