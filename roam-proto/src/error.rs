@@ -266,6 +266,9 @@ pub enum ProtocolViolation {
     /// session keeps.
     #[error("more than {0} channels on one connection")]
     TooManyChannels(usize),
+    /// The peer has more virtual connections open or opening than a session keeps.
+    #[error("more than {0} virtual connections opened by one side")]
+    TooManyConnections(usize),
     /// An acknowledgement that cannot be right: on a session without replay, going backwards,
     /// or for messages never sent.
     #[error("{0}")]
@@ -299,6 +302,7 @@ impl ProtocolViolation {
             ProtocolViolation::BadSchema { .. } => "bad-schema",
             ProtocolViolation::TooManySchemas(_) => "too-many-schemas",
             ProtocolViolation::TooManyChannels(_) => "too-many-channels",
+            ProtocolViolation::TooManyConnections(_) => "too-many-connections",
             ProtocolViolation::Replay(_) => "replay",
         }
     }

@@ -1,6 +1,6 @@
-//! The state of one connection of a session (the root, 0, today; virtual connections later add
-//! entries): the calls in flight both ways, the calls waiting to be sent, its channels and its
-//! schema table. Each call and each channel is one entry in one table, holding the protocol's
+//! The state of one connection of a session (the root, 0, and the virtual connections either
+//! side opened): where it is in its life, its limits, the calls in flight both ways, the calls
+//! waiting to be sent, its channels and its schema table. Each call and each channel is one entry in one table, holding the protocol's
 //! state and what the application keeps with it (see [`Attachments`]). Plain data;
 //! `session/mod.rs` drives it.
 
@@ -70,9 +70,26 @@ pub struct Incoming<A: Attachments> {
     pub serve: Option<A::Serve>,
 }
 
+/// Where a connection is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnStatus {
+    /// We sent `Open`; calls wait until the peer's `Accept`.
+    Opening,
+    /// The peer sent `Open`; the application has not decided yet.
+    Requested,
+    /// Calls and channels flow.
+    Open,
+}
+
 /// One connection's tables.
 #[derive(Debug)]
 pub struct Conn<A: Attachments> {
+    pub status: ConnStatus,
+    /// Requests we serve at once here (the root's is the session config's).
+    pub serve_limit: u32,
+    /// Requests the peer serves at once here: ours beyond it wait (the root's is the
+    /// handshake's).
+    pub peer_limit: u32,
     /// Our calls, waiting or sent, by request ID.
     pub outgoing: HashMap<u64, Outgoing<A>>,
     /// Our calls sent and not answered (the peer's limit counts these).
@@ -129,8 +146,11 @@ impl<A: Attachments> Conn<A> {
         self.outgoing.remove(&id)
     }
 
-    pub fn new(role: Role) -> Self {
+    pub fn new(role: Role, status: ConnStatus) -> Self {
         Conn {
+            status,
+            serve_limit: u32::MAX,
+            peer_limit: u32::MAX,
             outgoing: HashMap::new(),
             sent: 0,
             waiting: VecDeque::new(),
@@ -139,24 +159,149 @@ impl<A: Attachments> Conn<A> {
             schemas: SchemaTable::default(),
         }
     }
+
+    /// Empties the tables into `released` (what was attached to every call, handler and
+    /// channel), and returns the deadlines still set, for the session's timers.
+    pub fn release_into(&mut self, released: &mut super::Released<A>) -> Vec<(Instant, bool, u64)> {
+        let mut deadlines = Vec::new();
+        self.waiting.clear();
+        self.sent = 0;
+        for (id, call) in self.outgoing.drain() {
+            if let Some(at) = call.deadline {
+                deadlines.push((at, true, id));
+            }
+            released.calls.extend(call.attach);
+        }
+        for (id, call) in self.incoming.drain() {
+            if let Some(at) = call.deadline {
+                deadlines.push((at, false, id));
+            }
+            released.serving.extend(call.serve);
+        }
+        released.channels.extend(self.channels.drain_ends());
+        self.schemas.clear();
+        deadlines
+    }
+}
+
+/// What a message naming a connection finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnLookup {
+    /// Open: the message applies.
+    Open,
+    /// Opened once and closed since: the message crossed the close and is dropped.
+    Closed,
+    /// Never opened, or not open yet: the peer broke the rules.
+    Unknown,
 }
 
 /// The connections of a session, by ID. The root connection, which every message of a session
 /// without virtual connections names, is found with a comparison instead of a hash lookup.
 #[derive(Debug)]
 pub struct Conns<A: Attachments> {
+    role: Role,
     root: Conn<A>,
-    /// Virtual connections (none yet).
+    /// Virtual connections, open or opening.
     others: HashMap<ConnId, Conn<A>>,
+    /// The last connection ID we allocated (0: none yet).
+    last_ours: ConnId,
+    /// The last connection ID the peer opened (0: none yet).
+    last_peers: ConnId,
+    /// Entries of `others` the peer opened.
+    peers_live: usize,
 }
 
 impl<A: Attachments> Conns<A> {
+    /// Virtual connections one side may have open or opening at once.
+    pub const MAX_OPENED: usize = 1024;
+
     /// The root connection alone.
     pub fn new(role: Role) -> Self {
         Conns {
-            root: Conn::new(role),
+            role,
+            root: Conn::new(role, ConnStatus::Open),
             others: HashMap::new(),
+            last_ours: 0,
+            last_peers: 0,
+            peers_live: 0,
         }
+    }
+
+    /// Virtual connections we opened that are open or opening.
+    pub fn ours_live(&self) -> usize {
+        self.others.len() - self.peers_live
+    }
+
+    /// Virtual connections the peer opened that are open or waiting for our decision.
+    pub fn peers_live(&self) -> usize {
+        self.peers_live
+    }
+
+    /// Virtual connections, both sides'.
+    pub fn virtual_len(&self) -> usize {
+        self.others.len()
+    }
+
+    /// Allocates our next connection ID and adds it, opening.
+    pub fn open_ours(&mut self, serve_limit: u32) -> ConnId {
+        // Parity like request IDs: the initiator's are odd, the acceptor's even.
+        let id = if self.last_ours == 0 {
+            self.role.request_id(0)
+        } else {
+            self.last_ours + 2
+        };
+        self.last_ours = id;
+        let mut conn = Conn::new(self.role, ConnStatus::Opening);
+        conn.serve_limit = serve_limit;
+        self.others.insert(id, conn);
+        id
+    }
+
+    /// Whether `id` is a valid next connection for the peer to open (its parity, above its
+    /// last).
+    pub fn peer_may_open(&self, id: ConnId) -> bool {
+        self.role.peer().owns(id) && id > self.last_peers
+    }
+
+    /// Adds the connection the peer opened (checked with [`peer_may_open`](Self::peer_may_open)).
+    pub fn open_peers(&mut self, id: ConnId, peer_limit: u32) {
+        self.last_peers = id;
+        self.peers_live += 1;
+        let mut conn = Conn::new(self.role, ConnStatus::Requested);
+        conn.peer_limit = peer_limit;
+        self.others.insert(id, conn);
+    }
+
+    /// Takes virtual connection `id` out (closed or rejected).
+    pub fn remove(&mut self, id: ConnId) -> Option<Conn<A>> {
+        let conn = self.others.remove(&id)?;
+        if !self.role.owns(id) {
+            self.peers_live -= 1;
+        }
+        Some(conn)
+    }
+
+    /// What a message from the peer naming connection `id` finds.
+    pub fn lookup(&self, id: ConnId) -> ConnLookup {
+        if id == ROOT {
+            return ConnLookup::Open;
+        }
+        match self.others.get(&id) {
+            Some(conn) if conn.status == ConnStatus::Open => ConnLookup::Open,
+            Some(_) => ConnLookup::Unknown,
+            None if self.was_opened(id) => ConnLookup::Closed,
+            None => ConnLookup::Unknown,
+        }
+    }
+
+    /// Whether `id` names a connection opened at some point in this session.
+    pub fn was_opened(&self, id: ConnId) -> bool {
+        let last = if self.role.owns(id) {
+            self.last_ours
+        } else {
+            self.last_peers
+        };
+        id != ROOT && id <= last
     }
 
     pub fn get(&self, id: &ConnId) -> Option<&Conn<A>> {

@@ -3,8 +3,8 @@
 //! `Session` owns the handshake, the phases of a session's life, keepalive, request-ID
 //! allocation and parity, the calls in flight in each direction with their deadlines, the
 //! peer's concurrency limit (calls beyond it wait here), overload and drain answers, and every
-//! protocol-violation check. State is kept **per connection** (`conn` in every message; only
-//! the root connection, 0, exists today). It **never touches sockets, tasks or clocks**: time
+//! protocol-violation check. State is kept **per connection** (`conn` in every message: the
+//! root, 0, and the virtual connections either side opens, see `virtuals.rs`). It **never touches sockets, tasks or clocks**: time
 //! arrives as the `now` argument of every input, and the driver carries out what it asks for,
 //! so every edge is testable deterministically (see `session/tests/`).
 //!
@@ -45,6 +45,7 @@ mod schemas;
 #[cfg(test)]
 mod tests;
 pub mod timer;
+mod virtuals;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -59,9 +60,10 @@ pub use conn::Attachments;
 pub use ids::{IdAllocator, Role};
 pub use replay::ResumeRefusal;
 pub use schemas::{MAX_REMOTE_SCHEMAS, MAX_SCHEMA_BYTES, MAX_SCHEMA_TABLE_BYTES};
+pub use virtuals::OpenError;
 
 use channels::{Abandon, DataVerdict, Opened, ResetVerdict};
-use conn::{Conns, Incoming, Outgoing, OutgoingState};
+use conn::{ConnStatus, Conns, Incoming, Outgoing, OutgoingState};
 use deadlines::{Deadlines, Side};
 use replay::{AckDebt, AckDue, Ownership, ReplayBuffer};
 use schemas::Announcement;
@@ -88,6 +90,15 @@ const SCHEMA_MESSAGE_OVERHEAD: usize = 1 + 10 + 10 + 1 + 5;
 
 /// Bytes a `Goodbye` adds around its reason: the tag and the length varint (at most 5).
 const GOODBYE_OVERHEAD: usize = 1 + 5;
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
+fn cut_utf8(s: &str, max: usize) -> &str {
+    let mut cut = max.min(s.len());
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    &s[..cut]
+}
 
 /// A call this side wants to make.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -330,6 +341,47 @@ pub enum SessionEvent<A: Attachments = ()> {
     /// Acknowledgements made room in the replay buffer after a sender was told to wait
     /// ([`ChannelSendError::ReplayFull`]); waiting calls were sent already.
     ReplayRoom,
+    /// The peer opened virtual connection `conn`: decide with
+    /// [`Session::accept_connection`] or [`Session::reject_connection`] (its messages are
+    /// refused until then).
+    ConnectionRequested {
+        /// The new connection.
+        conn: ConnId,
+        /// What the opener said about it.
+        metadata: Metadata,
+    },
+    /// The peer accepted the virtual connection we opened; calls waiting on it were sent.
+    ConnectionAccepted {
+        /// The connection.
+        conn: ConnId,
+        /// What the acceptor said about it.
+        metadata: Metadata,
+    },
+    /// The peer refused the virtual connection we opened; the calls made on it failed.
+    ConnectionRejected {
+        /// The connection.
+        conn: ConnId,
+        /// The acceptor's reason.
+        reason: String,
+        /// What was attached to the calls made on it.
+        calls: Vec<A::Call>,
+        /// The ends attached to their channels.
+        channels: Vec<A::Channel>,
+    },
+    /// The peer closed virtual connection `conn`: its calls failed, its channels ended, and
+    /// the handlers serving calls on it must stop (nobody takes their answers).
+    ConnectionClosed {
+        /// The connection.
+        conn: ConnId,
+        /// The peer's reason.
+        reason: String,
+        /// What was attached to our calls on it.
+        calls: Vec<A::Call>,
+        /// What was attached to the peer's calls we served on it.
+        serving: Vec<A::Serve>,
+        /// Channel ends.
+        channels: Vec<A::Channel>,
+    },
 }
 
 /// What was attached to the calls and channels still open when the session ended.
@@ -502,12 +554,8 @@ impl<A: Attachments> Output<A> {
             // is at least `Limits::MIN_FRAME_SIZE`), so the peer always hears why.
             (Err(EncodeError::TooLarge { .. }), Message::Goodbye { reason }) => {
                 let room = (max_frame as usize).saturating_sub(GOODBYE_OVERHEAD);
-                let mut cut = room.min(reason.len());
-                while !reason.is_char_boundary(cut) {
-                    cut -= 1;
-                }
                 let short = Message::Goodbye {
-                    reason: reason[..cut].to_owned(),
+                    reason: cut_utf8(reason, room).to_owned(),
                 };
                 if let Err(e) = self.send(&short, max_frame) {
                     tracing::error!(error = %e, "Goodbye not sent");
@@ -1062,6 +1110,12 @@ impl<A: Attachments> Session<A> {
         if msg.class() == Class::Session {
             self.received_seq += 1;
         }
+        if matches!(self.phase, Phase::Established | Phase::Draining { .. })
+            && let Some(conn) = msg.conn()
+            && !self.peer_may_use(now, conn)
+        {
+            return;
+        }
         match (&self.phase, msg) {
             (Phase::Closing | Phase::Closed, _) => {}
             (Phase::Handshaking, Message::Hello(hello)) => self.handle_hello(now, hello),
@@ -1108,6 +1162,12 @@ impl<A: Attachments> Session<A> {
                 Message::Credit { conn, channel, n } => self.handle_credit(now, conn, channel, n),
                 Message::Schema(announcement) => self.handle_schema(now, announcement),
                 Message::Ack { received } => self.handle_ack(now, received),
+                Message::Open(open) => self.handle_open(now, open),
+                Message::Accept(accept) => self.handle_accept(now, accept),
+                Message::Reject { conn, reason } => self.handle_reject(now, conn, reason),
+                Message::CloseConnection { conn, reason } => {
+                    self.handle_close_connection(now, conn, reason)
+                }
             },
         }
     }
@@ -1616,11 +1676,16 @@ impl<A: Attachments> Session<A> {
 
     fn handle_request(&mut self, now: Instant, req: Request) {
         let initial_credit = self.limits.map_or(0, |l| l.initial_credit);
-        let max_concurrent = self.config.limits.max_concurrent_requests as usize;
         let draining = matches!(self.phase, Phase::Draining { .. });
+        let root_limit = self.config.limits.max_concurrent_requests;
         let Some(conn) = self.conns.get_mut(&req.conn) else {
             return self.violate(now, ProtocolViolation::UnknownConnection(req.conn));
         };
+        let max_concurrent = if req.conn == ROOT {
+            root_limit
+        } else {
+            conn.serve_limit
+        } as usize;
         if !self.role.peer().owns(req.id) {
             return self.violate(now, ProtocolViolation::WrongParity(req.id));
         }
@@ -1865,7 +1930,11 @@ impl<A: Attachments> Session<A> {
             return Err((CallRejected::TooLarge { len, max }, attach));
         }
         let role = self.role;
-        let Some(conn) = self.conns.get_mut(&conn_id) else {
+        let Some(conn) = self
+            .conns
+            .get_mut(&conn_id)
+            .filter(|c| c.status != ConnStatus::Requested)
+        else {
             return Err((CallRejected::UnknownConnection(conn_id), attach));
         };
         if !role.owns(id) || conn.outgoing.contains_key(&id) {
@@ -2302,7 +2371,13 @@ impl<A: Attachments> Session<A> {
             let Some(conn) = self.conns.get_mut(&conn_id) else {
                 return refused;
             };
-            if conn.sent >= limits.max_concurrent_requests as usize {
+            let cap = if conn_id == ROOT {
+                limits.max_concurrent_requests
+            } else {
+                conn.peer_limit
+            };
+            // A connection we opened waits for the peer's `Accept`.
+            if conn.status != ConnStatus::Open || conn.sent >= cap as usize {
                 return refused;
             }
             let Some(id) = conn.waiting.pop_front() else {

@@ -80,6 +80,41 @@ pub enum Message {
         /// Session-level messages received so far (the last one's sequence number).
         received: u64,
     },
+    /// 13: the sender opens virtual connection `conn` (an ID of its parity, above its last).
+    Open(OpenConnection),
+    /// 14: the receiver of `Open` accepts the connection.
+    Accept(OpenConnection),
+    /// 15: the receiver of `Open` refuses the connection; its ID is never used again.
+    Reject {
+        /// The connection refused.
+        conn: u64,
+        /// The acceptor's words for the opener (at most [`MAX_REASON`] bytes).
+        reason: String,
+    },
+    /// 16: the sender has closed virtual connection `conn`: its calls, handlers and channels
+    /// there are gone.
+    CloseConnection {
+        /// The connection closed.
+        conn: u64,
+        /// Why (at most [`MAX_REASON`] bytes).
+        reason: String,
+    },
+}
+
+/// The longest `Reject` or `CloseConnection` reason a sender puts on the wire, in bytes
+/// (longer ones are cut on a UTF-8 boundary).
+pub const MAX_REASON: usize = 1024;
+
+/// What `Open` and `Accept` say about a virtual connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenConnection {
+    /// The connection.
+    pub conn: u64,
+    /// What the sender says about the connection (the opener: which services it wants,
+    /// credentials). Same limits as call metadata.
+    pub metadata: Metadata,
+    /// Requests the sender serves at once on this connection; the peer queues calls beyond it.
+    pub max_concurrent_requests: u32,
 }
 
 /// Which layer a message belongs to, which decides how it travels.
@@ -94,6 +129,22 @@ pub enum Class {
 }
 
 impl Message {
+    /// The connection a call, channel or schema message belongs to (`None` for the messages
+    /// about the link, the session, or a connection's opening and closing).
+    pub fn conn(&self) -> Option<u64> {
+        match self {
+            Message::Request(Request { conn, .. })
+            | Message::Response(Response { conn, .. })
+            | Message::Cancel(Cancel { conn, .. })
+            | Message::Data { conn, .. }
+            | Message::Close { conn, .. }
+            | Message::Reset { conn, .. }
+            | Message::Credit { conn, .. }
+            | Message::Schema(SchemaAnnouncement { conn, .. }) => Some(*conn),
+            _ => None,
+        }
+    }
+
     /// The message's [`Class`].
     pub fn class(&self) -> Class {
         match self {
@@ -109,7 +160,11 @@ impl Message {
             | Message::Close { .. }
             | Message::Reset { .. }
             | Message::Credit { .. }
-            | Message::Schema(_) => Class::Session,
+            | Message::Schema(_)
+            | Message::Open(_)
+            | Message::Accept(_)
+            | Message::Reject { .. }
+            | Message::CloseConnection { .. } => Class::Session,
         }
     }
 }

@@ -7,8 +7,9 @@ mod message;
 mod payload;
 
 pub use message::{
-    Cancel, ChannelDirection, ChannelSpec, Class, Hello, Limits, Message, PROTOCOL_VERSION, Replay,
-    Request, Response, Resume, SchemaAnnouncement, SchemaKind,
+    Cancel, ChannelDirection, ChannelSpec, Class, Hello, Limits, MAX_REASON, Message,
+    OpenConnection, PROTOCOL_VERSION, Replay, Request, Response, Resume, SchemaAnnouncement,
+    SchemaKind,
 };
 
 use bytes::Bytes;
@@ -127,6 +128,50 @@ mod tests {
             vec![0x0b, 0, 1, 1, 3, 0x01, 0x00, 0x04]
         );
         assert_eq!(decode(&Bytes::from(encode(&msg).unwrap())).unwrap(), msg);
+    }
+
+    #[test]
+    fn connection_messages_are_pinned() {
+        use crate::metadata::Metadata;
+        let mut svc = Metadata::new();
+        svc.insert("svc", "b");
+        let cases = [
+            (
+                Message::Open(OpenConnection {
+                    conn: 1,
+                    metadata: Metadata::new(),
+                    max_concurrent_requests: 1024,
+                }),
+                vec![0x0d, 1, 0, 0x80, 0x08],
+            ),
+            (
+                Message::Accept(OpenConnection {
+                    conn: 1,
+                    metadata: svc,
+                    max_concurrent_requests: 8,
+                }),
+                vec![0x0e, 1, 1, 3, b's', b'v', b'c', 0, 1, b'b', 8],
+            ),
+            (
+                Message::Reject {
+                    conn: 3,
+                    reason: "no".into(),
+                },
+                vec![0x0f, 3, 2, b'n', b'o'],
+            ),
+            (
+                Message::CloseConnection {
+                    conn: 2,
+                    reason: String::new(),
+                },
+                vec![0x10, 2, 0],
+            ),
+        ];
+        for (msg, bytes) in cases {
+            assert_eq!(msg.class(), Class::Session);
+            assert_eq!(encode(&msg).unwrap(), bytes, "{msg:?}");
+            assert_eq!(decode(&Bytes::from(bytes)).unwrap(), msg);
+        }
     }
 
     #[test]

@@ -7,3 +7,4 @@ mod calls;
 mod resume;
 mod time;
 mod util;
+mod virtuals;
