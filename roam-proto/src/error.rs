@@ -67,6 +67,13 @@ impl RemoteError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SessionError {
+    /// The virtual connection (not the session) was closed, by either side; `reason` is the
+    /// closer's.
+    #[error("the virtual connection was closed: {reason}; open a new one to go on")]
+    ConnectionClosed {
+        /// Why it was closed.
+        reason: String,
+    },
     /// The peer broke a protocol rule; we sent `Goodbye` naming it.
     #[error("the peer broke the protocol: {0}")]
     Protocol(ProtocolViolation),

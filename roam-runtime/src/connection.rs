@@ -25,15 +25,18 @@ use crate::inbox::{CallFailure, ChannelBind, Command, Inbox, RawResponse, Sessio
 use crate::metadata::{Metadata, MetadataValue};
 use crate::response;
 use crate::schemas::{self, LocalSchema};
-use crate::session::{Direction, OutgoingCall, Role};
+use crate::session::{ConnId, Direction, OutgoingCall, ROOT, Role};
 use crate::transport::tls::TlsPeer;
 use crate::wire::Limits;
 
 pub(crate) struct Shared {
+    /// Which connection of the session these handles are: the root, or a virtual one.
+    pub(crate) conn: ConnId,
     pub(crate) commands: Inbox,
     pub(crate) info: SessionInfo,
+    /// Set when the connection ends (the session, or for a virtual one, the connection).
     pub(crate) closed: watch::Receiver<Option<SessionError>>,
-    /// Calls started on this session so far, from every handle: the `n` of the next request
+    /// Calls started on this connection so far, from every handle: the `n` of the next request
     /// ID, `role.request_id(n)`. Allocated here rather than under the session's lock so that
     /// a handle knows its call's ID (to cancel it) even when its command waits for the lock.
     pub(crate) calls_started: Arc<AtomicU64>,
@@ -58,7 +61,11 @@ pub(crate) trait SendCall: Send + Sync + 'static {
 
 impl Drop for Shared {
     fn drop(&mut self) {
-        let _ = self.commands.send(Command::HandlesDropped);
+        let _ = self.commands.send(if self.conn == ROOT {
+            Command::HandlesDropped
+        } else {
+            Command::ConnectionDropped { conn: self.conn }
+        });
     }
 }
 
@@ -142,9 +149,29 @@ impl Connection {
         }
     }
 
-    /// Ends the session now, failing calls in flight with `ConnectionLost`.
+    /// Ends the session now, failing calls in flight with `ConnectionLost`. On a virtual
+    /// connection, closes only that connection (its calls fail with
+    /// [`SessionError::ConnectionClosed`]); the session and its other connections go on.
     pub fn close(&self) {
-        let _ = self.shared.commands.send(Command::Close);
+        self.close_with("closed by the application");
+    }
+
+    /// Like [`close`](Self::close); a virtual connection's peer is told `reason`.
+    pub fn close_with(&self, reason: &str) {
+        let _ = self.shared.commands.send(if self.shared.conn == ROOT {
+            Command::Close
+        } else {
+            Command::CloseConnection {
+                conn: self.shared.conn,
+                reason: reason.to_owned(),
+            }
+        });
+    }
+
+    /// Which connection of its session this is: 0 for the session's own (root) connection,
+    /// otherwise the virtual connection's ID.
+    pub fn connection_id(&self) -> u64 {
+        self.shared.conn
     }
 
     /// Starts a call of `method` with the argument tuple `args`. Generated clients call this;
@@ -191,6 +218,7 @@ impl Connection {
             .shared
             .commands
             .send(Command::Call {
+                conn: self.shared.conn,
                 id,
                 call,
                 channels,
@@ -202,6 +230,7 @@ impl Connection {
         }
         let mut guard = CancelOnDrop {
             commands: &self.shared.commands,
+            conn: self.shared.conn,
             id,
             armed: true,
         };
@@ -216,7 +245,7 @@ impl Connection {
         lost.is_resume_refused() && !self.is_closed()
     }
 
-    fn closed_reason(&self) -> SessionError {
+    pub(crate) fn closed_reason(&self) -> SessionError {
         self.shared
             .closed
             .borrow()
@@ -272,6 +301,7 @@ impl ConnectionStates {
 /// Sends `Cancel` if a call future is dropped before its response arrived.
 struct CancelOnDrop<'a> {
     commands: &'a Inbox,
+    conn: ConnId,
     id: u64,
     armed: bool,
 }
@@ -279,7 +309,10 @@ struct CancelOnDrop<'a> {
 impl Drop for CancelOnDrop<'_> {
     fn drop(&mut self) {
         if self.armed {
-            let _ = self.commands.send(Command::Cancel { id: self.id });
+            let _ = self.commands.send(Command::Cancel {
+                conn: self.conn,
+                id: self.id,
+            });
         }
     }
 }

@@ -137,6 +137,7 @@ impl Context {
             .shared
             .commands
             .send(Command::AnnounceChannels {
+                conn: self.inner.connection.shared.conn,
                 method_id: self.inner.method.id,
                 schema,
             });

@@ -46,7 +46,7 @@ use crate::codec::CodecError;
 use crate::error::{CallError, ChannelError, SessionError};
 use crate::metadata::Metadata;
 use crate::schemas::{LocalSchema, RemoteSchema};
-use crate::session::{CallRejected, OutgoingCall};
+use crate::session::{CallRejected, ConnId, OutgoingCall};
 use crate::transport::tls::TlsPeer;
 use crate::wire::Limits;
 
@@ -72,6 +72,8 @@ impl std::fmt::Debug for ChannelBind {
 #[derive(Debug)]
 pub(crate) enum Command {
     Call {
+        /// The connection of the call (the root or a virtual one).
+        conn: ConnId,
         /// The request ID, allocated by the handle (see `Connection::raw_call`).
         id: u64,
         call: OutgoingCall,
@@ -79,12 +81,14 @@ pub(crate) enum Command {
         reply: oneshot::Sender<Result<RawResponse, CallFailure>>,
     },
     Cancel {
+        conn: ConnId,
         /// The request ID of the call given up.
         id: u64,
     },
     /// A handler finished (sent through this queue, after its channel commands, so a call's
     /// last items and `Close` always precede its `Response`).
     Finished {
+        conn: ConnId,
         id: u64,
         /// Which spawn of a handler for `id` finished (IDs may be reused once answered).
         handler: u64,
@@ -95,22 +99,27 @@ pub(crate) enum Command {
         schema: Option<&'static LocalSchema>,
     },
     ChannelData {
+        conn: ConnId,
         channel: u64,
         payload: Vec<u8>,
     },
     ChannelClose {
+        conn: ConnId,
         channel: u64,
     },
     ChannelReset {
+        conn: ConnId,
         channel: u64,
     },
     ChannelCredit {
+        conn: ConnId,
         channel: u64,
         n: u32,
     },
     /// A handler's channel signature, announced before the handler runs (and so before the
     /// first item it writes).
     AnnounceChannels {
+        conn: ConnId,
         method_id: u64,
         schema: Option<&'static LocalSchema>,
     },
@@ -118,6 +127,18 @@ pub(crate) enum Command {
     Admitted(Result<Identity, Refusal>),
     /// The last user handle was dropped (the driver re-checks, a new one may exist).
     HandlesDropped,
+    /// Open a virtual connection. Type-erased because this layer sits below the handles and
+    /// the services it names (`connection::OpenRequest`, which only the driver unpacks).
+    Open(Box<dyn std::any::Any + Send>),
+    /// Close virtual connection `conn`.
+    CloseConnection {
+        conn: ConnId,
+        reason: String,
+    },
+    /// The last handle of virtual connection `conn` was dropped.
+    ConnectionDropped {
+        conn: ConnId,
+    },
     /// Close the session now.
     Close,
 }
@@ -252,6 +273,7 @@ impl ReplayGate {
 /// The sending side of a wire channel (untyped).
 #[derive(Debug)]
 pub(crate) struct WireTx {
+    conn: ConnId,
     channel: u64,
     commands: Inbox,
     state: Arc<SenderState>,
@@ -261,6 +283,7 @@ pub(crate) struct WireTx {
 
 impl WireTx {
     pub(crate) fn new(
+        conn: ConnId,
         channel: u64,
         commands: Inbox,
         state: Arc<SenderState>,
@@ -268,6 +291,7 @@ impl WireTx {
         gate: Arc<ReplayGate>,
     ) -> Self {
         WireTx {
+            conn,
             channel,
             commands,
             state,
@@ -290,6 +314,7 @@ impl WireTx {
         }
         self.commands
             .send(Command::ChannelData {
+                conn: self.conn,
                 channel: self.channel,
                 payload,
             })
@@ -307,6 +332,7 @@ impl WireTx {
 impl Drop for WireTx {
     fn drop(&mut self) {
         let _ = self.commands.send(Command::ChannelClose {
+            conn: self.conn,
             channel: self.channel,
         });
     }
@@ -339,6 +365,7 @@ impl PeerItems {
 /// The receiving side of a wire channel (untyped).
 #[derive(Debug)]
 pub(crate) struct WireRx {
+    conn: ConnId,
     channel: u64,
     commands: Inbox,
     items: mpsc::UnboundedReceiver<Result<Bytes, ChannelError>>,
@@ -354,6 +381,7 @@ pub(crate) struct WireRx {
 
 impl WireRx {
     pub(crate) fn new(
+        conn: ConnId,
         channel: u64,
         commands: Inbox,
         items: mpsc::UnboundedReceiver<Result<Bytes, ChannelError>>,
@@ -361,6 +389,7 @@ impl WireRx {
     ) -> Self {
         // Granting in batches of half the window keeps the producer busy without a Credit per item.
         WireRx {
+            conn,
             channel,
             commands,
             items,
@@ -384,6 +413,7 @@ impl WireRx {
                 self.consumed += 1;
                 if self.consumed >= self.grant_every {
                     let _ = self.commands.send(Command::ChannelCredit {
+                        conn: self.conn,
                         channel: self.channel,
                         n: self.consumed,
                     });
@@ -411,6 +441,7 @@ impl Drop for WireRx {
     fn drop(&mut self) {
         if !self.finished {
             let _ = self.commands.send(Command::ChannelReset {
+                conn: self.conn,
                 channel: self.channel,
             });
         }

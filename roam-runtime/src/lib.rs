@@ -56,6 +56,7 @@ mod response;
 mod schemas;
 mod server;
 pub mod transport;
+mod virtuals;
 
 /// Call metadata (from `roam-proto`).
 use roam_proto::metadata;
@@ -87,6 +88,9 @@ pub use server::{
     connect, memory_pair, memory_pair_with,
 };
 pub use transport::tls;
+pub use virtuals::{
+    Accept, AcceptConnections, DEFAULT_MAX_CONCURRENT_REQUESTS, OpenError, OpenOptions,
+};
 pub use wire::Limits;
 
 /// Re-exported so generated code and users share one `facet`.

@@ -152,6 +152,25 @@ macro_rules! session_settings {
             self.options.config.resumption = resumption;
             self
         }
+
+        /// Decides on the virtual connections the peer opens on a session
+        /// ([`Connection::open`]): from the opener's metadata, [`Accept`](crate::Accept) with
+        /// the services to serve there, or refuse with a [`Refusal`](crate::Refusal) whose
+        /// reason the opener gets as [`OpenError::Rejected`](crate::OpenError). Without one,
+        /// every virtual connection is refused.
+        ///
+        /// ```no_run
+        /// # fn demo(server: roam::Server, billing: roam::Router) -> roam::Server {
+        /// server.accept_connections(move |md: &roam::Metadata| match md.get_str("service") {
+        ///     Some("billing") => Ok(roam::Accept::serve(billing.clone())),
+        ///     _ => Err(roam::Refusal::new("ask for service=billing")),
+        /// })
+        /// # }
+        /// ```
+        pub fn accept_connections(mut self, acceptor: impl crate::AcceptConnections) -> Self {
+            self.options.acceptor = Some(Arc::new(acceptor));
+            self
+        }
     };
 }
 

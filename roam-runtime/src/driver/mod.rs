@@ -105,6 +105,8 @@ pub struct SessionOptions {
     pub(crate) resumables: Option<Arc<Resumables>>,
     /// Initiator with `config.resumption`: how to dial again when the link is lost.
     pub(crate) redial: Option<Arc<Redial>>,
+    /// Decides on the virtual connections the peer opens (none: all refused).
+    pub(crate) acceptor: Option<Arc<dyn crate::virtuals::AcceptConnections>>,
 }
 
 impl Default for SessionOptions {
@@ -121,6 +123,7 @@ impl Default for SessionOptions {
             metrics: None,
             resumables: None,
             redial: None,
+            acceptor: None,
         }
     }
 }

@@ -44,11 +44,12 @@ use crate::intercept::{CallRecord, Chain, Metrics, Outcome};
 use crate::metadata::Metadata;
 use crate::response;
 use crate::session::{
-    Attachments, ChannelSendError, Direction, IncomingCall, OutputState, ROOT, ResumeRefusal, Role,
-    Session, SessionConfig, SessionEvent,
+    Attachments, ChannelSendError, ConnId, Direction, IncomingCall, OutputState, ROOT,
+    ResumeRefusal, Role, Session, SessionConfig, SessionEvent,
 };
 use crate::transport::FrameSink;
 use crate::transport::tls::TlsPeer;
+use crate::virtuals::{AcceptConnections, OpenError, OpenRequest};
 use crate::wire::Resume;
 use crate::wire::SchemaKind;
 
@@ -155,8 +156,50 @@ impl End {
     }
 }
 
+/// What the driver keeps for one virtual connection (the root's equivalents are `State`'s
+/// own `router`, `handle`, `calls_started` and `closed`).
+struct Virtual {
+    router: Arc<Router>,
+    handle: Weak<Shared>,
+    calls_started: Arc<AtomicU64>,
+    closed: watch::Sender<Option<SessionError>>,
+    /// We opened it: its last handle dropped closes it; until the peer accepts, where
+    /// `Connection::open` waits.
+    opener: bool,
+    opening: Option<oneshot::Sender<Result<Connection, OpenError>>>,
+}
+
+impl Virtual {
+    fn new(router: Arc<Router>, opener: bool) -> Self {
+        Virtual {
+            router,
+            handle: Weak::new(),
+            calls_started: Arc::new(AtomicU64::new(0)),
+            closed: watch::channel(None).0,
+            opener,
+            opening: None,
+        }
+    }
+
+    /// The connection has ended (`error` says how): handles see it, an open waiting fails.
+    fn end(mut self, error: SessionError) {
+        if let Some(reply) = self.opening.take() {
+            let _ = reply.send(Err(match error {
+                SessionError::ConnectionClosed { reason } => OpenError::Rejected { reason },
+                other => OpenError::Lost(other),
+            }));
+            return;
+        }
+        let _ = self.closed.send(Some(error));
+    }
+}
+
 pub(crate) struct State {
     pub(crate) session: Session<Ends>,
+    /// The virtual connections open or opening.
+    virtuals: std::collections::HashMap<ConnId, Virtual>,
+    /// Decides on the virtual connections the peer opens (none: refused).
+    acceptor: Option<Arc<dyn AcceptConnections>>,
     role: Role,
     router: Arc<Router>,
     /// Frames to the peer.
@@ -216,7 +259,7 @@ pub(crate) struct State {
     states: StateCell,
     /// Channel items (and the closes after them) that waited for room in the replay buffer,
     /// in order. Bounded by the channels' credit: each item spent one.
-    waiting_items: std::collections::VecDeque<(u64, Option<Vec<u8>>)>,
+    waiting_items: std::collections::VecDeque<(ConnId, u64, Option<Vec<u8>>)>,
     /// Closed while channel items wait in `waiting_items`: senders wait at it.
     gate: Arc<ReplayGate>,
     /// Initiator: the reconnect loop, while it runs.
@@ -241,6 +284,8 @@ impl State {
         let (closed, closed_rx) = watch::channel(None);
         let (states, _) = watch::channel((ConnectionState::Connected, 0));
         State {
+            virtuals: std::collections::HashMap::new(),
+            acceptor: options.acceptor.clone(),
             linkless: false,
             generation: 0,
             config: options.config.clone(),
@@ -391,17 +436,17 @@ impl State {
     }
 
     /// Sends one channel item (there is room in the replay buffer).
-    fn send_item(&mut self, channel: u64, payload: Vec<u8>) {
-        match self.session.send_data(ROOT, channel, payload) {
+    fn send_item(&mut self, conn: ConnId, channel: u64, payload: Vec<u8>) {
+        match self.session.send_data(conn, channel, payload) {
             Ok(()) => {}
             // The receiver reset the channel while this item was on its way: drop it; the
             // sender sees `Reset` on its next send.
             Err(ChannelSendError::NotOpen) => {}
             Err(e) => {
                 tracing::warn!(channel, error = %e, "channel item not sent");
-                if let Some(end) = self.session.detach_channel(ROOT, channel) {
+                if let Some(end) = self.session.detach_channel(conn, channel) {
                     end.fail(ChannelError::Reset);
-                    self.session.close_channel(ROOT, channel);
+                    self.session.close_channel(conn, channel);
                 }
             }
         }
@@ -411,8 +456,8 @@ impl State {
     fn send_waiting_items(&mut self) {
         while !self.waiting_items.is_empty() && !self.session.must_wait_for_replay() {
             match self.waiting_items.pop_front() {
-                Some((channel, Some(payload))) => self.send_item(channel, payload),
-                Some((channel, None)) => self.session.close_channel(ROOT, channel),
+                Some((conn, channel, Some(payload))) => self.send_item(conn, channel, payload),
+                Some((conn, channel, None)) => self.session.close_channel(conn, channel),
                 None => {}
             }
         }
@@ -602,10 +647,11 @@ impl State {
     }
 
     /// Creates both sides of channel `id`, on which this side sends.
-    fn open_sender(&mut self, id: u64) -> WireTx {
+    fn open_sender(&mut self, conn: ConnId, id: u64) -> WireTx {
         let state = SenderState::new();
-        self.attach(id, End::Sender(Arc::clone(&state)));
+        self.attach(conn, id, End::Sender(Arc::clone(&state)));
         WireTx::new(
+            conn,
             id,
             self.inbox(),
             state,
@@ -618,25 +664,32 @@ impl State {
     /// unbounded as a type but never holds more than the credit, which the session enforces.
     /// `written_by` is set on a caller's end: the method and the channel's index among its
     /// channel arguments, to read the items with the callee's announced item type.
-    fn open_receiver(&mut self, id: u64, written_by: Option<(u64, usize)>) -> WireRx {
+    fn open_receiver(&mut self, conn: ConnId, id: u64, written_by: Option<(u64, usize)>) -> WireRx {
         let (items_tx, items_rx) = mpsc::unbounded_channel();
         let peer = written_by.map(|(method_id, index)| (method_id, index, Arc::default()));
         self.attach(
+            conn,
             id,
             End::Receiver {
                 items: items_tx,
                 peer_items: peer.as_ref().map(|(m, _, p)| (*m, Arc::clone(p))),
             },
         );
-        let mut wire = WireRx::new(id, self.inbox(), items_rx, self.limits().initial_credit);
+        let mut wire = WireRx::new(
+            conn,
+            id,
+            self.inbox(),
+            items_rx,
+            self.limits().initial_credit,
+        );
         wire.peer_items = peer.map(|(_, index, p)| (p, index));
         wire
     }
 
     /// Keeps `end` in channel `id`'s entry; a channel already gone fails its end at once, so
     /// nobody waits on it.
-    fn attach(&mut self, id: u64, end: End) {
-        if let Err(end) = self.session.attach_channel(ROOT, id, end) {
+    fn attach(&mut self, conn: ConnId, id: u64, end: End) {
+        if let Err(end) = self.session.attach_channel(conn, id, end) {
             end.fail(ChannelError::Cancelled);
         }
     }
@@ -713,32 +766,40 @@ impl State {
         // The clock is read only by the commands that need it (not per stream item).
         match cmd {
             Command::Call {
+                conn,
                 id,
                 call,
                 channels,
                 reply,
             } => {
                 let method_id = call.method_id;
-                match self.session.call(now(), ROOT, id, call, reply) {
+                match self.session.call(now(), conn, id, call, reply) {
                     Ok(started) => {
                         for (index, (bind, &id)) in
                             channels.into_iter().zip(&started.channels).enumerate()
                         {
                             match bind {
-                                ChannelBind::Send(bind) => bind(self.open_sender(id)),
+                                ChannelBind::Send(bind) => bind(self.open_sender(conn, id)),
                                 ChannelBind::Receive(bind) => {
-                                    bind(self.open_receiver(id, Some((method_id, index))))
+                                    bind(self.open_receiver(conn, id, Some((method_id, index))))
                                 }
                             }
                         }
+                    }
+                    // A virtual connection closed meanwhile.
+                    Err((crate::session::CallRejected::UnknownConnection(_), reply)) => {
+                        let _ =
+                            reply.send(Err(CallFailure::Lost(SessionError::ConnectionClosed {
+                                reason: "the connection is closed".into(),
+                            })));
                     }
                     Err((rejected, reply)) => {
                         let _ = reply.send(Err(CallFailure::Rejected(rejected)));
                     }
                 }
             }
-            Command::Cancel { id } => {
-                if let Some(cancelled) = self.session.cancel(ROOT, id) {
+            Command::Cancel { conn, id } => {
+                if let Some(cancelled) = self.session.cancel(conn, id) {
                     // Never sent: its channels never opened on the peer.
                     for end in cancelled.channels {
                         end.fail(ChannelError::Cancelled);
@@ -746,6 +807,7 @@ impl State {
                 }
             }
             Command::Finished {
+                conn,
                 id,
                 handler,
                 metadata,
@@ -754,31 +816,55 @@ impl State {
             } => {
                 if self
                     .session
-                    .served(ROOT, id)
+                    .served(conn, id)
                     .is_some_and(|h| h.token == handler)
                 {
                     self.session
-                        .respond(now(), ROOT, id, metadata, payload, schema);
+                        .respond(now(), conn, id, metadata, payload, schema);
                 }
             }
-            Command::ChannelData { channel, payload } => {
+            Command::ChannelData {
+                conn,
+                channel,
+                payload,
+            } => {
                 // Behind items already waiting for replay room, in order.
                 if !self.waiting_items.is_empty() || self.session.must_wait_for_replay() {
-                    self.waiting_items.push_back((channel, Some(payload)));
+                    self.waiting_items.push_back((conn, channel, Some(payload)));
                     self.gate.close();
                 } else {
-                    self.send_item(channel, payload);
+                    self.send_item(conn, channel, payload);
                 }
             }
-            Command::ChannelClose { channel } if !self.waiting_items.is_empty() => {
-                self.waiting_items.push_back((channel, None))
+            Command::ChannelClose { conn, channel } if !self.waiting_items.is_empty() => {
+                self.waiting_items.push_back((conn, channel, None))
             }
-            Command::ChannelClose { channel } => self.session.close_channel(ROOT, channel),
-            Command::ChannelReset { channel } => self.session.reset_channel(ROOT, channel),
-            Command::ChannelCredit { channel, n } => self.session.grant_credit(ROOT, channel, n),
-            Command::AnnounceChannels { method_id, schema } => {
-                self.session
-                    .announce_schema(ROOT, method_id, SchemaKind::Channels, schema)
+            Command::ChannelClose { conn, channel } => self.session.close_channel(conn, channel),
+            Command::ChannelReset { conn, channel } => self.session.reset_channel(conn, channel),
+            Command::ChannelCredit { conn, channel, n } => {
+                self.session.grant_credit(conn, channel, n)
+            }
+            Command::AnnounceChannels {
+                conn,
+                method_id,
+                schema,
+            } => self
+                .session
+                .announce_schema(conn, method_id, SchemaKind::Channels, schema),
+            Command::Open(request) => {
+                if let Ok(request) = request.downcast::<OpenRequest>() {
+                    self.open(*request);
+                }
+            }
+            Command::CloseConnection { conn, reason } => self.close_virtual(conn, &reason),
+            Command::ConnectionDropped { conn } => {
+                if self
+                    .virtuals
+                    .get(&conn)
+                    .is_some_and(|v| v.opener && v.handle.strong_count() == 0)
+                {
+                    self.close_virtual(conn, "the opener dropped its last handle");
+                }
             }
             Command::Admitted(verdict) => {
                 self.admitting = None;
@@ -873,10 +959,12 @@ impl State {
                     let _ = reply.send(Err(CallFailure::Rejected(reason)));
                 }
                 SessionEvent::ChannelData {
-                    channel, payload, ..
+                    conn,
+                    channel,
+                    payload,
                 } => {
                     // A receiver dropped meanwhile has already sent `Reset`; its items are moot.
-                    let (method_id, peer) = match self.session.channel_end(ROOT, channel) {
+                    let (method_id, peer) = match self.session.channel_end(conn, channel) {
                         Some(End::Receiver {
                             peer_items: Some((method_id, peer)),
                             ..
@@ -891,10 +979,10 @@ impl State {
                     // signature was announced before it, so it is in the table now.
                     peer.resolve(|| {
                         self.session
-                            .peer_schema(ROOT, method_id, SchemaKind::Channels)
+                            .peer_schema(conn, method_id, SchemaKind::Channels)
                     });
                     if let Some(End::Receiver { items, .. }) =
-                        self.session.channel_end(ROOT, channel)
+                        self.session.channel_end(conn, channel)
                     {
                         let _ = items.send(Ok(payload));
                     }
@@ -906,8 +994,8 @@ impl State {
                         end.fail(ChannelError::Reset);
                     }
                 }
-                SessionEvent::ChannelCredit { channel, n, .. } => {
-                    if let Some(End::Sender(state)) = self.session.channel_end(ROOT, channel) {
+                SessionEvent::ChannelCredit { conn, channel, n } => {
+                    if let Some(End::Sender(state)) = self.session.channel_end(conn, channel) {
                         state.add_credit(n);
                     }
                 }
@@ -941,9 +1029,51 @@ impl State {
                     }
                 }
                 SessionEvent::ReplayRoom => self.send_waiting_items(),
+                SessionEvent::ConnectionRequested { conn, metadata } => {
+                    self.decide_virtual(conn, &metadata)
+                }
+                SessionEvent::ConnectionAccepted { conn, .. } => {
+                    let handle = self.connection_for(conn);
+                    let reply = self.virtuals.get_mut(&conn).and_then(|v| v.opening.take());
+                    if let (Some(reply), Some(handle)) = (reply, handle) {
+                        // Nobody waits for it any more: nobody will use it.
+                        if let Err(Ok(handle)) = reply.send(Ok(handle)) {
+                            drop(handle);
+                        }
+                    }
+                }
+                SessionEvent::ConnectionRejected {
+                    conn,
+                    reason,
+                    calls,
+                    channels,
+                } => {
+                    let closed = SessionError::ConnectionClosed { reason };
+                    fail_connection(calls, Vec::new(), channels, &closed);
+                    if let Some(v) = self.virtuals.remove(&conn) {
+                        v.end(closed);
+                    }
+                }
+                SessionEvent::ConnectionClosed {
+                    conn,
+                    reason,
+                    calls,
+                    serving,
+                    channels,
+                } => {
+                    tracing::debug!(conn, reason, "the peer closed a virtual connection");
+                    let closed = SessionError::ConnectionClosed { reason };
+                    fail_connection(calls, serving, channels, &closed);
+                    if let Some(v) = self.virtuals.remove(&conn) {
+                        v.end(closed);
+                    }
+                }
                 SessionEvent::Closed(error) if self.starts_afresh(&error) => {
                     tracing::debug!(%error, "the session could not be resumed; starting a fresh one");
                     self.fail_released(&error);
+                    for (_, v) in self.virtuals.drain() {
+                        v.end(error.clone());
+                    }
                     self.session = Session::with_attachments(
                         Role::Initiator,
                         SessionConfig {
@@ -976,6 +1106,9 @@ impl State {
                         metrics.session_closed();
                     }
                     self.fail_released(&error);
+                    for (_, v) in self.virtuals.drain() {
+                        v.end(error.clone());
+                    }
                     if let Some(tx) = self.established.take() {
                         let e = match &error {
                             SessionError::HandshakeFailed(_)
@@ -1040,12 +1173,115 @@ impl State {
         }
     }
 
+    /// A user-facing handle to connection `conn` of this session (a new one if none is
+    /// alive); `None` before the handshake or for a connection that is not open.
+    fn connection_for(&mut self, conn: ConnId) -> Option<Connection> {
+        if conn == ROOT {
+            return self.connection();
+        }
+        let info = self.info.clone()?;
+        let commands = self.inbox();
+        let v = self.virtuals.get_mut(&conn)?;
+        if let Some(shared) = v.handle.upgrade() {
+            return Some(Connection { shared });
+        }
+        let shared = Arc::new(Shared {
+            conn,
+            commands,
+            info,
+            closed: v.closed.subscribe(),
+            calls_started: Arc::clone(&v.calls_started),
+            role: self.role,
+            interceptors: self.client_interceptors.clone(),
+            states: self.states.subscribe(),
+        });
+        v.handle = Arc::downgrade(&shared);
+        Some(Connection { shared })
+    }
+
+    /// `Connection::open`: sends the `Open`; the handle goes to the opener on the `Accept`.
+    fn open(&mut self, request: OpenRequest) {
+        let OpenRequest { options, reply } = request;
+        match self
+            .session
+            .open_connection(options.metadata, options.max_concurrent_requests)
+        {
+            Ok(conn) => {
+                let mut v = Virtual::new(options.router, true);
+                v.opening = Some(reply);
+                self.virtuals.insert(conn, v);
+            }
+            Err(e) => {
+                use crate::session::OpenError as Refused;
+                let _ = reply.send(Err(match e {
+                    Refused::TooMany(_) => OpenError::TooMany,
+                    Refused::Metadata(detail) => OpenError::Metadata(detail),
+                    Refused::Closed(error) => OpenError::Lost(error),
+                    Refused::NotEstablished => OpenError::Lost(
+                        self.closed_rx
+                            .borrow()
+                            .clone()
+                            .unwrap_or(SessionError::LocallyClosed),
+                    ),
+                }));
+            }
+        }
+    }
+
+    /// The peer opened `conn`: the acceptor callback decides.
+    fn decide_virtual(&mut self, conn: ConnId, metadata: &Metadata) {
+        let verdict = match &self.acceptor {
+            Some(acceptor) => {
+                std::panic::catch_unwind(AssertUnwindSafe(|| acceptor.accept(metadata)))
+                    .unwrap_or_else(|_| {
+                        tracing::error!(
+                            "the connection acceptor panicked; refusing the connection"
+                        );
+                        Err(Refusal::new("the peer could not decide on the connection"))
+                    })
+            }
+            None => Err(Refusal::new(
+                "this side does not accept virtual connections",
+            )),
+        };
+        match verdict {
+            Ok(accept) => {
+                if self.session.accept_connection(
+                    conn,
+                    accept.metadata,
+                    accept.max_concurrent_requests,
+                ) {
+                    self.virtuals
+                        .insert(conn, Virtual::new(accept.router, false));
+                }
+            }
+            Err(refusal) => {
+                self.session.reject_connection(conn, refusal.reason());
+            }
+        }
+    }
+
+    /// Closes virtual connection `conn` from this side.
+    fn close_virtual(&mut self, conn: ConnId, reason: &str) {
+        let Some(released) = self.session.close_connection(conn, reason) else {
+            return;
+        };
+        let closed = SessionError::ConnectionClosed {
+            reason: reason.to_owned(),
+        };
+        fail_connection(released.calls, released.serving, released.channels, &closed);
+        if let Some(v) = self.virtuals.remove(&conn) {
+            v.end(closed);
+        }
+    }
+
     /// A user-facing handle to this session (a new one if none is alive).
     fn connection(&mut self) -> Option<Connection> {
         if let Some(shared) = self.handle.upgrade() {
             return Some(Connection { shared });
         }
         let shared = Arc::new(Shared {
+            conn: ROOT,
             commands: self.inbox(),
             info: self.info.clone()?,
             closed: self.closed_rx.clone(),
@@ -1071,20 +1307,24 @@ impl State {
                 None,
             );
         };
-        let Some(route) = self.router.route(call.method_id).cloned() else {
+        let router = match call.conn {
+            ROOT => Some(&self.router),
+            conn => self.virtuals.get(&conn).map(|v| &v.router),
+        };
+        let Some(route) = router.and_then(|r| r.route(call.method_id)).cloned() else {
             tracing::debug!(method_id = call.method_id, "unknown method");
             self.record_unserved(call.method_id, RemoteError::UnknownMethod);
             return refuse(self, RemoteError::UnknownMethod);
         };
-        let Some(connection) = self.connection() else {
+        let Some(connection) = self.connection_for(call.conn) else {
             return refuse(self, RemoteError::Internal);
         };
         let ends = call
             .channels
             .iter()
             .map(|&(id, direction)| match direction {
-                Direction::Outgoing => ChannelEnd::Tx(self.open_sender(id)),
-                Direction::Incoming => ChannelEnd::Rx(self.open_receiver(id, None)),
+                Direction::Outgoing => ChannelEnd::Tx(self.open_sender(call.conn, id)),
+                Direction::Incoming => ChannelEnd::Rx(self.open_receiver(call.conn, id, None)),
             })
             .collect();
         let cx = Context::new(CallParts {
@@ -1130,6 +1370,7 @@ impl State {
                     }
                 };
                 let _ = finished.send(Command::Finished {
+                    conn: call_conn,
                     id,
                     handler: token,
                     metadata,
@@ -1147,5 +1388,24 @@ impl State {
             // Already answered or stopped by the session: nobody wants its answer.
             handler.task.abort();
         }
+    }
+}
+
+/// Fails what a closed or rejected virtual connection released: its calls and channels with
+/// `closed`, its handlers aborted.
+fn fail_connection(
+    calls: Vec<<Ends as Attachments>::Call>,
+    serving: Vec<Handler>,
+    channels: Vec<End>,
+    closed: &SessionError,
+) {
+    for reply in calls {
+        let _ = reply.send(Err(CallFailure::Lost(closed.clone())));
+    }
+    for end in channels {
+        end.fail(ChannelError::ConnectionLost(closed.clone()));
+    }
+    for handler in serving {
+        handler.task.abort();
     }
 }
